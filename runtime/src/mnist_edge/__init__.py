@@ -1,0 +1,1 @@
+"""mnist-edge runtime: digit classification on devices from exported TFLite/ONNX files."""

@@ -1,0 +1,199 @@
+"""Train the reference CNN on MNIST and publish model, history, plots and metrics.
+
+    python -m train                                  # 10 epochs, Adam, batch 64 -> artifacts/
+    python -m train --data ../shared/data/mnist.npz --epochs 1 --out /tmp/a
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from train import data as mnist_data
+from train import publish
+from train.model import build_model, compile_model
+
+# Files this stage writes into the artifacts folder (the export stage reads MODEL_FILE).
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.json"
+CURVES_FILE = "training_curves.png"
+CONFUSION_FILE = "confusion_matrix.png"
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class TrainConfig:
+    """Resolved training configuration; written to config.json next to the model."""
+
+    data: str | None = None          # mnist.npz or IDX folder; None: $MNIST_DATA, then download
+    out: str = "artifacts"           # where the artifacts are published
+    epochs: int = 10                 # passes over the training split
+    batch_size: int = 64             # images per gradient step
+    optimizer: str = "adam"          # adam (default) or adagrad
+    learning_rate: float | None = None  # None: the optimizer's Keras default
+    validation_split: float = 0.1    # fraction of the *training* data held out for validation
+    seed: int = 42                   # seeds Python, numpy and TensorFlow; ops run deterministically
+    limit: int | None = None         # train on the first N training images (quick runs, tests)
+    verbose: bool = False            # show TensorFlow's C++ logs
+
+
+def import_tensorflow(verbose: bool = False):
+    """Import TensorFlow, hiding its C++ log noise unless ``verbose``.
+
+    Some lines (oneDNN, absl) are printed while the library loads, before any log level
+    applies, so stderr is pointed at /dev/null for the import itself.
+    """
+    if verbose or "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        return tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+        import keras  # noqa: F401  (its backend initialises TensorFlow too)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tf
+
+
+def run(cfg: TrainConfig) -> dict:
+    """Train, evaluate on the test set and publish every artifact; returns the metrics."""
+    ds = mnist_data.load_mnist(cfg.data)
+    x_train, y_train = ds.x_train, ds.y_train
+    if cfg.limit:
+        x_train, y_train = x_train[: cfg.limit], y_train[: cfg.limit]
+
+    tf = import_tensorflow(cfg.verbose)
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    model = compile_model(build_model(), cfg.optimizer, cfg.learning_rate)
+    print(f"training on {len(x_train)} images from {ds.source} "
+          f"({cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer}, "
+          f"{cfg.validation_split:.0%} held out for validation)", flush=True)
+    start = time.perf_counter()
+    fit = model.fit(
+        mnist_data.to_model_input(x_train), y_train,
+        epochs=cfg.epochs, batch_size=cfg.batch_size, validation_split=cfg.validation_split,
+        shuffle=True, verbose=1 if sys.stdout.isatty() else 2,
+    )
+    wall = time.perf_counter() - start
+
+    x_test = mnist_data.to_model_input(ds.x_test)
+    test_loss, test_acc = model.evaluate(x_test, ds.y_test, batch_size=1024, verbose=0)
+    predicted = model.predict(x_test, batch_size=1024, verbose=0).argmax(axis=1)
+    confusion = confusion_matrix(ds.y_test, predicted)
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    metrics = {
+        "test_accuracy": float(test_acc),
+        "test_loss": float(test_loss),
+        "test_images": int(len(ds.y_test)),
+        "per_class_accuracy": {str(d): float(confusion[d, d] / confusion[d].sum()) for d in range(10)},
+        "parameters": int(model.count_params()),
+        "epochs": cfg.epochs,
+        "train_images": int(len(x_train)),
+        "wall_time_s": round(wall, 1),
+        "seed": cfg.seed,
+        "data_source": ds.source,
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+    }
+
+    with publish.staging(cfg.out) as stage:
+        with publish.atomic_path(stage / MODEL_FILE) as tmp:
+            model.save(tmp)
+        publish.write_json(stage / HISTORY_FILE, history)
+        with publish.atomic_path(stage / CURVES_FILE) as tmp:
+            plot_history(history, tmp)
+        with publish.atomic_path(stage / CONFUSION_FILE) as tmp:
+            plot_confusion(confusion, test_acc, tmp)
+        publish.write_json(stage / CONFIG_FILE, asdict(cfg))
+        publish.write_json(stage / METRICS_FILE, metrics)
+    return metrics
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) -> np.ndarray:
+    """Counts [true, predicted]."""
+    m = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(m, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
+    return m
+
+
+def plot_history(history: dict, path: Path) -> None:
+    """Loss and accuracy per epoch, training vs validation, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, title in ((axes[0], "loss", "Loss (sparse categorical cross-entropy)"),
+                           (axes[1], "accuracy", "Accuracy")):
+        ax.plot(epochs, history[key], "o-", label="training")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], "s--", label="validation")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.set_xticks(epochs)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("mnist-edge reference CNN: training curves")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion(confusion: np.ndarray, accuracy: float, path: Path) -> None:
+    """Confusion matrix on the test set, counts in each cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 6.2))
+    im = ax.imshow(np.log1p(confusion), cmap="Blues")
+    threshold = np.log1p(confusion).max() / 2
+    for i in range(10):
+        for j in range(10):
+            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if np.log1p(confusion[i, j]) > threshold else "black")
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("true digit")
+    ax.set_title(f"Confusion matrix, MNIST test set ({confusion.sum()} images, "
+                 f"accuracy {accuracy:.2%})")
+    fig.colorbar(im, ax=ax, label="log(1 + count)")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=110)
+    plt.close(fig)
+
+
+def summary(metrics: dict, out: str) -> str:
+    """The closing lines printed after training."""
+    return (f"test accuracy {metrics['test_accuracy']:.2%} (loss {metrics['test_loss']:.4f}) "
+            f"after {metrics['epochs']} epochs in {metrics['wall_time_s']:.0f} s\n"
+            f"artifacts in {out}/: {MODEL_FILE}, {HISTORY_FILE}, {CURVES_FILE}, {CONFUSION_FILE}, "
+            f"{METRICS_FILE}, {CONFIG_FILE}")
+
+
+def read_metrics(out: str) -> dict:
+    """metrics.json of a published training run."""
+    return json.loads((Path(out) / METRICS_FILE).read_text())
