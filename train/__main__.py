@@ -7,7 +7,7 @@ import sys
 
 from train.data import DataError
 from train.model import OPTIMIZERS
-from train.train import TrainConfig, run, summary
+from train.train import LR_SCHEDULES, TrainConfig, run, summary
 
 
 def _positive_int(text: str) -> int:
@@ -49,11 +49,15 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimizer")
     p.add_argument("--learning-rate", type=float, default=d.learning_rate,
                    help="learning rate (default: the optimizer's Keras default)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
+                   help="learning-rate schedule: cosine decays to 0 over the run")
     p.add_argument("--validation-split", type=_fraction, default=d.validation_split,
                    help="fraction of the training data held out for validation")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed for a reproducible run")
     p.add_argument("--limit", type=_positive_int, default=d.limit,
                    help="use only the first N training images (quick runs)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its last completed epoch")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ logs")
     return TrainConfig(**vars(p.parse_args(argv)))
 

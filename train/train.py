@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from train import data as mnist_data
-from train import publish
+from train import checkpoint, publish
 from train.model import build_model, compile_model
 
 # Files this stage writes into the artifacts folder (the export stage reads MODEL_FILE).
@@ -40,9 +40,27 @@ class TrainConfig:
     optimizer: str = "adam"          # adam (default) or adagrad
     learning_rate: float | None = None  # None: the optimizer's Keras default
     validation_split: float = 0.1    # fraction of the *training* data held out for validation
+    lr_schedule: str = "cosine"      # cosine: decay the learning rate to 0 over the run; constant
     seed: int = 42                   # seeds Python, numpy and TensorFlow; ops run deterministically
     limit: int | None = None         # train on the first N training images (quick runs, tests)
+    resume: bool = False             # continue from the last completed epoch of an interrupted run
     verbose: bool = False            # show TensorFlow's C++ logs
+
+
+LR_SCHEDULES = ("cosine", "constant")
+
+
+def learning_rate(cfg: TrainConfig, total_steps: int):
+    """The optimizer's learning rate: a number, or a schedule over ``total_steps`` steps."""
+    import keras
+
+    base = cfg.learning_rate if cfg.learning_rate is not None else 1e-3
+    if cfg.lr_schedule == "constant":
+        return cfg.learning_rate
+    if cfg.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(base, decay_steps=max(total_steps, 1))
+    raise ValueError(f"unknown learning-rate schedule {cfg.lr_schedule!r}; "
+                     f"choose one of {', '.join(LR_SCHEDULES)}")
 
 
 def import_tensorflow(verbose: bool = False):
@@ -80,26 +98,40 @@ def run(cfg: TrainConfig) -> dict:
     tf = import_tensorflow(cfg.verbose)
     import keras
 
-    keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
-
-    model = compile_model(build_model(), cfg.optimizer, cfg.learning_rate)
+    config = asdict(cfg)
+    resumed = checkpoint.load(cfg.out, config) if cfg.resume else None
+    if resumed:
+        model, state = resumed
+        first_epoch, history, wall_before = state["epoch"], state["history"], state["wall_time_s"]
+        print(f"resuming after epoch {first_epoch} from {checkpoint.folder_for(cfg.out)}", flush=True)
+    else:
+        checkpoint.discard(cfg.out)
+        keras.utils.set_random_seed(cfg.seed)
+        steps = cfg.epochs * int(np.ceil(len(x_train) * (1 - cfg.validation_split) / cfg.batch_size))
+        model = compile_model(build_model(), cfg.optimizer, learning_rate(cfg, steps))
+        first_epoch, history, wall_before = 0, {}, 0.0
+    # Seeding from the epoch makes a resumed run reproducible too (its shuffle order differs
+    # from an uninterrupted run's: tf.data's reshuffling cannot be restarted mid-run).
+    keras.utils.set_random_seed(cfg.seed + first_epoch)
     print(f"training on {len(x_train)} images from {ds.source} "
           f"({cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer}, "
           f"{cfg.validation_split:.0%} held out for validation)", flush=True)
     start = time.perf_counter()
-    fit = model.fit(
-        mnist_data.to_model_input(x_train), y_train,
-        epochs=cfg.epochs, batch_size=cfg.batch_size, validation_split=cfg.validation_split,
-        shuffle=True, verbose=1 if sys.stdout.isatty() else 2,
-    )
-    wall = time.perf_counter() - start
+    if first_epoch < cfg.epochs:
+        model.fit(
+            mnist_data.to_model_input(x_train), y_train,
+            initial_epoch=first_epoch, epochs=cfg.epochs, batch_size=cfg.batch_size,
+            validation_split=cfg.validation_split, shuffle=True,
+            verbose=1 if sys.stdout.isatty() else 2,
+            callbacks=[checkpoint.callback(cfg.out, config, history, wall_before)],
+        )
+    wall = wall_before + time.perf_counter() - start
 
     x_test = mnist_data.to_model_input(ds.x_test)
     test_loss, test_acc = model.evaluate(x_test, ds.y_test, batch_size=1024, verbose=0)
     predicted = model.predict(x_test, batch_size=1024, verbose=0).argmax(axis=1)
     confusion = confusion_matrix(ds.y_test, predicted)
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     metrics = {
         "test_accuracy": float(test_acc),
         "test_loss": float(test_loss),
@@ -125,6 +157,7 @@ def run(cfg: TrainConfig) -> dict:
             plot_confusion(confusion, test_acc, tmp)
         publish.write_json(stage / CONFIG_FILE, asdict(cfg))
         publish.write_json(stage / METRICS_FILE, metrics)
+    checkpoint.discard(cfg.out)
     return metrics
 
 
