@@ -1,0 +1,29 @@
+"""What every converter receives: the loaded Keras model, calibration images and options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class ExportContext:
+    """Inputs shared by the converters of one export run."""
+
+    model: Any                 # the loaded keras.Model (float32 NHWC in, probabilities out)
+    calibration: np.ndarray    # float32 [N,28,28,1] in [0,1], a seeded sample of the training set
+    opset: int                 # ONNX opset for tf2onnx
+    source_sha256: str         # sha256 of model.keras, embedded in each file
+    verbose: bool = False      # let converters print their own logs
+    cache: dict = field(default_factory=dict)  # intermediate results shared between converters
+
+
+def calibration_sample(x_train: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """A reproducible random sample of ``count`` training images (uint8, in sampled order)."""
+    if count < 1:
+        raise ValueError(f"--calibration-samples must be at least 1, got {count}")
+    count = min(count, len(x_train))
+    idx = np.random.default_rng(seed).choice(len(x_train), size=count, replace=False)
+    return x_train[np.sort(idx)]

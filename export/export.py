@@ -1,0 +1,173 @@
+"""Export artifacts/model.keras to every format in the table, verify each, publish with a manifest.
+
+    python -m export                                   # all four formats -> artifacts/
+    python -m export --formats tflite_int8 --calibration-samples 1000
+
+Publishing is all-or-nothing (train/publish.py): files are converted into a staging copy of
+the artifacts folder and swapped in at the end, manifest.json written last. A crash, an
+exception in a converter or Ctrl-C leaves the previous files and manifest as they were.
+A file that converts but fails verification is left out; the files that pass are published
+with a manifest listing only them, and ``run`` reports the failure (the CLI exits 1).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from export import manifest as manifest_mod
+from export.context import ExportContext, calibration_sample
+from export.formats import FORMATS, ExportFormat, parse_formats
+from export.verify import Verification, format_table, verify
+from train import publish
+from train.data import load_mnist, to_model_input
+from train.train import METRICS_FILE, MODEL_FILE, import_tensorflow
+
+MIN_OPSET, MAX_OPSET = 13, 18  # per-channel QDQ needs 13; tf2onnx 1.17 stops at 18
+
+
+class ExportError(Exception):
+    """An expected, user-fixable problem (missing or unreadable model, bad option)."""
+
+
+@dataclass
+class ExportConfig:
+    """Resolved export configuration; recorded under ``export`` in manifest.json."""
+
+    artifacts: str = "artifacts"     # folder holding model.keras; the exported files go next to it
+    formats: str = "all"             # "all" or comma-separated keys from export/formats.py
+    calibration_samples: int = 500   # training images used to calibrate the int8 formats
+    opset: int = 17                  # ONNX opset (13..18)
+    data: str | None = None          # mnist.npz or IDX folder; None: $MNIST_DATA, then download
+    seed: int = 42                   # seeds the calibration sample
+    verbose: bool = False            # show TensorFlow's and the converters' logs
+
+
+@dataclass
+class ExportResult:
+    """What an export run did."""
+
+    results: list[Verification]
+    keras_accuracy: float
+    manifest: dict
+    artifacts: Path
+    failures: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        """The verification table."""
+        return format_table(self.results, self.keras_accuracy)
+
+
+def run(cfg: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
+    """Convert, verify and publish; raises ExportError / DataError for expected problems."""
+    formats = _check_options(cfg)
+    folder = Path(cfg.artifacts)
+    model_path = folder / MODEL_FILE
+    if not model_path.is_file():
+        raise ExportError(f"{model_path}: not found; train first with `make train` "
+                          f"(or `python -m train --out {folder}`)")
+    source_sha256 = manifest_mod.sha256_file(model_path)
+    tf = import_tensorflow(cfg.verbose)
+    import keras
+
+    model = load_keras_model(model_path)
+    mnist = load_mnist(cfg.data)
+    x_test = to_model_input(mnist.x_test)
+    keras_probs = model.predict(x_test, batch_size=1000, verbose=0)
+    keras_accuracy = float((keras_probs.argmax(axis=1) == mnist.y_test).mean())
+    calibration = calibration_sample(mnist.x_train, cfg.calibration_samples, cfg.seed)
+    ctx = ExportContext(model=model, calibration=to_model_input(calibration), opset=cfg.opset,
+                        source_sha256=source_sha256, verbose=cfg.verbose)
+    log(f"exporting {model_path} (Keras test accuracy {keras_accuracy:.2%}) to "
+        f"{', '.join(f.key for f in formats)}; calibrating int8 on {len(calibration)} training images")
+
+    results = []
+    with publish.staging(folder) as stage:
+        for fmt in formats:
+            result = _export_one(fmt, ctx, stage, x_test, mnist.y_test, keras_probs)
+            log(f"  {fmt.key:<15} {result.size / 1024:8.0f} KB  accuracy {result.accuracy:.2%}  "
+                f"{'ok' if result.passed else 'FAILED: ' + result.failure}")
+            results.append(result)
+        requested = {f.key for f in formats}
+        entries = manifest_mod.carried_over(folder, source_sha256, {f.key for f in FORMATS} - requested)
+        entries += [manifest_mod.file_entry(r, stage) for r in results if r.passed]
+        listed = {e["key"] for e in entries}
+        for fmt in FORMATS:  # never leave a model file the manifest does not describe
+            if fmt.key not in listed:
+                (stage / fmt.filename).unlink(missing_ok=True)
+        settings = {**asdict(cfg), "formats": sorted(requested, key=[f.key for f in FORMATS].index),
+                    "calibration_samples": len(calibration),
+                    "calibration_source": "seeded random sample of the MNIST training set"}
+        settings.pop("verbose")
+        manifest = manifest_mod.build(entries, model_path, _training_metrics(folder), keras_accuracy,
+                                      manifest_mod.versions(tf.__version__, keras.__version__), settings)
+        publish.write_json(stage / manifest_mod.MANIFEST_FILE, manifest)
+    return ExportResult(results, keras_accuracy, manifest, folder,
+                        [r.failure for r in results if not r.passed])
+
+
+class _Rejected(Exception):
+    def __init__(self, result: Verification):
+        super().__init__(result.failure)
+        self.result = result
+
+
+def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path, x_test, y_test,
+                keras_probs) -> Verification:
+    """Convert one format into ``stage`` and verify it; a rejected file is removed from the stage."""
+    target = stage / fmt.filename
+    try:
+        with publish.atomic_path(target) as tmp:
+            start = time.perf_counter()
+            fmt.load_converter()(ctx, tmp)
+            result = verify(fmt, tmp, x_test, y_test, keras_probs, time.perf_counter() - start)
+            if not result.passed:
+                raise _Rejected(result)
+    except _Rejected as rejected:
+        target.unlink(missing_ok=True)  # also drops an older file of this format
+        return rejected.result
+    return result
+
+
+def load_keras_model(path: Path):
+    """Load model.keras, checking it is an MNIST classifier; one-line ExportError otherwise."""
+    import zipfile
+
+    import keras
+
+    if not zipfile.is_zipfile(path):
+        raise ExportError(f"{path}: not a .keras zip archive (truncated or corrupt); "
+                          "retrain it with `make train`")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad file: zip, h5, JSON, config
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ExportError(f"{path}: not a readable Keras model ({type(exc).__name__}: {reason}); "
+                          "retrain it with `make train`") from None
+    in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
+    if in_shape[1:] != (28, 28, 1) or out_shape[1:] != (10,):
+        raise ExportError(f"{path}: model maps {in_shape} to {out_shape}, expected "
+                          "(None, 28, 28, 1) to (None, 10); export needs the mnist-edge CNN")
+    return model
+
+
+def _check_options(cfg: ExportConfig) -> tuple[ExportFormat, ...]:
+    try:
+        formats = parse_formats(cfg.formats)
+    except ValueError as exc:
+        raise ExportError(f"--formats: {exc}") from None
+    if not MIN_OPSET <= cfg.opset <= MAX_OPSET:
+        raise ExportError(f"--opset {cfg.opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET}")
+    if cfg.calibration_samples < 1:
+        raise ExportError(f"--calibration-samples must be at least 1, got {cfg.calibration_samples}")
+    return formats
+
+
+def _training_metrics(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None

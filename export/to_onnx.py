@@ -1,0 +1,99 @@
+"""Keras -> ONNX: float32 via tf2onnx, and static int8 QDQ via onnxruntime.quantization.
+
+Float: a ``tf.function`` with input signature float32 [None, 28, 28, 1] named ``input`` is
+converted by tf2onnx (``tf2onnx.convert.from_keras`` fails on Keras 3 models). Keras's own
+``model.export(format="onnx")`` gives the same graph but names the output ``Identity:0`` and
+does not take an opset; here the output is ``probabilities`` and ``--opset`` applies.
+
+Int8: ``quant_pre_process`` (shape inference + graph optimisation), then ``quantize_static``
+in QDQ format with per-channel int8 weights and int8 activations calibrated (MinMax) on the
+same training images as the int8 TFLite file. Input and output stay float32: the QDQ
+nodes at both ends quantize inside the graph, so one preprocessing serves every ONNX file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from export.context import ExportContext
+from export.contract import embedded_metadata
+from export.quiet import quiet
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "probabilities"
+BATCH_DIM = "batch"
+CALIBRATION_BATCH = 50  # images per calibration batch fed to onnxruntime
+
+
+def float_model(ctx: ExportContext):
+    """The float32 ONNX ModelProto of ``ctx.model`` (converted once per run, then cached)."""
+    if "onnx_float32" in ctx.cache:
+        return ctx.cache["onnx_float32"]
+    from train.train import import_tensorflow
+
+    tf = import_tensorflow(ctx.verbose)
+    model = ctx.model
+    spec = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT_NAME)]
+
+    @tf.function(input_signature=spec)
+    def serve(x):
+        return {OUTPUT_NAME: model(x, training=False)}
+
+    with quiet(ctx.verbose):
+        import tf2onnx
+
+        proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=ctx.opset)
+    for value in (*proto.graph.input, *proto.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
+    proto.doc_string = "mnist-edge digit classifier: float32 NHWC [batch,28,28,1] in [0,1] -> 10 probabilities"
+    ctx.cache["onnx_float32"] = proto
+    return proto
+
+
+def convert_float32(ctx: ExportContext, path: Path) -> None:
+    """Write the float32 ONNX model to ``path``."""
+    _save(float_model(ctx), path, embedded_metadata("onnx_float32", ctx.source_sha256))
+
+
+def convert_int8(ctx: ExportContext, path: Path) -> None:
+    """Write the static int8 QDQ ONNX model (float32 input and output) to ``path``."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                          QuantType, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    source = float_model(ctx)
+    images = ctx.calibration
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._batches = iter(range(0, len(images), CALIBRATION_BATCH))
+
+        def get_next(self):
+            start = next(self._batches, None)
+            return None if start is None else {INPUT_NAME: images[start: start + CALIBRATION_BATCH]}
+
+    with tempfile.TemporaryDirectory(prefix="mnist-edge-onnx-") as tmp:
+        float_path, pre_path, q_path = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "int8.onnx"))
+        onnx.save(source, float_path)
+        with quiet(ctx.verbose):
+            quant_pre_process(str(float_path), str(pre_path))
+            quantize_static(str(pre_path), str(q_path), Reader(), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QInt8,
+                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+        quantized = onnx.load(q_path)
+    quantized.doc_string = source.doc_string + " (static int8 QDQ inside, float32 I/O)"
+    _save(quantized, path, embedded_metadata("onnx_int8", ctx.source_sha256))
+
+
+def _save(proto, path: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    proto = type(proto).FromString(proto.SerializeToString())  # never alter the cached float model
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)

@@ -1,0 +1,92 @@
+"""Keras -> TFLite: the float32 baseline and full-integer int8 post-training quantization.
+
+The converter goes through ``TFLiteConverter.from_keras_model`` (Keras 3 exports a SavedModel
+behind the scenes); the input keeps a dynamic batch dimension (shape_signature [-1, 28, 28, 1]).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from export.context import ExportContext
+from export.contract import embedded_metadata
+from export.quiet import quiet
+
+METADATA_NAME = "mnist_edge"  # name of the TFLite metadata entry holding embedded_metadata() as JSON
+
+
+def convert_float32(ctx: ExportContext, path: Path) -> None:
+    """Write the float32 TFLite model to ``path``."""
+    converter = _converter(ctx)
+    _write(ctx, path, "tflite_float32", _convert(ctx, converter))
+
+
+def convert_int8(ctx: ExportContext, path: Path) -> None:
+    """Write the full-integer int8 TFLite model (int8 input and output) to ``path``."""
+    tf = _tf()
+    converter = _converter(ctx)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]  # per-channel weights are the default
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    images = ctx.calibration
+
+    def representative_dataset():
+        for i in range(len(images)):
+            yield [images[i: i + 1]]
+
+    converter.representative_dataset = representative_dataset
+    _write(ctx, path, "tflite_int8", _convert(ctx, converter))
+
+
+def _tf():
+    from train.train import import_tensorflow
+
+    return import_tensorflow()
+
+
+def _converter(ctx: ExportContext):
+    tf = _tf()
+    with quiet(ctx.verbose):
+        return tf.lite.TFLiteConverter.from_keras_model(ctx.model)
+
+
+def _convert(ctx: ExportContext, converter) -> bytes:
+    with quiet(ctx.verbose):
+        return converter.convert()
+
+
+def _write(ctx: ExportContext, path: Path, key: str, model: bytes) -> None:
+    Path(path).write_bytes(with_metadata(model, embedded_metadata(key, ctx.source_sha256)))
+
+
+def with_metadata(model: bytes, entries: dict[str, str]) -> bytes:
+    """Append a metadata entry named METADATA_NAME (a JSON object) to a TFLite flatbuffer."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    obj = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
+    buffer = schema.BufferT()
+    buffer.data = list(json.dumps(entries, sort_keys=True).encode())
+    obj.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(obj.buffers) - 1
+    obj.metadata = [m for m in (obj.metadata or []) if m.name != METADATA_NAME.encode()] + [entry]
+    builder = flatbuffers.Builder(len(model) + 4096)
+    builder.Finish(obj.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def read_metadata(model: bytes) -> dict[str, str]:
+    """The METADATA_NAME entry of a TFLite flatbuffer as a dict ({} when absent)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    root = schema.Model.GetRootAsModel(model, 0)
+    for i in range(root.MetadataLength()):
+        meta = root.Metadata(i)
+        if meta.Name() == METADATA_NAME.encode():
+            data = root.Buffers(meta.Buffer()).DataAsNumpy()
+            return json.loads(bytes(data).decode())
+    return {}

@@ -1,0 +1,88 @@
+"""A small trained and exported artifacts folder shared by the export, runtime and parity tests.
+
+    from tests.fixtures import ensure_test_artifacts
+    folder = ensure_test_artifacts()   # Path with model.keras, the four exported files, manifest.json
+
+    python -m tests.fixtures           # build (or reuse) it and print its path
+
+If ``artifacts/`` holds a fresh full export (its manifest covers every format, matches the files
+and was made from the current ``artifacts/model.keras``) that folder is returned. Otherwise a
+small model (1 epoch on TRAIN_IMAGES images) is trained and exported into .cache/test-artifacts/,
+and reused until train/*.py, export/*.py or requirements.txt change (their hash is the cache key).
+MNIST comes from $MNIST_DATA, else the Keras download (train.data.DataError when neither works).
+Treat the returned folder as read-only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache" / "test-artifacts"
+KEY_FILE = ROOT / ".cache" / "test-artifacts.key"
+LOCK_FILE = ROOT / ".cache" / "test-artifacts.lock"
+TRAIN_IMAGES = 12000  # enough for ~95% after one epoch, so int8 stays well inside its tolerance
+KEYED_FILES = ("train/*.py", "export/*.py", "requirements.txt")
+
+
+def cache_key() -> str:
+    """Hash of the code and pins that the cached artifacts were built with."""
+    digest = hashlib.sha256()
+    for pattern in KEYED_FILES:
+        for path in sorted(ROOT.glob(pattern)):
+            digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def ensure_test_artifacts() -> Path:
+    """A folder with model.keras, all four exported formats and manifest.json; built if needed."""
+    from export.manifest import is_fresh
+
+    main = ROOT / "artifacts"
+    if is_fresh(main):
+        return main
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "w") as lock:  # another test run may be building the same folder
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        key = cache_key()
+        if _read(KEY_FILE) == key and is_fresh(CACHE):
+            return CACHE
+        _build(CACHE)
+        KEY_FILE.write_text(key + "\n")
+    return CACHE
+
+
+def _build(out: Path) -> None:
+    from train.data import load_mnist
+
+    load_mnist()  # fails fast with DataError offline without $MNIST_DATA; else fills Keras's cache
+    KEY_FILE.unlink(missing_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    _run([sys.executable, "-m", "train", "--epochs", "1", "--limit", str(TRAIN_IMAGES),
+          "--out", str(out)], env)
+    _run([sys.executable, "-m", "export", "--artifacts", str(out)], env)
+
+
+def _run(cmd: list[str], env: dict) -> None:
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"building test artifacts failed: {' '.join(cmd[1:])} exited "
+                           f"{done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    print(ensure_test_artifacts())

@@ -1,0 +1,296 @@
+"""The export stage: four verified formats, an honest manifest, clear errors, nothing half-written.
+
+Most tests share the small trained+exported folder from tests/fixtures.py (built once, cached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export.formats import FORMATS, KEYS, get_format, parse_formats
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 1000
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _copy_artifacts(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for item in src.iterdir():
+        if item.is_file() and not item.name.startswith("."):
+            shutil.copy2(item, dst / item.name)
+    return dst
+
+
+def _run_from_manifest(folder: Path, entry: dict, x: np.ndarray) -> np.ndarray:
+    """Run one file using only what the manifest says (input name, dtype, quantization)."""
+    path, inp, out = folder / entry["path"], entry["input"], entry["output"]
+    if inp["quantization"]:
+        q = inp["quantization"]
+        x = np.clip(np.round(x / q["scale"]) + q["zero_point"], -128, 127).astype(inp["dtype"])
+    if entry["format"] == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        it = Interpreter(model_path=str(path))
+        index = it.get_input_details()[0]["index"]
+        batches = []
+        for i in range(0, len(x), BATCH):
+            it.resize_tensor_input(index, x[i: i + BATCH].shape)
+            it.allocate_tensors()
+            it.set_tensor(index, x[i: i + BATCH])
+            it.invoke()
+            batches.append(it.get_tensor(it.get_output_details()[0]["index"]))
+    else:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        batches = [session.run([out["name"]], {inp["name"]: x[i: i + BATCH]})[0]
+                   for i in range(0, len(x), BATCH)]
+    y = np.concatenate(batches)
+    if out["quantization"]:
+        q = out["quantization"]
+        y = (y.astype(np.float32) - q["zero_point"]) * q["scale"]
+    return y
+
+
+@pytest.fixture(scope="module")
+def reference(test_artifacts):
+    """(manifest, x_test, y_test, Keras probabilities) for the shared artifacts."""
+    from train.data import load_mnist, to_model_input
+    from train.train import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    mnist = load_mnist()
+    x_test = to_model_input(mnist.x_test)
+    model = keras.saving.load_model(test_artifacts / "model.keras", compile=False)
+    probs = model.predict(x_test, batch_size=BATCH, verbose=0)
+    manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    return manifest, x_test, mnist.y_test, probs
+
+
+# --- the format table --------------------------------------------------------------------------
+
+def test_format_table_order_names_and_tolerances():
+    assert KEYS == ("tflite_int8", "tflite_float32", "onnx_float32", "onnx_int8")
+    assert [f.filename for f in FORMATS] == [
+        "model_int8.tflite", "model_float32.tflite", "model.onnx", "model_int8.onnx"]
+    assert all(callable(f.load_converter()) for f in FORMATS)
+    assert get_format("onnx_float32").failure(0.0, 0.9996) is None
+    assert "disagrees" in get_format("onnx_float32").failure(0.0, 0.9994)
+    assert get_format("tflite_int8").failure(-0.004, 0.9) is None
+    assert "loses" in get_format("tflite_int8").failure(-0.006, 0.99)
+    assert [f.key for f in parse_formats("onnx_int8, tflite_int8")] == ["tflite_int8", "onnx_int8"]
+    with pytest.raises(ValueError, match="choose from"):
+        parse_formats("tflite,onnx")
+
+
+def test_calibration_sample_is_seeded_and_drawn_from_the_given_images():
+    from export.context import calibration_sample
+
+    images = np.arange(1000 * 4, dtype=np.uint16).reshape(1000, 2, 2)
+    a, b = calibration_sample(images, 50, seed=1), calibration_sample(images, 50, seed=1)
+    assert np.array_equal(a, b) and len(a) == 50
+    assert not np.array_equal(a, calibration_sample(images, 50, seed=2))
+    assert len({int(img[0, 0]) for img in a}) == 50  # no image twice
+    assert len(calibration_sample(images, 5000, seed=1)) == 1000
+
+
+# --- the exported files -------------------------------------------------------------------------
+
+def test_all_four_formats_exported_in_preference_order(test_artifacts):
+    manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    assert [e["key"] for e in manifest["files"]] == list(KEYS)
+    for entry in manifest["files"]:
+        fmt = get_format(entry["key"])
+        assert (entry["path"], entry["format"], entry["precision"]) == (fmt.filename, fmt.kind, fmt.precision)
+        assert (test_artifacts / entry["path"]).is_file()
+        assert entry["input"]["shape"] == [None, 28, 28, 1]
+        assert entry["output"]["shape"] == [None, 10] and entry["output"]["activation"] == "softmax"
+    onnx_inputs = {e["input"]["name"] for e in manifest["files"] if e["format"] == "onnx"}
+    assert onnx_inputs == {"input"}
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_file_agrees_with_keras_within_tolerance(test_artifacts, reference, key):
+    manifest, x_test, y_test, keras_probs = reference
+    entry = next(e for e in manifest["files"] if e["key"] == key)
+    probs = _run_from_manifest(test_artifacts, entry, x_test)
+    predicted, expected = probs.argmax(axis=1), keras_probs.argmax(axis=1)
+    accuracy = float(np.mean(predicted == y_test))
+    agreement = float(np.mean(predicted == expected))
+    keras_accuracy = float(np.mean(expected == y_test))
+    assert get_format(key).failure(accuracy - keras_accuracy, agreement) is None
+    if entry["precision"] == "float32":
+        assert np.max(np.abs(probs - keras_probs)) < 1e-3
+    # the manifest reports what a reader measures
+    assert entry["verification"]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert entry["verification"]["agreement_with_keras"] == pytest.approx(agreement, abs=1e-6)
+    assert manifest["keras_reference"]["test_accuracy"] == pytest.approx(keras_accuracy, abs=1e-6)
+
+
+def test_int8_tflite_is_full_integer(test_artifacts):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(test_artifacts / "model_int8.tflite"))
+    assert it.get_input_details()[0]["dtype"] == np.int8
+    assert it.get_output_details()[0]["dtype"] == np.int8
+    dtypes = {np.dtype(t["dtype"]).name for t in it.get_tensor_details()}
+    assert "float32" not in dtypes, dtypes
+
+
+def test_int8_files_are_about_four_times_smaller(test_artifacts):
+    size = {p: (test_artifacts / p).stat().st_size for p in
+            ("model_int8.tflite", "model_float32.tflite", "model.onnx", "model_int8.onnx")}
+    assert 3.5 < size["model_float32.tflite"] / size["model_int8.tflite"] < 4.5
+    assert 3.5 < size["model.onnx"] / size["model_int8.onnx"] < 4.5
+
+
+def test_manifest_hashes_sizes_and_provenance_match(test_artifacts):
+    from export.manifest import SCHEMA_VERSION
+
+    manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    assert manifest["schema_version"] == SCHEMA_VERSION
+    for entry in manifest["files"]:
+        path = test_artifacts / entry["path"]
+        assert entry["size"] == path.stat().st_size
+        assert entry["sha256"] == _sha256(path)
+    model = test_artifacts / "model.keras"
+    assert manifest["source_model"] == {"path": "model.keras", "sha256": _sha256(model),
+                                        "size": model.stat().st_size}
+    metrics = json.loads((test_artifacts / "metrics.json").read_text())
+    assert manifest["training"] == metrics
+    assert manifest["labels"] == [str(d) for d in range(10)]
+    assert manifest["preprocessing"]["scale"].startswith("value / 255")
+    for lib in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert", "numpy"):
+        assert manifest["versions"][lib], lib
+    onnx_int8 = next(e for e in manifest["files"] if e["key"] == "onnx_int8")
+    assert onnx_int8["input"]["dtype"] == "float32"  # the I/O choice is recorded
+
+
+def test_files_carry_labels_and_preprocessing(test_artifacts):
+    import onnx
+
+    from export.contract import LABELS, PREPROCESSING
+    from export.to_tflite import read_metadata
+
+    manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    sha = manifest["source_model"]["sha256"]
+    for entry in manifest["files"]:
+        path = test_artifacts / entry["path"]
+        if entry["format"] == "onnx":
+            meta = {p.key: p.value for p in onnx.load(path).metadata_props}
+        else:
+            meta = read_metadata(path.read_bytes())
+        assert json.loads(meta["mnist_edge.labels"]) == list(LABELS)
+        assert json.loads(meta["mnist_edge.preprocessing"]) == PREPROCESSING
+        assert meta["mnist_edge.format"] == entry["key"]
+        assert meta["mnist_edge.source_model_sha256"] == sha
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "export", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _truncated(src: Path, dst: Path) -> None:
+    dst.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+
+
+def _bad_weights(src: Path, dst: Path) -> None:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for name in zin.namelist():
+            zout.writestr(name, b"not hdf5" if name.endswith(".h5") else zin.read(name))
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (None, "not found"),
+    (_truncated, "not a .keras zip archive"),
+    (_bad_weights, "not a readable Keras model"),
+])
+def test_missing_or_corrupt_model_gives_one_line_error(tmp_path, test_artifacts, damage, expected):
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    if damage is not None:
+        damage(test_artifacts / "model.keras", folder / "model.keras")
+    done = _cli("--artifacts", str(folder))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0
+    assert len(lines) == 1, done.stderr
+    assert expected in lines[0] and "model.keras" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert not (folder / "manifest.json").exists()
+
+
+def test_unknown_format_is_rejected_before_any_work(tmp_path):
+    done = _cli("--artifacts", str(tmp_path), "--formats", "tflite_int8,coreml")
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "python -m export: error: --formats: unknown format 'coreml'; choose from " + ", ".join(KEYS)]
+
+
+# --- nothing half-written -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("broken, formats, exc", [
+    ("export.to_onnx:convert_int8", "all", RuntimeError),                          # after 3 files
+    ("export.to_tflite:convert_float32", "tflite_int8,tflite_float32", KeyboardInterrupt),
+])
+def test_interrupted_export_leaves_previous_set_untouched(tmp_path, monkeypatch, test_artifacts,
+                                                          broken, formats, exc):
+    from export.export import ExportConfig, run
+    from export.manifest import problems
+
+    folder = _copy_artifacts(test_artifacts, tmp_path / "artifacts")
+    before = _snapshot(folder)
+
+    def crash(ctx, path):
+        Path(path).write_bytes(b"half-written")
+        raise exc("simulated failure inside a converter")
+
+    module, _, name = broken.partition(":")
+    monkeypatch.setattr(f"{module}.{name}", crash)
+    with pytest.raises(exc):
+        run(ExportConfig(artifacts=str(folder), formats=formats), log=lambda line: None)
+    assert _snapshot(folder) == before
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert problems(manifest, folder) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["artifacts"]  # no staging leftovers
+
+
+def test_failed_verification_publishes_only_passing_files(tmp_path, monkeypatch, test_artifacts, capsys):
+    from export import formats
+    from export.__main__ import main
+    from export.manifest import problems
+
+    folder = _copy_artifacts(test_artifacts, tmp_path / "artifacts")
+    monkeypatch.setattr(formats, "FLOAT_MAX_DISAGREEMENT", -1.0)  # every float file now fails
+    code = main(["--artifacts", str(folder), "--formats", "tflite_int8,tflite_float32"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and "tflite_float32 disagrees with Keras" in err[0]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    # the rejected file is gone; the others (re-exported or carried over from the same model) stay
+    assert [e["key"] for e in manifest["files"]] == ["tflite_int8", "onnx_float32", "onnx_int8"]
+    assert not (folder / "model_float32.tflite").exists()
+    assert problems(manifest, folder) == []
