@@ -107,3 +107,14 @@ def test_resume_refuses_a_checkpoint_with_other_settings(tmp_path):
         {"epoch": 1, "model": "epoch-1.keras", "config": {"batch_size": 64, "seed": 1}}))
     with pytest.raises(ValueError, match="different settings \\(seed\\)"):
         checkpoint.load(str(tmp_path / "artifacts"), {"batch_size": 64, "seed": 2})
+
+
+def test_retraining_drops_the_previous_export(tmp_path):
+    """A new model.keras must not be published beside files exported from the old one."""
+    from train.train import drop_exports
+
+    (tmp_path / "model_int8.tflite").write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": [{"path": "model_int8.tflite"}]}))
+    drop_exports(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -148,6 +148,7 @@ def run(cfg: TrainConfig) -> dict:
     }
 
     with publish.staging(cfg.out) as stage:
+        drop_exports(stage)
         with publish.atomic_path(stage / MODEL_FILE) as tmp:
             model.save(tmp)
         publish.write_json(stage / HISTORY_FILE, history)
@@ -159,6 +160,21 @@ def run(cfg: TrainConfig) -> dict:
         publish.write_json(stage / METRICS_FILE, metrics)
     checkpoint.discard(cfg.out)
     return metrics
+
+
+def drop_exports(folder: Path) -> None:
+    """Remove a previous export (manifest.json and the files it lists): it describes the old model."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return
+    try:
+        listed = [entry["path"] for entry in json.loads(manifest.read_text()).get("files", [])]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        listed = []
+    for name in listed:
+        if "/" not in name and not name.startswith("."):
+            (folder / name).unlink(missing_ok=True)
+    manifest.unlink()
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) -> np.ndarray:
