@@ -7,9 +7,19 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 ARTIFACTS ?= artifacts
+# The device runtime is also tested in its own venvs, installed (not editable) from ./runtime:
+# .venv-runtime with ai-edge-litert + onnxruntime + Pillow and no TensorFlow, and .venv-tflite
+# with tflite-runtime 2.14 on numpy<2 (the 32-bit Raspberry Pi OS stack). They are rebuilt when
+# the runtime's sources, its pyproject or the test pins change.
+RT_SRC    := runtime/pyproject.toml $(wildcard runtime/src/mnist_edge/*.py)
+RT_VENV   := .venv-runtime
+RT_STAMP  := $(RT_VENV)/.installed
+TFL_VENV  := .venv-tflite
+TFL_STAMP := $(TFL_VENV)/.installed
+PIP_Q     := -m pip install --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train export test clean
+.PHONY: help venv train export test clean runtime-venvs test-runtime parity
 
 help:  ## list the targets
 	@echo "mnist-edge targets:"
@@ -30,8 +40,37 @@ train: $(STAMP)  ## train the reference CNN -> artifacts/model.keras, plots, met
 $(ARTIFACTS)/model.keras: $(wildcard train/*.py) | $(STAMP)
 	$(PY) -m train --out $(ARTIFACTS)
 
-test: $(STAMP)  ## run the test suite (self-sufficient; set MNIST_DATA to run offline)
+export: $(STAMP) $(ARTIFACTS)/model.keras  ## export + verify int8/float TFLite and ONNX -> artifacts/manifest.json
+	$(PY) -m export --artifacts $(ARTIFACTS)
+
+# parity reads the export as it is (run it after `make train export`); .venv-tflite runs tflite-runtime
+parity: $(STAMP) $(TFL_STAMP)  ## every exported file on every backend vs Keras -> reports/parity.md/.json/.png
+	$(PY) -m parity --artifacts $(ARTIFACTS) --out reports --tflite-python $(TFL_VENV)/bin/python
+
+test: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run the test suite (self-sufficient; set MNIST_DATA to run offline)
 	$(PY) -m pytest -q tests
+	@$(MAKE) --no-print-directory test-runtime
+
+$(RT_STAMP): $(RT_SRC) requirements.txt runtime/tests/requirements-test.txt
+	@test -x $(RT_VENV)/bin/python || $(PYTHON) -m venv $(RT_VENV)
+	$(RT_VENV)/bin/python $(PIP_Q) -c requirements.txt './runtime[litert,onnx,images]' -r runtime/tests/requirements-test.txt
+	$(RT_VENV)/bin/python $(PIP_Q) --no-deps --force-reinstall ./runtime
+	@touch $@
+
+$(TFL_STAMP): $(RT_SRC) runtime/tests/requirements-tflite.txt runtime/tests/requirements-test.txt
+	@test -x $(TFL_VENV)/bin/python || $(PYTHON) -m venv $(TFL_VENV)
+	$(TFL_VENV)/bin/python $(PIP_Q) -r runtime/tests/requirements-tflite.txt -r runtime/tests/requirements-test.txt
+	$(TFL_VENV)/bin/python $(PIP_Q) --no-deps --force-reinstall ./runtime
+	@touch $@
+
+runtime-venvs: $(RT_STAMP) $(TFL_STAMP)  ## build .venv-runtime (litert, onnxruntime) and .venv-tflite (tflite-runtime)
+
+# runtime/tests get the exported test models from tests/fixtures.py and run in all three venvs
+test-runtime: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run runtime/tests in .venv, .venv-runtime and .venv-tflite
+	@art="$$($(PY) -m tests.fixtures)" && for py in $(PY) $(RT_VENV)/bin/python $(TFL_VENV)/bin/python; do \
+	  echo "== runtime/tests with $$py"; \
+	  MNIST_EDGE_TEST_ARTIFACTS="$$art" $$py -m pytest -q runtime/tests || exit 1; \
+	done
 
 clean:  ## remove artifacts/ and reports/ (keeps .venv)
 	rm -rf $(ARTIFACTS) reports

@@ -1,1 +1,19 @@
-"""mnist-edge runtime: digit classification on devices from exported TFLite/ONNX files."""
+"""mnist-edge runtime: classify handwritten digits on a device from exported TFLite/ONNX files.
+
+    from mnist_edge import Classifier, preprocess_image
+    clf = Classifier.load("artifacts")              # or a .tflite / .onnx file
+    print(clf.predict(images_uint8_28x28).labels)
+    for r in clf.predict_files(["digit.jpg"]):
+        print(r.path, r.label, r.error)
+
+Importing this package loads numpy only; interpreters and Pillow are imported when used.
+"""
+
+from mnist_edge.classifier import Classifier, FileResult, Prediction
+from mnist_edge.errors import (BackendError, BlankImageError, InputError, IntegrityError,
+                               MnistEdgeError, ModelError)
+from mnist_edge.preprocess import preprocess_image
+
+__version__ = "0.1.0"
+__all__ = ["Classifier", "Prediction", "FileResult", "preprocess_image", "MnistEdgeError",
+           "ModelError", "IntegrityError", "BackendError", "InputError", "BlankImageError"]

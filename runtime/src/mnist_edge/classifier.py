@@ -1,0 +1,401 @@
+"""The public Classifier: load an exported model once, predict digits from arrays or image files.
+
+    from mnist_edge import Classifier
+    clf = Classifier.load("artifacts")            # int8 TFLite via ai-edge-litert, if installed
+    p = clf.predict(x_test_uint8)                 # uint8 [N,28,28] -> Prediction
+    p.labels, p.probabilities                     # int64 [N], float32 [N,10]
+    clf.predict_files(["seven.jpg", "scan.png"])  # photos and scans, MNIST-style preprocessing
+
+Thread safety: a Classifier may be shared between threads. Calls to ``predict`` are
+serialised by a lock around the interpreter (one interpreter per Classifier, reused across
+calls); for parallel throughput give each thread its own Classifier.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from mnist_edge import backends
+from mnist_edge.errors import BackendError, InputError, MnistEdgeError, ModelError
+from mnist_edge.manifest import FileEntry, Manifest, manifest_path, read_manifest
+from mnist_edge.modelfile import check_model_bytes, format_of, read_model_bytes
+
+IMAGE_SHAPE = (28, 28)
+CHUNK = 256            # images per interpreter call: bounds memory for any N, keeps batching fast
+FLOAT_TOLERANCE = 1e-3  # float pixels may stray this far outside [0, 1] (rounding) and are clipped
+_INT8_QUANT_MARKERS = (b"QuantizeLinear", b"QLinear", b"ConvInteger", b"MatMulInteger")
+
+
+class Prediction:
+    """Results for N images: ``labels`` int64 [N], ``probabilities`` float32 [N,10], ``raw`` [N,10]."""
+
+    def __init__(self, raw: np.ndarray, scale: float | None = None, zero_point: int | None = None):
+        self.raw = raw                      # the output tensor as the model produced it
+        self.labels = raw.argmax(axis=1)    # argmax of quantized values = argmax of probabilities
+        self._scale, self._zero_point = scale, zero_point
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    @cached_property
+    def probabilities(self) -> np.ndarray:
+        """float32 [N,10], dequantized for int8 models, each row normalised to sum to 1."""
+        p = self.raw.astype(np.float32)
+        if self._scale is not None:
+            p = (p - np.float32(self._zero_point)) * np.float32(self._scale)
+        np.clip(p, 0.0, None, out=p)
+        total = p.sum(axis=1, keepdims=True)
+        empty = total[:, 0] <= 0
+        if empty.any():  # a row quantized to all zeros carries no information
+            p[empty], total[empty] = 1.0, 10.0
+        return p / total
+
+    @property
+    def confidences(self) -> np.ndarray:
+        """float32 [N]: the probability of each predicted label."""
+        return self.probabilities[np.arange(len(self.raw)), self.labels]
+
+    def top_k(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labels int64 [N,k], probabilities float32 [N,k]), most likely first."""
+        k = max(1, min(int(k), self.raw.shape[1]))
+        order = np.argsort(-self.probabilities, axis=1, kind="stable")[:, :k]
+        return order, np.take_along_axis(self.probabilities, order, axis=1)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One image file: its label and probabilities, or the error that kept it from being classified."""
+
+    path: str
+    label: int | None
+    probabilities: np.ndarray | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Classifier:
+    """An exported mnist-edge model on one interpreter; see the module docstring for an example."""
+
+    def __init__(self, backend: backends.Backend, path: Path, precision: str,
+                 manifest: Manifest | None = None, entry: FileEntry | None = None):
+        self._backend = backend
+        self.path = path
+        self.precision = precision
+        self.manifest = manifest
+        self.entry = entry
+        self._lock = threading.Lock()
+        self._in = _input_spec(backend, entry)
+        self._out = backend.output
+        self._lut = _pixel_lut(self._in)
+        spec = self._in
+        self._xor = (spec.dtype == np.int8 and spec.zero_point == -128
+                     and abs(spec.scale * 255.0 - 1.0) < 1e-6)  # x - 128 == x ^ 0x80 on the bytes
+
+    # ----------------------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, path: str | os.PathLike, backend: str = "auto", threads: int = 1,
+             key: str | None = None, probe: bool | None = None) -> "Classifier":
+        """Load a model for prediction.
+
+        Args:
+            path: a ``.tflite`` or ``.onnx`` file, an artifacts folder, or its ``manifest.json``.
+                Through a manifest the first listed file (int8 TFLite first) that an installed
+                backend runs is chosen, and its size and sha256 are checked before loading.
+            backend: "auto", "litert", "tflite-runtime", "tensorflow" or "onnxruntime".
+            threads: interpreter threads (1 is the fastest for single images on small devices).
+            key: with a manifest, pick this file (tflite_int8, tflite_float32, onnx_float32, onnx_int8).
+            probe: load a model file that no manifest vouches for in a child process first, so
+                a malformed file that would crash the interpreter gives a ModelError instead.
+                None (default): only for backends without their own FlatBuffer verifier
+                (tflite-runtime). Files loaded through a manifest are checked by sha256 instead.
+
+        Returns:
+            A Classifier holding one interpreter, reused by every call.
+
+        Raises:
+            ModelError, IntegrityError, BackendError: one-line messages saying what to do.
+        """
+        if backend != "auto" and backend not in backends.BACKENDS:
+            raise BackendError(f"unknown backend {backend!r}; choose auto, "
+                               f"{', '.join(backends.BACKENDS)}")
+        if not isinstance(threads, int) or threads < 1:
+            raise MnistEdgeError(f"threads must be a positive integer, got {threads!r}")
+        path = Path(path).expanduser()
+        mpath = manifest_path(path) if path.exists() else None
+        if mpath is not None:
+            return cls._load_from_manifest(read_manifest(mpath), backend, threads, key)
+        if key is not None:
+            raise ModelError(f"{path}: key={key!r} needs an artifacts folder or manifest.json")
+        data = read_model_bytes(path)
+        fmt = format_of(path, data)
+        check_model_bytes(path, data, fmt)
+        name = cls._pick_backend(fmt, backend)
+        careful = probe or (probe is None and name not in backends.VERIFYING)
+        impl = _create(path, name, data, threads, careful)
+        return cls(impl, path, _precision_of(fmt, data, impl))
+
+    @classmethod
+    def _load_from_manifest(cls, manifest: Manifest, backend: str, threads: int,
+                            key: str | None) -> "Classifier":
+        entries = list(manifest.files)
+        if key is not None:
+            entries = [e for e in entries if e.key == key]
+            if not entries:
+                keys = ", ".join(e.key for e in manifest.files)
+                raise ModelError(f"{manifest.path}: no file with key {key!r}; it lists {keys}")
+        if backend != "auto":
+            fmt = backends.BACKENDS[backend].format
+            entries = [e for e in entries if e.format == fmt]
+            if not entries:
+                raise ModelError(f"{manifest.path}: lists no {fmt} file for backend {backend!r}")
+        for entry in entries:
+            if backend == "auto" and not backends.available(entry.format):
+                continue
+            name = cls._pick_backend(entry.format, backend)
+            data = manifest.read_verified(entry)  # size, sha256 and header, before any interpreter
+            impl = _create(entry.path, name, data, threads, probe=False)
+            return cls(impl, entry.path, entry.precision or _precision_of(entry.format, data, impl),
+                       manifest, entry)
+        formats = sorted({e.format for e in entries})
+        raise backends.missing_backend_error(formats[0]) if len(formats) == 1 else BackendError(
+            f"{manifest.path}: no installed interpreter runs any listed file ({', '.join(formats)}); "
+            f"fix: {backends.BACKENDS['litert'].install}")
+
+    @staticmethod
+    def _pick_backend(fmt: str, backend: str) -> str:
+        if backend == "auto":
+            names = backends.available(fmt)
+            if not names:
+                raise backends.missing_backend_error(fmt)
+            return names[0]
+        if backends.BACKENDS[backend].format != fmt:
+            raise BackendError(f"backend {backend!r} runs {backends.BACKENDS[backend].format} models, "
+                               f"not {fmt}; use --backend auto or a {fmt} backend")
+        return backend
+
+    # ----------------------------------------------------------------------------- metadata
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def format(self) -> str:
+        return self._backend.format
+
+    @property
+    def input_spec(self) -> backends.TensorSpec:
+        return self._in
+
+    @property
+    def output_spec(self) -> backends.TensorSpec:
+        return self._out
+
+    @property
+    def labels(self) -> list[str]:
+        return self.manifest.labels if self.manifest else [str(d) for d in range(10)]
+
+    # ----------------------------------------------------------------------------- prediction
+    def predict(self, images) -> Prediction:
+        """Classify images.
+
+        Args:
+            images: uint8 [N,28,28] (0..255), float [N,28,28] or [N,28,28,1] in [0, 1], or one
+                such image without the N axis; light digit on dark background, like MNIST.
+                Other integer dtypes are accepted when their values lie in 0..255.
+
+        Returns:
+            Prediction with labels int64 [N], probabilities float32 [N,10], raw [N,10].
+
+        Raises:
+            InputError: wrong type, shape or dtype, NaN or infinite values, values out of range.
+        """
+        x = _as_batch(images)
+        n = len(x)
+        if 0 < n <= CHUNK:  # the common case, without an extra output buffer
+            with self._lock:
+                raw = self._forward(self._to_input(x))
+        else:
+            raw = np.empty((n, 10), dtype=self._out.dtype)
+            with self._lock:
+                for start in range(0, n, CHUNK):
+                    chunk = x[start:start + CHUNK]
+                    raw[start:start + len(chunk)] = self._forward(self._to_input(chunk))
+        return Prediction(raw, self._out.scale, self._out.zero_point)
+
+    def _to_input(self, x: np.ndarray) -> np.ndarray:
+        """[n,28,28] uint8 or float32 in [0,1] -> the model's input dtype, shape [n,28,28,1]."""
+        x = x.reshape(len(x), 28, 28, 1)
+        spec = self._in
+        if x.dtype == np.uint8:
+            if self._xor:
+                return np.bitwise_xor(x, 0x80).view(np.int8)
+            return self._lut[x]
+        if spec.scale is None:
+            return x.astype(spec.dtype, copy=False)
+        info = np.iinfo(spec.dtype)
+        q = np.rint(x / np.float32(spec.scale))
+        q += spec.zero_point
+        return np.clip(q, info.min, info.max, out=q).astype(spec.dtype)
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        try:
+            out = self._backend.forward(batch)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"{self.path}: the interpreter failed ({backends._first_line(exc)})") from None
+        if out.shape != (len(batch), 10):
+            raise ModelError(f"{self.path}: the model returned shape {out.shape}, expected "
+                             f"({len(batch)}, 10); not an mnist-edge classifier")
+        return out
+
+    def predict_files(self, paths: Iterable[str | os.PathLike]) -> list[FileResult]:
+        """Classify image files (PNG, JPEG, BMP, ...; any size, polarity, colour), in order.
+
+        Each file is decoded and normalised like MNIST (see ``preprocess_image``). A file that
+        cannot be read, or holds no ink, gets a FileResult with ``error`` set and no label.
+        """
+        from mnist_edge.images import load_image
+        from mnist_edge.preprocess import preprocess_image
+
+        results: list[FileResult] = []
+        pending: list[tuple[int, np.ndarray]] = []
+
+        def flush() -> None:
+            if pending:
+                pred = self.predict(np.stack([img for _, img in pending]))
+                for row, (i, _) in enumerate(pending):
+                    r = results[i]
+                    results[i] = FileResult(r.path, int(pred.labels[row]), pred.probabilities[row])
+                pending.clear()
+
+        for p in paths:
+            try:
+                img = preprocess_image(load_image(p))
+            except InputError as exc:
+                results.append(FileResult(str(p), None, None, _strip_path(str(exc), p)))
+                continue
+            results.append(FileResult(str(p), None, None))
+            pending.append((len(results) - 1, img))
+            if len(pending) >= CHUNK:
+                flush()
+        flush()
+        return results
+
+    def info(self) -> dict:
+        """Format, backend, input and output specs, size, sha256 and the manifest's metadata."""
+        import hashlib
+
+        data = read_model_bytes(self.path)
+        out = {"path": str(self.path), "format": self.format, "precision": self.precision,
+               "backend": self.backend, "input": self._in.as_dict(),
+               "output": self._out.as_dict(), "size": len(data),
+               "sha256": hashlib.sha256(data).hexdigest()}
+        if self.manifest is not None:
+            m = self.manifest.data
+            out["manifest"] = {"path": str(self.manifest.path), "key": self.entry.key,
+                               "verified": True, "labels": self.labels,
+                               **{k: m[k] for k in ("created_utc", "preprocessing", "training",
+                                                    "keras_reference", "versions") if k in m},
+                               "verification": self.entry.verification}
+        return out
+
+
+def _create(path: Path, name: str, data: bytes, threads: int, probe: bool) -> backends.Backend:
+    """The backend on checked bytes; its errors name the file."""
+    try:
+        if probe:
+            backends.probe(name, data)
+        return backends.create(name, data, threads)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+
+
+def _as_batch(images) -> np.ndarray:
+    """Validate and normalise to uint8 or float32 [N,28,28] (a view when possible)."""
+    if isinstance(images, (list, tuple)):
+        try:
+            images = np.asarray(images)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"cannot make an array of the images given ({exc})") from None
+    if not isinstance(images, np.ndarray):
+        raise InputError(f"images must be a numpy array, got {type(images).__name__}")
+    x = images
+    if x.ndim == 4 and x.shape[1:] == (28, 28, 1):
+        x = x[..., 0]
+    elif x.ndim == 3 and x.shape == (28, 28, 1):
+        x = x[np.newaxis, ..., 0]
+    elif x.ndim == 2 and x.shape == IMAGE_SHAPE:
+        x = x[np.newaxis]
+    elif not (x.ndim == 3 and x.shape[1:] == IMAGE_SHAPE):
+        raise InputError(f"images have shape {x.shape}; expected [N,28,28], [N,28,28,1] or one "
+                         "[28,28] image (use preprocess_image or predict_files for other sizes)")
+    kind = x.dtype.kind
+    if x.dtype == np.uint8 or x.size == 0:
+        return x if x.dtype == np.uint8 else x.astype(np.uint8)
+    if kind in "iu":
+        lo, hi = x.min(), x.max()
+        if lo < 0 or hi > 255:
+            raise InputError(f"integer pixels must lie in 0..255, got {lo}..{hi}")
+        return x.astype(np.uint8)
+    if kind == "f":
+        lo, hi = x.min(), x.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise InputError("images contain NaN or infinite values; every pixel must be a finite "
+                             "number in [0, 1]")
+        if lo < -FLOAT_TOLERANCE or hi > 1 + FLOAT_TOLERANCE:
+            hint = "; divide by 255 or pass uint8" if hi > 1 + FLOAT_TOLERANCE else ""
+            raise InputError(f"float pixels must lie in [0, 1], got {lo:.4g}..{hi:.4g}{hint}")
+        x = x.astype(np.float32, copy=False)
+        return np.clip(x, 0.0, 1.0) if lo < 0 or hi > 1 else x
+    raise InputError(f"images have dtype {x.dtype}; pass uint8 pixels 0..255 or floats in [0, 1]")
+
+
+def _input_spec(backend: backends.Backend, entry: FileEntry | None) -> backends.TensorSpec:
+    spec = backend.input
+    if spec.shape[1:] not in ((28, 28, 1), (None, None, None)):
+        raise ModelError(f"the model's input has shape {list(spec.shape)}; an mnist-edge model "
+                         "takes [N,28,28,1]")
+    if spec.dtype.kind in "iu" and spec.scale is None:
+        quant = (entry.input.get("quantization") if entry else None) or {}
+        if "scale" not in quant:
+            raise ModelError(f"the model's {spec.dtype.name} input has no quantization parameters "
+                             "and the manifest gives none")
+        spec = backends.TensorSpec(spec.name, spec.shape, spec.dtype, float(quant["scale"]),
+                                   int(quant.get("zero_point", 0)))
+    if spec.dtype.kind not in "iuf":
+        raise ModelError(f"the model's input dtype {spec.dtype} is not supported")
+    return spec
+
+
+def _pixel_lut(spec: backends.TensorSpec) -> np.ndarray:
+    """Model input value for each uint8 pixel 0..255 (pixel / 255, quantized when the input is)."""
+    real = np.arange(256, dtype=np.float32) / np.float32(255.0)
+    if spec.scale is None:
+        return real.astype(spec.dtype)
+    info = np.iinfo(spec.dtype)
+    return np.clip(np.rint(real / np.float32(spec.scale)) + spec.zero_point,
+                   info.min, info.max).astype(spec.dtype)
+
+
+def _tflite_precision(impl: backends.Backend) -> str:
+    return "int8" if impl.input.scale is not None or impl.output.scale is not None else "float32"
+
+
+def _precision_of(fmt: str, data: bytes, impl: backends.Backend) -> str:
+    if fmt == "tflite":
+        return _tflite_precision(impl)
+    return "int8" if any(m in data for m in _INT8_QUANT_MARKERS) else "float32"
+
+
+def _strip_path(message: str, path) -> str:
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message

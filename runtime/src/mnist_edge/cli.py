@@ -1,0 +1,222 @@
+"""The ``mnist-edge`` command line.
+
+    mnist-edge predict artifacts/ digit.jpg scans/ t10k-images-idx3-ubyte.gz batch.npy
+    mnist-edge predict artifacts/model_int8.tflite seven.png --top-k 3 --json
+    mnist-edge info artifacts/
+    mnist-edge verify artifacts/
+
+Expected problems (a missing model, an unreadable image) print one line on stderr, never a
+traceback. Exit status: 0 when every input was classified, 1 when some were not (each gets
+a stderr line and a count is printed at the end), 2 when the command could not run at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable
+
+from mnist_edge import backends
+from mnist_edge.errors import MnistEdgeError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
+FILE_BATCH = 256  # image files decoded and classified together
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="artifacts folder, manifest.json, .tflite or .onnx file")
+    p.add_argument("--backend", default="auto", choices=["auto", *backends.BACKENDS],
+                   help="interpreter to use (default: %(default)s: litert, tflite-runtime, "
+                        "tensorflow for TFLite; onnxruntime for ONNX)")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads (default: %(default)s)")
+
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, folders (walked recursively), .npy arrays or IDX files")
+    p.add_argument("--top-k", type=int, default=1,
+                   help="also list the K most likely digits with their probabilities (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line, for machines")
+
+
+def _load(args):
+    from mnist_edge.classifier import Classifier
+
+    return Classifier.load(args.model, backend=args.backend, threads=args.threads)
+
+
+class _Reporter:
+    """Prints one line per input (stdout) or per failure (stderr), counting both."""
+
+    def __init__(self, top_k: int, as_json: bool):
+        self.top_k, self.as_json = max(1, min(top_k, 10)), as_json
+        self.done = self.failed = 0
+
+    def result(self, name: str, probabilities) -> None:
+        self.done += 1
+        order = probabilities.argsort()[::-1][: self.top_k]
+        label, conf = int(order[0]), float(probabilities[order[0]])
+        if self.as_json:
+            row = {"input": name, "label": label, "confidence": round(conf, 6)}
+            if self.top_k > 1:
+                row["top_k"] = [[int(i), round(float(probabilities[i]), 6)] for i in order]
+            print(json.dumps(row))
+        else:
+            extra = "".join(f"\t{int(i)}:{probabilities[i]:.4f}" for i in order[1:])
+            print(f"{name}\t{label}\t{conf:.4f}{extra}")
+
+    def error(self, name: str, message: str) -> None:
+        self.failed += 1
+        print(f"mnist-edge: {name}: {message}", file=sys.stderr)
+        if self.as_json:
+            print(json.dumps({"input": name, "error": message}))
+
+
+def _predict(args) -> int:
+    from mnist_edge.errors import InputError
+    from mnist_edge.inputs import expand, read_array_chunks
+
+    if args.top_k < 1:
+        raise MnistEdgeError(f"--top-k must be at least 1, got {args.top_k}")
+    clf = _load(args)
+    out = _Reporter(args.top_k, args.json)
+    files: list = []
+
+    def flush_files() -> None:
+        for r in clf.predict_files(files):
+            if r.ok:
+                out.result(r.path, r.probabilities)
+            else:
+                out.error(r.path, r.error)
+        files.clear()
+        sys.stdout.flush()
+
+    for source in expand(args.inputs):
+        if source.kind == "image":
+            files.append(source.path)
+            if len(files) >= FILE_BATCH:
+                flush_files()
+            continue
+        flush_files()
+        if source.kind == "error":
+            out.error(str(source.path), source.error)
+            continue
+        index = 0
+        try:
+            for chunk in read_array_chunks(source):
+                single = chunk.ndim == 2 or chunk.shape == (28, 28, 1)
+                probs = clf.predict(chunk).probabilities
+                for row in probs:
+                    out.result(str(source.path) if single else f"{source.path}[{index}]", row)
+                    index += 1
+        except InputError as exc:
+            out.error(str(source.path), str(exc).removeprefix(f"{source.path}: "))
+    flush_files()
+    if out.failed:
+        print(f"mnist-edge: {out.failed} of {out.done + out.failed} inputs failed", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def _info(args) -> int:
+    info = _load(args).info()
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return EXIT_OK
+    for key in ("path", "format", "precision", "backend", "size", "sha256"):
+        print(f"{key:<16}{info[key]}")
+    for key in ("input", "output"):
+        spec = info[key]
+        q = spec["quantization"]
+        quant = f"scale={q['scale']:.6g} zero_point={q['zero_point']}" if q else "none (float)"
+        print(f"{key:<16}{spec['name']} {spec['shape']} {spec['dtype']}, quantization {quant}")
+    manifest = info.get("manifest")
+    if manifest:
+        print(f"{'manifest':<12}{manifest['path']} (file {manifest['key']}, size and sha256 verified)")
+        for key in ("created_utc", "verification", "training", "keras_reference", "versions"):
+            if key in manifest:
+                value = manifest[key]
+                print(f"{key:<16}{json.dumps(value) if isinstance(value, dict) else value}")
+    return EXIT_OK
+
+
+def _info_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--json", action="store_true", help="print the details as JSON")
+
+
+def _verify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("artifacts", help="artifacts folder or its manifest.json")
+
+
+def _verify(args) -> int:
+    from pathlib import Path
+
+    from mnist_edge.manifest import verify_all
+
+    results = verify_all(Path(args.artifacts))
+    for entry, problem in results:
+        if problem is None:
+            print(f"OK    {entry.key:<16}{entry.path}  {entry.size} bytes  sha256 {entry.sha256[:12]}...")
+        else:
+            print(f"FAIL  {entry.key:<16}{entry.path}: {problem}")
+    bad = sum(problem is not None for _, problem in results)
+    if bad:
+        print(f"mnist-edge: {bad} of {len(results)} files do not match the manifest; "
+              "copy the artifacts folder again", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def _commands() -> dict[str, tuple[str, Callable, Callable]]:
+    """Subcommand table: name -> (help, add_arguments, run). A new subcommand is one row."""
+    return {
+        "predict": ("classify digits in images, folders, .npy arrays or IDX files",
+                    _predict_args, _predict),
+        "info": ("show a model's format, backend, tensors, quantization and manifest data",
+                 _info_args, _info),
+        "verify": ("check every file of an artifacts folder against its manifest",
+                   _verify_args, _verify),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mnist-edge", description="Classify handwritten digits with exported mnist-edge models.",
+        epilog="exit status: 0 all inputs classified, 1 some failed, 2 the command could not run")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, add_arguments, run) in _commands().items():
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def _version() -> str:
+    from mnist_edge import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mnist-edge`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except MnistEdgeError as exc:
+        print(f"mnist-edge: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        print("mnist-edge: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `mnist-edge predict ... | head`
+        sys.stderr.close()
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The package's exception types: every error mnist_edge raises on purpose is a MnistEdgeError.
+
+Messages are one line that names the file or value at fault and what to do about it;
+the CLI prints them as they are, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MnistEdgeError(Exception):
+    """Base of every error the runtime raises for an expected problem."""
+
+
+class ModelError(MnistEdgeError):
+    """A model file, folder or manifest is missing, unreadable, malformed or unsupported."""
+
+
+class IntegrityError(ModelError):
+    """A model file does not match the size or sha256 its manifest declares."""
+
+
+class BackendError(MnistEdgeError):
+    """No installed interpreter can run the model (the message says what to pip install)."""
+
+
+class InputError(MnistEdgeError, ValueError):
+    """Images or arrays given to predict have the wrong shape, dtype or values, or cannot be read."""
+
+
+class BlankImageError(InputError):
+    """An image holds no ink: nothing to classify."""

@@ -1,0 +1,120 @@
+"""The CLI's inputs: image files, folders (walked recursively), .npy arrays and IDX files.
+
+Arrays are read in chunks (``.npy`` memory-mapped, IDX streamed, gzipped or raw), so a file of
+100,000 images is classified in bounded memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from mnist_edge.errors import InputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
+                  ".ppm", ".pnm", ".pbm"}
+ARRAY_CHUNK = 4096  # images read from a .npy or IDX file at a time
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input as given: ``kind`` is image, npy, idx, or error (with the message)."""
+
+    path: Path
+    kind: str
+    error: str | None = None
+
+
+def expand(args: list[str]) -> Iterator[Source]:
+    """Sources in command-line order; folders expand to their image files, sorted."""
+    for arg in args:
+        path = Path(arg)
+        if path.is_dir():
+            found = False
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                        found = True
+                        yield Source(Path(root) / name, "image")
+            if not found:
+                yield Source(path, "error", "folder holds no image files (.png, .jpg, .bmp, ...)")
+        elif not path.exists():
+            yield Source(path, "error", "no such file or folder")
+        else:
+            yield Source(path, _kind(path))
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".npy"):
+        return "npy"
+    if "idx" in name or name.endswith("-ubyte") or name.endswith("-ubyte.gz"):
+        return "idx"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return "image"  # the image reader reports the error
+    if len(head) == 4 and head[:2] == b"\x00\x00" and head[2] == 0x08 and head[3] in (2, 3):
+        return "idx"
+    return "image"
+
+
+def read_array_chunks(source: Source) -> Iterator[np.ndarray]:
+    """Chunks of images ([n,28,28] or [n,28,28,1]) from a .npy or IDX file."""
+    if source.kind == "npy":
+        yield from _npy_chunks(source.path)
+    else:
+        yield from _idx_chunks(source.path)
+
+
+def _npy_chunks(path: Path) -> Iterator[np.ndarray]:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0][:120]})") from None
+    if arr.shape in ((28, 28), (28, 28, 1)):
+        yield np.asarray(arr)
+        return
+    if not (arr.ndim in (3, 4) and arr.shape[1:3] == (28, 28) and arr.shape[3:] in ((), (1,))):
+        raise InputError(f"{path}: array has shape {arr.shape}; expected [N,28,28], [N,28,28,1] "
+                         "or one [28,28] image")
+    for start in range(0, len(arr), ARRAY_CHUNK):
+        yield np.asarray(arr[start:start + ARRAY_CHUNK])
+
+
+def _idx_chunks(path: Path) -> Iterator[np.ndarray]:
+    try:
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            head = fh.read(4)
+            if len(head) < 4 or head[:3] != b"\x00\x00\x08" or head[3] not in (2, 3):
+                raise InputError(f"{path}: not an IDX file of uint8 images (magic "
+                                 f"{head.hex() or 'missing'}, expected 00000803)")
+            dims = fh.read(4 * head[3])
+            if len(dims) < 4 * head[3]:
+                raise InputError(f"{path}: IDX header is truncated")
+            shape = tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4))
+            if shape[-2:] != (28, 28):
+                raise InputError(f"{path}: IDX images are {'x'.join(map(str, shape[-2:]))}, expected 28x28")
+            count = shape[0] if len(shape) == 3 else 1
+            for start in range(0, count, ARRAY_CHUNK):
+                n = min(ARRAY_CHUNK, count - start)
+                data = fh.read(n * 784)
+                if len(data) < n * 784:
+                    if len(data) >= 784:  # answer the complete images before reporting the cut
+                        yield np.frombuffer(data, np.uint8, len(data) // 784 * 784).reshape(-1, 28, 28)
+                    raise InputError(f"{path}: IDX file is truncated: header declares {count} images, "
+                                     f"data ends after {start + len(data) // 784}")
+                yield np.frombuffer(data, dtype=np.uint8).reshape(n, 28, 28)
+    except InputError:
+        raise
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"{path}: cannot read IDX file ({exc}); it may be truncated or corrupt") from None

@@ -1,0 +1,72 @@
+"""Fixtures for the runtime tests, which run against the *installed* mnist_edge package.
+
+They need exported models and MNIST test digits, and import neither TensorFlow nor the
+project's train/export code:
+
+- ``MNIST_EDGE_TEST_ARTIFACTS``: an artifacts folder with manifest.json and the exported files
+  (``make test`` passes the one built by ``python -m tests.fixtures``);
+- ``MNIST_DATA`` (mnist.npz or a folder of IDX files), else Keras's cache ~/.keras/datasets/mnist.npz.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_edge import backends
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    folder = os.environ.get("MNIST_EDGE_TEST_ARTIFACTS")
+    if not folder:
+        pytest.skip("MNIST_EDGE_TEST_ARTIFACTS is not set (make test-runtime sets it to the folder "
+                    "printed by `.venv/bin/python -m tests.fixtures`)")
+    path = Path(folder)
+    if not (path / "manifest.json").is_file():
+        pytest.fail(f"MNIST_EDGE_TEST_ARTIFACTS={folder} holds no manifest.json")
+    return path
+
+
+@pytest.fixture(scope="session")
+def manifest(artifacts) -> dict:
+    return json.loads((artifacts / "manifest.json").read_text())
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    ndim = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+@pytest.fixture(scope="session")
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's 10,000 test images (uint8 [N,28,28]) and labels."""
+    src = Path(os.environ.get("MNIST_DATA") or Path.home() / ".keras" / "datasets" / "mnist.npz")
+    if src.is_dir():
+        found = {}
+        for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+            for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+                if (src / name).is_file():
+                    found[stem] = _read_idx(src / name)
+        if len(found) == 2:
+            return found["t10k-images-idx3-ubyte"], found["t10k-labels-idx1-ubyte"]
+    elif src.is_file():
+        with np.load(src) as npz:
+            return npz["x_test"], npz["y_test"].astype(np.int64)
+    pytest.skip(f"no MNIST test data at {src}; set MNIST_DATA to mnist.npz or an IDX folder")
+
+
+def installed_backends() -> list[str]:
+    """Backends usable in this venv (tensorflow only if it happens to be installed)."""
+    return [name for name in backends.BACKENDS if backends.unusable_reason(name) is None]
+
+
+def pytest_report_header(config):
+    return f"mnist_edge backends here: {', '.join(installed_backends()) or 'none'}"
