@@ -1,0 +1,102 @@
+"""The parity figures: each pair against Keras, and one file on two backends against each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+
+from parity.pairs import Run
+from parity.tolerances import Tolerances
+
+NUM_CLASSES = 10
+
+
+@dataclass
+class PairReport:
+    """A (format, backend) pair next to Keras on the same images."""
+
+    run: Run
+    rule: str                                  # the pass rule in words
+    accuracy: float | None = None
+    accuracy_delta: float | None = None        # accuracy - Keras accuracy (fraction)
+    agreement: float | None = None             # fraction of images with Keras's top-1
+    max_abs_prob_diff: float | None = None
+    mean_abs_prob_diff: float | None = None
+    per_class_delta: list = field(default_factory=list)  # per digit: accuracy - Keras's (None: no images)
+    disagreements: list = field(default_factory=list)    # image indices where top-1 differs from Keras
+    failures: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class CrossReport:
+    """One file on two backends."""
+
+    key: str
+    backends: tuple[str, str]
+    agreement: float
+    max_abs_prob_diff: float
+    disagreements: list
+    failures: list
+
+    @property
+    def name(self) -> str:
+        return f"{self.key} on {self.backends[0]} vs {self.backends[1]}"
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def per_class_accuracy(labels: np.ndarray, y: np.ndarray) -> list:
+    """Accuracy on each digit's images (None for a digit with no images)."""
+    return [float(np.mean(labels[y == c] == c)) if np.any(y == c) else None for c in range(NUM_CLASSES)]
+
+
+def against_keras(run: Run, keras_probs: np.ndarray, y: np.ndarray, tol: Tolerances) -> PairReport:
+    """The figures of one pair against the Keras probabilities; a run that errored fails."""
+    p = run.pair
+    report = PairReport(run, tol.rule(p.fmt, p.precision))
+    if run.error:
+        report.failures = [f"{p.name}: could not run ({run.error})"]
+        return report
+    if run.probabilities.shape != keras_probs.shape:
+        report.failures = [f"{p.name}: returned {run.probabilities.shape} probabilities, "
+                           f"expected {keras_probs.shape}"]
+        return report
+    keras_labels = keras_probs.argmax(axis=1)
+    diff = np.abs(run.probabilities.astype(np.float64) - keras_probs.astype(np.float64))
+    report.accuracy = float(np.mean(run.labels == y))
+    report.accuracy_delta = report.accuracy - float(np.mean(keras_labels == y))
+    report.agreement = float(np.mean(run.labels == keras_labels))
+    report.max_abs_prob_diff = float(diff.max())
+    report.mean_abs_prob_diff = float(diff.mean())
+    report.per_class_delta = [None if a is None else a - k for a, k in
+                              zip(per_class_accuracy(run.labels, y), per_class_accuracy(keras_labels, y))]
+    report.disagreements = np.flatnonzero(run.labels != keras_labels).tolist()
+    report.failures = tol.pair_failures(p.name, p.fmt, p.precision, report.accuracy_delta,
+                                        report.agreement, report.max_abs_prob_diff)
+    return report
+
+
+def across_backends(runs: list[Run], tol: Tolerances) -> list[CrossReport]:
+    """Every two successful runs of the same file, compared with each other."""
+    by_key: dict[str, list[Run]] = {}
+    for run in runs:
+        if not run.error:
+            by_key.setdefault(run.pair.key, []).append(run)
+    reports = []
+    for key, group in by_key.items():
+        for a, b in combinations(group, 2):
+            report = CrossReport(
+                key, (a.pair.backend, b.pair.backend), float(np.mean(a.labels == b.labels)),
+                float(np.max(np.abs(a.probabilities.astype(np.float64) - b.probabilities))),
+                np.flatnonzero(a.labels != b.labels).tolist(), [])
+            report.failures = tol.cross_failures(report.name, report.agreement)
+            reports.append(report)
+    return reports

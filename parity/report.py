@@ -1,0 +1,211 @@
+"""reports/parity.md (the table people read), parity.json (the same for machines), parity.png.
+
+Each is written to a temporary file beside it and renamed into place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from train.publish import atomic_path, write_bytes, write_json
+
+MAX_THUMBNAILS = 60   # digits drawn in parity.png (the ones most pairs get wrong first)
+MAX_INDICES_MD = 40   # disagreeing image indices listed per pair in parity.md (all are in the JSON)
+COLUMNS = 8           # thumbnails per row
+
+
+def write_reports(result, out: Path) -> dict[str, Path]:
+    """Write parity.md, parity.json and parity.png into ``out``; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"md": out / "parity.md", "json": out / "parity.json", "png": out / "parity.png"}
+    write_json(paths["json"], to_json(result))
+    write_bytes(paths["md"], markdown(result).encode())
+    with atomic_path(paths["png"]) as tmp:
+        draw(result, tmp)
+    return paths
+
+
+def _r(x: float | None, digits: int = 6) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def to_json(result) -> dict:
+    """Everything in the table, plus every disagreeing index and the tolerances."""
+    return {
+        "schema_version": 1,
+        "created_utc": result.created_utc,
+        "artifacts": str(result.config.artifacts),
+        "source_model": result.source_model,
+        "data": result.data_source,
+        "test_images": result.n_images,
+        "tolerances": asdict(result.tolerances),
+        "keras": {"accuracy": _r(result.keras_accuracy),
+                  "per_class_accuracy": [_r(a) for a in result.keras_per_class]},
+        "pairs": [{
+            "key": r.run.pair.key, "file": r.run.pair.filename, "format": r.run.pair.fmt,
+            "precision": r.run.pair.precision, "backend": r.run.pair.backend,
+            "runtime": r.run.runtime, "status": "pass" if r.passed else "fail",
+            "error": r.run.error, "rule": r.rule,
+            "accuracy": _r(r.accuracy), "accuracy_delta_vs_keras": _r(r.accuracy_delta),
+            "agreement_with_keras": _r(r.agreement),
+            "max_abs_prob_diff": None if r.max_abs_prob_diff is None else float(f"{r.max_abs_prob_diff:.4g}"),
+            "mean_abs_prob_diff": None if r.mean_abs_prob_diff is None else float(f"{r.mean_abs_prob_diff:.4g}"),
+            "per_class_accuracy_delta": [_r(d) for d in r.per_class_delta],
+            "disagreements": r.disagreements, "seconds": _r(r.run.seconds, 2),
+            "failures": r.failures,
+        } for r in result.pairs],
+        "cross_backend": [{
+            "key": c.key, "backends": list(c.backends), "status": "pass" if c.passed else "fail",
+            "agreement": _r(c.agreement), "max_abs_prob_diff": float(f"{c.max_abs_prob_diff:.4g}"),
+            "disagreements": c.disagreements, "failures": c.failures,
+        } for c in result.cross],
+        "skipped_backends": result.skipped,
+        "passed": result.passed,
+        "failures": result.failures,
+        "wall_time_s": round(result.seconds, 1),
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2%}"
+
+
+def _pt(x: float | None) -> str:
+    return "–" if x is None else f"{x * 100:+.2f} pt"
+
+
+def _sci(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1e}"
+
+
+def _mark(passed: bool) -> str:
+    return "✅ pass" if passed else "❌ FAIL"
+
+
+def _worst_class(deltas: list) -> str:
+    known = [(d, c) for c, d in enumerate(deltas) if d is not None]
+    if not known:
+        return "–"
+    d, c = min(known)
+    return f"{c}: {d * 100:+.2f} pt" if d < 0 else "none lower"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def markdown(result) -> str:
+    """The human report: one row per format × backend, then cross-backend and per-class detail."""
+    t = result.tolerances
+    lines = [
+        "# Parity: every exported format on every backend, against Keras", "",
+        f"{result.n_images:,} MNIST test images ({result.data_source}); "
+        f"`{result.config.artifacts}/model.keras` sha256 `{result.source_model['sha256'][:12]}…`, "
+        f"Keras accuracy **{result.keras_accuracy:.2%}**. Predictions through `mnist_edge.Classifier`. "
+        f"{result.created_utc}, {result.seconds:.0f} s.", "",
+        f"**{'All pairs within tolerance' if result.passed else 'TOLERANCE BROKEN'}.** "
+        f"Tolerances (`parity/tolerances.py`): float files agree with Keras on ≥ {t.float_min_agreement:.2%} "
+        f"of images with max |Δprob| ≤ {t.tflite_float_max_prob_diff:.0e} (TFLite) / "
+        f"{t.onnx_float_max_prob_diff:.0e} (ONNX); int8 files within ±{t.int8_max_accuracy_diff * 100:.1f} pt "
+        f"of Keras's accuracy and agree on ≥ {t.int8_min_agreement:.2%}; the same file on two backends "
+        f"agrees on ≥ {t.cross_backend_min_agreement:.2%}.", "",
+    ]
+    rows = [["keras", "model.keras", "keras", _pct(result.keras_accuracy), "", "", "", "", "", "", "",
+             "reference"]]
+    for r in result.pairs:
+        p = r.run.pair
+        rows.append([p.key, p.filename, p.backend,
+                     _pct(r.accuracy), _pt(r.accuracy_delta), _pct(r.agreement),
+                     _sci(r.max_abs_prob_diff), _sci(r.mean_abs_prob_diff), _worst_class(r.per_class_delta),
+                     "–" if r.run.error else str(len(r.disagreements)), f"{r.run.seconds:.1f}",
+                     _mark(r.passed)])
+    lines += _table(["format", "file", "backend", "accuracy", "Δ vs Keras", "agreement",
+                     "max \\|Δp\\|", "mean \\|Δp\\|", "worst class Δ", "disagreements", "s", "status"], rows)
+    if result.skipped:
+        lines += ["", "Not run: " + "; ".join(f"{b} ({why})" for b, why in result.skipped.items()) + "."]
+    if result.failures:
+        lines += ["", "## Failures", ""] + [f"- {f}" for f in result.failures]
+    lines += ["", "## Same file on two backends", ""]
+    lines += _table(["file", "backends", "agreement", "max \\|Δp\\|", "disagreements", "status"],
+                    [[c.key, " vs ".join(c.backends), _pct(c.agreement), _sci(c.max_abs_prob_diff),
+                      str(len(c.disagreements)), _mark(c.passed)] for c in result.cross]
+                    or [["–", "no file ran on two backends", "", "", "", ""]])
+    lines += ["", "## Per-class accuracy difference from Keras (points)", ""]
+    lines += _table(["pair", *map(str, range(10))],
+                    [[r.run.pair.name, *("–" if d is None else f"{d * 100:+.2f}" for d in r.per_class_delta)]
+                     for r in result.pairs if not r.run.error])
+    lines += ["", "## Images where a pair's answer differs from Keras's", ""]
+    for r in result.pairs:
+        if r.disagreements:
+            shown = ", ".join(map(str, r.disagreements[:MAX_INDICES_MD]))
+            more = f", … ({len(r.disagreements)} in all; see parity.json)" if len(r.disagreements) > MAX_INDICES_MD else ""
+            lines.append(f"- {r.run.pair.name}: {shown}{more}")
+    lines += ["", "`parity.png` shows these digits with every format's answer.", ""]
+    return "\n".join(lines)
+
+
+def disputed(result) -> list[int]:
+    """Image indices where some pair differs from Keras or from another pair, most disputed first."""
+    answers = result.answers()
+    if not answers:
+        return []
+    # two pairs that differ from each other cannot both agree with Keras: one comparison suffices
+    differs = (np.stack(list(answers.values())) != result.keras_labels).sum(axis=0)
+    return sorted(np.flatnonzero(differs).tolist(), key=lambda i: (-int(differs[i]), i))
+
+
+def _answer_lines(result, i: int, keys: list[str]) -> list[tuple[str, bool]]:
+    """(text, correct) lines under thumbnail ``i``: Keras, then each format; one line per distinct answer."""
+    truth = int(result.y[i])
+    keras = int(result.keras_labels[i])
+    lines = [(f"keras: {keras}", keras == truth)]
+    for key in keys:
+        got: dict[int, list[str]] = {}
+        for (k, backend), labels in result.answers().items():
+            if k == key:
+                got.setdefault(int(labels[i]), []).append(backend)
+        if len(got) == 1:
+            answer = next(iter(got))
+            lines.append((f"{key}: {answer}", answer == truth))
+            continue
+        for n, (answer, backends) in enumerate(got.items()):
+            prefix = f"{key}: " if n == 0 else "  "
+            lines.append((f"{prefix}{answer} ({', '.join(backends)})", answer == truth))
+    return lines
+
+
+def draw(result, path: Path) -> None:
+    """parity.png: each disputed digit, its true label, Keras's answer and every format's answers."""
+    from matplotlib.figure import Figure
+
+    idx = disputed(result)
+    shown = idx[:MAX_THUMBNAILS]
+    keys = list(dict.fromkeys(key for key, _ in result.answers()))
+    texts = [_answer_lines(result, i, keys) for i in shown]
+    cols = max(1, min(COLUMNS, len(shown)))
+    rows = math.ceil(len(shown) / cols)
+    cell_w, image_h, line_h, head_h = 2.1, 1.25, 0.14, 0.55   # inches
+    cell_h = 0.22 + image_h + 0.08 + line_h * max((len(t) for t in texts), default=0) + 0.1
+    fig = Figure(figsize=(cell_w * cols, head_h + cell_h * rows))
+    W, H = fig.get_figwidth(), fig.get_figheight()
+    title = (f"{len(idx)} of {result.n_images:,} test images where formats or backends disagree"
+             + (f" (the {len(shown)} most disputed shown)" if len(shown) < len(idx) else "")
+             if idx else f"All formats and backends agree with Keras on all {result.n_images:,} images")
+    fig.text(0.5, 1 - 0.3 / H, title, ha="center", va="center", fontsize=10)
+    for n, (i, lines) in enumerate(zip(shown, texts)):
+        left, top = (n % cols) * cell_w, H - head_h - (n // cols) * cell_h
+        ax = fig.add_axes(((left + (cell_w - image_h) / 2) / W, (top - 0.22 - image_h) / H,
+                           image_h / W, image_h / H))
+        ax.imshow(result.x[i], cmap="gray", vmin=0, vmax=255)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"#{i}  true {int(result.y[i])}", fontsize=8, pad=3)
+        for row, (text, correct) in enumerate(lines):
+            fig.text((left + cell_w / 2) / W, (top - 0.22 - image_h - 0.08 - line_h * row) / H, text,
+                     ha="center", va="top", fontsize=6.5, color="#1a7f37" if correct else "#c62828")
+    fig.savefig(path, format="png", dpi=110)

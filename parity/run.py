@@ -1,0 +1,147 @@
+"""Run every exported file on every backend over the MNIST test set and compare with Keras.
+
+    from parity.run import ParityConfig, run
+    result = run(ParityConfig(artifacts="artifacts", limit=2000))
+    result.passed, result.failures      # failures name the pair and the figure
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from parity import pairs as pairs_mod
+from parity.compare import CrossReport, PairReport, across_backends, against_keras, per_class_accuracy
+from parity.reference import keras_probabilities
+from parity.report import write_reports
+from parity.tolerances import DEFAULT, Tolerances
+
+
+class ParityError(Exception):
+    """An expected problem before any comparison (no export, stale export, bad option)."""
+
+
+@dataclass
+class ParityConfig:
+    """Options of one parity run (the CLI flags; defaults shown in --help)."""
+
+    artifacts: str = "artifacts"        # folder with model.keras and manifest.json (from make export)
+    data: str | None = None             # MNIST npz or IDX folder; None: $MNIST_DATA, else Keras's download
+    out: str = "reports"                # where parity.md, parity.json and parity.png go
+    limit: int | None = None            # only the first N test images (None: all 10,000)
+    backends: str = "all"               # 'all' (every installed one) or comma-separated backend names
+    tflite_python: str = ".venv-tflite/bin/python"  # Python with tflite-runtime (numpy<2)
+    cache: str | None = ".cache/parity"  # Keras reference probabilities, keyed by sha256; None: off
+
+
+@dataclass
+class ParityResult:
+    """Every figure of a run; the reports are rendered from this."""
+
+    config: ParityConfig
+    tolerances: Tolerances
+    created_utc: str
+    source_model: dict
+    data_source: str
+    x: np.ndarray                  # uint8 [N,28,28] test images used
+    y: np.ndarray                  # their labels
+    keras_labels: np.ndarray
+    keras_accuracy: float
+    keras_per_class: list
+    pairs: list[PairReport]
+    cross: list[CrossReport]
+    skipped: dict[str, str]        # backend -> why it did not run
+    seconds: float = 0.0
+    reports: dict = field(default_factory=dict)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.y)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f for r in (*self.pairs, *self.cross) for f in r.failures]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def answers(self) -> dict[tuple[str, str], np.ndarray]:
+        """(key, backend) -> top-1 labels, for the pairs that ran."""
+        return {(r.run.pair.key, r.run.pair.backend): r.run.labels for r in self.pairs if not r.run.error}
+
+
+def select_backends(text: str, tflite_python: Path) -> tuple[list[pairs_mod.Where], dict[str, str]]:
+    """Backends to run and {backend: reason} for those skipped; naming an unusable one is an error."""
+    from mnist_edge.backends import BACKENDS
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    explicit = names != ["all"] and bool(names)
+    if not explicit:
+        names = list(BACKENDS)
+    unknown = [n for n in names if n not in BACKENDS]
+    if unknown:
+        raise ParityError(f"--backends: unknown {', '.join(unknown)}; choose all or {', '.join(BACKENDS)}")
+    wheres = [pairs_mod.locate(n, tflite_python) for n in dict.fromkeys(names)]
+    skipped = {w.backend: w.reason for w in wheres if not w.usable}
+    if explicit and skipped:
+        raise ParityError("; ".join(f"--backends {b} cannot run: {why}" for b, why in skipped.items()))
+    return [w for w in wheres if w.usable], skipped
+
+
+def read_export(folder: Path) -> tuple[dict, str]:
+    """The manifest and the sha256 of model.keras, refusing a missing or stale export."""
+    from export import manifest as manifest_mod
+
+    model = folder / manifest_mod.SOURCE_MODEL
+    if not model.is_file():
+        raise ParityError(f"{model}: not found; run `make train export` first")
+    manifest = manifest_mod.read(folder)
+    if manifest is None:
+        raise ParityError(f"{folder / manifest_mod.MANIFEST_FILE}: missing or unreadable; run `make export`")
+    sha = manifest_mod.sha256_file(model)
+    if manifest.get("source_model", {}).get("sha256") != sha:
+        raise ParityError(f"{folder / manifest_mod.MANIFEST_FILE} was exported from a different "
+                          f"model.keras than {model}; run `make export` to re-export it")
+    if not manifest.get("files"):
+        raise ParityError(f"{folder / manifest_mod.MANIFEST_FILE} lists no files; run `make export`")
+    return manifest, sha
+
+
+def run(cfg: ParityConfig, tolerances: Tolerances = DEFAULT,
+        log: Callable[[str], None] = print) -> ParityResult:
+    """Compare every pair with Keras and with each other; write the reports into cfg.out."""
+    from train.data import load_mnist
+
+    start = time.perf_counter()
+    if cfg.limit is not None and cfg.limit < 1:
+        raise ParityError(f"--limit must be at least 1, got {cfg.limit}")
+    folder = Path(cfg.artifacts)
+    manifest, sha = read_export(folder)
+    wheres, skipped = select_backends(cfg.backends, Path(cfg.tflite_python))
+    mnist = load_mnist(cfg.data)
+    x, y = mnist.x_test[:cfg.limit], mnist.y_test[:cfg.limit].astype(np.int64)
+    keras = keras_probabilities(folder / manifest["source_model"]["path"], sha, x,
+                                Path(cfg.cache) if cfg.cache else None)
+    keras_labels = keras.argmax(axis=1)
+    keras_accuracy = float(np.mean(keras_labels == y))
+    log(f"parity: {len(x):,} test images, Keras accuracy {keras_accuracy:.2%}; "
+        f"backends {', '.join(w.backend for w in wheres) or 'none'}"
+        + "".join(f"; {b} skipped ({why})" for b, why in skipped.items()))
+    plan = pairs_mod.plan(manifest["files"], wheres)
+    runs = pairs_mod.run_pairs(plan, {w.backend: w for w in wheres}, folder, x, log)
+    result = ParityResult(
+        config=cfg, tolerances=tolerances,
+        created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        source_model={"path": manifest["source_model"]["path"], "sha256": sha},
+        data_source=mnist.source, x=x, y=y, keras_labels=keras_labels,
+        keras_accuracy=keras_accuracy, keras_per_class=per_class_accuracy(keras_labels, y),
+        pairs=[against_keras(r, keras, y, tolerances) for r in runs],
+        cross=across_backends(runs, tolerances), skipped=skipped)
+    result.seconds = time.perf_counter() - start
+    result.reports = write_reports(result, Path(cfg.out))
+    return result

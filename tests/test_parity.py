@@ -1,0 +1,172 @@
+"""Parity: every exported format on every installed backend answers like the Keras model.
+
+Runs against artifacts/ when it holds a fresh export, else the small fixture model (tests/fixtures.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parity.run import ParityConfig, ParityError, run
+
+ROOT = Path(__file__).resolve().parents[1]
+TFLITE_PYTHON = str(ROOT / ".venv-tflite" / "bin" / "python")
+LIMIT = 2000  # test images per run: enough for 0.05% resolution, a few seconds per run
+FIGURES = ("top-1 agreement", "max |Δprob|", "accuracy differs")  # as the failure messages name them
+
+
+@pytest.fixture(scope="module")
+def keras_cache(tmp_path_factory) -> str:
+    """One Keras reference cache for the module (the damaged copies share the original model.keras)."""
+    return str(tmp_path_factory.mktemp("keras-cache"))
+
+
+def _config(artifacts, out, cache, **kw) -> ParityConfig:
+    return ParityConfig(artifacts=str(artifacts), out=str(out), limit=LIMIT, cache=cache,
+                        tflite_python=TFLITE_PYTHON, **kw)
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.png"))
+    return dst
+
+
+def test_every_format_on_every_backend_matches_keras(test_artifacts, keras_cache, tmp_path):
+    result = run(_config(test_artifacts, tmp_path / "reports", keras_cache), log=lambda _: None)
+
+    assert result.passed, result.failures
+    manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    from mnist_edge.backends import BACKENDS
+
+    expected = {(f["key"], b) for f in manifest["files"] for b, info in BACKENDS.items()
+                if info.format == f["format"] and b not in result.skipped}
+    assert {(r.run.pair.key, r.run.pair.backend) for r in result.pairs} == expected
+    assert {f["key"] for f in manifest["files"]} == {"tflite_int8", "tflite_float32", "onnx_float32", "onnx_int8"}
+    for r in result.pairs:
+        assert r.agreement >= 0.995 and abs(r.accuracy_delta) <= 0.003, r.run.pair.name
+        if r.run.pair.precision == "float32":
+            assert r.max_abs_prob_diff <= 1e-4, r.run.pair.name
+    tflite_backends = [b for b in ("litert", "tflite-runtime", "tensorflow") if b not in result.skipped]
+    n = len(tflite_backends)
+    assert len(result.cross) == 2 * n * (n - 1) // 2  # both TFLite files, every two backends
+
+
+def test_reports_agree_with_each_other(test_artifacts, keras_cache, tmp_path):
+    out = tmp_path / "reports"
+    result = run(_config(test_artifacts, out, keras_cache, backends="litert,onnxruntime"),
+                 log=lambda _: None)
+
+    data = json.loads((out / "parity.json").read_text())
+    md = (out / "parity.md").read_text()
+    assert data["passed"] is True and data["test_images"] == LIMIT
+    assert len(data["pairs"]) == 4
+    for pair in data["pairs"]:
+        row = (f"| {pair['key']} | {pair['file']} | {pair['backend']} | {pair['accuracy']:.2%} | "
+               f"{pair['accuracy_delta_vs_keras'] * 100:+.2f} pt | {pair['agreement_with_keras']:.2%} |")
+        assert row in md
+        assert f"| {len(pair['disagreements'])} |" in md.split(row)[1].splitlines()[0]
+        assert pair["status"] == "pass" and "✅ pass" in md.split(row)[1].splitlines()[0]
+        assert len(pair["per_class_accuracy_delta"]) == 10
+    # the PNG shows exactly the images some pair answers differently from Keras
+    disputed = sorted({i for p in data["pairs"] for i in p["disagreements"]})
+    from parity.report import disputed as disputed_images
+
+    assert sorted(disputed_images(result)) == disputed
+    png = (out / "parity.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def _damage_onnx(folder: Path, noise: float) -> None:
+    """Replace model.onnx with an export of model.keras whose last layer got relative noise ``noise``."""
+    from export.context import ExportContext
+    from export.export import ExportConfig, load_keras_model
+    from export.formats import get_format
+    from export.manifest import sha256_file
+
+    model = load_keras_model(folder / "model.keras")
+    dense = model.layers[-1]
+    kernel, bias = dense.get_weights()
+    rng = np.random.default_rng(0)
+    dense.set_weights([kernel + rng.normal(0, noise * kernel.std(), kernel.shape).astype(np.float32), bias])
+    fmt = get_format("onnx_float32")
+    ctx = ExportContext(model=model, calibration=np.zeros((1, 28, 28, 1), np.float32),
+                        opset=ExportConfig().opset, source_sha256=sha256_file(folder / "model.keras"))
+    fmt.load_converter()(ctx, folder / fmt.filename)
+    manifest_file = folder / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    for entry in manifest["files"]:  # as if the export had listed the damaged file
+        if entry["key"] == fmt.key:
+            entry["size"] = (folder / fmt.filename).stat().st_size
+            entry["sha256"] = sha256_file(folder / fmt.filename)
+    manifest_file.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("noise, figures", [(0.5, {"top-1 agreement", "max |Δprob|"}),
+                                            (0.002, {"max |Δprob|"})])
+def test_damaged_model_is_caught_and_named(test_artifacts, keras_cache, tmp_path, noise, figures):
+    """Heavy damage breaks agreement; a tiny drift (same answers) still breaks the Δprob bound."""
+    folder = _copy(test_artifacts, tmp_path / "damaged")
+    _damage_onnx(folder, noise)
+
+    result = run(_config(folder, tmp_path / "reports", keras_cache, backends="onnxruntime"),
+                 log=lambda _: None)
+
+    assert not result.passed
+    assert [r.run.pair.name for r in result.pairs if not r.passed] == ["onnx_float32 on onnxruntime"]
+    assert all(f.startswith("onnx_float32 on onnxruntime: ") for f in result.failures)
+    assert {fig for fig in FIGURES if any(fig in f for f in result.failures)} == figures
+    md = (tmp_path / "reports" / "parity.md").read_text()
+    assert "TOLERANCE BROKEN" in md and "❌ FAIL" in md
+
+
+def test_cli_exits_non_zero_naming_the_broken_pair(test_artifacts, keras_cache, tmp_path):
+    folder = _copy(test_artifacts, tmp_path / "damaged")
+    _damage_onnx(folder, 0.5)
+
+    done = subprocess.run([sys.executable, "-m", "parity", "--artifacts", str(folder), "--limit", str(LIMIT),
+                           "--backends", "onnxruntime", "--out", str(tmp_path / "reports"),
+                           "--cache", keras_cache],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+    assert done.returncode == 1, done.stderr
+    assert "FAIL onnx_float32 on onnxruntime: top-1 agreement with Keras" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads((tmp_path / "reports" / "parity.json").read_text())["passed"] is False
+
+
+def test_stale_export_is_refused(test_artifacts, tmp_path):
+    folder = _copy(test_artifacts, tmp_path / "stale")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["source_model"]["sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(ParityError, match="different model.keras.*make export"):
+        run(_config(folder, tmp_path / "reports", None), log=lambda _: None)
+
+
+def test_unknown_backend_is_refused(test_artifacts, tmp_path):
+    with pytest.raises(ParityError, match="unknown tflite.*choose all or litert"):
+        run(_config(test_artifacts, tmp_path / "reports", None, backends="tflite"), log=lambda _: None)
+
+
+def test_int8_tolerances_name_the_figure():
+    from parity.tolerances import Tolerances
+
+    tol = Tolerances()
+    ok = tol.pair_failures("tflite_int8 on litert", "tflite", "int8", -0.002, 0.996, 0.3)
+    worse = tol.pair_failures("tflite_int8 on litert", "tflite", "int8", -0.004, 0.996, 0.3)
+    split = tol.cross_failures("tflite_int8 on litert vs tflite-runtime", 0.998)
+
+    assert ok == []
+    assert worse == ["tflite_int8 on litert: accuracy differs from Keras by -0.40 pt, beyond ±0.3 pt"]
+    assert tol.pair_failures("x", "tflite", "int8", 0.0, 0.994, 0.0)[0].startswith(
+        "x: top-1 agreement with Keras 99.40% is below 99.50%")
+    assert split == ["tflite_int8 on litert vs tflite-runtime: top-1 agreement 99.80% is below 99.90%"]
