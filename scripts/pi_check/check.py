@@ -1,0 +1,317 @@
+"""The pi-check pipeline: set up the ARM roots, run host and devices, compare, report.
+
+    from scripts.pi_check.check import CheckConfig, run_check
+    rows = run_check(CheckConfig(targets="pi4-arm64", images=1000))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from scripts.pi_check import packages, rootfs
+from scripts.pi_check.common import PiCheckError, log, run
+from scripts.pi_check.compare import Row, Tolerance, compare, load_outputs
+from scripts.pi_check.report import write_reports
+from scripts.pi_check.targets import Target, get_targets
+
+REPO = Path(__file__).resolve().parents[2]
+DEVICE_SCRIPT = Path(__file__).resolve().parent / "device_run.py"
+HOST_BACKENDS = {"tflite": "litert", "onnx": "onnxruntime"}  # the host's default backends (.venv)
+BACKEND_FORMATS = {"litert": "tflite", "tflite-runtime": "tflite", "onnxruntime": "onnx"}
+FULL_SET_KEY = "tflite_int8"   # runs on every test image; the other files on a subset
+MIN_SUBSET = 1000              # the least a float/ONNX run may use and still pass
+
+
+@dataclass
+class CheckConfig:
+    """Everything `make pi-check` can change; defaults are the CI run."""
+
+    artifacts: Path = Path("artifacts")          # exported files and manifest.json (make export)
+    data: str | None = None                      # MNIST npz or IDX folder; None: $MNIST_DATA
+    targets: str = "all"                         # comma-separated target keys, or all
+    images: int = 10_000                         # images for the int8 TFLite file (full test set)
+    subset: int = 1_000                          # images for the float TFLite and ONNX files
+    batch: int = 100                             # images per predict() call
+    jobs: int = 2                                # targets emulated at the same time (CPU cores)
+    int8_steps: float = 3.0                      # allowed raw int8 output difference, in steps
+    float_diff: float = 1e-4                     # allowed float probability difference
+    cache: Path = Path(".cache/pi")              # debs, wheels and unpacked roots, reused
+    reports: Path = Path("reports")              # pi.md and pi.json go here
+    mirror: str = "http://deb.debian.org/debian"  # Debian mirror for debootstrap
+    host_tflite_python: Path = Path(".venv-tflite/bin/python")  # host tflite-runtime 2.14 reference
+
+
+def _manifest_path(artifacts: Path) -> Path:
+    path = artifacts / "manifest.json" if artifacts.is_dir() or not artifacts.suffix else artifacts
+    if not path.is_file():
+        raise PiCheckError(f"{path}: no manifest; run `make train export` first or pass "
+                           "--artifacts with an exported folder")
+    return path
+
+
+def snapshot_models(artifacts: Path, dest: Path, tries: int = 3) -> tuple[Path, list[dict]]:
+    """Copy manifest.json and the files it lists into ``dest``; host and devices run the copy.
+
+    A re-export while the check runs would otherwise hand the host and the devices different
+    models. Sizes and hashes are checked here (and again by the runtime when it loads).
+    """
+    src = _manifest_path(artifacts)
+    for attempt in range(tries):
+        raw = src.read_bytes()
+        try:
+            files = list(json.loads(raw)["files"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PiCheckError(f"{src}: not a readable manifest ({exc}); run `make export` again") from None
+        if not files:
+            raise PiCheckError(f"{src}: lists no exported files; run `make export` again")
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        torn = []
+        for entry in files:
+            target = dest / entry["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                data = (src.parent / entry["path"]).read_bytes()
+            except OSError as exc:
+                raise PiCheckError(f"{src.parent / entry['path']}: {exc.strerror}; the manifest lists "
+                                   "it, run `make export` again") from None
+            target.write_bytes(data)
+            if "sha256" in entry and hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                torn.append(entry["path"])
+        if not torn:
+            (dest / "manifest.json").write_bytes(raw)
+            return dest / "manifest.json", files
+        if attempt + 1 < tries:
+            log(f"{', '.join(torn)} changed while copying (a re-export?); copying again")
+            time.sleep(2 * (attempt + 1))
+    raise PiCheckError(f"{src}: the files do not match their sha256 in the manifest after {tries} "
+                       f"copies ({', '.join(torn)}); run `make export` again")
+
+
+def _load_test_set(data: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    from train.data import DataError, load_mnist
+
+    try:
+        mnist = load_mnist(data)
+    except DataError as exc:
+        raise PiCheckError(str(exc)) from None
+    return mnist.x_test, mnist.y_test, mnist.source
+
+
+def _plan(work: Path, name: str, jobs: list[dict], batch: int, images: Path) -> Path:
+    plan = work / f"{name}.plan.json"
+    plan.write_text(json.dumps({"images": str(images), "batch": batch, "jobs": jobs,
+                                "result": str(work / f"{name}.result.json")}, indent=1))
+    return plan
+
+
+def _jobs(work: Path, name: str, manifest: Path, entries: list[dict], backend_of, counts) -> list[dict]:
+    return [{"manifest": str(manifest), "key": e["key"], "backend": backend_of(e),
+             "count": counts[e["key"]], "out": str(work / f"{name}.{e['key']}.npz")}
+            for e in entries if backend_of(e)]
+
+
+def _result(plan: Path) -> dict:
+    result = Path(json.loads(plan.read_text())["result"])
+    if not result.is_file():
+        raise PiCheckError(f"{result}: the run wrote no result")
+    return json.loads(result.read_text())
+
+
+def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
+    """Run every selected target; write the reports; return the rows and the Markdown path."""
+    t_start = time.monotonic()
+    targets = get_targets(cfg.targets)
+    _manifest_path(cfg.artifacts)  # the commonest mistake first, before loading MNIST
+    x, y, source = _load_test_set(cfg.data)
+    cache = cfg.cache.resolve()
+    work = cache / "run"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    manifest, entries = snapshot_models(cfg.artifacts, work / "models")
+    n_full, n_sub = min(cfg.images, len(x)), min(cfg.subset, cfg.images, len(x))
+    counts = {e["key"]: n_full if e["key"] == FULL_SET_KEY else n_sub for e in entries}
+    required = {e["key"]: len(x) if e["key"] == FULL_SET_KEY else min(MIN_SUBSET, len(x))
+                for e in entries}
+    images = work / "images.npy"
+    np.save(images, x[:n_full])
+    log(f"{len(entries)} files from {_manifest_path(cfg.artifacts)} (copied), {n_full:,} test "
+        f"images ({n_sub:,} for the other files)")
+    run_ctx = dict(work=work, manifest=manifest, entries=entries, counts=counts, batch=cfg.batch,
+                   images=images)
+
+    roots, sites, built = _setup(targets, cache, cfg.mirror)
+    t_setup = time.monotonic() - t_start
+    host, host_envs, failures = _host_runs(cfg, targets, run_ctx)
+
+    rows, target_info = [], {}
+    tol = Tolerance(cfg.int8_steps, cfg.float_diff)
+    with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:  # qemu processes, one per target
+        futures = [pool.submit(_run_target, t, roots[t.stack.name], sites, required, cache, **run_ctx)
+                   for t in targets]
+    for target, future in zip(targets, futures):
+        rows_t, info = future.result()
+        target_info[target.key] = info
+        for row in rows_t:
+            ref = host.get(row.backend, {}).get(row.key)
+            if ref and not ref.get("error") and row.images:
+                _compare_row(row, entries, work, ref, host[HOST_BACKENDS[ref["format"]]], y, tol)
+            elif row.images:
+                row.failures.append(f"no host result for {row.key} on {row.backend} to compare with")
+            if not row.ok:
+                log(f"{target.key} {row.key}: FAIL {'; '.join(row.failures)}")
+            rows.append(row)
+
+    summary = {
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "ok": not failures and all(r.ok for r in rows),
+        "seconds_total": time.monotonic() - t_start, "seconds_setup": t_setup,
+        "cache": f"built {', '.join(built) or 'nothing'}",
+        "manifest": str(_manifest_path(cfg.artifacts).resolve()), "data": source,
+        "host": host_envs[sys.executable], "host_references": host_envs,
+        "config": {k: str(v) for k, v in asdict(cfg).items()}, "failures": failures,
+    }
+    md, _ = write_reports(cfg.reports, summary, rows, target_info)
+    return rows + [Row("host", f, "", 0, 0, failures=[f]) for f in failures], md
+
+
+def _setup(targets, cache: Path, mirror: str):
+    """Host tools, roots, runtime and backend installs; returns roots, sites and what was built."""
+    stacks = list({t.stack.name: t.stack for t in targets}.values())
+    built = ["host tools (apt)"] if rootfs.ensure_host_tools(stacks) else []
+    wheel = packages.build_runtime_wheel(REPO / "runtime", cache / "runtime-wheel")
+    log(f"built {wheel.name}")
+    pins = packages.host_pins(REPO / "requirements.txt")
+    roots, sites = {}, {}
+    for stack in stacks:
+        root, new = rootfs.ensure_root(stack, cache, mirror)
+        built += [f"root-{stack.name}"] if new else []
+        roots[stack.name] = root
+        runtime_site = packages.install_runtime(root, wheel)
+        # Debian's python3-* packages (numpy, Pillow on armhf) count towards the install
+        extra = packages.folder_size(root / "usr/lib/python3/dist-packages") \
+            if stack.debian_python else 0
+        for inst in stack.backends:
+            reqs = packages.requirements_for(inst, stack, REPO / "runtime", pins)
+            site, new = packages.ensure_backend(stack, inst, root, reqs, cache)
+            built += [f"{stack.name}/{inst.backend}"] if new else []
+            size = packages.folder_size(runtime_site) + packages.folder_size(site) + extra
+            sites[(stack.name, inst.backend)] = (runtime_site, site, size)
+    return roots, sites, built
+
+
+def _host_runs(cfg: CheckConfig, targets, ctx) -> tuple[dict, dict, list[str]]:
+    """Every backend the targets use, run on the host on the same files and images.
+
+    Returns {backend: {key: job result}}, {python: environment} and host failures.
+    """
+    pythons = {b: sys.executable for b in HOST_BACKENDS.values()}
+    pythons["tflite-runtime"] = str(cfg.host_tflite_python)
+    needed = set(HOST_BACKENDS.values()) | {i.backend for t in targets for i in t.stack.backends}
+    by_python: dict[str, list[str]] = {}
+    for backend in sorted(needed):
+        by_python.setdefault(pythons[backend], []).append(backend)
+    host, envs, failures = {}, {}, []
+    for i, (python, backends) in enumerate(by_python.items()):
+        if not Path(python).is_file():
+            raise PiCheckError(f"{python}: no host Python for {', '.join(backends)}; run "
+                               "`make runtime-venvs` or pass --host-tflite-python")
+        jobs = [j for b in backends for j in _jobs(ctx["work"], f"host-{b}", ctx["manifest"],
+                                                  ctx["entries"], _runs_on(b), ctx["counts"])]
+        log(f"host: {', '.join(backends)} on {len(jobs)} files ({python})")
+        plan = _plan(ctx["work"], f"host{i}", jobs, ctx["batch"], ctx["images"])
+        run([python, DEVICE_SCRIPT, plan], f"the host run with {python}")
+        result = _result(plan)
+        envs[python] = result["environment"]
+        for job in result["jobs"]:
+            host.setdefault(job["backend"], {})[job["key"]] = job
+            if job.get("error"):
+                failures.append(f"host {job['backend']} {job['key']}: {job['error']}")
+    return host, envs, failures
+
+
+def _runs_on(backend: str):
+    fmt = BACKEND_FORMATS[backend]
+    return lambda e: backend if e["format"] == fmt else None
+
+
+def _compare_row(row: Row, entries, work: Path, ref: dict, default: dict, y, tol: Tolerance) -> None:
+    """Compare one device row with the host run of the same backend (and note the default's)."""
+    entry = next(e for e in entries if e["key"] == row.key)
+    device = load_outputs(work / f"{row.target}.{row.key}.npz")
+    compare(row, entry, device, load_outputs(Path(ref["out"])), y, tol)
+    row.host_ms_per_image = 1000 * ref["seconds"] / ref["images"]
+    if ref is not default.get(row.key) and default.get(row.key, {}).get("out"):
+        other = load_outputs(Path(default[row.key]["out"]))["labels"][:row.images]
+        same = int((device["labels"][:row.images] == other).sum())
+        why = "" if same == row.images else (" (an interpreter-version difference: the host's "
+                                             f"{row.backend} gives the same answers)")
+        row.notes.append(f"vs the host's {default[row.key]['backend']}: same digit on {same:,} of "
+                         f"{row.images:,} images{why}")
+
+
+def _run_target(target: Target, stack_root: Path, sites, required, cache: Path, *, work: Path,
+                manifest: Path, entries, counts, batch: int, images: Path) -> tuple[list[Row], dict]:
+    """Run one emulated Pi, one process per backend; returns rows (not yet compared) and facts."""
+    root = rootfs.target_root(stack_root, target.key, target.cpuinfo, cache)
+    qemu = rootfs.emulator(target.stack)
+    python = root / "usr/bin/python3.11"
+    rows, envs, t0 = [], {}, time.monotonic()
+    for inst in target.stack.backends:
+        runtime_site, site, size = sites[(target.stack.name, inst.backend)]
+        runtime_site, site = (root / p.relative_to(stack_root) for p in (runtime_site, site))
+        name = f"{target.key}-{inst.backend}"
+        jobs = _jobs(work, target.key, manifest, entries, _runs_on(inst.backend), counts)
+        if not jobs:
+            continue
+        log(f"{target.key}: {inst.backend} on {', '.join(j['key'] for j in jobs)} "
+            f"under {Path(qemu).name} -cpu {target.cpu}")
+        # Host paths: qemu-arm 7.2 does not apply -L to statx, so /opt/... would not import on armhf.
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1",
+               "PYTHONPATH": f"{runtime_site}:{site}"}
+        plan = _plan(work, name, jobs, batch, images)
+        try:
+            run([qemu, "-L", root, "-cpu", target.cpu, python, DEVICE_SCRIPT, plan],
+                f"{target.key} {inst.backend} under qemu", env=env)
+            result = _result(plan)
+        except PiCheckError as exc:  # a crash fails this backend's rows; the other runs go on
+            rows += [Row(target.key, j["key"], inst.backend, 0, required[j["key"]],
+                         install_bytes=size, failures=[str(exc)]) for j in jobs]
+            continue
+        env_info = result["environment"]
+        envs[inst.backend] = env_info
+        problems = []
+        if found := packages.tensorflow_in(runtime_site, site):
+            problems.append(f"TensorFlow/Keras installed on the device: {', '.join(found)}")
+        if env_info["tensorflow_importable"] or result["tensorflow_imported"]:
+            problems.append("tensorflow is importable on the device")
+        if not env_info["mnist_edge"].startswith(str(runtime_site)):
+            problems.append(f"mnist_edge imported from {env_info['mnist_edge']}, not the device install")
+        for job in result["jobs"]:
+            row = Row(target.key, job["key"], inst.backend, job.get("images", 0),
+                      required[job["key"]], install_bytes=size, failures=list(problems))
+            if job.get("error"):
+                row.failures.append(job["error"])
+            else:
+                row.ms_per_image = 1000 * job["seconds"] / job["images"]
+                if job["backend"] != inst.backend:
+                    row.failures.append(f"ran on backend {job['backend']}, expected {inst.backend}")
+            rows.append(row)
+    env_any = next(iter(envs.values()), {})
+    info = {"title": target.title, "cpu": target.cpu, "cpu_note": target.cpu_note,
+            "seconds": time.monotonic() - t0,
+            "environment": dict(env_any, versions={k: v for e in envs.values()
+                                                   for k, v in e["versions"].items() if v},
+                                tensorflow_importable=any(e["tensorflow_importable"]
+                                                          for e in envs.values()))}
+    return rows, info

@@ -1,0 +1,94 @@
+"""Device vs host: the same images through the same API must give the same digits.
+
+Backends are not bit-exact across CPUs (different SIMD kernels and rounding), so outputs may
+differ a little; the predicted digit may not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SOFTMAX_INT8_SCALE = 1 / 256  # TFLite's fixed int8 softmax output scale: one step of probability
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far device outputs may drift from the host's before the check fails."""
+
+    int8_steps: float = 3.0      # int8 files: quantization steps of the output
+    float_diff: float = 1e-4     # float files: absolute difference of a probability
+
+
+@dataclass
+class Row:
+    """One target x file x backend: the figures the report shows, and what failed."""
+
+    target: str
+    key: str
+    backend: str
+    images: int
+    required_images: int
+    agreement: float | None = None
+    accuracy: float | None = None
+    host_accuracy: float | None = None
+    max_diff: float | None = None
+    diff_unit: str = ""
+    tolerance: float | None = None
+    ms_per_image: float | None = None
+    host_ms_per_image: float | None = None
+    install_bytes: int | None = None
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def as_dict(self) -> dict:
+        return dict(asdict(self), ok=self.ok)
+
+
+def output_step(entry: dict) -> float:
+    """Size of one quantization step of an int8 file's output, in probability."""
+    quant = (entry.get("output") or {}).get("quantization") or {}
+    return float(quant.get("scale") or SOFTMAX_INT8_SCALE)
+
+
+def compare(row: Row, entry: dict, device: dict, host: dict, labels: np.ndarray,
+            tol: Tolerance) -> Row:
+    """Fill ``row`` from device and host outputs (dicts of labels/probabilities/raw arrays)."""
+    n = row.images
+    d_lab, h_lab = device["labels"][:n], host["labels"][:n]
+    row.agreement = float(np.mean(d_lab == h_lab))
+    row.accuracy = float(np.mean(d_lab == labels[:n]))
+    row.host_accuracy = float(np.mean(h_lab == labels[:n]))
+    d_raw, h_raw = device["raw"][:n], host["raw"][:n]
+    if entry.get("precision") == "int8":
+        row.diff_unit, row.tolerance = "int8 steps", tol.int8_steps
+        if np.issubdtype(d_raw.dtype, np.integer):
+            row.max_diff = float(np.abs(d_raw.astype(np.int64) - h_raw.astype(np.int64)).max())
+        else:  # int8 ONNX dequantizes its output to float32
+            diff = np.abs(d_raw.astype(np.float64) - h_raw.astype(np.float64)).max()
+            row.max_diff = float(diff / output_step(entry))
+    else:
+        row.diff_unit, row.tolerance = "probability", tol.float_diff
+        row.max_diff = float(np.abs(device["probabilities"][:n].astype(np.float64)
+                                    - host["probabilities"][:n]).max())
+    if n < row.required_images:
+        row.failures.append(f"ran {n} images, needs {row.required_images}")
+    if row.agreement < 1.0:
+        row.failures.append(f"predicted digit differs from the host on "
+                            f"{int(np.sum(d_lab != h_lab))} of {n} images")
+    if row.max_diff > row.tolerance:
+        row.failures.append(f"outputs differ from the host by {row.max_diff:.3g} {row.diff_unit} "
+                            f"(allowed {row.tolerance:g})")
+    return row
+
+
+def load_outputs(path: Path) -> dict:
+    """labels / probabilities / raw arrays written by device_run.py."""
+    with np.load(path) as npz:
+        return {k: npz[k] for k in ("labels", "probabilities", "raw")}

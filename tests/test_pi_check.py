@@ -1,0 +1,140 @@
+"""pi-check's own logic, without emulation: what passes, what fails and why, which wheels a Pi gets.
+
+The emulated runs themselves are `make pi-check` (minutes, root on first use), not part of the suite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scripts.pi_check import packages
+from scripts.pi_check.__main__ import main
+from scripts.pi_check.check import snapshot_models
+from scripts.pi_check.common import PiCheckError
+from scripts.pi_check.compare import Row, Tolerance, compare
+from scripts.pi_check.targets import ARM64, ARMHF, TARGETS
+
+REPO = Path(__file__).resolve().parents[1]
+INT8 = {"key": "tflite_int8", "precision": "int8",
+        "output": {"quantization": {"scale": 1 / 256, "zero_point": -128}}}
+FLOAT = {"key": "onnx_float32", "precision": "float32", "output": {"quantization": None}}
+
+
+def _outputs(raw: np.ndarray) -> dict:
+    probs = raw.astype(np.float32)
+    if raw.dtype == np.int8:
+        probs = (raw.astype(np.float32) + 128) / 256
+    return {"labels": probs.argmax(1), "probabilities": probs, "raw": raw}
+
+
+def _int8_outputs(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    raw = np.full((n, 10), -128, dtype=np.int8)
+    raw[np.arange(n), rng.integers(0, 10, n)] = 100  # a clear winner per image
+    return raw
+
+
+def test_device_within_a_few_steps_and_same_digits_passes():
+    host = _int8_outputs(200)
+    device = host.copy()
+    device[:, 0] = np.clip(device[:, 0].astype(int) + 2, -128, 127).astype(np.int8)
+    row = compare(Row("pi4-arm64", "tflite_int8", "litert", 200, 200), INT8, _outputs(device),
+                  _outputs(host), _outputs(host)["labels"], Tolerance(int8_steps=3))
+    assert row.ok, row.failures
+    assert row.agreement == 1.0 and row.max_diff == 2
+
+
+def test_one_changed_digit_fails_and_says_how_many():
+    host = _int8_outputs(500)
+    device = host.copy()
+    device[7] = np.roll(device[7], 1)  # another digit wins on image 7
+    row = compare(Row("pi5-arm64", "tflite_int8", "litert", 500, 500), INT8, _outputs(device),
+                  _outputs(host), _outputs(host)["labels"], Tolerance(int8_steps=3))
+    assert not row.ok
+    assert any("differs from the host on 1 of 500 images" in f for f in row.failures)
+    assert row.agreement == pytest.approx(499 / 500)
+
+
+def test_outputs_drifting_beyond_tolerance_fail_even_with_same_digits():
+    host = np.random.default_rng(1).dirichlet(np.ones(10), 100).astype(np.float32)
+    device = host + 5e-4  # argmax unchanged, probabilities off by 5e-4
+    row = compare(Row("pi4-arm64", "onnx_float32", "onnxruntime", 100, 100), FLOAT,
+                  _outputs(device), _outputs(host), host.argmax(1), Tolerance(float_diff=1e-4))
+    assert row.agreement == 1.0
+    assert any("differ from the host by 0.0005 probability" in f for f in row.failures)
+
+
+def test_a_reduced_run_does_not_pass_as_proof():
+    host = _int8_outputs(100)
+    row = compare(Row("pi4-armhf", "tflite_int8", "tflite-runtime", 100, 10_000), INT8,
+                  _outputs(host), _outputs(host), _outputs(host)["labels"], Tolerance())
+    assert row.failures == ["ran 100 images, needs 10000"]
+
+
+def test_arm64_gets_the_hosts_pinned_versions():
+    pins = packages.host_pins(REPO / "requirements.txt")
+    litert = packages.requirements_for(ARM64.backends[0], ARM64, REPO / "runtime", pins)
+    assert pins["ai-edge-litert"] in litert and pins["numpy"] in litert
+    assert not any(r.lower().startswith(("tensorflow", "keras")) for r in litert)
+
+
+def test_armhf_takes_numpy_and_pillow_from_debian_and_tflite_runtime_from_pypi():
+    pins = packages.host_pins(REPO / "requirements.txt")
+    reqs = packages.requirements_for(ARMHF.backends[0], ARMHF, REPO / "runtime", pins)
+    assert reqs == ["tflite-runtime==2.14.0"]
+    assert {"python3-numpy", "python3-pil"} <= set(ARMHF.debs)
+
+
+def test_tensorflow_in_a_device_site_is_found(tmp_path):
+    (tmp_path / "numpy").mkdir()
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "keras-3.15.1.dist-info").mkdir()
+    assert packages.tensorflow_in(tmp_path) == ["keras-3.15.1.dist-info", "tensorflow"]
+
+
+def _manifest(folder: Path, data: bytes, sha: str | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model_int8.tflite").write_bytes(data)
+    entry = {"key": "tflite_int8", "path": "model_int8.tflite", "format": "tflite",
+             "precision": "int8", "size": len(data),
+             "sha256": sha or hashlib.sha256(data).hexdigest()}
+    (folder / "manifest.json").write_text(json.dumps({"schema_version": 1, "files": [entry]}))
+
+
+def test_models_are_copied_so_a_re_export_cannot_mix_two_models(tmp_path):
+    _manifest(tmp_path / "art", b"TFL3 model bytes")
+    manifest, files = snapshot_models(tmp_path / "art", tmp_path / "copy")
+    shutil.rmtree(tmp_path / "art")
+    assert (manifest.parent / "model_int8.tflite").read_bytes() == b"TFL3 model bytes"
+    assert [f["key"] for f in files] == ["tflite_int8"]
+
+
+def test_files_not_matching_the_manifest_are_refused(tmp_path):
+    _manifest(tmp_path / "art", b"new bytes", sha="0" * 64)
+    with pytest.raises(PiCheckError, match="do not match their sha256"):
+        snapshot_models(tmp_path / "art", tmp_path / "copy", tries=1)
+
+
+def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["--targets", "pi9", "--artifacts", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["pi-check: error: unknown target pi9; choose from pi4-arm64, pi4-armhf, "
+                   "pi5-arm64 or all"]
+    assert main(["--artifacts", str(tmp_path / "nothing"), "--data", "/nonexistent.npz"]) == 2
+    assert "pi-check: error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.key)
+def test_qemu_has_the_cpu_model_each_target_names(target):
+    qemu = shutil.which(target.stack.qemu)
+    if qemu is None:
+        pytest.skip(f"{target.stack.qemu} not installed (make pi-check installs it)")
+    models = subprocess.run([qemu, "-cpu", "help"], capture_output=True, text=True).stdout.split()
+    assert target.cpu in models
