@@ -15,7 +15,8 @@ class ExportContext:
     model: Any                 # the loaded keras.Model (float32 NHWC in, probabilities out)
     calibration: np.ndarray    # float32 [N,28,28,1] in [0,1], a seeded sample of the training set
     opset: int                 # ONNX opset for tf2onnx
-    source_sha256: str         # sha256 of model.keras, embedded in each file
+    source_sha256: str         # sha256 of model.keras (freshness checks)
+    weights_sha256: str        # sha256 of its weights, embedded in each file (reproducible)
     verbose: bool = False      # let converters print their own logs
     cache: dict = field(default_factory=dict)  # intermediate results shared between converters
 

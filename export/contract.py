@@ -22,12 +22,16 @@ PREPROCESSING: dict = {
 }
 
 
-def embedded_metadata(format_key: str, source_sha256: str) -> dict[str, str]:
-    """String key/value pairs stored inside an exported file (ONNX metadata_props, TFLite metadata)."""
+def embedded_metadata(format_key: str, weights_sha256: str) -> dict[str, str]:
+    """String key/value pairs stored inside an exported file (ONNX metadata_props, TFLite metadata).
+
+    The source is identified by its weights, not by the model.keras file: the .keras zip holds a
+    save date, which would make two identical trainings export different bytes.
+    """
     return {
         "mnist_edge.format": format_key,
         "mnist_edge.labels": json.dumps(list(LABELS)),
         "mnist_edge.preprocessing": json.dumps(PREPROCESSING),
         "mnist_edge.output": "probabilities (softmax applied), one per label",
-        "mnist_edge.source_model_sha256": source_sha256,
+        "mnist_edge.source_weights_sha256": weights_sha256,
     }

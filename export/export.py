@@ -80,7 +80,8 @@ def run(cfg: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
     keras_accuracy = float((keras_probs.argmax(axis=1) == mnist.y_test).mean())
     calibration = calibration_sample(mnist.x_train, cfg.calibration_samples, cfg.seed)
     ctx = ExportContext(model=model, calibration=to_model_input(calibration), opset=cfg.opset,
-                        source_sha256=source_sha256, verbose=cfg.verbose)
+                        source_sha256=source_sha256,
+                        weights_sha256=manifest_mod.weights_sha256(model_path), verbose=cfg.verbose)
     log(f"exporting {model_path} (Keras test accuracy {keras_accuracy:.2%}) to "
         f"{', '.join(f.key for f in formats)}; calibrating int8 on {len(calibration)} training images")
 

@@ -20,6 +20,17 @@ _DISTRIBUTIONS = {"tf2onnx": "tf2onnx", "onnx": "onnx", "onnxruntime": "onnxrunt
                   "ai_edge_litert": "ai-edge-litert", "numpy": "numpy"}
 
 
+def weights_sha256(model_keras: str | Path) -> str:
+    """Hex sha256 of the weights inside a .keras zip (the zip itself also holds a save date)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(model_keras) as z:
+            return hashlib.sha256(z.read("model.weights.h5")).hexdigest()
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return sha256_file(model_keras)
+
+
 def sha256_file(path: str | Path) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -68,7 +79,8 @@ def build(entries: list[dict], source_model: Path, training: dict | None, keras_
         "labels": list(LABELS),
         "preprocessing": dict(PREPROCESSING),
         "source_model": {"path": source_model.name, "sha256": sha256_file(source_model),
-                         "size": source_model.stat().st_size},
+                         "size": source_model.stat().st_size,
+                         "weights_sha256": weights_sha256(source_model)},
         "training": training,
         "versions": library_versions,
         "keras_reference": {"test_accuracy": round(keras_accuracy, 6)},

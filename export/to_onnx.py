@@ -53,7 +53,7 @@ def float_model(ctx: ExportContext):
 
 def convert_float32(ctx: ExportContext, path: Path) -> None:
     """Write the float32 ONNX model to ``path``."""
-    _save(float_model(ctx), path, embedded_metadata("onnx_float32", ctx.source_sha256))
+    _save(float_model(ctx), path, embedded_metadata("onnx_float32", ctx.weights_sha256))
 
 
 def convert_int8(ctx: ExportContext, path: Path) -> None:
@@ -84,7 +84,7 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
                             weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
         quantized = onnx.load(q_path)
     quantized.doc_string = source.doc_string + " (static int8 QDQ inside, float32 I/O)"
-    _save(quantized, path, embedded_metadata("onnx_int8", ctx.source_sha256))
+    _save(quantized, path, embedded_metadata("onnx_int8", ctx.weights_sha256))
 
 
 def _save(proto, path: Path, metadata: dict[str, str]) -> None:

@@ -58,7 +58,7 @@ def _convert(ctx: ExportContext, converter) -> bytes:
 
 
 def _write(ctx: ExportContext, path: Path, key: str, model: bytes) -> None:
-    Path(path).write_bytes(with_metadata(model, embedded_metadata(key, ctx.source_sha256)))
+    Path(path).write_bytes(with_metadata(model, embedded_metadata(key, ctx.weights_sha256)))
 
 
 def with_metadata(model: bytes, entries: dict[str, str]) -> bytes:

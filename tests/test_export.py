@@ -174,8 +174,11 @@ def test_manifest_hashes_sizes_and_provenance_match(test_artifacts):
         assert entry["size"] == path.stat().st_size
         assert entry["sha256"] == _sha256(path)
     model = test_artifacts / "model.keras"
+    from export.manifest import weights_sha256
+
     assert manifest["source_model"] == {"path": "model.keras", "sha256": _sha256(model),
-                                        "size": model.stat().st_size}
+                                        "size": model.stat().st_size,
+                                        "weights_sha256": weights_sha256(model)}
     metrics = json.loads((test_artifacts / "metrics.json").read_text())
     assert manifest["training"] == metrics
     assert manifest["labels"] == [str(d) for d in range(10)]
@@ -193,7 +196,6 @@ def test_files_carry_labels_and_preprocessing(test_artifacts):
     from export.to_tflite import read_metadata
 
     manifest = json.loads((test_artifacts / "manifest.json").read_text())
-    sha = manifest["source_model"]["sha256"]
     for entry in manifest["files"]:
         path = test_artifacts / entry["path"]
         if entry["format"] == "onnx":
@@ -203,7 +205,7 @@ def test_files_carry_labels_and_preprocessing(test_artifacts):
         assert json.loads(meta["mnist_edge.labels"]) == list(LABELS)
         assert json.loads(meta["mnist_edge.preprocessing"]) == PREPROCESSING
         assert meta["mnist_edge.format"] == entry["key"]
-        assert meta["mnist_edge.source_model_sha256"] == sha
+        assert meta["mnist_edge.source_weights_sha256"] == manifest["source_model"]["weights_sha256"]
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""python -m reliability: fuzz the runtime, or measure everything and write reports/reliability.md.
+
+    python -m reliability fuzz --cases 12000            # make fuzz
+    python -m reliability report --cases 12000 --kills 4  # make reliability
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+
+def _args(argv):
+    p = argparse.ArgumentParser(prog="python -m reliability", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("fuzz", "report"):
+        s = sub.add_parser(name, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        s.add_argument("--cases", type=int, default=12000, help="fuzz cases over all targets")
+        s.add_argument("--target", type=str, default="all", help="'all' or comma-separated fuzz targets")
+        s.add_argument("--seed", type=int, default=0, help="seed of the random cases and kill moments")
+        s.add_argument("--timeout", type=float, default=150.0,
+                       help="seconds before a case counts as a hang (above the runtime probe's 120 s)")
+        s.add_argument("--data", type=str, default=os.environ.get("MNIST_DATA"),
+                       help="mnist.npz (default: $MNIST_DATA, else the Keras download)")
+        if name == "report":
+            s.add_argument("--kills", type=int, default=4, help="SIGKILL points per stage (train, export)")
+            s.add_argument("--out", type=str, default="reports", help="folder for reliability.md/.json")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from reliability import fuzz as fz
+
+    args = _args(argv)
+    targets = None if args.target == "all" else args.target.split(",")
+    bad = [t for t in targets or [] if t not in fz.SHARES]
+    if bad:
+        print(f"python -m reliability: error: unknown target {bad[0]!r}; choose from {', '.join(fz.SHARES)}",
+              file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="mnist-edge-reliability-") as tmp:
+        work = Path(tmp)
+        print(fz.HEADER, flush=True)
+        tallies = fz.fuzz(args.cases, work, targets, args.seed, args.timeout, args.data,
+                          log=lambda line: print(line, flush=True))
+        tried = sum(t.tried for t in tallies.values())
+        failed = sum(t.failures for t in tallies.values())
+        print(f"{'total':<22}{tried:>7}{'':>17}{failed:>8}", flush=True)
+        for target, t in tallies.items():
+            for e in t.examples:
+                print(f"  {target} {e['outcome']}: {e['detail']}\n    spec {e['spec']}")
+        if args.command == "fuzz":
+            return 1 if failed else 0
+        return _report(args, work, tallies, failed)
+
+
+def _report(args, work: Path, tallies: dict, failed: int) -> int:
+    from reliability import interrupt, load, repro
+    from reliability.report import write_report
+    from tests.fixtures import ensure_test_artifacts
+    from train.data import load_mnist
+
+    interrupts = []
+    for stage in ("train", "export"):
+        print(f"interrupting make {stage} {args.kills} times", flush=True)
+        interrupts.append(interrupt.interrupt(stage, work, args.kills, args.data, args.seed))
+    print("reproducibility: three quick training + int8 export runs", flush=True)
+    rep = repro.reproducibility(work, args.data)
+    print(f"  same seed: {rep['same_seed_equal']}", flush=True)
+    artifacts, x_test = ensure_test_artifacts(), load_mnist(args.data).x_test
+    memory = load.predict_memory(artifacts, x_test, work)
+    for m in memory:
+        print(f"  mnist-edge predict {m['images']} images: peak RSS {m['peak_rss_mib']} MiB, "
+              f"{m['seconds']} s, exit {m['exit_status']}", flush=True)
+    threads = load.thread_safety(artifacts, x_test)
+    for t in threads:
+        print(f"  {t['threads']} threads x {t['calls'] // t['threads']} calls on {t['key']}: "
+              f"{t['mismatches']} answers differ from serial", flush=True)
+    path = write_report(Path(args.out), {k: v.as_dict() for k, v in tallies.items()},
+                        [{**asdict(s), "lost": s.lost} for s in interrupts], rep, memory, threads,
+                        "make reliability" if os.environ.get("MAKELEVEL") else "python -m reliability report")
+    print(f"wrote {path}")
+    lost = sum(s.lost for s in interrupts)
+    broken = failed or lost or any(t["mismatches"] for t in threads) or any(m["exit_status"] for m in memory)
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Kill `make train` and `make export` at random moments and check what artifacts/ holds.
+
+    python -m reliability interrupt --kills 4      # part of make reliability
+
+Each stage runs on a temporary artifacts folder (ARTIFACTS=...), never the real one. Every
+killed run uses a configuration different from the set it would replace (another --seed for
+training, another calibration for export), so every file a run rewrites differs from the previous
+set's. After each SIGKILL (of the whole process group: make, python and its children) the folder
+must hold exactly the previous set, or a complete new set: every file the run rewrites is new,
+and the set is consistent (config and metrics name the run's seed; the manifest's sizes and
+sha256 match the files and the model it was exported from). Then a last run must succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_QUICK = "--epochs 2 --limit 3000"
+TRAIN_FILES = {"model.keras", "history.json", "metrics.json", "config.json",
+               "training_curves.png", "confusion_matrix.png"}
+EXPORT_FILES = TRAIN_FILES | {"model_int8.tflite", "model_float32.tflite", "model.onnx",
+                              "model_int8.onnx", "manifest.json"}
+EXPORT_REWRITES = {"manifest.json", "model_int8.tflite", "model_int8.onnx"}  # calibration-dependent
+
+
+@dataclass
+class KillResult:
+    """One kill: when, whether the run had already finished, and what the folder held after."""
+
+    stage: str
+    after_s: float
+    finished_first: bool
+    verdict: str            # previous, new, or what is wrong
+
+
+@dataclass
+class StageReport:
+    stage: str
+    full_run_s: float
+    kills: list[KillResult] = field(default_factory=list)
+    final_run_ok: bool = False
+    final_verdict: str = ""
+
+    @property
+    def lost(self) -> int:
+        """Kill points after which the folder held neither complete set."""
+        return sum(k.verdict not in ("previous", "new") for k in self.kills) + (not self.final_run_ok)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """{file name: sha256} of the files in ``folder`` ({} if it does not exist)."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+
+
+def make_stage(stage: str, artifacts: Path, args: str, data: str | None) -> list[str]:
+    """The make command line for one stage on ``artifacts``."""
+    var = "TRAIN_ARGS" if stage == "train" else "EXPORT_ARGS"
+    extra = f"{args} --data {data}" if data else args
+    return ["make", "--no-print-directory", "-s", stage, f"ARTIFACTS={artifacts}", f"{var}={extra}"]
+
+
+def run_killed(cmd: list[str], after_s: float) -> tuple[bool, float]:
+    """Start ``cmd`` in its own process group, SIGKILL the group after ``after_s``.
+
+    Returns (True, seconds it ran) if it ended first, else (False, after_s).
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        proc.wait(timeout=after_s)
+        return True, time.perf_counter() - start
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        time.sleep(0.2)  # let the group's other members be reaped
+        return False, after_s
+
+
+def run_full(cmd: list[str]) -> tuple[bool, float, str]:
+    """(succeeded, seconds, last output lines)."""
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    return done.returncode == 0, time.perf_counter() - start, (done.stdout + done.stderr)[-1500:]
+
+
+def judge(stage: str, before: dict, after: dict, folder: Path, seed: int | None) -> str:
+    """'previous', 'new', or what makes the folder a mix / incomplete."""
+    if after == before:
+        return "previous"
+    expected = TRAIN_FILES if stage == "train" else EXPORT_FILES
+    if set(after) != expected:
+        return f"files {sorted(set(after) ^ expected)} missing or extra"
+    rewrites = TRAIN_FILES if stage == "train" else EXPORT_REWRITES
+    stale = sorted(n for n in rewrites if before.get(n) == after[n])
+    if stale:
+        return f"mix: {stale} from the previous set beside new files"
+    if stage == "train":
+        config = json.loads((folder / "config.json").read_text())
+        metrics = json.loads((folder / "metrics.json").read_text())
+        if config.get("seed") != seed or metrics.get("seed") != seed:
+            return f"mix: config seed {config.get('seed')}, metrics seed {metrics.get('seed')}, run seed {seed}"
+        return "new"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if manifest["source_model"]["sha256"] != after["model.keras"]:
+        return "mix: manifest made from another model.keras"
+    for entry in manifest["files"]:
+        if after.get(entry["path"]) != entry["sha256"]:
+            return f"mix: {entry['path']} does not match the manifest"
+    for name in expected - EXPORT_REWRITES - {"model_float32.tflite", "model.onnx"}:
+        if before.get(name) != after[name]:
+            return f"export changed {name}, a training file"
+    return "new"
+
+
+def interrupt(stage: str, workdir: Path, kills: int, data: str | None, seed: int = 0,
+              log=print) -> StageReport:
+    """Kill ``make <stage>`` ``kills`` times at random moments on a temp artifacts folder."""
+    rng = np.random.default_rng([seed, stage == "export"])
+    folder = workdir / f"{stage}-artifacts" / "artifacts"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    setup = [make_stage("train", folder, f"{TRAIN_QUICK} --seed 1", data)]
+    if stage == "export":
+        setup.append(make_stage("export", folder, "--calibration-samples 100 --seed 1", data))
+    full_s = 0.0
+    for cmd in setup:  # the previous complete set
+        ok, full_s, tail = run_full(cmd)
+        if not ok:
+            raise RuntimeError(f"setting up the previous set failed: {' '.join(cmd)}\n{tail}")
+    report = StageReport(stage, full_s)
+
+    def args_for(i: int) -> tuple[str, int]:  # every run differs from the set it replaces
+        if stage == "train":
+            return f"{TRAIN_QUICK} --seed {10 + i}", 10 + i
+        return f"--calibration-samples {100 + 10 * i} --seed {10 + i}", None
+
+    for i in range(kills):
+        before = snapshot(folder)
+        args, run_seed = args_for(i)
+        after_s = float(rng.uniform(0.3, full_s))
+        finished, ran_s = run_killed(make_stage(stage, folder, args, data), after_s)
+        verdict = judge(stage, before, snapshot(folder), folder, run_seed)
+        report.kills.append(KillResult(stage, round(after_s, 2), finished, verdict))
+        log(f"  make {stage}: SIGKILL after {after_s:5.1f} s of ~{full_s:.0f} s"
+            f"{f' (had finished in {ran_s:.1f} s)' if finished else ''}: {verdict}")
+        if finished:  # the set-up run was slower (cold caches): aim the next kills inside a run
+            full_s = min(full_s, ran_s)
+    before = snapshot(folder)
+    args, run_seed = args_for(kills)
+    ok, _, tail = run_full(make_stage(stage, folder, args, data))
+    report.final_verdict = judge(stage, before, snapshot(folder), folder, run_seed) if ok else tail
+    leftovers = [p.name for p in folder.parent.iterdir() if p.name != "artifacts"]
+    report.final_run_ok = ok and report.final_verdict == "new" and not leftovers
+    log(f"  make {stage} after the kills: {'ok' if ok else 'FAILED'}, {report.final_verdict}"
+        f"{f', leftovers {leftovers}' if leftovers else ''}")
+    return report

@@ -1,0 +1,68 @@
+"""Load figures: peak memory of `mnist-edge predict` over 10k and 100k images, and thread safety.
+
+Peak RSS is the child's own ru_maxrss, read by a small wrapper process that starts nothing else.
+Thread safety: N threads share one Classifier and each makes M predict calls of varying batch
+sizes; every answer must equal the serial answer for the same images, bit for bit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+_PEAK = ("import resource, subprocess, sys\n"
+         "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode\n"
+         "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+
+
+def peak_rss_mb(cmd: list[str]) -> tuple[int, float, float]:
+    """(exit status, peak RSS in MiB, seconds) of ``cmd``, its stdout discarded."""
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return int(out[0]), int(out[1]) / 1024, time.perf_counter() - start
+
+
+def predict_memory(artifacts: Path, x_test: np.ndarray, workdir: Path,
+                   counts=(10_000, 100_000)) -> list[dict]:
+    """Peak RSS of `mnist-edge predict ARTIFACTS images.npy` for each image count."""
+    cli = Path(sys.executable).parent / "mnist-edge"
+    rows = []
+    for n in counts:
+        path = workdir / f"images-{n}.npy"
+        np.save(path, np.resize(x_test, (n, 28, 28)))  # the test set repeated
+        code, peak, seconds = peak_rss_mb([str(cli), "predict", str(artifacts), str(path)])
+        rows.append({"images": n, "exit_status": code, "peak_rss_mib": round(peak, 1),
+                     "seconds": round(seconds, 1), "npy_mib": round(path.stat().st_size / 2**20, 1)})
+        path.unlink()
+    return rows
+
+
+def thread_safety(artifacts: Path, x_test: np.ndarray, threads: int = 8, calls: int = 25,
+                  keys=("tflite_int8", "tflite_float32", "onnx_float32", "onnx_int8"),
+                  seed: int = 0) -> list[dict]:
+    """For each file: do N threads x M calls on one shared Classifier equal the serial answers?"""
+    from mnist_edge import Classifier
+
+    rng = np.random.default_rng(seed)
+    jobs = []
+    for _ in range(threads * calls):
+        n = int(rng.choice([1, 3, 64, 256, 300]))
+        start = int(rng.integers(0, len(x_test) - n))
+        jobs.append((start, n))
+    rows = []
+    for key in keys:
+        clf = Classifier.load(artifacts, key=key)
+        serial = [clf.predict(x_test[s:s + n]).raw for s, n in jobs]
+        with ThreadPoolExecutor(threads) as pool:
+            parallel = list(pool.map(lambda job: clf.predict(x_test[job[0]:job[0] + job[1]]).raw, jobs))
+        mismatches = sum(not np.array_equal(a, b) for a, b in zip(serial, parallel))
+        rows.append({"key": key, "backend": clf.backend, "threads": threads, "calls": len(jobs),
+                     "mismatches": mismatches})
+    return rows

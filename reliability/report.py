@@ -1,0 +1,79 @@
+"""Write reports/reliability.md and reliability.json from the figures the run just measured."""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from train.publish import write_bytes, write_json
+
+
+def write_report(out: Path, fuzz: dict, interrupts: list, repro: dict | None, memory: list,
+                 threads: list, command: str) -> Path:
+    """reports/reliability.md (+ .json); returns the markdown path."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": command, "machine": f"{platform.machine()}, {platform.python_version()}",
+            "fuzz": fuzz, "interruptions": interrupts, "reproducibility": repro,
+            "memory": memory, "threads": threads}
+    write_json(out / "reliability.json", data)
+    write_bytes(out / "reliability.md", "\n".join(_markdown(data)).encode() + b"\n")
+    return out / "reliability.md"
+
+
+def _markdown(d: dict) -> list[str]:
+    lines = [f"# Reliability ({d['created_utc']})", "",
+             f"Written by `{d['command']}` on {d['machine']}; every figure below was measured by that run.", ""]
+    lines += ["## Fuzzing (property: a result or a one-line MnistEdgeError, the process never dies)", "",
+              "| target | cases | result | refused (one-line error) | failures | crashes | hangs | interpreter crashes contained by the probe |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    total = fails = 0
+    for target, t in d["fuzz"].items():
+        total, fails = total + t["tried"], fails + t["failures"]
+        lines.append(f"| {target} | {t['tried']} | {t['ok']} | {t['error']} | {t['failures']} | "
+                     f"{t['crash']} | {t['hang']} | {t['contained_crashes']} |")
+    lines += ["", f"**{total} cases, {fails} failures.**"]
+    for target, t in d["fuzz"].items():
+        for e in t["examples"]:
+            lines.append(f"- {target} {e['outcome']}: {e['detail']} (spec `{json.dumps(e['spec'])}`)")
+    lines += ["", "## Interrupted runs (SIGKILL of the whole `make` process group, temp artifacts folder)", "",
+              "| stage | full run s | kill after s | had finished | artifacts/ held |", "|---|---:|---:|---|---|"]
+    lost = 0
+    for s in d["interruptions"]:
+        lost += s["lost"]
+        for k in s["kills"]:
+            lines.append(f"| make {s['stage']} | {s['full_run_s']:.0f} | {k['after_s']} | "
+                         f"{'yes' if k['finished_first'] else 'no'} | {k['verdict']} set |")
+        lines.append(f"| make {s['stage']} (next run, not killed) | | | | "
+                     f"{'succeeded: new set' if s['final_run_ok'] else 'FAILED: ' + s['final_verdict'][-200:]} |")
+    points = sum(len(s["kills"]) for s in d["interruptions"])
+    lines += ["", f"**{points} kill points, {lost} artifact sets lost.**", ""]
+    r = d["reproducibility"]
+    if r:
+        a, b, c = r["runs"]
+        eq = r["same_seed_equal"]
+        lines += [f"## Reproducibility (`python -m train {r['config']} --seed S`, then int8 TFLite export)", "",
+                  "| run | seed | test accuracy | test loss | int8 accuracy | int8 sha256 |", "|---|---:|---:|---:|---:|---|"]
+        for name, run in zip("ABC", (a, b, c)):
+            lines.append(f"| {name} | {run['seed']} | {run['test_accuracy']:.4f} | {run['test_loss']:.6f} | "
+                         f"{run['int8_accuracy']:.4f} | {run['int8_sha256'][:16]}... |")
+        lines += ["", f"Same seed (A vs B): test accuracy {'equal' if eq['test_accuracy'] else 'differs by %.4g' % r['accuracy_diff_same_seed']}, "
+                  f"int8 file hash {'equal' if eq['int8_sha256'] else 'differs'}, weights "
+                  f"{'bit-identical' if r['weights_equal'] else 'differ'}"
+                  f"{'' if eq['int8_sha256'] else '; the int8 files are %s and %s bytes, %s bytes differ' % (*r['int8_sizes'], r['int8_bytes_differing'])}. Another seed (C) "
+                  f"{'gives another int8 file' if r['other_seed_differs'] else 'gives the SAME int8 file (check the seed is used)'}.", ""]
+    lines += ["## Memory: `mnist-edge predict ARTIFACTS images.npy` (the test set repeated)", "",
+              "| images | .npy MiB | peak RSS MiB | seconds | exit |", "|---:|---:|---:|---:|---:|"]
+    for m in d["memory"]:
+        lines.append(f"| {m['images']} | {m['npy_mib']} | {m['peak_rss_mib']} | {m['seconds']} | {m['exit_status']} |")
+    if len(d["memory"]) >= 2:
+        lo, hi = d["memory"][0], d["memory"][-1]
+        lines += ["", f"Peak RSS grows by {hi['peak_rss_mib'] - lo['peak_rss_mib']:+.1f} MiB from "
+                  f"{lo['images']} to {hi['images']} images."]
+    lines += ["", "## Thread safety: N threads share one Classifier, each answer vs the serial answer", "",
+              "| file | backend | threads | calls | answers differing |", "|---|---|---:|---:|---:|"]
+    for t in d["threads"]:
+        lines.append(f"| {t['key']} | {t['backend']} | {t['threads']} | {t['calls']} | {t['mismatches']} |")
+    return lines

@@ -1,0 +1,173 @@
+"""Reliability under bad input and faults (issue 8): bounded property tests that CI runs.
+
+Every case runs in a reliability.worker child process, so a native interpreter crash is seen as
+a crash (and fails the test) instead of killing pytest. `make fuzz` runs the same targets longer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reliability import fuzz as fz
+from reliability import interrupt, mutate
+from reliability.worker import ARRAY_FILLS
+
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+DATA = os.environ.get("MNIST_DATA")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, mnist_test):
+    return mutate.build_corpus(tmp_path_factory.mktemp("corpus"), mnist_test[:8])
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    from train.data import DataError, load_mnist
+
+    try:
+        return load_mnist(DATA).x_test
+    except DataError as exc:
+        pytest.skip(f"no MNIST: {exc}")
+
+
+@pytest.fixture(scope="module")
+def worker(test_artifacts, corpus):
+    w = fz.WorkerProcess(test_artifacts, corpus, sys.executable, timeout=120)
+    yield w
+    w.close()
+
+
+def assert_handled(answer: dict, spec: dict) -> None:
+    """The property: a result or a clear one-line MnistEdgeError; no crash, hang or traceback."""
+    assert answer["outcome"] in ("ok", "error"), f"{answer['outcome']}: {answer['detail']} for {spec}"
+
+
+positions = st.floats(0, 1, allow_nan=False)
+ops = st.lists(st.one_of(
+    st.tuples(st.just("truncate"), positions),
+    st.tuples(st.just("flip"), positions, st.integers(0, 7)),
+    st.tuples(st.just("set"), positions, st.integers(0, 255)),
+    st.tuples(st.just("header"), st.integers(0, 63), st.integers(0, 255)),
+    st.tuples(st.just("append"), st.integers(1, 4000), st.integers(0, 2**30)),
+    st.tuples(st.just("random"), st.integers(1, 4000), st.integers(0, 2**30)),
+    st.tuples(st.just("empty")),
+    st.tuples(st.just("dims"), *map(st.sampled_from, zip(*mutate.HUGE_DIMS))),
+).map(list), min_size=1, max_size=3)
+
+
+@SETTINGS
+@given(dtype=st.sampled_from(fz.ARRAY_DTYPES), fill=st.sampled_from(ARRAY_FILLS),
+       layout=st.sampled_from(fz.ARRAY_LAYOUTS), key=st.sampled_from(fz.KEYS),
+       shape=st.one_of(st.sampled_from([[28, 28], [28, 28, 1], [], [28], [1, 28, 28, 1, 1]]),
+                       st.tuples(st.integers(0, 300), st.sampled_from([[28, 28], [28, 28, 1], [28, 28, 3],
+                                                                       [1, 28, 28], [27, 28]]))
+                       .map(lambda t: [t[0], *t[1]])),
+       seed=st.integers(0, 2**30))
+def test_any_array_gives_a_prediction_or_an_input_error(worker, dtype, fill, layout, key, shape, seed):
+    spec = {"dtype": dtype, "shape": shape, "fill": fill, "layout": layout, "key": key, "seed": seed}
+    assert_handled(worker.run("arrays", spec), spec)
+
+
+@SETTINGS
+@given(base=st.sampled_from(fz.IMAGES), ops=ops,
+       suffix=st.sampled_from([".png", ".jpg", ".bmp", ".gif", ".webp"]))
+def test_mutated_image_files_give_a_label_or_a_one_line_error(worker, base, ops, suffix):
+    spec = {"base": base, "ops": ops, "suffix": suffix}
+    assert_handled(worker.run("images", spec), spec)
+
+
+@settings(SETTINGS, max_examples=30)
+@given(base=st.sampled_from(fz.IMAGES + ("digits.npy", "digits-idx3-ubyte")), ops=ops,
+       args=st.sampled_from([[], ["--json"], ["--top-k", "3"]]))
+def test_cli_on_mutated_inputs_prints_results_or_one_line_errors(worker, base, ops, args):
+    spec = {"base": base, "ops": ops, "suffix": Path(base).suffix, "args": args}
+    assert_handled(worker.run("cli", spec), spec)
+
+
+@settings(SETTINGS, max_examples=50)
+@given(base=st.sampled_from(fz.KEYS + ("digit.png",)), ops=ops,
+       suffix=st.sampled_from([".tflite", ".onnx", ".bin"]))
+def test_mutated_model_files_load_or_give_a_model_error(worker, base, ops, suffix):
+    spec = {"base": base, "ops": ops, "suffix": suffix}
+    assert_handled(worker.run("model", spec), spec)
+
+
+@settings(SETTINGS, max_examples=40)
+@given(key=st.sampled_from(fz.KEYS), mode=st.sampled_from(["file", "json"]), ops=ops)
+def test_through_a_manifest_a_changed_file_never_reaches_the_interpreter(worker, test_artifacts,
+                                                                        key, mode, ops):
+    spec = {"mode": mode, "key": key, "ops": ops}
+    answer = worker.run("manifest", spec)
+    assert_handled(answer, spec)
+    files = {f["key"]: f["path"] for f in json.loads((test_artifacts / "manifest.json").read_text())["files"]}
+    original = (test_artifacts / files[key]).read_bytes()
+    if mode == "file" and mutate.apply(original, ops) != original:
+        assert answer["outcome"] == "error", answer
+        assert any(w in answer["detail"] for w in ("sha256", "size", "empty")), answer
+
+
+def test_swapped_formats_are_named(worker):
+    for base, suffix in (("onnx_float32", ".tflite"), ("tflite_int8", ".onnx")):
+        answer = worker.run("model", {"base": base, "ops": [], "suffix": suffix})
+        assert answer["outcome"] == "ok" or "format" in answer["detail"], answer
+
+
+# A tflite-runtime 2.14 segfault on a corrupted header, found by `make fuzz`.
+CRASHING = {"base": "tflite_float32", "suffix": ".tflite", "backend": "tflite-runtime",
+            "ops": [["append", 5000, 151916839], ["header", 24, 113], ["append", 1, 821657335]]}
+
+
+@pytest.fixture(scope="module")
+def tflite_worker(test_artifacts, corpus):
+    if not fz.TFLITE_PYTHON.exists():
+        pytest.skip(f"{fz.TFLITE_PYTHON} missing (make runtime-venvs)")
+    w = fz.WorkerProcess(test_artifacts, corpus, str(fz.TFLITE_PYTHON), timeout=150)
+    yield w
+    w.close()
+
+
+def test_a_tflite_runtime_crash_is_contained_by_the_probe(tflite_worker):
+    answer = tflite_worker.run("model", CRASHING)
+    assert answer["outcome"] == "error" and answer["contained"], answer
+
+
+def test_the_fuzz_driver_detects_and_counts_a_crash(tflite_worker):
+    # the same file without the runtime's child-process probe kills the worker: counted, not hidden
+    answer = tflite_worker.run("model", {**CRASHING, "probe": False})
+    assert answer["outcome"] == "crash", answer
+    assert tflite_worker.run("model", {"base": "tflite_int8", "ops": [], "suffix": ".tflite",
+                                       "backend": "tflite-runtime"})["outcome"] == "ok"
+
+
+@pytest.mark.parametrize("key", fz.KEYS)
+def test_threads_sharing_a_classifier_get_the_serial_answers(test_artifacts, mnist_test, key):
+    from mnist_edge import Classifier
+
+    clf = Classifier.load(test_artifacts, key=key)
+    rng = np.random.default_rng(1)
+    jobs = [(int(rng.integers(0, 9000)), int(rng.choice([1, 5, 256, 300]))) for _ in range(6 * 12)]
+    serial = [clf.predict(mnist_test[s:s + n]).raw for s, n in jobs]
+    with ThreadPoolExecutor(6) as pool:
+        parallel = list(pool.map(lambda j: clf.predict(mnist_test[j[0]:j[0] + j[1]]).raw, jobs))
+    assert all(np.array_equal(a, b) for a, b in zip(serial, parallel))
+
+
+@pytest.mark.parametrize("stage,kills", [("train", 2), ("export", 1)])
+def test_killed_make_leaves_the_previous_or_the_new_set_and_the_next_run_succeeds(tmp_path, stage, kills):
+    if DATA is None:
+        pytest.skip("set MNIST_DATA: the interruption test trains on it through make")
+    report = interrupt.interrupt(stage, tmp_path, kills, DATA, seed=int.from_bytes(os.urandom(2), "big"))
+    assert [k.verdict for k in report.kills] == [k.verdict for k in report.kills
+                                                 if k.verdict in ("previous", "new")], report.kills
+    assert report.final_run_ok, report.final_verdict
