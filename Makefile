@@ -7,6 +7,9 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 ARTIFACTS ?= artifacts
+# extra flags for the stages, e.g. make train TRAIN_ARGS="--epochs 2 --limit 3000"
+TRAIN_ARGS  ?=
+EXPORT_ARGS ?=
 # The device runtime is also tested in its own venvs, installed (not editable) from ./runtime:
 # .venv-runtime with ai-edge-litert + onnxruntime + Pillow and no TensorFlow, and .venv-tflite
 # with tflite-runtime 2.14 on numpy<2 (the 32-bit Raspberry Pi OS stack). They are rebuilt when
@@ -19,7 +22,7 @@ TFL_STAMP := $(TFL_VENV)/.installed
 PIP_Q     := -m pip install --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train export test clean runtime-venvs test-runtime parity
+.PHONY: help venv train export test clean runtime-venvs test-runtime parity pi-check fuzz reliability bench
 
 help:  ## list the targets
 	@echo "mnist-edge targets:"
@@ -34,14 +37,14 @@ $(STAMP): requirements.txt runtime/pyproject.toml
 venv: $(STAMP)  ## create or update .venv from requirements.txt
 
 train: $(STAMP)  ## train the reference CNN -> artifacts/model.keras, plots, metrics
-	$(PY) -m train --out $(ARTIFACTS)
+	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
 
 # export retrains only when the model is missing or older than the code that builds it
 $(ARTIFACTS)/model.keras: $(wildcard train/*.py) | $(STAMP)
-	$(PY) -m train --out $(ARTIFACTS)
+	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
 
 export: $(STAMP) $(ARTIFACTS)/model.keras  ## export + verify int8/float TFLite and ONNX -> artifacts/manifest.json
-	$(PY) -m export --artifacts $(ARTIFACTS)
+	$(PY) -m export --artifacts $(ARTIFACTS) $(EXPORT_ARGS)
 
 # parity reads the export as it is (run it after `make train export`); .venv-tflite runs tflite-runtime
 parity: $(STAMP) $(TFL_STAMP)  ## every exported file on every backend vs Keras -> reports/parity.md/.json/.png
@@ -71,6 +74,26 @@ test-runtime: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run runtime/tests in .venv, 
 	  echo "== runtime/tests with $$py"; \
 	  MNIST_EDGE_TEST_ARTIFACTS="$$art" $$py -m pytest -q runtime/tests || exit 1; \
 	done
+
+# bench times the export as it is (after `make train export`); the runtime venvs run the device-side
+# rows (tflite-runtime) and the one-image cold start; a few minutes. BENCH_ARGS=--quick for a short run
+BENCH_ARGS ?=
+bench: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## latency, throughput, load time, memory of every file x backend vs baselines -> reports/bench.*
+	$(PY) -m bench --artifacts $(ARTIFACTS) --out reports --tflite-python $(TFL_VENV)/bin/python \
+	  --runtime-python $(RT_VENV)/bin/python $(BENCH_ARGS)
+
+# Emulated Raspberry Pi: Debian bookworm arm64/armhf roots under qemu-user, cached in .cache/pi/
+# (the first run needs root: apt-get installs qemu-user-static and debootstrap)
+pi-check: $(STAMP) $(TFL_STAMP)  ## run the runtime on emulated Pi 4/5 and 32-bit Pi OS vs the host -> reports/pi.md
+	$(PY) -m scripts.pi_check --artifacts $(ARTIFACTS) --host-tflite-python $(TFL_VENV)/bin/python
+
+# fuzz cases run in a child worker, so an interpreter crash is counted instead of ending the run
+FUZZ_CASES ?= 12000
+fuzz: $(STAMP) $(TFL_STAMP)  ## fuzz the runtime (arrays, image files, CLI, model files, manifests); counts per target
+	$(PY) -m reliability fuzz --cases $(FUZZ_CASES)
+
+reliability: $(STAMP) $(TFL_STAMP)  ## fuzz + kill make train/export + reproducibility + memory + threads -> reports/reliability.md
+	$(PY) -m reliability report --cases $(FUZZ_CASES) --out reports
 
 clean:  ## remove artifacts/ and reports/ (keeps .venv)
 	rm -rf $(ARTIFACTS) reports

@@ -100,14 +100,15 @@ from mnist_edge import backends
 from mnist_edge.errors import MnistEdgeError
 try:
     b = backends.create(sys.argv[1], sys.stdin.buffer.read(), 1)
-    b.forward(np.zeros((1, 28, 28, 1), dtype=b.input.dtype))
+    for n in (1, 3):  # also resize the input, as predict() does for batches
+        b.forward(np.zeros((n, 28, 28, 1), dtype=b.input.dtype))
 except (MnistEdgeError, RuntimeError, ValueError) as exc:
     print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     sys.exit(3)
 """
 
 
-def probe(name: str, content: bytes, timeout: float = 120.0) -> None:
+def probe(name: str, content: bytes, timeout: float = 30.0) -> None:
     """Load the model and run one image in a child process; ModelError if that fails or crashes.
 
     This contains a crash of a native interpreter on a malformed file (the child dies, this
@@ -140,9 +141,29 @@ class Backend:
     input: TensorSpec
     output: TensorSpec
 
+    def prepare(self, n: int) -> np.ndarray:
+        """The writable input buffer for ``n`` images, [n,28,28,1] in the input's dtype.
+
+        The caller fills it in place (no extra copy), drops it, then calls ``run``. For TFLite
+        it is a view of the interpreter's own tensor memory: never keep it past ``run``.
+        """
+        raise NotImplementedError
+
+    def run(self) -> np.ndarray:
+        """Run the model on the prepared buffer; returns a fresh [n,10] output array."""
+        raise NotImplementedError
+
+    def bare_call(self):
+        """The interpreter's own call on the prepared input (``invoke``, ``session.run``).
+
+        No input conversion, no output copy: the benchmark's floor for this file and backend.
+        """
+        raise NotImplementedError
+
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """Run one batch already in the input's dtype and shape [n,28,28,1]; returns [n,10]."""
-        raise NotImplementedError
+        self.prepare(len(batch))[...] = batch
+        return self.run()
 
 
 @contextlib.contextmanager
@@ -217,16 +238,25 @@ class TfliteBackend(Backend):
         self._batch = int(inputs[0]["shape"][0])
         self.input, self.output = _spec(inputs[0]), _spec(outputs[0])
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
+    def prepare(self, n: int) -> np.ndarray:
         interp = self._interp
-        if len(batch) != self._batch:
+        if n != self._batch:
             # resizing re-plans the interpreter (and its delegate): done only when the size changes
-            interp.resize_tensor_input(self._in, batch.shape)
+            interp.resize_tensor_input(self._in, [n, 28, 28, 1])
             interp.allocate_tensors()
-            self._batch = len(batch)
-        interp.set_tensor(self._in, batch)
-        interp.invoke()
-        return interp.get_tensor(self._out)
+            self._batch = n
+        # A view of the input tensor's memory, filled in place: no set_tensor checks and copy.
+        # It is fetched anew for every call and must be dropped before run(): the interpreter
+        # may move its buffers (a delegate re-plans on the first invoke), and invoke() refuses
+        # to run while views exist.
+        return interp.tensor(self._in)()
+
+    def run(self) -> np.ndarray:
+        self._interp.invoke()
+        return self._interp.get_tensor(self._out)
+
+    def bare_call(self):
+        return self._interp.invoke
 
 
 _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
@@ -263,6 +293,7 @@ class OnnxBackend(Backend):
                              "an mnist-edge model has one of each")
         self.input, self.output = (self._onnx_spec(inputs[0]), self._onnx_spec(outputs[0]))
         self._in_name, self._out_names = inputs[0].name, [outputs[0].name]
+        self._feed: dict[str, np.ndarray] = {}
 
     @staticmethod
     def _onnx_spec(arg) -> TensorSpec:
@@ -271,8 +302,19 @@ class OnnxBackend(Backend):
         shape = tuple(d if isinstance(d, int) else None for d in arg.shape)
         return TensorSpec(arg.name, (None,) + shape[1:], np.dtype(_ONNX_TYPES[arg.type]))
 
-    def forward(self, batch: np.ndarray) -> np.ndarray:
-        return self._sess.run(self._out_names, {self._in_name: batch})[0]
+    def prepare(self, n: int) -> np.ndarray:
+        buf = self._feed.get(self._in_name)
+        if buf is None or len(buf) != n:  # one reused buffer: no allocation per call
+            buf = np.empty((n, 28, 28, 1), dtype=self.input.dtype)
+            self._feed = {self._in_name: buf}
+        return buf
+
+    def run(self) -> np.ndarray:
+        return self._sess.run(self._out_names, self._feed)[0]
+
+    def bare_call(self):
+        sess, names, feed = self._sess, self._out_names, self._feed
+        return lambda: sess.run(names, feed)
 
 
 def _first_line(exc: BaseException) -> str:

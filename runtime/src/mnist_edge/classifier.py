@@ -28,8 +28,13 @@ from mnist_edge.manifest import FileEntry, Manifest, manifest_path, read_manifes
 from mnist_edge.modelfile import check_model_bytes, format_of, read_model_bytes
 
 IMAGE_SHAPE = (28, 28)
-CHUNK = 256            # images per interpreter call: bounds memory for any N, keeps batching fast
+# Images per interpreter call. Larger batches reuse the weights more, but past ~32 images the
+# activations (26x26x32 per image after the convolution) leave the caches: `make bench` measured
+# 32 at or near the best images/s for every file and backend, and the arena is 8x smaller than at 256.
+CHUNK = 32
 FLOAT_TOLERANCE = 1e-3  # float pixels may stray this far outside [0, 1] (rounding) and are clipped
+_SMALL_BATCH = 8       # up to this many images, int8 input is made with bytes.translate
+_XOR_TABLE = bytes(i ^ 0x80 for i in range(256))
 _INT8_QUANT_MARKERS = (b"QuantizeLinear", b"QLinear", b"ConvInteger", b"MatMulInteger")
 
 
@@ -104,7 +109,8 @@ class Classifier:
     # ----------------------------------------------------------------------------- loading
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str = "auto", threads: int = 1,
-             key: str | None = None, probe: bool | None = None) -> "Classifier":
+             key: str | None = None, probe: bool | None = None,
+             prefer: str | None = None) -> "Classifier":
         """Load a model for prediction.
 
         Args:
@@ -118,6 +124,10 @@ class Classifier:
                 a malformed file that would crash the interpreter gives a ModelError instead.
                 None (default): only for backends without their own FlatBuffer verifier
                 (tflite-runtime). Files loaded through a manifest are checked by sha256 instead.
+            prefer: with an artifacts folder, "latency" or "throughput": use the file and backend
+                that ``mnist-edge bench FOLDER`` found fastest on this device (saved in
+                ~/.cache/mnist-edge, keyed by the manifest's sha256). Without a saved choice, or
+                if its backend is no longer installed, the manifest's order applies.
 
         Returns:
             A Classifier holding one interpreter, reused by every call.
@@ -132,10 +142,14 @@ class Classifier:
             raise MnistEdgeError(f"threads must be a positive integer, got {threads!r}")
         path = Path(path).expanduser()
         mpath = manifest_path(path) if path.exists() else None
+        if prefer is not None and prefer not in ("latency", "throughput"):
+            raise MnistEdgeError(f"prefer must be 'latency' or 'throughput', got {prefer!r}")
         if mpath is not None:
+            if prefer is not None and key is None:
+                key, backend = _preferred(mpath, prefer, key, backend)
             return cls._load_from_manifest(read_manifest(mpath), backend, threads, key)
-        if key is not None:
-            raise ModelError(f"{path}: key={key!r} needs an artifacts folder or manifest.json")
+        if key is not None or prefer is not None:
+            raise ModelError(f"{path}: key= and prefer= need an artifacts folder or manifest.json")
         data = read_model_bytes(path)
         fmt = format_of(path, data)
         check_model_bytes(path, data, fmt)
@@ -221,40 +235,50 @@ class Classifier:
         """
         x = _as_batch(images)
         n = len(x)
-        if 0 < n <= CHUNK:  # the common case, without an extra output buffer
+        if 0 < n <= CHUNK:  # the common case: no output buffer beyond the interpreter's
             with self._lock:
-                raw = self._forward(self._to_input(x))
-        else:
-            raw = np.empty((n, 10), dtype=self._out.dtype)
-            with self._lock:
-                for start in range(0, n, CHUNK):
-                    chunk = x[start:start + CHUNK]
-                    raw[start:start + len(chunk)] = self._forward(self._to_input(chunk))
+                self._fill(self._backend.prepare(n), x)
+                return Prediction(self._run(n), self._out.scale, self._out.zero_point)
+        raw = np.empty((n, 10), dtype=self._out.dtype)
+        with self._lock:
+            for start in range(0, n, CHUNK):
+                chunk = x[start:start + CHUNK]
+                self._fill(self._backend.prepare(len(chunk)), chunk)
+                raw[start:start + len(chunk)] = self._run(len(chunk))
         return Prediction(raw, self._out.scale, self._out.zero_point)
 
-    def _to_input(self, x: np.ndarray) -> np.ndarray:
-        """[n,28,28] uint8 or float32 in [0,1] -> the model's input dtype, shape [n,28,28,1]."""
-        x = x.reshape(len(x), 28, 28, 1)
+    def _fill(self, buf: np.ndarray, x: np.ndarray) -> None:
+        """Write [n,28,28] uint8, or float32 in [0,1], into the model's input buffer [n,28,28,1]."""
+        if self._xor and len(x) <= _SMALL_BATCH and x.dtype == np.uint8 and x.flags.c_contiguous:
+            # int8 input, scale 1/255, zero point -128: q = pixel - 128, i.e. the byte ^ 0x80.
+            # bytes.translate is plain C: unlike a ufunc it leaves the interpreter's caches warm
+            memoryview(buf).cast("B")[:] = x.tobytes().translate(_XOR_TABLE)
+            return
+        x = x.reshape(buf.shape)
         spec = self._in
         if x.dtype == np.uint8:
             if self._xor:
-                return np.bitwise_xor(x, 0x80).view(np.int8)
-            return self._lut[x]
-        if spec.scale is None:
-            return x.astype(spec.dtype, copy=False)
-        info = np.iinfo(spec.dtype)
-        q = np.rint(x / np.float32(spec.scale))
-        q += spec.zero_point
-        return np.clip(q, info.min, info.max, out=q).astype(spec.dtype)
+                np.bitwise_xor(x, 0x80, out=buf.view(np.uint8))
+            elif spec.scale is None and buf.dtype == np.float32:  # the same float32 division as the LUT
+                np.divide(x, np.float32(255.0), out=buf, dtype=np.float32)
+            else:
+                np.take(self._lut, x, out=buf)
+        elif spec.scale is None:
+            np.copyto(buf, x, casting="unsafe")
+        else:
+            info = np.iinfo(spec.dtype)
+            q = np.rint(x / np.float32(spec.scale))
+            q += spec.zero_point
+            np.copyto(buf, np.clip(q, info.min, info.max, out=q), casting="unsafe")
 
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
+    def _run(self, n: int) -> np.ndarray:
         try:
-            out = self._backend.forward(batch)
+            out = self._backend.run()
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"{self.path}: the interpreter failed ({backends._first_line(exc)})") from None
-        if out.shape != (len(batch), 10):
+        if out.shape != (n, 10):
             raise ModelError(f"{self.path}: the model returned shape {out.shape}, expected "
-                             f"({len(batch)}, 10); not an mnist-edge classifier")
+                             f"({n}, 10); not an mnist-edge classifier")
         return out
 
     def predict_files(self, paths: Iterable[str | os.PathLike]) -> list[FileResult]:
@@ -292,13 +316,13 @@ class Classifier:
 
     def info(self) -> dict:
         """Format, backend, input and output specs, size, sha256 and the manifest's metadata."""
-        import hashlib
+        from mnist_edge.manifest import sha256_hex
 
         data = read_model_bytes(self.path)
         out = {"path": str(self.path), "format": self.format, "precision": self.precision,
                "backend": self.backend, "input": self._in.as_dict(),
                "output": self._out.as_dict(), "size": len(data),
-               "sha256": hashlib.sha256(data).hexdigest()}
+               "sha256": sha256_hex(data)}
         if self.manifest is not None:
             m = self.manifest.data
             out["manifest"] = {"path": str(self.manifest.path), "key": self.entry.key,
@@ -307,6 +331,20 @@ class Classifier:
                                                     "keras_reference", "versions") if k in m},
                                "verification": self.entry.verification}
         return out
+
+
+def _preferred(mpath: Path, prefer: str, key: str | None, backend: str) -> tuple[str | None, str]:
+    """(key, backend) saved by ``mnist-edge bench`` for this export and device, if still usable."""
+    from mnist_edge.bench import load_choice
+
+    choice = load_choice(mpath, prefer)
+    if choice is None or choice["backend"] not in backends.BACKENDS:
+        return key, backend
+    if backend == "auto" and backends.unusable_reason(choice["backend"]) is None:
+        return choice["key"], choice["backend"]
+    if backend == choice["backend"]:
+        return choice["key"], backend
+    return key, backend
 
 
 def _create(path: Path, name: str, data: bytes, threads: int, probe: bool) -> backends.Backend:
@@ -321,6 +359,11 @@ def _create(path: Path, name: str, data: bytes, threads: int, probe: bool) -> ba
 
 def _as_batch(images) -> np.ndarray:
     """Validate and normalise to uint8 or float32 [N,28,28] (a view when possible)."""
+    if type(images) is np.ndarray and images.dtype == np.uint8:  # the common case, first
+        if images.shape == IMAGE_SHAPE:
+            return images[np.newaxis]
+        if images.ndim == 3 and images.shape[1:] == IMAGE_SHAPE:
+            return images
     if isinstance(images, (list, tuple)):
         try:
             images = np.asarray(images)

@@ -4,6 +4,7 @@
     mnist-edge predict artifacts/model_int8.tflite seven.png --top-k 3 --json
     mnist-edge info artifacts/
     mnist-edge verify artifacts/
+    mnist-edge bench artifacts/          # time every file here; saves the fastest (see bench.py)
 
 Expected problems (a missing model, an unreadable image) print one line on stderr, never a
 traceback. Exit status: 0 when every input was classified, 1 when some were not (each gets
@@ -170,6 +171,18 @@ def _verify(args) -> int:
     return EXIT_OK
 
 
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    from mnist_edge import bench
+
+    bench.add_arguments(p)
+
+
+def _bench(args) -> int:
+    from mnist_edge import bench
+
+    return bench.run(args)
+
+
 def _commands() -> dict[str, tuple[str, Callable, Callable]]:
     """Subcommand table: name -> (help, add_arguments, run). A new subcommand is one row."""
     return {
@@ -179,6 +192,8 @@ def _commands() -> dict[str, tuple[str, Callable, Callable]]:
                  _info_args, _info),
         "verify": ("check every file of an artifacts folder against its manifest",
                    _verify_args, _verify),
+        "bench": ("time a model (or every file of an artifacts folder) on this device: latency, "
+                  "throughput, load time, memory", _bench_args, _bench),
     }
 
 

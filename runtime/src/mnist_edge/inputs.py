@@ -77,14 +77,28 @@ def read_array_chunks(source: Source) -> Iterator[np.ndarray]:
 def _npy_chunks(path: Path) -> Iterator[np.ndarray]:
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0][:120]})") from None
+    except Exception as exc:  # a corrupt header raises ValueError, SyntaxError, TokenError, ...
+        text = str(exc).strip().splitlines()
+        raise InputError(f"{path}: not a readable .npy array "
+                         f"({text[0][:120] if text else type(exc).__name__})") from None
     if arr.shape in ((28, 28), (28, 28, 1)):
         yield np.asarray(arr)
         return
     if not (arr.ndim in (3, 4) and arr.shape[1:3] == (28, 28) and arr.shape[3:] in ((), (1,))):
         raise InputError(f"{path}: array has shape {arr.shape}; expected [N,28,28], [N,28,28,1] "
                          "or one [28,28] image")
+    if len(arr) == 0:
+        raise InputError(f"{path}: array holds 0 images; nothing to classify")
+    if isinstance(arr, np.memmap) and arr.flags.c_contiguous:
+        # plain reads: pages of the map would stay resident (and count in RSS) once touched,
+        # so memory would grow with the file instead of staying at one chunk
+        rows = int(np.prod(arr.shape[1:]))
+        with open(path, "rb") as fh:
+            fh.seek(arr.offset)
+            for start in range(0, len(arr), ARRAY_CHUNK):
+                n = min(ARRAY_CHUNK, len(arr) - start)
+                yield np.fromfile(fh, dtype=arr.dtype, count=n * rows).reshape((n, *arr.shape[1:]))
+        return
     for start in range(0, len(arr), ARRAY_CHUNK):
         yield np.asarray(arr[start:start + ARRAY_CHUNK])
 
@@ -105,6 +119,8 @@ def _idx_chunks(path: Path) -> Iterator[np.ndarray]:
             if shape[-2:] != (28, 28):
                 raise InputError(f"{path}: IDX images are {'x'.join(map(str, shape[-2:]))}, expected 28x28")
             count = shape[0] if len(shape) == 3 else 1
+            if count == 0:
+                raise InputError(f"{path}: IDX header declares 0 images; nothing to classify")
             for start in range(0, count, ARRAY_CHUNK):
                 n = min(ARRAY_CHUNK, count - start)
                 data = fh.read(n * 784)

@@ -1,0 +1,361 @@
+"""Latency, throughput, load time and memory of exported models on this device (no TensorFlow).
+
+    mnist-edge bench artifacts/model_int8.tflite             # one file, in this process
+    mnist-edge bench artifacts/ --json                       # every file x installed backend,
+                                                             # each in a fresh process; saves the
+                                                             # fastest for Classifier.load(prefer=)
+    mnist-edge bench artifacts/ --key tflite_int8 --threads 2 --runs 2000
+
+Batch-1 latency is timed per call (min/p50/p90/p99/max) in blocks that alternate with the
+interpreter's bare call on the same pre-filled input (``invoke()`` or ``session.run``), so the
+runtime's overhead is a ratio measured under the same conditions. Throughput is images per
+second from the median call at batch 1, 8, 32 and 256, by the wall clock (``throughput``) and
+per second of this process's CPU time (``throughput_cpu``: with one thread, images per second of
+one core, unaffected by other processes taking the core away during a long call, which a busy
+machine does to batch-256 calls far more than to 40 µs ones). Peak RSS is the process's high-water
+mark (VmHWM), so it is honest only for one model per process, which is how a folder is swept.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass  # subprocess, platform: imported where used (CLI start-up)
+from pathlib import Path
+
+import numpy as np
+
+from mnist_edge import backends
+from mnist_edge.errors import MnistEdgeError
+
+BATCHES = (1, 8, 32, 256)
+PREFERENCES = ("latency", "throughput")
+SCHEMA = 1
+_BLOCK = 25            # calls per block when predict and the bare call alternate
+_SWEEP_TIMEOUT_S = 300
+
+
+@dataclass
+class BenchConfig:
+    """What one benchmark run measures (the CLI flags; defaults shown in --help)."""
+
+    runs: int = 1000              # timed batch-1 predictions (and as many bare interpreter calls)
+    warmup: int = 50              # untimed batch-1 predictions first
+    threads: int = 1              # interpreter threads
+    backend: str = "auto"         # interpreter, or auto
+    seconds_per_batch: float = 0.3  # time spent on each throughput batch size
+    images: str | None = None     # .npy of uint8 [N,28,28] to use (else random pixels); labels reported
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (VmHWM; ru_maxrss where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024  # bytes on macOS
+
+
+def percentiles(ns: list[int]) -> dict[str, float]:
+    """min/p50/p90/p99/max of nanosecond samples, in microseconds."""
+    a = np.asarray(ns, dtype=np.float64) / 1000.0
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {"min": round(float(a.min()), 2), "p50": round(float(p50), 2), "p90": round(float(p90), 2),
+            "p99": round(float(p99), 2), "max": round(float(a.max()), 2)}
+
+
+def _images(cfg: BenchConfig) -> np.ndarray:
+    if cfg.images is None:  # timing does not depend on the pixels; random ones need no dataset
+        return np.random.default_rng(0).integers(0, 256, size=(max(BATCHES), 28, 28), dtype=np.uint8)
+    try:
+        x = np.load(cfg.images, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise MnistEdgeError(f"{cfg.images}: not a readable .npy array ({exc})") from None
+    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
+        raise MnistEdgeError(f"{cfg.images}: expected uint8 images [N,28,28], got {x.dtype} {x.shape}")
+    return x
+
+
+def _timed(fn, calls: int) -> list[int]:
+    pc = time.perf_counter_ns
+    out = []
+    for _ in range(calls):
+        start = pc()
+        fn()
+        out.append(pc() - start)
+    return out
+
+
+def measure(clf, cfg: BenchConfig, x: np.ndarray) -> dict:
+    """Batch-1 latency next to the bare interpreter call, and throughput per batch size."""
+    img = x[0]
+    for _ in range(cfg.warmup):
+        clf.predict(img)
+    floor = clf._backend.bare_call()  # runs on the input the last predict left in place
+    ours: list[int] = []
+    bare: list[int] = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # like timeit: a collection inside one call would be charged to it
+    try:
+        for done in range(0, cfg.runs, _BLOCK):
+            n = min(_BLOCK, cfg.runs - done)
+            ours += _timed(lambda: clf.predict(img), n)
+            bare += _timed(floor, n)
+        throughput, per_cpu = {}, {}
+        for b in BATCHES:
+            batch = np.resize(x, (b, 28, 28)) if len(x) < b else x[:b]
+            clf.predict(batch)  # re-plans the interpreter for this batch size
+            calls: list[int] = []
+            cpu: list[int] = []
+            end = time.perf_counter() + cfg.seconds_per_batch
+            while len(calls) < 3 or time.perf_counter() < end:
+                c0 = time.process_time_ns()
+                calls += _timed(lambda: clf.predict(batch), 1)
+                cpu.append(time.process_time_ns() - c0)
+            throughput[str(b)] = round(b / (float(np.median(calls)) / 1e9), 1)
+            per_cpu[str(b)] = round(b / (max(float(np.median(cpu)), 1.0) / 1e9), 1)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    latency, floor_us = percentiles(ours), percentiles(bare)
+    return {"latency_us": latency, "floor_us": floor_us,
+            "overhead": round(latency["p50"] / floor_us["p50"], 4), "throughput": throughput,
+            "throughput_cpu": per_cpu}
+
+
+def bench_model(model: str, cfg: BenchConfig, key: str | None = None) -> dict:
+    """Load one model (a file, or a manifest entry by key) and measure it; a JSON-ready dict."""
+    from mnist_edge.classifier import Classifier
+
+    x = _images(cfg)
+    start = time.perf_counter()
+    clf = Classifier.load(model, backend=cfg.backend, threads=cfg.threads, key=key)
+    load_s = time.perf_counter() - start
+    start = time.perf_counter()
+    clf.predict(x[0])
+    first_s = time.perf_counter() - start
+    row = {"schema": SCHEMA, "path": str(clf.path), "key": clf.entry.key if clf.entry else None,
+           "format": clf.format, "precision": clf.precision, "backend": clf.backend,
+           "runtime": runtime_version(clf.backend), "threads": cfg.threads,
+           "size_bytes": clf.path.stat().st_size, "load_ms": round(load_s * 1000, 2),
+           "first_inference_ms": round(first_s * 1000, 3), "runs": cfg.runs,
+           **measure(clf, cfg, x)}
+    if cfg.images is not None:
+        row["labels"] = clf.predict(x).labels.tolist()
+    row["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    row["device"] = device()
+    return row
+
+
+def runtime_version(backend: str) -> str:
+    """'ai-edge-litert 2.3.0'-style name of the library behind ``backend``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    dists = {"litert": ("ai-edge-litert",), "tflite-runtime": ("tflite-runtime",),
+             "tensorflow": ("tensorflow-cpu", "tensorflow"), "onnxruntime": ("onnxruntime",)}
+    for dist in dists.get(backend, ()):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return backend
+
+
+def device() -> dict:
+    """The machine the figures belong to: architecture, CPU model, cores, Python."""
+    import platform
+
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            info = dict(line.split(":", 1) for line in fh if ":" in line)
+        info = {k.strip().lower(): v.strip() for k, v in info.items()}
+        # x86 names the CPU in "model name"; a Raspberry Pi names the board in "Model"
+        cpu = next((info[k] for k in ("model name", "hardware") if info.get(k)), cpu)
+        cpu = f"{info['model']} ({cpu})" if not info.get("model", "").isdigit() and info.get("model") else cpu
+    except (OSError, ValueError):
+        pass
+    return {"machine": platform.machine(), "cpu": cpu, "cores": os.cpu_count(),
+            "python": platform.python_version()}
+
+
+# ------------------------------------------------------------------------- a whole artifacts folder
+def sweep(artifacts: str, cfg: BenchConfig, python: str = sys.executable) -> list[dict]:
+    """Every manifest file x every installed backend of its format, each in a fresh process."""
+    from mnist_edge.manifest import manifest_path, read_manifest
+
+    manifest = read_manifest(manifest_path(Path(artifacts)))
+    rows = []
+    for entry in manifest.files:
+        names = [cfg.backend] if cfg.backend != "auto" else backends.available(entry.format)
+        for name in names:
+            if backends.BACKENDS[name].format != entry.format:
+                continue
+            rows.append(run_child(python, str(manifest.path), entry.key, name, cfg))
+    return rows
+
+
+def run_child(python: str, model: str, key: str | None, backend: str, cfg: BenchConfig) -> dict:
+    """``mnist-edge bench`` of one file in a fresh process (honest load time and peak RSS)."""
+    import subprocess
+
+    cmd = [python, "-m", "mnist_edge", "bench", model, "--backend", backend, "--json",
+           "--threads", str(cfg.threads), "--runs", str(cfg.runs), "--warmup", str(cfg.warmup),
+           "--seconds-per-batch", str(cfg.seconds_per_batch), "--no-save"]
+    cmd += ["--key", key] if key else []
+    cmd += ["--images", cfg.images] if cfg.images else []
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=_SWEEP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"key": key, "backend": backend, "threads": cfg.threads,
+                "error": f"did not finish in {_SWEEP_TIMEOUT_S} s"}
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}").splitlines()
+        return {"key": key, "backend": backend, "threads": cfg.threads,
+                "error": lines[-1].removeprefix("mnist-edge: ")}
+    return json.loads(done.stdout)
+
+
+# ------------------------------------------------------------------------- the saved choice
+def recommend(rows: list[dict]) -> dict[str, dict]:
+    """The fastest configuration by batch-1 p50 latency and by throughput at batch 256.
+
+    Throughput is compared per CPU-second: the wall-clock figure of a long batch call depends
+    on what else the machine runs (with one thread the two agree on a quiet device).
+    """
+    ok = [r for r in rows if "error" not in r]
+    if not ok:
+        return {}
+    big = str(max(BATCHES))
+    pick = {"latency": min(ok, key=lambda r: r["latency_us"]["p50"]),
+            "throughput": max(ok, key=lambda r: r["throughput_cpu"][big])}
+    return {k: {"key": r["key"], "backend": r["backend"], "threads": r["threads"],
+                "p50_us": r["latency_us"]["p50"], "images_per_s": r["throughput"][big],
+                "images_per_cpu_s": r["throughput_cpu"][big]}
+            for k, r in pick.items()}
+
+
+def cache_dir() -> Path:
+    """Where choices are saved: $MNIST_EDGE_CACHE, else $XDG_CACHE_HOME/mnist-edge, else ~/.cache/mnist-edge."""
+    if os.environ.get("MNIST_EDGE_CACHE"):
+        return Path(os.environ["MNIST_EDGE_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mnist-edge"
+
+
+def choice_path(manifest_file: Path) -> Path:
+    """The choice file of one export on this device, keyed by the manifest's sha256."""
+    from mnist_edge.manifest import sha256_hex
+
+    digest = sha256_hex(Path(manifest_file).read_bytes())
+    return cache_dir() / f"bench-{digest[:16]}.json"
+
+
+def save_choice(manifest_file: Path, choice: dict[str, dict]) -> Path:
+    """Write the recommendation atomically; a re-export (new manifest) makes it stale by itself."""
+    path = choice_path(manifest_file)
+    data = {"schema": SCHEMA, "manifest": str(Path(manifest_file).resolve()),
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "device": device(), **choice}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise MnistEdgeError(f"cannot save the benchmark choice to {path} ({exc.strerror}); "
+                             "set MNIST_EDGE_CACHE to a writable folder or pass --no-save") from None
+    return path
+
+
+def load_choice(manifest_file: Path, prefer: str) -> dict | None:
+    """The saved {"key", "backend", ...} for ``prefer`` on this device, or None if never benchmarked."""
+    try:
+        data = json.loads(choice_path(manifest_file).read_text())
+    except (OSError, ValueError):
+        return None
+    pick = data.get(prefer) if isinstance(data, dict) else None
+    return pick if isinstance(pick, dict) and {"key", "backend"} <= pick.keys() else None
+
+
+# ------------------------------------------------------------------------- the CLI subcommand
+def add_arguments(p) -> None:
+    """Flags of ``mnist-edge bench``."""
+    d = BenchConfig()
+    p.add_argument("model", help="artifacts folder (every file x backend), manifest.json, .tflite or .onnx")
+    p.add_argument("--backend", default=d.backend, choices=["auto", *backends.BACKENDS],
+                   help="interpreter; with a folder, only this one")
+    p.add_argument("--threads", type=int, default=d.threads, help="interpreter threads")
+    p.add_argument("--key", type=str, default=None,
+                   help="with a folder: benchmark only this file (tflite_int8, tflite_float32, ...)")
+    p.add_argument("--runs", type=int, default=d.runs, help="timed batch-1 predictions")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="untimed predictions first")
+    p.add_argument("--seconds-per-batch", type=float, default=d.seconds_per_batch,
+                   help="seconds of throughput timing per batch size (1, 8, 32, 256)")
+    p.add_argument("--images", type=str, default=None,
+                   help=".npy of uint8 [N,28,28] images to time (None: random pixels); "
+                        "their labels go into --json")
+    p.add_argument("--quick", action="store_true", help="a short run: 200 runs, 0.05 s per batch size")
+    p.add_argument("--no-save", action="store_true",
+                   help="with a folder: do not save the recommendation for Classifier.load(prefer=...)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def run(args) -> int:
+    """``mnist-edge bench``: one model in this process, or a folder swept file by file."""
+    from mnist_edge.manifest import manifest_path
+
+    if args.runs < 1 or args.warmup < 0 or args.seconds_per_batch <= 0:
+        raise MnistEdgeError("--runs must be >= 1, --warmup >= 0 and --seconds-per-batch > 0")
+    cfg = BenchConfig(runs=args.runs, warmup=args.warmup, threads=args.threads, backend=args.backend,
+                      seconds_per_batch=args.seconds_per_batch, images=args.images)
+    if args.quick:
+        cfg.runs, cfg.warmup, cfg.seconds_per_batch = min(cfg.runs, 200), min(cfg.warmup, 10), 0.05
+    path = Path(args.model).expanduser()
+    mpath = manifest_path(path) if path.exists() else None
+    if mpath is None or args.key is not None:
+        row = bench_model(args.model, cfg, key=args.key)
+        print(json.dumps(row) if args.json else _table([row]))
+        return 0
+    rows = sweep(str(mpath), cfg)
+    choice = recommend(rows)
+    saved = None if args.no_save or not choice else save_choice(mpath, choice)
+    if args.json:
+        print(json.dumps({"rows": rows, "recommended": choice,
+                          "saved": str(saved) if saved else None, "config": asdict(cfg)}))
+    else:
+        print(_table(rows))
+        for pref, c in choice.items():
+            print(f"fastest by {pref}: {c['key']} on {c['backend']} ({c['p50_us']:.1f} us p50, "
+                  f"{c['images_per_s']:.0f} images/s at batch {max(BATCHES)})")
+        if saved:
+            print(f"saved to {saved}; Classifier.load('{args.model}', prefer='latency') uses it")
+    return 0 if choice else 1
+
+
+def _table(rows: list[dict]) -> str:
+    head = (f"{'file':<22}{'backend':<16}{'thr':>4}{'size':>9}{'load':>9}{'p50':>9}{'p99':>9}"
+            f"{'floor':>9}{'ovh':>7}{'b=1/s':>9}{'b=256/s':>10}{'rss':>7}")
+    units = (f"{'':<22}{'':<16}{'':>4}{'KB':>9}{'ms':>9}{'us':>9}{'us':>9}{'us':>9}{'x':>7}"
+             f"{'img':>9}{'img':>10}{'MB':>7}")
+    lines = [head, units]
+    for r in rows:
+        name = r.get("key") or Path(r.get("path", "?")).name
+        if "error" in r:
+            lines.append(f"{name:<22}{r['backend']:<16}{r['threads']:>4}  error: {r['error']}")
+            continue
+        lat, fl, tp = r["latency_us"], r["floor_us"], r["throughput"]
+        lines.append(f"{name:<22}{r['backend']:<16}{r['threads']:>4}{r['size_bytes'] / 1024:>9.0f}"
+                     f"{r['load_ms']:>9.1f}{lat['p50']:>9.1f}{lat['p99']:>9.1f}{fl['p50']:>9.1f}"
+                     f"{r['overhead']:>7.3f}{tp['1']:>9.0f}{tp[str(max(BATCHES))]:>10.0f}"
+                     f"{r['peak_rss_mb']:>7.1f}")
+    return "\n".join(lines)

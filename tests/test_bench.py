@@ -1,0 +1,136 @@
+"""The benchmark's correctness (never its speed): it runs, reports every field, percentiles are
+ordered, the saved choice is used by Classifier.load(prefer=...), baselines agree with the runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_edge import Classifier, MnistEdgeError
+from mnist_edge import bench as edge_bench
+
+ROOT = Path(__file__).resolve().parents[1]
+STATS = ("min", "p50", "p90", "p99", "max")
+ROW_FIELDS = {"schema", "path", "key", "format", "precision", "backend", "runtime", "threads", "size_bytes",
+              "load_ms", "first_inference_ms", "runs", "latency_us", "floor_us", "overhead", "throughput",
+              "throughput_cpu", "peak_rss_mb", "device"}
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, test_artifacts):
+    from train.data import DataError, load_mnist
+
+    try:
+        m = load_mnist()
+    except DataError as exc:
+        pytest.skip(f"no MNIST: {exc}")
+    path = tmp_path_factory.mktemp("bench") / "images.npy"
+    np.save(path, m.x_test[:300])
+    return path, m.x_test[:300], m.y_test[:300]
+
+
+def _edge(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mnist_edge", "bench", *args], capture_output=True,
+                          text=True, env=env, timeout=600)
+
+
+def _assert_ordered(stats: dict) -> None:
+    values = [stats[k] for k in STATS]
+    assert values == sorted(values) and values[0] > 0, stats
+
+
+def test_bench_one_file_reports_every_field_in_order(test_artifacts, images):
+    path, x, y = images
+    done = _edge(str(test_artifacts / "model_int8.tflite"), "--quick", "--json", "--images", str(path))
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout)
+    assert ROW_FIELDS <= row.keys()
+    _assert_ordered(row["latency_us"])
+    _assert_ordered(row["floor_us"])
+    assert set(row["throughput"]) == {str(b) for b in edge_bench.BATCHES}
+    assert set(row["throughput_cpu"]) == set(row["throughput"])
+    assert all(v > 0 for v in (*row["throughput"].values(), *row["throughput_cpu"].values()))
+    assert row["size_bytes"] == (test_artifacts / "model_int8.tflite").stat().st_size
+    assert row["peak_rss_mb"] > 0 and row["load_ms"] > 0 and row["overhead"] > 0
+    # the labels it reports are the runtime's answers for those images
+    expected = Classifier.load(test_artifacts / "model_int8.tflite", backend=row["backend"]).predict(x).labels
+    assert row["labels"] == expected.tolist()
+    assert np.mean(np.asarray(row["labels"]) == y) > 0.9
+
+
+def test_bench_folder_saves_a_choice_that_load_prefer_uses(test_artifacts, tmp_path, monkeypatch):
+    env = {**os.environ, "MNIST_EDGE_CACHE": str(tmp_path)}
+    done = _edge(str(test_artifacts), "--quick", "--json", "--runs", "20", "--seconds-per-batch", "0.01", env=env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    keys = {e["key"] for e in json.loads((test_artifacts / "manifest.json").read_text())["files"]}
+    assert {r["key"] for r in out["rows"]} == keys  # every listed file, on some installed backend
+    ok = [r for r in out["rows"] if "error" not in r]
+    best = min(ok, key=lambda r: r["latency_us"]["p50"])
+    assert out["recommended"]["latency"]["key"] == best["key"]
+    assert out["recommended"]["latency"]["backend"] == best["backend"]
+    assert Path(out["saved"]).is_file() and Path(out["saved"]).parent == tmp_path
+
+    monkeypatch.setenv("MNIST_EDGE_CACHE", str(tmp_path))
+    clf = Classifier.load(test_artifacts, prefer="latency")
+    assert (clf.entry.key, clf.backend) == (best["key"], best["backend"])
+
+
+def test_prefer_follows_the_saved_choice_and_falls_back_without_one(test_artifacts, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_EDGE_CACHE", str(tmp_path))
+    default = Classifier.load(test_artifacts)
+    assert Classifier.load(test_artifacts, prefer="latency").entry.key == default.entry.key  # nothing saved
+    manifest = test_artifacts / "manifest.json"
+    edge_bench.save_choice(manifest, {"latency": {"key": "onnx_float32", "backend": "onnxruntime"},
+                                      "throughput": {"key": "tflite_float32", "backend": "auto-not-a-backend"}})
+    clf = Classifier.load(test_artifacts, prefer="latency")
+    assert (clf.entry.key, clf.backend) == ("onnx_float32", "onnxruntime")
+    assert Classifier.load(test_artifacts, prefer="throughput").entry.key == default.entry.key
+    with pytest.raises(MnistEdgeError, match="prefer must be"):
+        Classifier.load(test_artifacts, prefer="fastest")
+    with pytest.raises(MnistEdgeError, match="need an artifacts folder"):
+        Classifier.load(test_artifacts / "model_int8.tflite", prefer="latency")
+
+
+def test_bench_refuses_bad_flags_with_one_line(test_artifacts):
+    done = _edge(str(test_artifacts / "model_int8.tflite"), "--runs", "0")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--runs" in done.stderr
+
+
+def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(test_artifacts, images, tmp_path):
+    from bench.run import BenchConfig, run
+
+    path, x, y = images
+    cfg = BenchConfig(artifacts=str(test_artifacts), out=str(tmp_path), threads="1", backends="litert,onnxruntime",
+                      runs=30, images=300, rounds=1, seconds_per_batch=0.01, cli_repeats=1)
+    result = run(cfg)
+    from bench.report import write_reports
+
+    paths = write_reports(result, tmp_path)
+    assert all(p.is_file() and p.stat().st_size > 0 for p in paths.values())
+    data = json.loads(paths["json"].read_text())
+    rows = [r for r in data["rows"] if "error" not in r]
+    assert {(r["key"], r["backend"]) for r in rows} == {
+        ("tflite_int8", "litert"), ("tflite_float32", "litert"), ("onnx_float32", "onnxruntime"),
+        ("onnx_int8", "onnxruntime")}
+    md = paths["md"].read_text()
+    for r in rows:
+        _assert_ordered(r["latency_us"])
+        assert f"| {r['key']} | {r['backend']} | 1 |" in md
+        baseline = "textbook" if r["format"] == "tflite" else "ort-default"
+        assert {baseline, "keras-call", "keras-predict", "keras-predict-cpu"} <= r["speedup"].keys()
+        # the runtime and the textbook loop / default session / Keras give the same answers
+        for name, agreement in r["agreement"].items():
+            assert agreement >= (0.99 if r["precision"] == "float32" or name != "keras" else 0.97), (r["key"], name)
+        assert 0.9 < r["accuracy"] <= 1.0
+    kinds = {b["baseline"] for b in data["baselines"] if "error" not in b}
+    assert kinds == {"textbook", "ort-default", "keras"}
+    assert {"mnist-edge predict", "bare ai-edge-litert script", "TensorFlow+Keras script"} <= data["one_image"].keys()
+    assert all(c.get("output") == ["7"] for c in data["one_image"].values()), data["one_image"]  # x_test[0] is a 7
+    assert any(t["target"].startswith("best throughput") for t in data["targets"])
