@@ -5,13 +5,20 @@ anti-aliasing), then placed in a 28x28 field so that their centre of mass sits a
 ``preprocess_image`` reproduces that from arbitrary pictures, in numpy alone:
 
 1. grayscale (ITU-R 601 luma); transparent pixels are composited onto the background that
-   contrasts with the opaque content; large images are box-reduced to at most 512 px a side;
-2. background = median of the border ring; polarity = whichever side of the background holds
-   more ink mass (dark ink on light paper is inverted to light on dark);
-3. a 3x3 blur (images of 48 px and more), then Otsu's threshold separates ink from
-   background; images whose ink does not stand out of the noise are rejected as blank;
-4. the digit is cropped to the box holding all but a sliver of the ink mass (stray specks
-   fall outside), scaled into 20x20 with area averaging and centred on its centre of mass.
+   contrasts with the opaque content; large images are box-reduced to about 256x256 pixels,
+   then (from 48 px a side) blurred 3x3 against noise;
+2. uniform bands along the sides (a table or scanner lid beyond the page) are set aside;
+   polarity = whichever side of the background holds more ink mass (dark ink on light paper
+   is inverted to light on dark);
+3. the background is estimated on a mesh of cells and interpolated, so uneven lighting
+   (gradients, vignettes, soft shadows) is subtracted: first from each cell's paper side, then,
+   with the ink found that way left out, from the median of the rest; Otsu's threshold then
+   separates ink from background, and images whose ink does not stand out of the noise are
+   rejected as blank;
+4. the digit is the heaviest connected piece of ink plus the pieces near it; pieces running
+   along the image's sides and specks away from the digit are dropped; anti-aliased edges
+   are kept as soft intensities;
+5. it is cropped, scaled into 20x20 with area averaging and centred on its centre of mass.
 
     from mnist_edge import preprocess_image
     x = preprocess_image(frame)            # numpy [H,W], [H,W,3] or [H,W,4], or a PIL image
@@ -27,14 +34,26 @@ from mnist_edge.errors import BlankImageError, InputError
 BOX = 20            # the digit's longest side inside the 28x28 field, as in MNIST
 FIELD = 28
 CENTRE = 14.0       # MNIST's mean centre of mass, in pixel-index coordinates
-WORK_MAX = 512      # larger inputs are box-reduced to this many pixels a side first
+WORK_PIXELS = 256 * 256  # larger inputs are box-reduced to about this many pixels first
 BLUR_MIN_SIDE = 48  # smaller images (already digit-sized) are not blurred
+MESH = 16           # background cells: the shorter side is cut into about this many...
+COARSE_MESH = 6     # ...and into this many for the first look (wider than a thick stroke)
+CELL_MIN = 4        # ...of at least this many pixels
+MIN_FREE = 0.25     # a cell with less background than this (all ink) is filled from its neighbours
+PAPER_PERCENTILE = 10.0  # first estimate of a cell's paper level: its paper-side quartile
+UNEVEN_RING = 0.05  # a border ring varying by 5% of the image's contrast is unevenly lit
+NOISE_SIGMAS = 3.0  # deviations beyond 3 noise sigmas count as ink when choosing the polarity
 MIN_CONTRAST = 0.10  # ink must differ from the background by 10% of the full range...
 NOISE_FACTOR = 8.0   # ...and by 8 standard deviations of the (blurred) background noise
-FLOOR = 0.5         # intensities below this fraction of the Otsu threshold become background
-TRIM = 0.002         # ink mass left outside the crop on each side (drops isolated specks)
+THRESHOLD_NOISE = 4.0  # ink pixels stand 4 noise sigmas above the background at least
+FLOOR = 0.5         # intensities below this fraction of the threshold become background
+EDGE_DEPTH = 0.2    # bands of table or scanner lid reach at most 20% into the image...
+EDGE_STEP = 0.06    # ...and end in a step sharper than 6% of its side
+KEEP_MARGIN = 2     # pixels kept around the digit's components (its anti-aliased edges)
+EDGE_SPAN = 0.6     # a component along one side spanning 60% of it is a page edge, not ink
+GROUP_MARGIN = 0.25  # pieces within 25% of the digit's size of it belong to it...
+MIN_PIECE = 0.02     # ...if they hold 2% of its ink mass
 MIN_INK_PIXELS = 4
-
 
 def preprocess_image(image) -> np.ndarray:
     """Normalise a picture of one digit to MNIST's format.
@@ -53,22 +72,23 @@ def preprocess_image(image) -> np.ndarray:
     gray = _to_gray(image)
     if min(gray.shape) < 1:
         raise InputError(f"image has shape {gray.shape}; it needs at least one pixel")
-    gray = _reduce(gray, WORK_MAX)
-    ink = _ink(gray)
-    ink = _blur3(ink) if min(ink.shape) >= BLUR_MIN_SIDE else ink
-    border = _border(ink)
-    noise = 1.4826 * float(np.median(np.abs(border - np.median(border)))) if border.size else 0.0
-    noise = noise / 3.0 if min(gray.shape) >= BLUR_MIN_SIDE else noise
+    gray = _reduce(gray, WORK_PIXELS)
+    if min(gray.shape) >= BLUR_MIN_SIDE:
+        gray = _blur3(gray)
+    ink, noise = _ink(gray)
     threshold = _otsu(ink)
     strokes = ink[ink > threshold]
     level = float(np.percentile(strokes, 90)) if strokes.size else 0.0
     if strokes.size < MIN_INK_PIXELS or level < max(MIN_CONTRAST, NOISE_FACTOR * noise):
         raise BlankImageError("no ink found: the image is blank or holds only noise")
+    threshold = max(threshold, THRESHOLD_NOISE * noise)
+    keep = _digit_mask(ink > threshold, ink)
     floor = FLOOR * threshold
-    z = np.clip((ink - floor) / (level - floor), 0.0, 1.0)
-    top, bottom = _extent(z.sum(axis=1))
-    left, right = _extent(z.sum(axis=0))
-    digit = z[top:bottom + 1, left:right + 1]
+    z = np.clip((ink - floor) / (level - floor), 0.0, 1.0) * _dilate(keep, KEEP_MARGIN)
+    rows, cols = np.nonzero(keep.any(axis=1))[0], np.nonzero(keep.any(axis=0))[0]  # as MNIST: the
+    if rows.size == 0:                             # box of the ink proper, not of its faint fringe
+        raise BlankImageError("no ink found: the image is blank or holds only noise")
+    digit = z[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     h, w = digit.shape
     scale = BOX / max(h, w)
     digit = _resize(digit, max(1, round(h * scale)), max(1, round(w * scale)))
@@ -134,8 +154,11 @@ def _to_unit(a: np.ndarray) -> np.ndarray:
 
 
 def _reduce(a: np.ndarray, limit: int) -> np.ndarray:
-    """Average k x k blocks so that both sides are at most ``limit`` (an anti-aliased shrink)."""
-    k = -(-max(a.shape) // limit)
+    """Average k x k blocks so that at most ``limit`` pixels remain (an anti-aliased shrink).
+
+    Budgeting pixels rather than the longer side keeps a narrow strip (and the digit in it) sharp.
+    """
+    k = int(np.ceil(np.sqrt(a.shape[0] * a.shape[1] / limit)))
     if k <= 1:
         return a
     h, w = a.shape
@@ -144,6 +167,56 @@ def _reduce(a: np.ndarray, limit: int) -> np.ndarray:
         a = np.pad(a, ((0, max(0, hh - h)), (0, max(0, ww - w))), mode="edge")
     a = a[:hh, :ww]
     return a.reshape(hh // k, k, ww // k, k).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """Ink made light on dark with the (possibly uneven) background subtracted, and the noise.
+
+    The background is read from a coarse mesh of cells and interpolated, so gradients,
+    vignettes and shadows are followed. The polarity is the side of the background holding
+    more ink mass (dark ink on light paper is inverted). The paper level of each cell is first
+    taken from its paper side (a low percentile), then, with the ink found that way left out,
+    as the median of what remains.
+    """
+    page = _page_edges(gray)
+    a = 1.0 - gray if _dark_ink(gray, page) else gray
+    dev = a - _background(a, PAPER_PERCENTILE, COARSE_MESH, page)
+    rest = dev[~page]
+    free = rest[rest <= np.median(rest)]
+    noise = 1.4826 * float(np.median(np.median(rest) - free)) if free.size else 0.0
+    mask = (dev > max(NOISE_SIGMAS * noise, _otsu(np.clip(rest, 0, None)) / 2)) & ~page
+    mask = _fill_holes(_dilate(mask, 1))  # the inside of a stroke wider than a cell is ink too
+    dev = a - _background(a, 50.0, MESH, mask | page)
+    dev[page] = 0.0
+    free = ~(mask | page)
+    noise = _mad(dev[free]) if free.sum() > 8 else noise
+    return np.clip(dev, 0.0, None).astype(np.float32), noise
+
+
+def _dark_ink(gray: np.ndarray, page: np.ndarray) -> bool:
+    """Whether the ink is darker than the paper: the side of the background holding more ink mass.
+
+    The background is the border ring's median when the ring is even. When shading runs along
+    it, three views vote: the ring, and a coarse and a fine mesh of local medians (the ring is
+    fooled by shadows reaching the border, the meshes by strokes wider than their cells; they
+    rarely fail together).
+    """
+    ring = _border(np.where(page, np.nan, gray))
+    ring = ring[~np.isnan(ring)]
+    if ring.size == 0:
+        ring = gray.ravel()
+    rest = _sample(gray[~page])
+    lo, hi = np.percentile(rest, [1, 99])
+    spread = float(hi - lo)
+    backgrounds = [np.float32(np.median(ring))]
+    if _mad(ring) > UNEVEN_RING * spread:  # shading along the border: ask the meshes too
+        backgrounds += [_background(gray, 50.0, COARSE_MESH, page), _background(gray, 50.0, MESH, page)]
+    votes = 0
+    for background in backgrounds:
+        dev = (gray - background)[~page]
+        cut = NOISE_SIGMAS * _mad(dev)
+        votes += float(np.clip(-dev - cut, 0, None).sum()) > float(np.clip(dev - cut, 0, None).sum())
+    return 2 * votes > len(backgrounds)
 
 
 def _border(a: np.ndarray) -> np.ndarray:
@@ -155,13 +228,213 @@ def _border(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[:r].ravel(), a[-r:].ravel(), a[r:-r, :r].ravel(), a[r:-r, -r:].ravel()])
 
 
-def _ink(gray: np.ndarray) -> np.ndarray:
-    """Distance from the background towards the ink side: light-on-dark, background near 0."""
-    background = float(np.median(_border(gray)))
-    dev = gray - np.float32(background)
-    light = float(np.clip(dev, 0, None).sum())
-    dark = float(np.clip(-dev, 0, None).sum())
-    return np.clip(-dev if dark > light else dev, 0.0, None)
+def _page_edges(gray: np.ndarray) -> np.ndarray:
+    """Uniform bands along the sides (a table or scanner lid beyond the page's edge), as a mask.
+
+    A band is a run of rows (or columns) from a side whose medians sit far from the page's level
+    and end in a sharp step within the outer EDGE_DEPTH of the image; gradual changes (lighting)
+    are not bands.
+    """
+    page = np.zeros(gray.shape, dtype=bool)
+    if min(gray.shape) < BLUR_MIN_SIDE:
+        return page
+    level = float(np.median(_sample(gray)))
+    for view, image in ((page, gray), (page.T, gray.T)):
+        n = image.shape[0]
+        depth = int(EDGE_DEPTH * n)
+        for from_end in (False, True):
+            p = np.median((image[::-1] if from_end else image)[:depth + 1], axis=1)
+            jump = p[0] - level
+            if abs(jump) < MIN_CONTRAST:
+                continue
+            gone = np.nonzero(np.abs(p - level) < abs(jump) / 4)[0]   # back at the page's level
+            near = np.nonzero(np.abs(p - level) < abs(jump) * 3 / 4)[0]  # the step begins
+            if gone.size == 0 or near[0] < 1 or gone[0] - near[0] > max(3, EDGE_STEP * n):
+                continue
+            k = int(gone[0]) + max(1, int(gone[0]) // 4)
+            if from_end:
+                view[n - k:] = True
+            else:
+                view[:k] = True
+    return page
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with every region it encloses (not reaching the image's border) filled."""
+    row, start, end = _runs(~mask)
+    if row.size == 0:
+        return mask
+    comp = _label_runs(row, start, end)
+    h, w = mask.shape
+    outer = np.zeros(int(comp.max()) + 1, dtype=bool)
+    outer[comp[(row == 0) | (row == h - 1) | (start == 0) | (end == w)]] = True
+    out = mask.copy()
+    for i in np.nonzero(~outer[comp])[0]:
+        out[row[i], start[i]:end[i]] = True
+    return out
+
+
+def _mad(a: np.ndarray) -> float:
+    """Robust standard deviation (median absolute deviation)."""
+    if a.size == 0:
+        return 0.0
+    a = _sample(a)
+    return 1.4826 * float(np.median(np.abs(a - np.median(a))))
+
+
+def _sample(a: np.ndarray, limit: int = 16384) -> np.ndarray:
+    """At most about ``limit`` evenly strided values: plenty for a median, and 4-16x faster."""
+    a = a.ravel()
+    return a[::-(-a.size // limit)]
+
+
+def _background(a: np.ndarray, percentile: float, mesh: int,
+                masked: np.ndarray | None = None) -> np.ndarray:
+    """Smooth background: a percentile of each cell of a mesh (masked pixels left out), interpolated."""
+    h, w = a.shape
+    cell = max(CELL_MIN, min(h, w) // mesh)
+    gh, gw = -(-h // cell), -(-w // cell)
+    if masked is None:
+        masked = np.zeros(a.shape, dtype=bool)
+    if gh * gw <= 1 or min(h, w) < BLUR_MIN_SIDE or masked.all():  # small: digit-sized, one level
+        sel = a if masked.all() else a[~masked]
+        return np.full_like(a, float(np.percentile(sel, percentile)))
+    pad = ((0, gh * cell - h), (0, gw * cell - w))
+    cells = np.pad(a, pad, mode="edge").reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
+    m = np.pad(masked, pad, mode="edge").reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
+    cells = np.sort(np.where(m, np.inf, cells).reshape(gh, gw, cell * cell), axis=2)
+    free = cell * cell - m.reshape(gh, gw, cell * cell).sum(axis=2)
+    pick = np.clip(np.rint(percentile / 100 * (free - 1)), 0, None).astype(np.int64)
+    grid = np.take_along_axis(cells, pick[..., None], axis=2)[..., 0].astype(np.float32)
+    grid[free < MIN_FREE * cell * cell] = np.nan
+    grid = _fill(grid)
+    grid = _median3(grid)
+    up = _matmul(_matmul(_resize_matrix(gh, gh * cell), grid), _resize_matrix(gw, gw * cell).T)
+    return up[:h, :w].astype(np.float32)
+
+
+def _fill(grid: np.ndarray) -> np.ndarray:
+    """Fill NaN cells (all ink) with the mean of their known neighbours, growing inwards."""
+    if np.isnan(grid).all():
+        return np.zeros_like(grid)
+    while np.isnan(grid).any():
+        known = ~np.isnan(grid)
+        p = np.pad(np.where(known, grid, 0.0), 1)
+        k = np.pad(known.astype(np.float32), 1)
+        h, w = grid.shape
+        total = sum(p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+        count = sum(k[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+        grow = ~known & (count > 0)
+        grid = np.where(grow, total / np.maximum(count, 1), grid)
+    return grid
+
+
+def _median3(grid: np.ndarray) -> np.ndarray:
+    """3x3 median over the mesh: a cell spoilt by ink takes its neighbours' value."""
+    h, w = grid.shape
+    p = np.pad(grid, 1, mode="edge")
+    return np.median(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0)
+
+
+def _min3(grid: np.ndarray) -> np.ndarray:
+    """3x3 minimum over the mesh: a cell inside a stroke wider than itself takes its paper side."""
+    h, w = grid.shape
+    p = np.pad(grid, 1, mode="edge")
+    return np.min(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0)
+
+
+def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Grow a boolean mask by ``steps`` pixels (3x3 square each step)."""
+    h, w = mask.shape
+    for _ in range(steps):
+        p = np.pad(mask, 1)
+        out = p[1:-1, 1:-1].copy()
+        for dy in range(3):
+            for dx in range(3):
+                out |= p[dy:dy + h, dx:dx + w]
+        mask = out
+    return mask
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Horizontal runs of True: row, first column, end column (exclusive), in row-major order."""
+    p = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    p[:, 1:-1] = mask
+    d = np.diff(p, axis=1)
+    row, start = np.nonzero(d == 1)
+    _, end = np.nonzero(d == -1)
+    return row, start, end
+
+
+def _label_runs(row: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Component id of every run (8-connected), by union-find over runs of adjacent rows."""
+    n = len(row)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    bounds = np.searchsorted(row, np.arange(row[-1] + 2)) if n else np.zeros(1, int)
+    rs, ss, es = row.tolist(), start.tolist(), end.tolist()
+    for r in range(1, len(bounds) - 1):
+        a, a_end = int(bounds[r - 1]), int(bounds[r])   # runs of the previous row
+        b, b_end = int(bounds[r]), int(bounds[r + 1])   # runs of this row
+        while a < a_end and b < b_end:
+            if ss[a] <= es[b] and ss[b] <= es[a]:       # overlap or touch diagonally
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+            if es[a] < es[b]:
+                a += 1
+            else:
+                b += 1
+    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
+    return np.unique(roots, return_inverse=True)[1]
+
+
+def _digit_mask(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """The pixels of the digit: the heaviest ink component and its nearby pieces.
+
+    Components reaching two sides of the image (table edges, scanner lids, shadow lines) or
+    lying along one side are left out unless nothing else holds ink; specks far from the digit
+    are dropped.
+    """
+    row, start, end = _runs(mask)
+    if row.size == 0:
+        return mask
+    comp = _label_runs(row, start, end)
+    n = int(comp.max()) + 1
+    h, w = mask.shape
+    csum = np.zeros((h, w + 1), dtype=np.float64)
+    np.cumsum(ink, axis=1, out=csum[:, 1:])
+    mass = np.bincount(comp, csum[row, end] - csum[row, start], minlength=n)
+    top = np.full(n, h); np.minimum.at(top, comp, row)
+    bottom = np.full(n, -1); np.maximum.at(bottom, comp, row)
+    left = np.full(n, w); np.minimum.at(left, comp, start)
+    right = np.full(n, -1); np.maximum.at(right, comp, end - 1)
+    sides = ((top == 0).astype(int) + (bottom == h - 1) + (left == 0) + (right == w - 1))
+    along = (((top == 0) | (bottom == h - 1)) & (right - left + 1 >= EDGE_SPAN * w)) | \
+            (((left == 0) | (right == w - 1)) & (bottom - top + 1 >= EDGE_SPAN * h))
+    edge = (sides >= 2) | along
+    if edge.all():
+        edge[:] = False
+    score = np.where(edge, -1.0, mass)
+    main = int(np.argmax(score))
+    chosen = np.zeros(n, dtype=bool)
+    chosen[main] = True
+    for _ in range(2):  # pieces near the digit (a detached bar of a 5 or a 7) join it
+        t, b = top[chosen].min(), bottom[chosen].max()
+        l, r = left[chosen].min(), right[chosen].max()
+        margin = GROUP_MARGIN * max(b - t + 1, r - l + 1)
+        near = (top <= b + margin) & (bottom >= t - margin) & (left <= r + margin) & (right >= l - margin)
+        chosen |= near & ~edge & (mass >= MIN_PIECE * mass[main])
+    out = np.zeros_like(mask)
+    for i in np.nonzero(chosen[comp])[0]:
+        out[row[i], start[i]:end[i]] = True
+    return out
 
 
 def _blur3(a: np.ndarray) -> np.ndarray:
@@ -191,15 +464,6 @@ def _otsu(a: np.ndarray, bins: int = 256) -> float:
     return float(edges[int(np.argmax(between[:-1])) + 1])
 
 
-def _extent(profile: np.ndarray) -> tuple[int, int]:
-    """First and last index of the span holding all but TRIM of the mass on each side."""
-    cum = np.cumsum(profile, dtype=np.float64)
-    total = cum[-1]
-    first = int(np.searchsorted(cum, TRIM * total, side="right"))
-    last = int(np.searchsorted(cum, (1 - TRIM) * total, side="left"))
-    return min(first, last), max(first, last)
-
-
 def _resize_matrix(src: int, dst: int) -> np.ndarray:
     """[dst, src] weights: area averaging when shrinking, linear interpolation when growing."""
     m = np.zeros((dst, src), dtype=np.float32)
@@ -220,7 +484,12 @@ def _resize_matrix(src: int, dst: int) -> np.ndarray:
 
 
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
-    return _resize_matrix(a.shape[0], h) @ a @ _resize_matrix(a.shape[1], w).T
+    return _matmul(_matmul(_resize_matrix(a.shape[0], h), a), _resize_matrix(a.shape[1], w).T)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # einsum, not @: BLAS's thread pool makes these tiny products erratic (10x slower) on a busy CPU
+    return np.einsum("ij,jk->ik", a, b)
 
 
 def _place(digit: np.ndarray) -> np.ndarray:

@@ -1,0 +1,138 @@
+"""Held-out-style evaluation of predict_files on hard, broad photo-like renders of MNIST digits.
+
+Not a test (it takes a minute): renders N MNIST test digits with render.render_photo (dark ink on
+paper or light on dark; gray/RGB/RGBA PNG and JPEG q30-95; tinted inks and papers; paper texture;
+gradients, vignettes and cast shadows; table/scanner bands at the page edges; Gaussian and
+salt-and-pepper noise; blur; thinner and thicker strokes; rotations up to 10 degrees; digit height
+20-90% of a 64-400 px, often non-square frame), runs them through ``Classifier.predict_files`` and
+compares with the same digits clean and with a plain resize to 28x28, per variation.
+
+    MNIST_DATA=path/to/mnist.npz .venv/bin/python runtime/tests/photo_eval.py \
+        --artifacts artifacts --n 2000 --seed 2024 [--basic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from render import plain_resize, render_digit, render_photo, write_photo  # noqa: E402
+
+
+def render_set(digits: np.ndarray, folder: Path, seed: int,
+               basic: bool = False) -> tuple[list[Path], list[dict], np.ndarray]:
+    """Render and save every digit; returns the paths, each image's variation tags, and each
+    digit as drawn (ink only, through preprocess_image: what perfect background removal gives)."""
+    from mnist_edge import preprocess_image
+
+    rng = np.random.default_rng(seed)
+    paths, tags, drawn = [], [], []
+    for i, digit in enumerate(digits):
+        if basic:  # the tests' renderer; its only tagged variation is the file format
+            img, ink = render_digit(digit, rng), digit
+            suffix = ".jpg" if rng.random() < 0.3 else ".png"
+            t = {"format": suffix[1:]}
+            img.info["quality"] = int(rng.integers(60, 96))
+        else:
+            img, suffix, t, ink = render_photo(digit, rng)
+        path = folder / f"{i:05d}{suffix}"
+        write_photo(img, path)
+        paths.append(path)
+        tags.append(t)
+        drawn.append(preprocess_image(ink))
+    return paths, tags, np.stack(drawn)
+
+
+def breakdown(tags: list[dict], ok: dict[str, np.ndarray]) -> list[tuple[str, str, int, dict]]:
+    """(factor, value, count, {column: accuracy}) for every variation value."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, t in enumerate(tags):
+        for factor, value in t.items():
+            groups[(factor, value)].append(i)
+    rows = []
+    for (factor, value), idx in sorted(groups.items()):
+        idx = np.array(idx)
+        rows.append((factor, value, len(idx), {k: float(v[idx].mean()) for k, v in ok.items()}))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"),
+                        help="artifacts folder, manifest.json, .tflite or .onnx")
+    parser.add_argument("--data", type=Path,
+                        default=Path(os.environ.get("MNIST_DATA")
+                                     or Path.home() / ".keras" / "datasets" / "mnist.npz"),
+                        help="mnist.npz holding x_test, y_test (default: $MNIST_DATA, else Keras's cache)")
+    parser.add_argument("--n", type=int, default=2000, help="number of digits to render")
+    parser.add_argument("--seed", type=int, default=2024, help="picks the digits and the variations")
+    parser.add_argument("--basic", action="store_true",
+                        help="render with the tests' simpler render_digit instead (inverted, rescaled, "
+                             "off-centre, tinted, noised)")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the rendered images in this folder")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    from mnist_edge import Classifier
+
+    with np.load(args.data) as npz:
+        x, y = npz["x_test"], npz["y_test"].astype(np.int64)
+    idx = np.random.default_rng(args.seed).choice(len(x), args.n, replace=False)
+    digits, labels = x[idx], y[idx]
+    clf = Classifier.load(args.artifacts)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths, tags, drawn = render_set(digits, folder, args.seed, args.basic)
+        start = time.perf_counter()
+        results = clf.predict_files(paths)
+        seconds = time.perf_counter() - start
+        baseline = clf.predict(np.stack([plain_resize(p) for p in paths])).labels
+
+    got = np.array([r.label if r.ok else -1 for r in results])
+    failed = [(str(r.path), r.error) for r in results if not r.ok]
+    clean = clf.predict(digits).labels
+    ok = {"clean": clean == labels, "drawn": clf.predict(drawn).labels == labels,
+          "photos": got == labels, "resize": baseline == labels}
+    known = ok["clean"]
+    summary = {
+        "n": args.n, "seed": args.seed, "model": f"{clf.path} ({clf.backend}, {clf.precision})",
+        "clean": float(known.mean()), "drawn": float(ok["drawn"].mean()),
+        "photos": float(ok["photos"].mean()),
+        "resize": float(ok["resize"].mean()),
+        "photos_on_clean_correct": float(ok["photos"][known].mean()),
+        "photos_over_clean": float(ok["photos"].mean() / known.mean()),
+        "failed": len(failed), "ms_per_image": 1000 * seconds / args.n,
+    }
+    print(f"{args.n} renders (seed {args.seed}), model {summary['model']}")
+    print(f"clean digits {summary['clean']:.2%}  as drawn (ink only) {summary['drawn']:.2%}  "
+          f"photos via predict_files {summary['photos']:.2%} "
+          f"({summary['photos_over_clean']:.2%} of clean; {summary['photos_on_clean_correct']:.2%} "
+          f"of the digits read right when clean)  plain resize {summary['resize']:.2%}  "
+          f"errors {len(failed)}  {summary['ms_per_image']:.1f} ms/image (decode+preprocess+predict)")
+    for path, error in failed[:5]:
+        print(f"  failed: {path}: {error}")
+    print(f"\n{'factor':<15} {'value':<18} {'n':>5} {'clean':>7} {'drawn':>7} {'photos':>7} {'resize':>7}")
+    rows = breakdown(tags, ok)
+    for factor, value, n, acc in rows:
+        print(f"{factor:<15} {value:<18} {n:>5} {acc['clean']:>7.2%} {acc['drawn']:>7.2%} "
+              f"{acc['photos']:>7.2%} {acc['resize']:>7.2%}")
+    if args.json:
+        summary["breakdown"] = [{"factor": f, "value": v, "n": n, **a} for f, v, n, a in rows]
+        args.json.write_text(json.dumps(summary, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
