@@ -98,7 +98,8 @@ def _damage_onnx(folder: Path, noise: float) -> None:
     dense.set_weights([kernel + rng.normal(0, noise * kernel.std(), kernel.shape).astype(np.float32), bias])
     fmt = get_format("onnx_float32")
     ctx = ExportContext(model=model, calibration=np.zeros((1, 28, 28, 1), np.float32),
-                        opset=ExportConfig().opset, source_sha256=sha256_file(folder / "model.keras"))
+                        opset=ExportConfig().opset, source_sha256=sha256_file(folder / "model.keras"),
+                        weights_sha256="perturbed")
     fmt.load_converter()(ctx, folder / fmt.filename)
     manifest_file = folder / "manifest.json"
     manifest = json.loads(manifest_file.read_text())
