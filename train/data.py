@@ -82,6 +82,9 @@ def load_mnist(path: str | os.PathLike | None = None) -> Mnist:
 def _download() -> Path:
     """Keras's own download and cache; a failure says how to work offline."""
     try:
+        from train.train import import_tensorflow
+
+        import_tensorflow()  # hides TensorFlow's start-up log lines
         from keras.utils import get_file
 
         return Path(get_file("mnist.npz", origin=KERAS_URL,
