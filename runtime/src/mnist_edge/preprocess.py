@@ -55,6 +55,39 @@ GROUP_MARGIN = 0.25  # pieces within 25% of the digit's size of it belong to it.
 MIN_PIECE = 0.02     # ...if they hold 2% of its ink mass
 MIN_INK_PIXELS = 4
 
+
+def _percentile(a, q, axis=None):
+    """np.percentile (linear interpolation) by np.partition.
+
+    np.percentile and np.median import numpy.ma on first use (10-20 ms of a one-image CLI run).
+    """
+    a = np.asarray(a)
+    if axis is None:
+        a, axis = a.reshape(-1), 0
+    qs = np.atleast_1d(np.asarray(q, dtype=np.float64))
+    n = a.shape[axis]
+    if n == 0:
+        shape = list(a.shape)
+        shape[axis] = len(qs)
+        out = np.full(shape, np.nan)
+    else:
+        pos = qs / 100.0 * (n - 1)
+        lo = np.floor(pos).astype(np.intp)
+        hi = np.minimum(lo + 1, n - 1)
+        part = np.partition(a, sorted({*lo.tolist(), *hi.tolist()}), axis=axis)
+        frac_shape = [1] * a.ndim
+        frac_shape[axis] = len(qs)
+        vlo, vhi = np.take(part, lo, axis=axis), np.take(part, hi, axis=axis)
+        out = vlo + (vhi - vlo) * (pos - lo).reshape(frac_shape)
+    if a.dtype.kind == "f":
+        out = out.astype(a.dtype, copy=False)
+    return np.take(out, 0, axis=axis) if np.ndim(q) == 0 else np.moveaxis(out, axis, 0)
+
+
+def _median(a, axis=None):
+    """np.median without importing numpy.ma."""
+    return _percentile(a, 50.0, axis)
+
 def preprocess_image(image) -> np.ndarray:
     """Normalise a picture of one digit to MNIST's format.
 
@@ -78,7 +111,7 @@ def preprocess_image(image) -> np.ndarray:
     ink, noise = _ink(gray)
     threshold = _otsu(ink)
     strokes = ink[ink > threshold]
-    level = float(np.percentile(strokes, 90)) if strokes.size else 0.0
+    level = float(_percentile(strokes, 90)) if strokes.size else 0.0
     if strokes.size < MIN_INK_PIXELS or level < max(MIN_CONTRAST, NOISE_FACTOR * noise):
         raise BlankImageError("no ink found: the image is blank or holds only noise")
     threshold = max(threshold, THRESHOLD_NOISE * noise)
@@ -182,8 +215,8 @@ def _ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
     a = 1.0 - gray if _dark_ink(gray, page) else gray
     dev = a - _background(a, PAPER_PERCENTILE, COARSE_MESH, page)
     rest = dev[~page]
-    free = rest[rest <= np.median(rest)]
-    noise = 1.4826 * float(np.median(np.median(rest) - free)) if free.size else 0.0
+    free = rest[rest <= _median(rest)]
+    noise = 1.4826 * float(_median(_median(rest) - free)) if free.size else 0.0
     mask = (dev > max(NOISE_SIGMAS * noise, _otsu(np.clip(rest, 0, None)) / 2)) & ~page
     mask = _fill_holes(_dilate(mask, 1))  # the inside of a stroke wider than a cell is ink too
     dev = a - _background(a, 50.0, MESH, mask | page)
@@ -206,9 +239,9 @@ def _dark_ink(gray: np.ndarray, page: np.ndarray) -> bool:
     if ring.size == 0:
         ring = gray.ravel()
     rest = _sample(gray[~page])
-    lo, hi = np.percentile(rest, [1, 99])
+    lo, hi = _percentile(rest, [1, 99])
     spread = float(hi - lo)
-    backgrounds = [np.float32(np.median(ring))]
+    backgrounds = [np.float32(_median(ring))]
     if _mad(ring) > UNEVEN_RING * spread:  # shading along the border: ask the meshes too
         backgrounds += [_background(gray, 50.0, COARSE_MESH, page), _background(gray, 50.0, MESH, page)]
     votes = 0
@@ -238,12 +271,12 @@ def _page_edges(gray: np.ndarray) -> np.ndarray:
     page = np.zeros(gray.shape, dtype=bool)
     if min(gray.shape) < BLUR_MIN_SIDE:
         return page
-    level = float(np.median(_sample(gray)))
+    level = float(_median(_sample(gray)))
     for view, image in ((page, gray), (page.T, gray.T)):
         n = image.shape[0]
         depth = int(EDGE_DEPTH * n)
         for from_end in (False, True):
-            p = np.median((image[::-1] if from_end else image)[:depth + 1], axis=1)
+            p = _median((image[::-1] if from_end else image)[:depth + 1], axis=1)
             jump = p[0] - level
             if abs(jump) < MIN_CONTRAST:
                 continue
@@ -279,7 +312,7 @@ def _mad(a: np.ndarray) -> float:
     if a.size == 0:
         return 0.0
     a = _sample(a)
-    return 1.4826 * float(np.median(np.abs(a - np.median(a))))
+    return 1.4826 * float(_median(np.abs(a - _median(a))))
 
 
 def _sample(a: np.ndarray, limit: int = 16384) -> np.ndarray:
@@ -298,7 +331,7 @@ def _background(a: np.ndarray, percentile: float, mesh: int,
         masked = np.zeros(a.shape, dtype=bool)
     if gh * gw <= 1 or min(h, w) < BLUR_MIN_SIDE or masked.all():  # small: digit-sized, one level
         sel = a if masked.all() else a[~masked]
-        return np.full_like(a, float(np.percentile(sel, percentile)))
+        return np.full_like(a, float(_percentile(sel, percentile)))
     pad = ((0, gh * cell - h), (0, gw * cell - w))
     cells = np.pad(a, pad, mode="edge").reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
     m = np.pad(masked, pad, mode="edge").reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
@@ -333,7 +366,7 @@ def _median3(grid: np.ndarray) -> np.ndarray:
     """3x3 median over the mesh: a cell spoilt by ink takes its neighbours' value."""
     h, w = grid.shape
     p = np.pad(grid, 1, mode="edge")
-    return np.median(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0)
+    return _median(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0)
 
 
 def _min3(grid: np.ndarray) -> np.ndarray:
