@@ -198,8 +198,9 @@ def _import_interpreter(name: str):
         elif name == "tflite-runtime":
             from tflite_runtime.interpreter import Interpreter
         else:
-            import tensorflow as tf
-
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            with _quiet_native_stderr():  # TensorFlow logs while it loads, before any level applies
+                import tensorflow as tf
             Interpreter = tf.lite.Interpreter
     except Exception as exc:  # a broken install raises anything from ImportError to AttributeError
         raise BackendError(f"backend {name!r} failed to import ({type(exc).__name__}: {exc}); "
