@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.report import write_reports
 from bench.run import BenchConfig, BenchError, run
 from mnist_edge.errors import MnistEdgeError
-from train.__main__ import _positive_int  # the training CLI's flag check, shared
+from train.flags import positive_int
 
 PROG = "python -m bench"
 
@@ -32,13 +32,13 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     p.add_argument("--threads", type=str, default=d.threads, help="comma-separated interpreter thread counts")
     p.add_argument("--backends", type=str, default=d.backends,
                    help="'all' or comma-separated: litert, tflite-runtime, tensorflow, onnxruntime")
-    p.add_argument("--runs", type=_positive_int, default=d.runs, help="timed batch-1 calls per row and baseline")
-    p.add_argument("--images", type=_positive_int, default=d.images, help="test images for accuracy and agreement")
-    p.add_argument("--rounds", type=_positive_int, default=d.rounds,
+    p.add_argument("--runs", type=positive_int, default=d.runs, help="timed batch-1 calls per row and baseline")
+    p.add_argument("--images", type=positive_int, default=d.images, help="test images for accuracy and agreement")
+    p.add_argument("--rounds", type=positive_int, default=d.rounds,
                    help="repetitions of the whole sweep (alternating order); medians are reported")
     p.add_argument("--seconds-per-batch", type=float, default=d.seconds_per_batch,
                    help="throughput timing per batch size")
-    p.add_argument("--cli-repeats", type=_positive_int, default=d.cli_repeats,
+    p.add_argument("--cli-repeats", type=positive_int, default=d.cli_repeats,
                    help="cold-start runs of each one-image command")
     p.add_argument("--quick", action="store_true", help="1 round, 200 runs, 1,000 images, short throughput timing")
     p.add_argument("--tflite-python", type=str, default=d.tflite_python,

@@ -8,14 +8,14 @@ import sys
 from export.export import MAX_OPSET, MIN_OPSET, ExportConfig, ExportError, run
 from export.formats import KEYS
 from export.manifest import MANIFEST_FILE
-from train.__main__ import _positive_int  # the training CLI's flag check, shared
+from train.flags import positive_int
 from train.data import DataError
 
 PROG = "python -m export"
 
 
 def _opset(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     if not MIN_OPSET <= value <= MAX_OPSET:
         raise argparse.ArgumentTypeError(f"{value} is not supported; choose {MIN_OPSET}..{MAX_OPSET}")
     return value
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> ExportConfig:
                    help="folder holding model.keras; the exported files are published into it")
     p.add_argument("--formats", type=str, default=d.formats,
                    help=f"'all' or comma-separated keys: {', '.join(KEYS)}")
-    p.add_argument("--calibration-samples", type=_positive_int, default=d.calibration_samples,
+    p.add_argument("--calibration-samples", type=positive_int, default=d.calibration_samples,
                    help="training images used to calibrate the int8 formats")
     p.add_argument("--opset", type=_opset, default=d.opset,
                    help=f"ONNX opset ({MIN_OPSET}..{MAX_OPSET})")

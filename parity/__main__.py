@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from parity.run import ParityConfig, ParityError, run
-from train.__main__ import _positive_int  # the training CLI's flag check, shared
+from train.flags import positive_int
 from train.data import DataError
 
 PROG = "python -m parity"
@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> ParityConfig:
     p.add_argument("--data", type=str, default=d.data,
                    help="MNIST npz or IDX folder; None: $MNIST_DATA, else Keras's download")
     p.add_argument("--out", type=str, default=d.out, help="folder for the reports")
-    p.add_argument("--limit", type=_positive_int, default=d.limit,
+    p.add_argument("--limit", type=positive_int, default=d.limit,
                    help="use only the first N test images; None: all 10,000")
     p.add_argument("--backends", type=str, default=d.backends,
                    help="'all' (every installed one; others are listed as not run) or comma-separated: "

@@ -6,28 +6,9 @@ import argparse
 import sys
 
 from train.data import DataError
+from train.flags import fraction, positive_int
 from train.model import OPTIMIZERS
 from train.train import LR_SCHEDULES, TrainConfig, run, summary
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1)")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -44,17 +25,17 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--data", type=str, default=d.data,
                    help="mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
     p.add_argument("--out", type=str, default=d.out, help="artifacts folder to publish into")
-    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help="training epochs")
-    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="batch size")
+    p.add_argument("--epochs", type=positive_int, default=d.epochs, help="training epochs")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="batch size")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="optimizer")
     p.add_argument("--learning-rate", type=float, default=d.learning_rate,
                    help="learning rate (default: the optimizer's Keras default)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
                    help="learning-rate schedule: cosine decays to 0 over the run")
-    p.add_argument("--validation-split", type=_fraction, default=d.validation_split,
+    p.add_argument("--validation-split", type=fraction, default=d.validation_split,
                    help="fraction of the training data held out for validation")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed for a reproducible run")
-    p.add_argument("--limit", type=_positive_int, default=d.limit,
+    p.add_argument("--limit", type=positive_int, default=d.limit,
                    help="use only the first N training images (quick runs)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from its last completed epoch")
