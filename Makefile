@@ -40,7 +40,7 @@ train: $(STAMP)  ## train the reference CNN -> artifacts/model.keras, plots, met
 	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
 
 # export retrains only when the model is missing or older than the code that builds it
-$(ARTIFACTS)/model.keras: $(wildcard train/*.py) | $(STAMP)
+$(ARTIFACTS)/model.keras: $(wildcard train/*.py) common/data.py | $(STAMP)
 	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
 
 export: $(STAMP) $(ARTIFACTS)/model.keras  ## export + verify int8/float TFLite and ONNX -> artifacts/manifest.json
@@ -68,9 +68,9 @@ $(TFL_STAMP): $(RT_SRC) runtime/tests/requirements-tflite.txt runtime/tests/requ
 
 runtime-venvs: $(RT_STAMP) $(TFL_STAMP)  ## build .venv-runtime (litert, onnxruntime) and .venv-tflite (tflite-runtime)
 
-# runtime/tests get the exported test models from tests/fixtures.py and run in all three venvs
+# runtime/tests get the exported test models from common/testmodels.py and run in all three venvs
 test-runtime: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run runtime/tests in .venv, .venv-runtime and .venv-tflite
-	@art="$$($(PY) -m tests.fixtures)" && for py in $(PY) $(RT_VENV)/bin/python $(TFL_VENV)/bin/python; do \
+	@art="$$($(PY) -m common.testmodels)" && for py in $(PY) $(RT_VENV)/bin/python $(TFL_VENV)/bin/python; do \
 	  echo "== runtime/tests with $$py"; \
 	  MNIST_EDGE_TEST_ARTIFACTS="$$art" $$py -m pytest -q runtime/tests || exit 1; \
 	done

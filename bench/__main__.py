@@ -9,7 +9,7 @@ from pathlib import Path
 from bench.report import write_reports
 from bench.run import BenchConfig, BenchError, run
 from mnist_edge.errors import MnistEdgeError
-from train.flags import positive_int
+from common.flags import positive_int
 
 PROG = "python -m bench"
 

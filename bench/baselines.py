@@ -21,7 +21,8 @@ import time
 
 import numpy as np
 
-from mnist_edge.bench import peak_rss_mb, percentiles, runtime_version
+from mnist_edge.backends import runtime_version
+from mnist_edge.bench import peak_rss_mb, percentiles
 
 
 def _timed_per_image(step, images: np.ndarray, runs: int) -> tuple[list[int], list[int]]:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.artifacts import MODEL_FILE, ROOT
+
 # What a user writes without the runtime: decode, resize, quantize, invoke, argmax.
 BARE_LITERT = """
 import sys
@@ -83,17 +85,17 @@ def timed_process(cmd: list[str]) -> dict:
     return {"wall_s": res["wall_s"], "peak_rss_mb": rss_kb / 1024, "output": out.strip()}
 
 
-def one_image(cfg, manifest, image: np.ndarray, tmp: Path) -> dict:
-    """Median wall time and peak RSS of each way to classify one PNG, keyed by a readable name."""
-    from PIL import Image
+def one_image(python: str, repeats: int, manifest, image: np.ndarray, tmp: Path) -> dict:
+    """Median wall time and peak RSS of each way to classify one PNG, keyed by a readable name.
 
-    from bench.run import ROOT, _py
+    ``python`` runs the runtime and the bare script (a device-like venv); Keras runs in this one.
+    """
+    from PIL import Image
 
     png = tmp / "digit.png"
     Image.fromarray(image).save(png)
-    python = _py(cfg.runtime_python) or sys.executable  # the device-like venv when it exists
-    int8 = next((e for e in manifest.files if e.key == "tflite_int8"), None)
-    keras_file = manifest.path.parent / manifest.data.get("source_model", {}).get("path", "model.keras")
+    int8 = next((e for e in manifest.files if e.format == "tflite" and e.precision == "int8"), None)
+    keras_file = manifest.path.parent / MODEL_FILE
     commands = {"mnist-edge predict": [python, "-m", "mnist_edge", "predict", str(manifest.path.parent),
                                        str(png), "--backend", "litert"]}
     if int8 is not None:
@@ -101,9 +103,9 @@ def one_image(cfg, manifest, image: np.ndarray, tmp: Path) -> dict:
     if keras_file.is_file():
         commands["TensorFlow+Keras script"] = [sys.executable, "-c", KERAS, str(keras_file), str(png)]
     runs: dict[str, list[dict]] = {name: [] for name in commands}
-    for i in range(cfg.cli_repeats):
+    for i in range(repeats):
         for name, cmd in commands.items():
-            if name.startswith("TensorFlow") and i >= max(1, cfg.cli_repeats // 2):
+            if name.startswith("TensorFlow") and i >= max(1, repeats // 2):
                 continue  # ~4 s and 500 MB per run: fewer repeats
             runs[name].append(timed_process(cmd))
     out = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.publish import atomic_path, write_bytes, write_json
+from common.publish import atomic_path, write_bytes, write_json
 
 BIG = "256"
 

@@ -12,7 +12,6 @@ cores are shared, so ratios are taken within this one run, never across runs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import statistics
@@ -25,11 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.oneshot import one_image
+from common.artifacts import MODEL_FILE, ROOT
+from common.formats import KEYS, get_format
 from mnist_edge import backends
 from mnist_edge import bench as edge_bench
+from mnist_edge.digest import sha256_file
 from mnist_edge.manifest import manifest_path, read_manifest
 
-ROOT = Path(__file__).resolve().parents[1]
 BIG_BATCH = str(max(edge_bench.BATCHES))
 TIMEOUT_S = 600
 # Targets of issue 6 (see the README's Speed section)
@@ -121,7 +123,7 @@ def plan(cfg: BenchConfig, manifest) -> tuple[list[dict], list[dict], dict[str, 
         if entry.format == "onnx" and "onnxruntime" in here:
             baselines.append({"kind": "ort-default", "key": entry.key, "backend": "onnxruntime",
                               "python": here["onnxruntime"], "model": str(entry.path)})
-    keras_file = manifest.path.parent / manifest.data.get("source_model", {}).get("path", "model.keras")
+    keras_file = manifest.path.parent / MODEL_FILE
     if keras_file.is_file() and backends.unusable_reason("tensorflow") is None:
         baselines.append({"kind": "keras", "key": None, "backend": "keras", "python": sys.executable,
                           "model": str(keras_file)})
@@ -167,7 +169,7 @@ def _median_rows(rounds: list[list[dict]]) -> list[dict]:
 
 def run(cfg: BenchConfig) -> dict:
     """Measure everything; returns the result dict that the reports are rendered from."""
-    from train.data import DataError, load_mnist
+    from common.data import DataError, load_mnist
 
     cfg = cfg.resolved()
     started = time.time()
@@ -193,9 +195,8 @@ def run(cfg: BenchConfig) -> dict:
             rounds_bl.append([bl[id(b)] for b in baselines])
             print(f"bench: round {i + 1}/{cfg.rounds} done ({time.time() - started:.0f} s)", file=sys.stderr)
         rows, base = _median_rows(rounds_rt), _median_rows(rounds_bl)
-        from bench.oneshot import one_image
-
-        cli = one_image(cfg, manifest, x[0], Path(tmp))
+        python = _py(cfg.runtime_python) or sys.executable  # the device-like venv when it exists
+        cli = one_image(python, cfg.cli_repeats, manifest, x[0], Path(tmp))
     parity = _parity_accuracy(Path(cfg.out) / "parity.json", manifest)
     for r in rows:
         _annotate(r, base, parity, y)
@@ -203,7 +204,7 @@ def run(cfg: BenchConfig) -> dict:
         if "labels" in b:
             b["accuracy"] = round(float(np.mean(np.asarray(b["labels"]) == y[:len(b["labels"])])), 4)
     return {"schema_version": 1, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "artifacts": str(cfg.artifacts), "manifest_sha256": hashlib.sha256(mpath.read_bytes()).hexdigest(),
+            "artifacts": str(cfg.artifacts), "manifest_sha256": sha256_file(mpath),
             "device": edge_bench.device(), "config": cfg.__dict__, "skipped_backends": skipped,
             "rows": rows, "baselines": base, "one_image": cli,
             "recommended": edge_bench.recommend([r for r in rows if r.get("threads") == 1]),
@@ -256,7 +257,7 @@ def _annotate(row: dict, base: list[dict], parity: dict, y: np.ndarray) -> None:
 
 
 def _precision(key: str | None) -> str:
-    return "int8" if key and "int8" in key else "float32"
+    return get_format(key).precision if key in KEYS else "float32"
 
 
 def targets(rows: list[dict], base: list[dict], cli: dict) -> list[dict]:

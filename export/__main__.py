@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common.artifacts import MANIFEST_FILE
+from common.data import DataError
+from common.flags import positive_int
+from common.formats import KEYS
 from export.export import MAX_OPSET, MIN_OPSET, ExportConfig, ExportError, run
-from export.formats import KEYS
-from export.manifest import MANIFEST_FILE
-from train.flags import positive_int
-from train.data import DataError
 
 PROG = "python -m export"
 

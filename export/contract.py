@@ -10,7 +10,7 @@ import json
 
 LABELS: tuple[str, ...] = tuple(str(d) for d in range(10))
 
-# Matches train.data.to_model_input: uint8 [N,28,28] -> float32 [N,28,28,1] in [0, 1].
+# Matches common.data.to_model_input: uint8 [N,28,28] -> float32 [N,28,28,1] in [0, 1].
 PREPROCESSING: dict = {
     "image_size": [28, 28],
     "channels": 1,

@@ -3,7 +3,7 @@
     python -m export                                   # all four formats -> artifacts/
     python -m export --formats tflite_int8 --calibration-samples 1000
 
-Publishing is all-or-nothing (train/publish.py): files are converted into a staging copy of
+Publishing is all-or-nothing (common/publish.py): files are converted into a staging copy of
 the artifacts folder and swapped in at the end, manifest.json written last. A crash, an
 exception in a converter or Ctrl-C leaves the previous files and manifest as they were.
 A file that converts but fails verification is left out; the files that pass are published
@@ -12,19 +12,21 @@ with a manifest listing only them, and ``run`` reports the failure (the CLI exit
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from common import formats as export_formats
+from common import publish
+from common.artifacts import MANIFEST_FILE, MODEL_FILE, read_metrics, weights_sha256
+from common.data import keras_probabilities, load_mnist, to_model_input
+from common.formats import ExportFormat
+from common.tf import KerasModelError, import_tensorflow, load_keras_model
 from export import manifest as manifest_mod
 from export.context import ExportContext, calibration_sample
-from export.formats import FORMATS, ExportFormat, parse_formats
 from export.verify import Verification, format_table, verify
-from train import publish
-from train.data import load_mnist, to_model_input
-from train.train import METRICS_FILE, MODEL_FILE, import_tensorflow
+from mnist_edge.digest import sha256_file
 
 MIN_OPSET, MAX_OPSET = 13, 18  # per-channel QDQ needs 13; tf2onnx 1.17 stops at 18
 
@@ -38,7 +40,7 @@ class ExportConfig:
     """Resolved export configuration; recorded under ``export`` in manifest.json."""
 
     artifacts: str = "artifacts"     # folder holding model.keras; the exported files go next to it
-    formats: str = "all"             # "all" or comma-separated keys from export/formats.py
+    formats: str = "all"             # "all" or comma-separated keys from common/formats.py
     calibration_samples: int = 500   # training images used to calibrate the int8 formats
     opset: int = 17                  # ONNX opset (13..18)
     data: str | None = None          # mnist.npz or IDX folder; None: $MNIST_DATA, then download
@@ -69,43 +71,46 @@ def run(cfg: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
     if not model_path.is_file():
         raise ExportError(f"{model_path}: not found; train first with `make train` "
                           f"(or `python -m train --out {folder}`)")
-    source_sha256 = manifest_mod.sha256_file(model_path)
+    source_sha256 = sha256_file(model_path)
     tf = import_tensorflow(cfg.verbose)
     import keras
 
-    model = load_keras_model(model_path)
+    try:
+        model = load_keras_model(model_path)
+    except KerasModelError as exc:
+        raise ExportError(str(exc)) from None
     mnist = load_mnist(cfg.data)
-    x_test = to_model_input(mnist.x_test)
-    keras_probs = model.predict(x_test, batch_size=1000, verbose=0)
+    keras_probs = keras_probabilities(model, mnist.x_test)
     keras_accuracy = float((keras_probs.argmax(axis=1) == mnist.y_test).mean())
     calibration = calibration_sample(mnist.x_train, cfg.calibration_samples, cfg.seed)
     ctx = ExportContext(model=model, calibration=to_model_input(calibration), opset=cfg.opset,
-                        source_sha256=source_sha256,
-                        weights_sha256=manifest_mod.weights_sha256(model_path), verbose=cfg.verbose)
+                        source_sha256=source_sha256, weights_sha256=weights_sha256(model_path),
+                        verbose=cfg.verbose)
     log(f"exporting {model_path} (Keras test accuracy {keras_accuracy:.2%}) to "
         f"{', '.join(f.key for f in formats)}; calibrating int8 on {len(calibration)} training images")
 
     results = []
     with publish.staging(folder) as stage:
         for fmt in formats:
-            result = _export_one(fmt, ctx, stage, x_test, mnist.y_test, keras_probs)
+            result = _export_one(fmt, ctx, stage, mnist.x_test, mnist.y_test, keras_probs)
             log(f"  {fmt.key:<15} {result.size / 1024:8.0f} KB  accuracy {result.accuracy:.2%}  "
                 f"{'ok' if result.passed else 'FAILED: ' + result.failure}")
             results.append(result)
         requested = {f.key for f in formats}
-        entries = manifest_mod.carried_over(folder, source_sha256, {f.key for f in FORMATS} - requested)
+        every = export_formats.FORMATS
+        entries = manifest_mod.carried_over(folder, source_sha256, {f.key for f in every} - requested)
         entries += [manifest_mod.file_entry(r, stage) for r in results if r.passed]
         listed = {e["key"] for e in entries}
-        for fmt in FORMATS:  # never leave a model file the manifest does not describe
+        for fmt in every:  # never leave a model file the manifest does not describe
             if fmt.key not in listed:
                 (stage / fmt.filename).unlink(missing_ok=True)
-        settings = {**asdict(cfg), "formats": sorted(requested, key=[f.key for f in FORMATS].index),
+        settings = {**asdict(cfg), "formats": sorted(requested, key=[f.key for f in every].index),
                     "calibration_samples": len(calibration),
                     "calibration_source": "seeded random sample of the MNIST training set"}
         settings.pop("verbose")
-        manifest = manifest_mod.build(entries, model_path, _training_metrics(folder), keras_accuracy,
+        manifest = manifest_mod.build(entries, model_path, read_metrics(folder), keras_accuracy,
                                       manifest_mod.versions(tf.__version__, keras.__version__), settings)
-        publish.write_json(stage / manifest_mod.MANIFEST_FILE, manifest)
+        publish.write_json(stage / MANIFEST_FILE, manifest)
     return ExportResult(results, keras_accuracy, manifest, folder,
                         [r.failure for r in results if not r.passed])
 
@@ -116,7 +121,7 @@ class _Rejected(Exception):
         self.result = result
 
 
-def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path, x_test, y_test,
+def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path, images, labels,
                 keras_probs) -> Verification:
     """Convert one format into ``stage`` and verify it; a rejected file is removed from the stage."""
     target = stage / fmt.filename
@@ -124,7 +129,7 @@ def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path, x_test, y_te
         with publish.atomic_path(target) as tmp:
             start = time.perf_counter()
             fmt.load_converter()(ctx, tmp)
-            result = verify(fmt, tmp, x_test, y_test, keras_probs, time.perf_counter() - start)
+            result = verify(fmt, tmp, images, labels, keras_probs, time.perf_counter() - start)
             if not result.passed:
                 raise _Rejected(result)
     except _Rejected as rejected:
@@ -133,42 +138,13 @@ def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path, x_test, y_te
     return result
 
 
-def load_keras_model(path: Path):
-    """Load model.keras, checking it is an MNIST classifier; one-line ExportError otherwise."""
-    import zipfile
-
-    import keras
-
-    if not zipfile.is_zipfile(path):
-        raise ExportError(f"{path}: not a .keras zip archive (truncated or corrupt); "
-                          "retrain it with `make train`")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as exc:  # Keras raises many types for a bad file: zip, h5, JSON, config
-        reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ExportError(f"{path}: not a readable Keras model ({type(exc).__name__}: {reason}); "
-                          "retrain it with `make train`") from None
-    in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
-    if in_shape[1:] != (28, 28, 1) or out_shape[1:] != (10,):
-        raise ExportError(f"{path}: model maps {in_shape} to {out_shape}, expected "
-                          "(None, 28, 28, 1) to (None, 10); export needs the mnist-edge CNN")
-    return model
-
-
 def _check_options(cfg: ExportConfig) -> tuple[ExportFormat, ...]:
     try:
-        formats = parse_formats(cfg.formats)
+        chosen = export_formats.parse_formats(cfg.formats)
     except ValueError as exc:
         raise ExportError(f"--formats: {exc}") from None
     if not MIN_OPSET <= cfg.opset <= MAX_OPSET:
         raise ExportError(f"--opset {cfg.opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET}")
     if cfg.calibration_samples < 1:
         raise ExportError(f"--calibration-samples must be at least 1, got {cfg.calibration_samples}")
-    return formats
-
-
-def _training_metrics(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / METRICS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    return chosen

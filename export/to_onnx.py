@@ -18,7 +18,7 @@ from pathlib import Path
 
 from export.context import ExportContext
 from export.contract import embedded_metadata
-from export.quiet import quiet
+from common.tf import import_tensorflow, quiet
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
@@ -30,8 +30,6 @@ def float_model(ctx: ExportContext):
     """The float32 ONNX ModelProto of ``ctx.model`` (converted once per run, then cached)."""
     if "onnx_float32" in ctx.cache:
         return ctx.cache["onnx_float32"]
-    from train.train import import_tensorflow
-
     tf = import_tensorflow(ctx.verbose)
     model = ctx.model
     spec = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT_NAME)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from export.context import ExportContext
 from export.contract import embedded_metadata
-from export.quiet import quiet
+from common.tf import import_tensorflow, quiet
 
 METADATA_NAME = "mnist_edge"  # name of the TFLite metadata entry holding embedded_metadata() as JSON
 
@@ -24,7 +24,7 @@ def convert_float32(ctx: ExportContext, path: Path) -> None:
 
 def convert_int8(ctx: ExportContext, path: Path) -> None:
     """Write the full-integer int8 TFLite model (int8 input and output) to ``path``."""
-    tf = _tf()
+    tf = import_tensorflow()
     converter = _converter(ctx)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]  # per-channel weights are the default
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -40,14 +40,8 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
     _write(ctx, path, "tflite_int8", _convert(ctx, converter))
 
 
-def _tf():
-    from train.train import import_tensorflow
-
-    return import_tensorflow()
-
-
 def _converter(ctx: ExportContext):
-    tf = _tf()
+    tf = import_tensorflow()
     with quiet(ctx.verbose):
         return tf.lite.TFLiteConverter.from_keras_model(ctx.model)
 

@@ -1,4 +1,9 @@
-"""Verify each exported file against Keras on the whole MNIST test set; print one table."""
+"""Verify each exported file against Keras on the whole MNIST test set, through the runtime.
+
+The file runs in ``mnist_edge.Classifier`` (the code users run) on the default backend of its
+format, and is held to its format's rule against Keras (``common/formats.py``): the same rule, on
+the same images and backend, as ``make parity``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.formats import ExportFormat
-from export.quiet import quiet
-from export.runners import open_runner
+from common.formats import ExportFormat
 
 
 @dataclass(frozen=True)
@@ -26,15 +29,21 @@ class Verification:
     max_abs_prob_diff: float        # max |p - p_keras| over every image and class
     conversion_time_s: float
     verification_time_s: float
+    backend: str                # the runtime backend that ran it
     runtime: str                # e.g. "onnxruntime 1.32.0"
     input: dict                 # manifest-style tensor specs read from the file itself
     output: dict
-    failure: str | None         # why the file is rejected; None when within tolerance
+    failures: list[str]         # each broken figure of the rule; [] when within tolerance
 
     @property
     def passed(self) -> bool:
         """True when the file is within its format's tolerance."""
-        return self.failure is None
+        return not self.failures
+
+    @property
+    def failure(self) -> str | None:
+        """Why the file is rejected, in one line; None when it passed."""
+        return "; ".join(self.failures) or None
 
     def manifest_fields(self) -> dict:
         """The ``verification`` object of this file's manifest entry."""
@@ -44,32 +53,32 @@ class Verification:
             "accuracy_delta_vs_keras": round(self.accuracy_delta_vs_keras, 6),
             "agreement_with_keras": round(self.agreement_with_keras, 6),
             "max_abs_prob_diff": float(f"{self.max_abs_prob_diff:.4g}"),
-            "tolerance": self.fmt.tolerance,
+            "tolerance": self.fmt.tolerance.rule(),
             "conversion_time_s": round(self.conversion_time_s, 2),
             "runtime": self.runtime,
         }
 
 
-def verify(fmt: ExportFormat, path: Path, x_test: np.ndarray, y_test: np.ndarray,
+def verify(fmt: ExportFormat, path: Path, images: np.ndarray, labels: np.ndarray,
            keras_probs: np.ndarray, conversion_time_s: float) -> Verification:
-    """Run ``path`` on every test image and compare with the Keras probabilities."""
+    """Run ``path`` on every test image (uint8 [N,28,28]) and hold it to its rule against Keras."""
+    from mnist_edge import Classifier, backends
+
     start = time.perf_counter()
-    with quiet():  # the interpreters log delegate creation on stderr
-        runner = open_runner(fmt.kind, path)
-        probs = runner.predict(x_test)
-    if probs.shape != keras_probs.shape:
-        raise ValueError(f"{path}: output shape {probs.shape}, expected {keras_probs.shape}")
+    clf = Classifier.load(path)
+    probs = clf.predict(images).probabilities
     predicted, reference = probs.argmax(axis=1), keras_probs.argmax(axis=1)
-    accuracy = float(np.mean(predicted == y_test))
-    delta = accuracy - float(np.mean(reference == y_test))
+    accuracy = float(np.mean(predicted == labels))
+    delta = accuracy - float(np.mean(reference == labels))
     agreement = float(np.mean(predicted == reference))
+    max_diff = float(np.max(np.abs(probs.astype(np.float64) - keras_probs)))
     return Verification(
-        fmt=fmt, size=Path(path).stat().st_size, test_images=int(len(y_test)), accuracy=accuracy,
-        accuracy_delta_vs_keras=delta, agreement_with_keras=agreement,
-        max_abs_prob_diff=float(np.max(np.abs(probs - keras_probs))),
+        fmt=fmt, size=Path(path).stat().st_size, test_images=int(len(labels)), accuracy=accuracy,
+        accuracy_delta_vs_keras=delta, agreement_with_keras=agreement, max_abs_prob_diff=max_diff,
         conversion_time_s=conversion_time_s, verification_time_s=time.perf_counter() - start,
-        runtime=runner.runtime, input=runner.input, output=runner.output,
-        failure=fmt.failure(delta, agreement),
+        backend=clf.backend, runtime=backends.runtime_version(clf.backend),
+        input=clf.input_spec.as_dict(), output=clf.output_spec.as_dict(),
+        failures=fmt.tolerance.against_keras(f"{fmt.key} on {clf.backend}", delta, agreement, max_diff),
     )
 
 
@@ -83,7 +92,7 @@ def format_table(results: list[Verification], keras_accuracy: float) -> str:
             r.fmt.key, r.fmt.filename, _size(r.size), f"{r.accuracy:.2%}",
             f"{r.accuracy_delta_vs_keras * 100:+.2f} pt", f"{r.agreement_with_keras:.2%}",
             f"{r.max_abs_prob_diff:.2g}", f"{r.conversion_time_s:.1f}", f"{r.verification_time_s:.1f}",
-            "ok" if r.passed else f"FAILED ({r.fmt.tolerance})",
+            "ok" if r.passed else f"FAILED ({r.fmt.tolerance.rule()})",
         ))
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows)]

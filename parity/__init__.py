@@ -5,6 +5,6 @@
 
 Predictions go through the runtime package (``mnist_edge.Classifier``), the code path users
 run; tflite-runtime runs in its numpy<2 venv (.venv-tflite) through ``python -m parity.worker``.
-The tolerances live in ``parity/tolerances.py``. This file stays import-free: the worker
-imports the package under a Python that has only numpy and mnist_edge.
+The tolerances live in the format table (``common/formats.py``), shared with export. This file
+stays import-free: the worker imports the package under a Python that has only numpy and mnist_edge.
 """

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common.data import DataError
+from common.flags import positive_int
+from common.tf import KerasModelError
 from parity.run import ParityConfig, ParityError, run
-from train.flags import positive_int
-from train.data import DataError
 
 PROG = "python -m parity"
 
@@ -21,7 +22,7 @@ def parse_args(argv: list[str] | None = None) -> ParityConfig:
                     "(ai-edge-litert, tflite-runtime in its own venv, tf.lite, onnxruntime) through "
                     "mnist_edge.Classifier over the MNIST test set, compare each with the Keras model "
                     "and with the same file on the other backends, and write parity.md, parity.json "
-                    "and parity.png into OUT. Tolerances: parity/tolerances.py.",
+                    "and parity.png into OUT. Tolerances: the format table, common/formats.py.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog="Exit status: 0 when every pair is within tolerance, 1 when one is not (each broken "
                "tolerance is printed on stderr, naming the pair and the figure) or on an error.")
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     try:
         result = run(cfg)
-    except (ParityError, DataError) as exc:
+    except (ParityError, DataError, KerasModelError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     for r in result.pairs:

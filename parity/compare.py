@@ -7,8 +7,8 @@ from itertools import combinations
 
 import numpy as np
 
+from common.formats import get_format
 from parity.pairs import Run
-from parity.tolerances import Tolerances
 
 NUM_CLASSES = 10
 
@@ -58,10 +58,11 @@ def per_class_accuracy(labels: np.ndarray, y: np.ndarray) -> list:
     return [float(np.mean(labels[y == c] == c)) if np.any(y == c) else None for c in range(NUM_CLASSES)]
 
 
-def against_keras(run: Run, keras_probs: np.ndarray, y: np.ndarray, tol: Tolerances) -> PairReport:
+def against_keras(run: Run, keras_probs: np.ndarray, y: np.ndarray) -> PairReport:
     """The figures of one pair against the Keras probabilities; a run that errored fails."""
     p = run.pair
-    report = PairReport(run, tol.rule(p.fmt, p.precision))
+    tol = get_format(p.key).tolerance
+    report = PairReport(run, tol.rule())
     if run.error:
         report.failures = [f"{p.name}: could not run ({run.error})"]
         return report
@@ -79,12 +80,12 @@ def against_keras(run: Run, keras_probs: np.ndarray, y: np.ndarray, tol: Toleran
     report.per_class_delta = [None if a is None else a - k for a, k in
                               zip(per_class_accuracy(run.labels, y), per_class_accuracy(keras_labels, y))]
     report.disagreements = np.flatnonzero(run.labels != keras_labels).tolist()
-    report.failures = tol.pair_failures(p.name, p.fmt, p.precision, report.accuracy_delta,
-                                        report.agreement, report.max_abs_prob_diff)
+    report.failures = tol.against_keras(p.name, report.accuracy_delta, report.agreement,
+                                        report.max_abs_prob_diff)
     return report
 
 
-def across_backends(runs: list[Run], tol: Tolerances) -> list[CrossReport]:
+def across_backends(runs: list[Run]) -> list[CrossReport]:
     """Every two successful runs of the same file, compared with each other."""
     by_key: dict[str, list[Run]] = {}
     for run in runs:
@@ -97,6 +98,6 @@ def across_backends(runs: list[Run], tol: Tolerances) -> list[CrossReport]:
                 key, (a.pair.backend, b.pair.backend), float(np.mean(a.labels == b.labels)),
                 float(np.max(np.abs(a.probabilities.astype(np.float64) - b.probabilities))),
                 np.flatnonzero(a.labels != b.labels).tolist(), [])
-            report.failures = tol.cross_failures(report.name, report.agreement)
+            report.failures = get_format(key).tolerance.across_backends(report.name, report.agreement)
             reports.append(report)
     return reports

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from parity import worker
+from common.artifacts import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 WORKER_TIMEOUT_S = 900
 
 
@@ -75,16 +75,16 @@ def locate(backend: str, tflite_python: Path) -> Where:
     return Where(backend, None, reason)
 
 
-def plan(files: list[dict], wheres: list[Where]) -> list[Pair]:
+def plan(files, wheres: list[Where]) -> list[Pair]:
     """Every manifest file on every usable backend of its format, in manifest order."""
     from mnist_edge import backends
 
     pairs = []
     for entry in files:
         for where in wheres:
-            if where.usable and backends.BACKENDS[where.backend].format == entry["format"]:
-                pairs.append(Pair(entry["key"], entry["path"], entry["format"],
-                                  entry["precision"], where.backend))
+            if where.usable and backends.BACKENDS[where.backend].format == entry.format:
+                pairs.append(Pair(entry.key, entry.path.name, entry.format, entry.precision,
+                                  where.backend))
     return pairs
 
 
@@ -96,7 +96,7 @@ def run_pairs(pairs: list[Pair], wheres: dict[str, Where], artifacts: Path,
     runs: dict[Pair, Run] = {}
     remote: dict[str, list[Pair]] = {}
     if any(p.backend == "tensorflow" and wheres[p.backend].python is None for p in pairs):
-        from train.train import import_tensorflow
+        from common.tf import import_tensorflow
 
         import_tensorflow()  # first import here, with its C++ start-up log hidden
     for pair in pairs:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from train.publish import atomic_path
+from common.publish import atomic_path
+from mnist_edge.digest import sha256_hex
 
 
 def cache_file(cache: Path, model_sha256: str, images: np.ndarray) -> Path:
     """Where the probabilities of this model on these exact images are kept."""
-    images_sha = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
+    images_sha = sha256_hex(np.ascontiguousarray(images).tobytes())
     return cache / f"keras-{model_sha256[:16]}-{images_sha[:16]}-{len(images)}.npy"
 
 
@@ -27,14 +27,10 @@ def keras_probabilities(model_path: Path, model_sha256: str, images: np.ndarray,
                 return probs
         except (OSError, ValueError):
             pass  # unreadable cache: recompute and overwrite
-    from export.export import load_keras_model
-    from train.data import to_model_input
-    from train.train import import_tensorflow
+    from common.data import keras_probabilities as predict
+    from common.tf import load_keras_model
 
-    import_tensorflow()
-    model = load_keras_model(model_path)
-    probs = np.asarray(model.predict(to_model_input(images), batch_size=1000, verbose=0),
-                       dtype=np.float32)
+    probs = predict(load_keras_model(model_path), images)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:

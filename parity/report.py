@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from train.publish import atomic_path, write_bytes, write_json
+from common.formats import get_format
+from common.publish import atomic_path, write_bytes, write_json
 
 MAX_THUMBNAILS = 60   # digits drawn in parity.png (the ones most pairs get wrong first)
 MAX_INDICES_MD = 40   # disagreeing image indices listed per pair in parity.md (all are in the JSON)
@@ -42,7 +43,7 @@ def to_json(result) -> dict:
         "source_model": result.source_model,
         "data": result.data_source,
         "test_images": result.n_images,
-        "tolerances": asdict(result.tolerances),
+        "tolerances": {key: asdict(get_format(key).tolerance) for key in result.keys()},
         "keras": {"accuracy": _r(result.keras_accuracy),
                   "per_class_accuracy": [_r(a) for a in result.keras_per_class]},
         "pairs": [{
@@ -101,7 +102,6 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def markdown(result) -> str:
     """The human report: one row per format × backend, then cross-backend and per-class detail."""
-    t = result.tolerances
     lines = [
         "# Parity: every exported format on every backend, against Keras", "",
         f"{result.n_images:,} MNIST test images ({result.data_source}); "
@@ -109,11 +109,10 @@ def markdown(result) -> str:
         f"Keras accuracy **{result.keras_accuracy:.2%}**. Predictions through `mnist_edge.Classifier`. "
         f"{result.created_utc}, {result.seconds:.0f} s.", "",
         f"**{'All pairs within tolerance' if result.passed else 'TOLERANCE BROKEN'}.** "
-        f"Tolerances (`parity/tolerances.py`): float files agree with Keras on ≥ {t.float_min_agreement:.2%} "
-        f"of images with max |Δprob| ≤ {t.tflite_float_max_prob_diff:.0e} (TFLite) / "
-        f"{t.onnx_float_max_prob_diff:.0e} (ONNX); int8 files within ±{t.int8_max_accuracy_diff * 100:.1f} pt "
-        f"of Keras's accuracy and agree on ≥ {t.int8_min_agreement:.2%}; the same file on two backends "
-        f"agrees on ≥ {t.cross_backend_min_agreement:.2%}.", "",
+        "Tolerances (the format table, `common/formats.py`, the same rules as `make export`): "
+        + "; ".join(f"{key}: {get_format(key).tolerance.rule()}, the same file on two backends "
+                    f"agrees on ≥ {get_format(key).tolerance.cross_min_agreement:.2%}"
+                    for key in result.keys()) + ".", "",
     ]
     rows = [["keras", "model.keras", "keras", _pct(result.keras_accuracy), "", "", "", "", "", "", "",
              "reference"]]

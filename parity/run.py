@@ -14,11 +14,13 @@ from typing import Callable
 
 import numpy as np
 
+from common.artifacts import MANIFEST_FILE, MODEL_FILE, exported_from, read_export
+from mnist_edge.digest import sha256_file
+from mnist_edge.manifest import Manifest
 from parity import pairs as pairs_mod
 from parity.compare import CrossReport, PairReport, across_backends, against_keras, per_class_accuracy
 from parity.reference import keras_probabilities
 from parity.report import write_reports
-from parity.tolerances import DEFAULT, Tolerances
 
 
 class ParityError(Exception):
@@ -43,7 +45,6 @@ class ParityResult:
     """Every figure of a run; the reports are rendered from this."""
 
     config: ParityConfig
-    tolerances: Tolerances
     created_utc: str
     source_model: dict
     data_source: str
@@ -70,6 +71,10 @@ class ParityResult:
     def passed(self) -> bool:
         return not self.failures
 
+    def keys(self) -> list[str]:
+        """The format keys that ran, in manifest order."""
+        return list(dict.fromkeys(r.run.pair.key for r in self.pairs))
+
     def answers(self) -> dict[tuple[str, str], np.ndarray]:
         """(key, backend) -> top-1 labels, for the pairs that ran."""
         return {(r.run.pair.key, r.run.pair.backend): r.run.labels for r in self.pairs if not r.run.error}
@@ -93,55 +98,49 @@ def select_backends(text: str, tflite_python: Path) -> tuple[list[pairs_mod.Wher
     return [w for w in wheres if w.usable], skipped
 
 
-def read_export(folder: Path) -> tuple[dict, str]:
+def read_current_export(folder: Path) -> tuple[Manifest, str]:
     """The manifest and the sha256 of model.keras, refusing a missing or stale export."""
-    from export import manifest as manifest_mod
-
-    model = folder / manifest_mod.SOURCE_MODEL
+    model, mpath = folder / MODEL_FILE, folder / MANIFEST_FILE
     if not model.is_file():
         raise ParityError(f"{model}: not found; run `make train export` first")
-    manifest = manifest_mod.read(folder)
+    manifest = read_export(folder)
     if manifest is None:
-        raise ParityError(f"{folder / manifest_mod.MANIFEST_FILE}: missing or unreadable; run `make export`")
-    sha = manifest_mod.sha256_file(model)
-    if manifest.get("source_model", {}).get("sha256") != sha:
-        raise ParityError(f"{folder / manifest_mod.MANIFEST_FILE} was exported from a different "
-                          f"model.keras than {model}; run `make export` to re-export it")
-    if not manifest.get("files"):
-        raise ParityError(f"{folder / manifest_mod.MANIFEST_FILE} lists no files; run `make export`")
+        raise ParityError(f"{mpath}: missing, unreadable or listing no files; run `make export`")
+    sha = sha256_file(model)
+    if exported_from(manifest) != sha:
+        raise ParityError(f"{mpath} was exported from a different model.keras than {model}; "
+                          "run `make export` to re-export it")
     return manifest, sha
 
 
-def run(cfg: ParityConfig, tolerances: Tolerances = DEFAULT,
-        log: Callable[[str], None] = print) -> ParityResult:
+def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
     """Compare every pair with Keras and with each other; write the reports into cfg.out."""
-    from train.data import load_mnist
+    from common.data import load_mnist
 
     start = time.perf_counter()
     if cfg.limit is not None and cfg.limit < 1:
         raise ParityError(f"--limit must be at least 1, got {cfg.limit}")
     folder = Path(cfg.artifacts)
-    manifest, sha = read_export(folder)
+    manifest, sha = read_current_export(folder)
     wheres, skipped = select_backends(cfg.backends, Path(cfg.tflite_python))
     mnist = load_mnist(cfg.data)
     x, y = mnist.x_test[:cfg.limit], mnist.y_test[:cfg.limit].astype(np.int64)
-    keras = keras_probabilities(folder / manifest["source_model"]["path"], sha, x,
-                                Path(cfg.cache) if cfg.cache else None)
+    keras = keras_probabilities(folder / MODEL_FILE, sha, x, Path(cfg.cache) if cfg.cache else None)
     keras_labels = keras.argmax(axis=1)
     keras_accuracy = float(np.mean(keras_labels == y))
     log(f"parity: {len(x):,} test images, Keras accuracy {keras_accuracy:.2%}; "
         f"backends {', '.join(w.backend for w in wheres) or 'none'}"
         + "".join(f"; {b} skipped ({why})" for b, why in skipped.items()))
-    plan = pairs_mod.plan(manifest["files"], wheres)
+    plan = pairs_mod.plan(manifest.files, wheres)
     runs = pairs_mod.run_pairs(plan, {w.backend: w for w in wheres}, folder, x, log)
     result = ParityResult(
-        config=cfg, tolerances=tolerances,
+        config=cfg,
         created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        source_model={"path": manifest["source_model"]["path"], "sha256": sha},
+        source_model={"path": MODEL_FILE, "sha256": sha},
         data_source=mnist.source, x=x, y=y, keras_labels=keras_labels,
         keras_accuracy=keras_accuracy, keras_per_class=per_class_accuracy(keras_labels, y),
-        pairs=[against_keras(r, keras, y, tolerances) for r in runs],
-        cross=across_backends(runs, tolerances), skipped=skipped)
+        pairs=[against_keras(r, keras, y) for r in runs],
+        cross=across_backends(runs), skipped=skipped)
     result.seconds = time.perf_counter() - start
     result.reports = write_reports(result, Path(cfg.out))
     return result

@@ -21,21 +21,6 @@ from pathlib import Path
 import numpy as np
 
 RESULTS_FILE = "results.json"
-# backend name -> distributions whose version is reported (the first one installed)
-DISTRIBUTIONS = {"litert": ("ai-edge-litert",), "tflite-runtime": ("tflite-runtime",),
-                 "tensorflow": ("tensorflow-cpu", "tensorflow"), "onnxruntime": ("onnxruntime",)}
-
-
-def runtime_version(backend: str) -> str:
-    """'ai-edge-litert 2.3.0'-style name and version of the library behind ``backend``."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    for dist in DISTRIBUTIONS[backend]:
-        try:
-            return f"{dist} {version(dist)}"
-        except PackageNotFoundError:
-            continue
-    return backend
 
 
 def predict(artifacts: str | Path, key: str, backend: str, images: np.ndarray) -> dict:
@@ -43,14 +28,14 @@ def predict(artifacts: str | Path, key: str, backend: str, images: np.ndarray) -
 
     Returns {"labels", "probabilities", "seconds", "runtime"}; raises MnistEdgeError.
     """
-    from mnist_edge import Classifier
+    from mnist_edge import Classifier, backends
 
     start = time.perf_counter()
     clf = Classifier.load(artifacts, backend=backend, key=key)
     pred = clf.predict(images)
     return {"labels": np.asarray(pred.labels, dtype=np.int64),
             "probabilities": np.asarray(pred.probabilities, dtype=np.float32),
-            "seconds": time.perf_counter() - start, "runtime": runtime_version(backend)}
+            "seconds": time.perf_counter() - start, "runtime": backends.runtime_version(backend)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 def _report(args, work: Path, tallies: dict, failed: int) -> int:
     from reliability import interrupt, load, repro
     from reliability.report import write_report
-    from tests.fixtures import ensure_test_artifacts
-    from train.data import load_mnist
+    from common.data import load_mnist
+    from common.testmodels import ensure_test_artifacts
 
     interrupts = []
     for stage in ("train", "export"):

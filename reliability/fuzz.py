@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from common.artifacts import ROOT
+from common.formats import FORMATS, KEYS
 from reliability import mutate
 
-ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("tflite_int8", "tflite_float32", "onnx_float32", "onnx_int8")
-SUFFIX = {"tflite_int8": ".tflite", "tflite_float32": ".tflite", "onnx_float32": ".onnx",
-          "onnx_int8": ".onnx"}
+SUFFIX = {f.key: Path(f.filename).suffix for f in FORMATS}
 IMAGES = ("digit.png", "digit.jpg", "digit.bmp", "photo.png", "photo.jpg", "gray16.png")
 ARRAY_DTYPES = ("uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
                 "float16", "float32", "float64", "longdouble", "bool", "complex64", "U3")
@@ -199,9 +198,9 @@ def worker_target(target: str) -> str:
 
 # ------------------------------------------------------------------------------ the run
 def prepare(workdir: Path, data: str | None = None) -> tuple[Path, Path]:
-    """(artifacts, corpus): the test artifacts (tests/fixtures.py) and the image seed corpus."""
-    from tests.fixtures import ensure_test_artifacts
-    from train.data import load_mnist
+    """(artifacts, corpus): the test artifacts (common/testmodels.py) and the image seed corpus."""
+    from common.data import load_mnist
+    from common.testmodels import ensure_test_artifacts
 
     artifacts = ensure_test_artifacts()
     corpus = mutate.build_corpus(workdir / "corpus", load_mnist(data).x_test[:8])

@@ -1,7 +1,5 @@
 """Kill `make train` and `make export` at random moments and check what artifacts/ holds.
 
-    python -m reliability interrupt --kills 4      # part of make reliability
-
 Each stage runs on a temporary artifacts folder (ARTIFACTS=...), never the real one. Every
 killed run uses a configuration different from the set it would replace (another --seed for
 training, another calibration for export), so every file a run rewrites differs from the previous
@@ -13,7 +11,6 @@ sha256 match the files and the model it was exported from). Then a last run must
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -24,13 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from common.artifacts import (CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, MODEL_FILE, ROOT, TRAIN_FILES,
+                              exported_from, problems, read_export)
+from common.formats import FORMATS
+from mnist_edge.digest import sha256_file
+
 TRAIN_QUICK = "--epochs 2 --limit 3000"
-TRAIN_FILES = {"model.keras", "history.json", "metrics.json", "config.json",
-               "training_curves.png", "confusion_matrix.png"}
-EXPORT_FILES = TRAIN_FILES | {"model_int8.tflite", "model_float32.tflite", "model.onnx",
-                              "model_int8.onnx", "manifest.json"}
-EXPORT_REWRITES = {"manifest.json", "model_int8.tflite", "model_int8.onnx"}  # calibration-dependent
+EXPORT_FILES = TRAIN_FILES | {f.filename for f in FORMATS} | {MANIFEST_FILE}
+# what a re-export with another calibration rewrites: the manifest and the int8 files
+EXPORT_REWRITES = {MANIFEST_FILE} | {f.filename for f in FORMATS if f.precision == "int8"}
 
 
 @dataclass
@@ -61,7 +60,7 @@ def snapshot(folder: Path) -> dict[str, str]:
     """{file name: sha256} of the files in ``folder`` ({} if it does not exist)."""
     if not folder.is_dir():
         return {}
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
+    return {p.name: sha256_file(p) for p in folder.iterdir() if p.is_file()}
 
 
 def make_stage(stage: str, artifacts: Path, args: str, data: str | None) -> list[str]:
@@ -108,18 +107,20 @@ def judge(stage: str, before: dict, after: dict, folder: Path, seed: int | None)
     if stale:
         return f"mix: {stale} from the previous set beside new files"
     if stage == "train":
-        config = json.loads((folder / "config.json").read_text())
-        metrics = json.loads((folder / "metrics.json").read_text())
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        metrics = json.loads((folder / METRICS_FILE).read_text())
         if config.get("seed") != seed or metrics.get("seed") != seed:
             return f"mix: config seed {config.get('seed')}, metrics seed {metrics.get('seed')}, run seed {seed}"
         return "new"
-    manifest = json.loads((folder / "manifest.json").read_text())
-    if manifest["source_model"]["sha256"] != after["model.keras"]:
+    manifest = read_export(folder)
+    if manifest is None:
+        return "manifest.json unreadable"
+    if exported_from(manifest) != after[MODEL_FILE]:
         return "mix: manifest made from another model.keras"
-    for entry in manifest["files"]:
-        if after.get(entry["path"]) != entry["sha256"]:
-            return f"mix: {entry['path']} does not match the manifest"
-    for name in expected - EXPORT_REWRITES - {"model_float32.tflite", "model.onnx"}:
+    broken = problems(manifest)
+    if broken:
+        return f"mix: {broken[0]}"
+    for name in TRAIN_FILES:
         if before.get(name) != after[name]:
             return f"export changed {name}, a training file"
     return "new"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from common.formats import KEYS
+
 _PEAK = ("import resource, subprocess, sys\n"
          "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode\n"
          "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
@@ -45,7 +46,7 @@ def predict_memory(artifacts: Path, x_test: np.ndarray, workdir: Path,
 
 
 def thread_safety(artifacts: Path, x_test: np.ndarray, threads: int = 8, calls: int = 25,
-                  keys=("tflite_int8", "tflite_float32", "onnx_float32", "onnx_int8"),
+                  keys=KEYS,
                   seed: int = 0) -> list[dict]:
     """For each file: do N threads x M calls on one shared Classifier equal the serial answers?"""
     from mnist_edge import Classifier

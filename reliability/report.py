@@ -7,7 +7,7 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from train.publish import write_bytes, write_json
+from common.publish import write_bytes, write_json
 
 
 def write_report(out: Path, fuzz: dict, interrupts: list, repro: dict | None, memory: list,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import json
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_edge.manifest import read_manifest
 from reliability import mutate
 
 CONTAINED = "in a child process"  # the probe turned a crash or a hang into a ModelError
@@ -36,8 +38,8 @@ class Worker:
     def __init__(self, artifacts: Path, corpus: Path):
         self.artifacts, self.corpus = artifacts, corpus
         self.scratch = Path(tempfile.mkdtemp(prefix="mnist-edge-fuzz-"))
-        manifest = json.loads((artifacts / "manifest.json").read_text())
-        self.files = {f["key"]: artifacts / f["path"] for f in manifest["files"]}
+        self.export = read_manifest(artifacts)
+        self.files = {e.key: e.path for e in self.export.files}
         self._classifiers: dict = {}
 
     def classifier(self, key: str | None):
@@ -115,16 +117,16 @@ class Worker:
         folder = self.case_dir() / "artifacts"
         folder.mkdir()
         mode, key = spec["mode"], spec.get("key")
-        meta = json.loads((self.artifacts / "manifest.json").read_text())
+        meta = copy.deepcopy(self.export.data)  # the JSON to write (and maybe mutate)
         for entry in meta["files"]:
             src, dst = self.artifacts / entry["path"], folder / entry["path"]
             if mode != "json" and entry["key"] == key:
                 data = mutate.apply(src.read_bytes(), spec["ops"])
                 dst.write_bytes(data)
                 if mode == "rehash":  # an export that was corrupted before its manifest was written
-                    import hashlib
+                    from mnist_edge.digest import sha256_hex
 
-                    entry["size"], entry["sha256"] = len(data), hashlib.sha256(data).hexdigest()
+                    entry["size"], entry["sha256"] = len(data), sha256_hex(data)
             else:
                 os.symlink(src, dst)
         text = json.dumps(meta).encode()

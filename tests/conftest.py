@@ -7,9 +7,9 @@ import pytest
 
 @pytest.fixture(scope="session")
 def test_artifacts():
-    """A trained + exported artifacts folder (see tests/fixtures.py); treat it as read-only."""
-    from tests.fixtures import ensure_test_artifacts
-    from train.data import DataError
+    """A trained + exported artifacts folder (see common/testmodels.py); treat it as read-only."""
+    from common.testmodels import ensure_test_artifacts
+    from common.data import DataError
 
     try:
         return ensure_test_artifacts()

@@ -14,6 +14,7 @@ import pytest
 
 from mnist_edge import Classifier, MnistEdgeError
 from mnist_edge import bench as edge_bench
+from mnist_edge.choice import save_choice
 
 ROOT = Path(__file__).resolve().parents[1]
 STATS = ("min", "p50", "p90", "p99", "max")
@@ -24,7 +25,7 @@ ROW_FIELDS = {"schema", "path", "key", "format", "precision", "backend", "runtim
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, test_artifacts):
-    from train.data import DataError, load_mnist
+    from common.data import DataError, load_mnist
 
     try:
         m = load_mnist()
@@ -87,7 +88,7 @@ def test_prefer_follows_the_saved_choice_and_falls_back_without_one(test_artifac
     default = Classifier.load(test_artifacts)
     assert Classifier.load(test_artifacts, prefer="latency").entry.key == default.entry.key  # nothing saved
     manifest = test_artifacts / "manifest.json"
-    edge_bench.save_choice(manifest, {"latency": {"key": "onnx_float32", "backend": "onnxruntime"},
+    save_choice(manifest, {"latency": {"key": "onnx_float32", "backend": "onnxruntime"},
                                       "throughput": {"key": "tflite_float32", "backend": "auto-not-a-backend"}})
     clf = Classifier.load(test_artifacts, prefer="latency")
     assert (clf.entry.key, clf.backend) == ("onnx_float32", "onnxruntime")

@@ -1,6 +1,6 @@
 """The export stage: four verified formats, an honest manifest, clear errors, nothing half-written.
 
-Most tests share the small trained+exported folder from tests/fixtures.py (built once, cached).
+Most tests share the small trained+exported folder from common/testmodels.py (built once, cached).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.formats import FORMATS, KEYS, get_format, parse_formats
+from common.formats import FORMATS, KEYS, get_format, parse_formats
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000
@@ -73,8 +73,8 @@ def _run_from_manifest(folder: Path, entry: dict, x: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def reference(test_artifacts):
     """(manifest, x_test, y_test, Keras probabilities) for the shared artifacts."""
-    from train.data import load_mnist, to_model_input
-    from train.train import import_tensorflow
+    from common.data import load_mnist, to_model_input
+    from common.tf import import_tensorflow
 
     import_tensorflow()
     import keras
@@ -94,13 +94,28 @@ def test_format_table_order_names_and_tolerances():
     assert [f.filename for f in FORMATS] == [
         "model_int8.tflite", "model_float32.tflite", "model.onnx", "model_int8.onnx"]
     assert all(callable(f.load_converter()) for f in FORMATS)
-    assert get_format("onnx_float32").failure(0.0, 0.9996) is None
-    assert "disagrees" in get_format("onnx_float32").failure(0.0, 0.9994)
-    assert get_format("tflite_int8").failure(-0.004, 0.9) is None
-    assert "loses" in get_format("tflite_int8").failure(-0.006, 0.99)
+    float_rule = get_format("onnx_float32").tolerance
+    assert float_rule.against_keras("onnx_float32", 0.0, 0.9996, 0.0) == []
+    assert "top-1 agreement" in float_rule.against_keras("onnx_float32", 0.0, 0.9994, 0.0)[0]
+    assert "accuracy differs" in get_format("tflite_int8").tolerance.against_keras(
+        "tflite_int8", -0.006, 0.996, 0.1)[0]
     assert [f.key for f in parse_formats("onnx_int8, tflite_int8")] == ["tflite_int8", "onnx_int8"]
     with pytest.raises(ValueError, match="choose from"):
         parse_formats("tflite,onnx")
+
+
+def test_int8_export_rule_is_the_parity_rule(test_artifacts):
+    """int8 files: within 0.3 pt of Keras's accuracy either way and >= 99.5% top-1 agreement."""
+    rule = get_format("tflite_int8").tolerance
+    assert rule.against_keras("tflite_int8", -0.002, 0.996, 0.3) == []
+    # the former export rule ("lose at most 0.5 pt") let each of these through
+    assert "beyond ±0.3 pt" in rule.against_keras("tflite_int8", -0.004, 0.996, 0.3)[0]
+    assert "beyond ±0.3 pt" in rule.against_keras("tflite_int8", +0.004, 0.996, 0.3)[0]
+    assert "below 99.50%" in rule.against_keras("tflite_int8", 0.0, 0.994, 0.3)[0]
+    # the manifest states the rule each file was held to: the format table's, the one parity applies
+    manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        assert entry["verification"]["tolerance"] == get_format(entry["key"]).tolerance.rule()
 
 
 def test_calibration_sample_is_seeded_and_drawn_from_the_given_images():
@@ -138,7 +153,7 @@ def test_file_agrees_with_keras_within_tolerance(test_artifacts, reference, key)
     accuracy = float(np.mean(predicted == y_test))
     agreement = float(np.mean(predicted == expected))
     keras_accuracy = float(np.mean(expected == y_test))
-    assert get_format(key).failure(accuracy - keras_accuracy, agreement) is None
+    assert get_format(key).tolerance.against_keras(key, accuracy - keras_accuracy, agreement, 0.0) == []
     if entry["precision"] == "float32":
         assert np.max(np.abs(probs - keras_probs)) < 1e-3
     # the manifest reports what a reader measures
@@ -174,7 +189,7 @@ def test_manifest_hashes_sizes_and_provenance_match(test_artifacts):
         assert entry["size"] == path.stat().st_size
         assert entry["sha256"] == _sha256(path)
     model = test_artifacts / "model.keras"
-    from export.manifest import weights_sha256
+    from common.artifacts import weights_sha256
 
     assert manifest["source_model"] == {"path": "model.keras", "sha256": _sha256(model),
                                         "size": model.stat().st_size,
@@ -260,8 +275,8 @@ def test_unknown_format_is_rejected_before_any_work(tmp_path):
 ])
 def test_interrupted_export_leaves_previous_set_untouched(tmp_path, monkeypatch, test_artifacts,
                                                           broken, formats, exc):
+    from common.artifacts import problems, read_export
     from export.export import ExportConfig, run
-    from export.manifest import problems
 
     folder = _copy_artifacts(test_artifacts, tmp_path / "artifacts")
     before = _snapshot(folder)
@@ -275,24 +290,27 @@ def test_interrupted_export_leaves_previous_set_untouched(tmp_path, monkeypatch,
     with pytest.raises(exc):
         run(ExportConfig(artifacts=str(folder), formats=formats), log=lambda line: None)
     assert _snapshot(folder) == before
-    manifest = json.loads((folder / "manifest.json").read_text())
-    assert problems(manifest, folder) == []
+    assert problems(read_export(folder)) == []
     assert [p.name for p in tmp_path.iterdir()] == ["artifacts"]  # no staging leftovers
 
 
 def test_failed_verification_publishes_only_passing_files(tmp_path, monkeypatch, test_artifacts, capsys):
-    from export import formats
+    from dataclasses import replace
+
+    from common import formats
+    from common.artifacts import problems, read_export
     from export.__main__ import main
-    from export.manifest import problems
 
     folder = _copy_artifacts(test_artifacts, tmp_path / "artifacts")
-    monkeypatch.setattr(formats, "FLOAT_MAX_DISAGREEMENT", -1.0)  # every float file now fails
+    impossible = replace(formats.FLOAT_TFLITE, min_agreement=1.01)  # every float file now fails
+    monkeypatch.setattr(formats, "FORMATS", tuple(replace(f, tolerance=impossible) if f.precision == "float32"
+                                                  else f for f in formats.FORMATS))
     code = main(["--artifacts", str(folder), "--formats", "tflite_int8,tflite_float32"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert len(err) == 1 and "tflite_float32 disagrees with Keras" in err[0]
+    assert len(err) == 1 and "tflite_float32 on litert: top-1 agreement with Keras" in err[0]
     manifest = json.loads((folder / "manifest.json").read_text())
     # the rejected file is gone; the others (re-exported or carried over from the same model) stay
     assert [e["key"] for e in manifest["files"]] == ["tflite_int8", "onnx_float32", "onnx_int8"]
     assert not (folder / "model_float32.tflite").exists()
-    assert problems(manifest, folder) == []
+    assert problems(read_export(folder)) == []

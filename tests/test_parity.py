@@ -1,6 +1,6 @@
 """Parity: every exported format on every installed backend answers like the Keras model.
 
-Runs against artifacts/ when it holds a fresh export, else the small fixture model (tests/fixtures.py).
+Runs against artifacts/ when it holds a fresh export, else the small fixture model (common/testmodels.py).
 """
 
 from __future__ import annotations
@@ -86,10 +86,11 @@ def test_reports_agree_with_each_other(test_artifacts, keras_cache, tmp_path):
 
 def _damage_onnx(folder: Path, noise: float) -> None:
     """Replace model.onnx with an export of model.keras whose last layer got relative noise ``noise``."""
+    from common.formats import get_format
+    from common.tf import load_keras_model
     from export.context import ExportContext
-    from export.export import ExportConfig, load_keras_model
-    from export.formats import get_format
-    from export.manifest import sha256_file
+    from export.export import ExportConfig
+    from mnist_edge.digest import sha256_file
 
     model = load_keras_model(folder / "model.keras")
     dense = model.layers[-1]
@@ -159,15 +160,15 @@ def test_unknown_backend_is_refused(test_artifacts, tmp_path):
 
 
 def test_int8_tolerances_name_the_figure():
-    from parity.tolerances import Tolerances
+    from common.formats import get_format
 
-    tol = Tolerances()
-    ok = tol.pair_failures("tflite_int8 on litert", "tflite", "int8", -0.002, 0.996, 0.3)
-    worse = tol.pair_failures("tflite_int8 on litert", "tflite", "int8", -0.004, 0.996, 0.3)
-    split = tol.cross_failures("tflite_int8 on litert vs tflite-runtime", 0.998)
+    tol = get_format("tflite_int8").tolerance
+    ok = tol.against_keras("tflite_int8 on litert", -0.002, 0.996, 0.3)
+    worse = tol.against_keras("tflite_int8 on litert", -0.004, 0.996, 0.3)
+    split = tol.across_backends("tflite_int8 on litert vs tflite-runtime", 0.998)
 
     assert ok == []
     assert worse == ["tflite_int8 on litert: accuracy differs from Keras by -0.40 pt, beyond ±0.3 pt"]
-    assert tol.pair_failures("x", "tflite", "int8", 0.0, 0.994, 0.0)[0].startswith(
+    assert tol.against_keras("x", 0.0, 0.994, 0.0)[0].startswith(
         "x: top-1 agreement with Keras 99.40% is below 99.50%")
     assert split == ["tflite_int8 on litert vs tflite-runtime: top-1 agreement 99.80% is below 99.90%"]

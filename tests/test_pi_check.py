@@ -18,7 +18,8 @@ from scripts.pi_check import packages
 from scripts.pi_check.__main__ import main
 from scripts.pi_check.check import snapshot_models
 from scripts.pi_check.common import PiCheckError
-from scripts.pi_check.compare import Row, Tolerance, compare
+from common.formats import get_format
+from scripts.pi_check.compare import Row, compare
 from scripts.pi_check.targets import ARM64, ARMHF, TARGETS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +47,7 @@ def test_device_within_a_few_steps_and_same_digits_passes():
     device = host.copy()
     device[:, 0] = np.clip(device[:, 0].astype(int) + 2, -128, 127).astype(np.int8)
     row = compare(Row("pi4-arm64", "tflite_int8", "litert", 200, 200), INT8, _outputs(device),
-                  _outputs(host), _outputs(host)["labels"], Tolerance(int8_steps=3))
+                  _outputs(host), _outputs(host)["labels"], get_format("tflite_int8").tolerance)
     assert row.ok, row.failures
     assert row.agreement == 1.0 and row.max_diff == 2
 
@@ -56,7 +57,7 @@ def test_one_changed_digit_fails_and_says_how_many():
     device = host.copy()
     device[7] = np.roll(device[7], 1)  # another digit wins on image 7
     row = compare(Row("pi5-arm64", "tflite_int8", "litert", 500, 500), INT8, _outputs(device),
-                  _outputs(host), _outputs(host)["labels"], Tolerance(int8_steps=3))
+                  _outputs(host), _outputs(host)["labels"], get_format("tflite_int8").tolerance)
     assert not row.ok
     assert any("differs from the host on 1 of 500 images" in f for f in row.failures)
     assert row.agreement == pytest.approx(499 / 500)
@@ -66,7 +67,7 @@ def test_outputs_drifting_beyond_tolerance_fail_even_with_same_digits():
     host = np.random.default_rng(1).dirichlet(np.ones(10), 100).astype(np.float32)
     device = host + 5e-4  # argmax unchanged, probabilities off by 5e-4
     row = compare(Row("pi4-arm64", "onnx_float32", "onnxruntime", 100, 100), FLOAT,
-                  _outputs(device), _outputs(host), host.argmax(1), Tolerance(float_diff=1e-4))
+                  _outputs(device), _outputs(host), host.argmax(1), get_format("onnx_float32").tolerance)
     assert row.agreement == 1.0
     assert any("differ from the host by 0.0005 probability" in f for f in row.failures)
 
@@ -74,7 +75,7 @@ def test_outputs_drifting_beyond_tolerance_fail_even_with_same_digits():
 def test_a_reduced_run_does_not_pass_as_proof():
     host = _int8_outputs(100)
     row = compare(Row("pi4-armhf", "tflite_int8", "tflite-runtime", 100, 10_000), INT8,
-                  _outputs(host), _outputs(host), _outputs(host)["labels"], Tolerance())
+                  _outputs(host), _outputs(host), _outputs(host)["labels"], get_format("tflite_int8").tolerance)
     assert row.failures == ["ran 100 images, needs 10000"]
 
 

@@ -33,7 +33,7 @@ def corpus(tmp_path_factory, mnist_test):
 
 @pytest.fixture(scope="module")
 def mnist_test():
-    from train.data import DataError, load_mnist
+    from common.data import DataError, load_mnist
 
     try:
         return load_mnist(DATA).x_test

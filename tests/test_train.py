@@ -111,7 +111,7 @@ def test_resume_refuses_a_checkpoint_with_other_settings(tmp_path):
 
 def test_retraining_drops_the_previous_export(tmp_path):
     """A new model.keras must not be published beside files exported from the old one."""
-    from train.train import drop_exports
+    from common.artifacts import drop_exports
 
     (tmp_path / "model_int8.tflite").write_bytes(b"old")
     (tmp_path / "notes.txt").write_text("mine")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from train.data import DataError
-from train.flags import fraction, positive_int
+from common.data import DataError
+from common.flags import fraction, positive_int
 from train.model import OPTIMIZERS
 from train.train import LR_SCHEDULES, TrainConfig, run, summary
 

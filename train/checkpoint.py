@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from train import publish
+from common import publish
 
 STATE_FILE = "state.json"
 # Fields of the configuration that a resumed run may change without invalidating the checkpoint.

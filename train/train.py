@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import sys
 import time
@@ -16,17 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from train import data as mnist_data
-from train import checkpoint, publish
+from common import data as mnist_data
+from common import publish
+from common.artifacts import (CONFIG_FILE, CONFUSION_FILE, CURVES_FILE, HISTORY_FILE, METRICS_FILE,
+                              MODEL_FILE, drop_exports)
+from common.tf import import_tensorflow
+from train import checkpoint
 from train.model import build_model, compile_model
-
-# Files this stage writes into the artifacts folder (the export stage reads MODEL_FILE).
-MODEL_FILE = "model.keras"
-HISTORY_FILE = "history.json"
-CURVES_FILE = "training_curves.png"
-CONFUSION_FILE = "confusion_matrix.png"
-METRICS_FILE = "metrics.json"
-CONFIG_FILE = "config.json"
 
 
 @dataclass
@@ -61,31 +55,6 @@ def learning_rate(cfg: TrainConfig, total_steps: int):
         return keras.optimizers.schedules.CosineDecay(base, decay_steps=max(total_steps, 1))
     raise ValueError(f"unknown learning-rate schedule {cfg.lr_schedule!r}; "
                      f"choose one of {', '.join(LR_SCHEDULES)}")
-
-
-def import_tensorflow(verbose: bool = False):
-    """Import TensorFlow, hiding its C++ log noise unless ``verbose``.
-
-    Some lines (oneDNN, absl) are printed while the library loads, before any log level
-    applies, so stderr is pointed at /dev/null for the import itself.
-    """
-    if verbose or "tensorflow" in sys.modules:
-        import tensorflow as tf
-
-        return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
-        import keras  # noqa: F401  (its backend initialises TensorFlow too)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    return tf
 
 
 def run(cfg: TrainConfig) -> dict:
@@ -162,21 +131,6 @@ def run(cfg: TrainConfig) -> dict:
     return metrics
 
 
-def drop_exports(folder: Path) -> None:
-    """Remove a previous export (manifest.json and the files it lists): it describes the old model."""
-    manifest = folder / "manifest.json"
-    if not manifest.is_file():
-        return
-    try:
-        listed = [entry["path"] for entry in json.loads(manifest.read_text()).get("files", [])]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        listed = []
-    for name in listed:
-        if "/" not in name and not name.startswith("."):
-            (folder / name).unlink(missing_ok=True)
-    manifest.unlink()
-
-
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) -> np.ndarray:
     """Counts [true, predicted]."""
     m = np.zeros((classes, classes), dtype=np.int64)
@@ -241,8 +195,3 @@ def summary(metrics: dict, out: str) -> str:
             f"after {metrics['epochs']} epochs in {metrics['wall_time_s']:.0f} s\n"
             f"artifacts in {out}/: {MODEL_FILE}, {HISTORY_FILE}, {CURVES_FILE}, {CONFUSION_FILE}, "
             f"{METRICS_FILE}, {CONFIG_FILE}")
-
-
-def read_metrics(out: str) -> dict:
-    """metrics.json of a published training run."""
-    return json.loads((Path(out) / METRICS_FILE).read_text())

@@ -4,13 +4,12 @@ They need exported models and MNIST test digits, and import neither TensorFlow n
 project's train/export code:
 
 - ``MNIST_EDGE_TEST_ARTIFACTS``: an artifacts folder with manifest.json and the exported files
-  (``make test`` passes the one built by ``python -m tests.fixtures``);
+  (``make test`` passes the one built by ``python -m common.testmodels``);
 - ``MNIST_DATA`` (mnist.npz or a folder of IDX files), else Keras's cache ~/.keras/datasets/mnist.npz.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 from mnist_edge import backends
+from mnist_edge.inputs import read_idx
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +26,7 @@ def artifacts() -> Path:
     folder = os.environ.get("MNIST_EDGE_TEST_ARTIFACTS")
     if not folder:
         pytest.skip("MNIST_EDGE_TEST_ARTIFACTS is not set (make test-runtime sets it to the folder "
-                    "printed by `.venv/bin/python -m tests.fixtures`)")
+                    "printed by `.venv/bin/python -m common.testmodels`)")
     path = Path(folder)
     if not (path / "manifest.json").is_file():
         pytest.fail(f"MNIST_EDGE_TEST_ARTIFACTS={folder} holds no manifest.json")
@@ -38,13 +38,6 @@ def manifest(artifacts) -> dict:
     return json.loads((artifacts / "manifest.json").read_text())
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
-    ndim = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
 @pytest.fixture(scope="session")
 def mnist_test() -> tuple[np.ndarray, np.ndarray]:
     """MNIST's 10,000 test images (uint8 [N,28,28]) and labels."""
@@ -54,7 +47,7 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
         for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
             for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
                 if (src / name).is_file():
-                    found[stem] = _read_idx(src / name)
+                    found[stem] = read_idx(src / name)
         if len(found) == 2:
             return found["t10k-images-idx3-ubyte"], found["t10k-labels-idx1-ubyte"]
     elif src.is_file():

@@ -31,9 +31,11 @@ def parse_args(argv=None) -> CheckConfig:
     p.add_argument("--batch", type=int, default=d.batch, help="images per predict() call")
     p.add_argument("--jobs", type=int, default=d.jobs, help="targets emulated at the same time")
     p.add_argument("--int8-steps", type=float, default=d.int8_steps,
-                   help="allowed difference of raw int8 outputs, in quantization steps")
+                   help="allowed difference of raw int8 outputs, in quantization steps "
+                        "(None: the format table's, common/formats.py)")
     p.add_argument("--float-diff", type=float, default=d.float_diff,
-                   help="allowed difference of float outputs (probabilities)")
+                   help="allowed difference of float outputs, in probability "
+                        "(None: the format table's, common/formats.py)")
     p.add_argument("--cache", type=Path, default=d.cache, help="cache of debs, wheels and ARM roots")
     p.add_argument("--reports", type=Path, default=d.reports, help="where pi.md and pi.json go")
     p.add_argument("--mirror", type=str, default=d.mirror, help="Debian mirror for debootstrap")

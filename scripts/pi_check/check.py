@@ -6,28 +6,32 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
+from common.artifacts import MANIFEST_FILE
+from common.artifacts import ROOT as REPO
+from common.formats import INT8_STEPS, Tolerance, get_format
+from mnist_edge.backends import BACKENDS
+from mnist_edge.digest import sha256_hex
+from mnist_edge.errors import ModelError
+from mnist_edge.manifest import read_manifest
 from scripts.pi_check import packages, rootfs
 from scripts.pi_check.common import PiCheckError, log, run
-from scripts.pi_check.compare import Row, Tolerance, compare, load_outputs
+from scripts.pi_check.compare import Row, compare, load_outputs
 from scripts.pi_check.report import write_reports
 from scripts.pi_check.targets import Target, get_targets
 
-REPO = Path(__file__).resolve().parents[2]
 DEVICE_SCRIPT = Path(__file__).resolve().parent / "device_run.py"
 HOST_BACKENDS = {"tflite": "litert", "onnx": "onnxruntime"}  # the host's default backends (.venv)
-BACKEND_FORMATS = {"litert": "tflite", "tflite-runtime": "tflite", "onnxruntime": "onnx"}
 FULL_SET_KEY = "tflite_int8"   # runs on every test image; the other files on a subset
 MIN_SUBSET = 1000              # the least a float/ONNX run may use and still pass
 
@@ -43,16 +47,24 @@ class CheckConfig:
     subset: int = 1_000                          # images for the float TFLite and ONNX files
     batch: int = 100                             # images per predict() call
     jobs: int = 2                                # targets emulated at the same time (CPU cores)
-    int8_steps: float = 3.0                      # allowed raw int8 output difference, in steps
-    float_diff: float = 1e-4                     # allowed float probability difference
+    int8_steps: float | None = None              # allowed raw int8 output difference, in steps
+    float_diff: float | None = None              # allowed float probability difference
+    # (None: the format table's rule for each file, common/formats.py)
     cache: Path = Path(".cache/pi")              # debs, wheels and unpacked roots, reused
     reports: Path = Path("reports")              # pi.md and pi.json go here
     mirror: str = "http://deb.debian.org/debian"  # Debian mirror for debootstrap
     host_tflite_python: Path = Path(".venv-tflite/bin/python")  # host tflite-runtime 2.14 reference
 
 
+def tolerance(cfg: CheckConfig, key: str) -> Tolerance:
+    """The file's rule against the host: the format table's, unless a flag overrides its bound."""
+    tol = get_format(key).tolerance
+    override = cfg.int8_steps if tol.device_unit == INT8_STEPS else cfg.float_diff
+    return tol if override is None else replace(tol, device_max_diff=override)
+
+
 def _manifest_path(artifacts: Path) -> Path:
-    path = artifacts / "manifest.json" if artifacts.is_dir() or not artifacts.suffix else artifacts
+    path = artifacts / MANIFEST_FILE if artifacts.is_dir() or not artifacts.suffix else artifacts
     if not path.is_file():
         raise PiCheckError(f"{path}: no manifest; run `make train export` first or pass "
                            "--artifacts with an exported folder")
@@ -67,30 +79,27 @@ def snapshot_models(artifacts: Path, dest: Path, tries: int = 3) -> tuple[Path, 
     """
     src = _manifest_path(artifacts)
     for attempt in range(tries):
-        raw = src.read_bytes()
-        try:
-            files = list(json.loads(raw)["files"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PiCheckError(f"{src}: not a readable manifest ({exc}); run `make export` again") from None
-        if not files:
-            raise PiCheckError(f"{src}: lists no exported files; run `make export` again")
         shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir(parents=True)
+        (dest / MANIFEST_FILE).write_bytes(src.read_bytes())
+        try:
+            manifest = read_manifest(dest / MANIFEST_FILE)
+        except ModelError as exc:
+            raise PiCheckError(f"{src}: {str(exc).split(': ', 1)[-1]}") from None
         torn = []
-        for entry in files:
-            target = dest / entry["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
+        for entry in manifest.files:
+            rel = entry.path.relative_to(dest)
+            entry.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                data = (src.parent / entry["path"]).read_bytes()
+                data = (src.parent / rel).read_bytes()
             except OSError as exc:
-                raise PiCheckError(f"{src.parent / entry['path']}: {exc.strerror}; the manifest lists "
+                raise PiCheckError(f"{src.parent / rel}: {exc.strerror}; the manifest lists "
                                    "it, run `make export` again") from None
-            target.write_bytes(data)
-            if "sha256" in entry and hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                torn.append(entry["path"])
+            entry.path.write_bytes(data)
+            if sha256_hex(data) != entry.sha256:
+                torn.append(str(rel))
         if not torn:
-            (dest / "manifest.json").write_bytes(raw)
-            return dest / "manifest.json", files
+            return dest / MANIFEST_FILE, list(manifest.data["files"])
         if attempt + 1 < tries:
             log(f"{', '.join(torn)} changed while copying (a re-export?); copying again")
             time.sleep(2 * (attempt + 1))
@@ -99,7 +108,7 @@ def snapshot_models(artifacts: Path, dest: Path, tries: int = 3) -> tuple[Path, 
 
 
 def _load_test_set(data: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    from train.data import DataError, load_mnist
+    from common.data import DataError, load_mnist
 
     try:
         mnist = load_mnist(data)
@@ -155,7 +164,6 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
     host, host_envs, failures = _host_runs(cfg, targets, run_ctx)
 
     rows, target_info = [], {}
-    tol = Tolerance(cfg.int8_steps, cfg.float_diff)
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:  # qemu processes, one per target
         futures = [pool.submit(_run_target, t, roots[t.stack.name], sites, required, cache, **run_ctx)
                    for t in targets]
@@ -165,7 +173,8 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
         for row in rows_t:
             ref = host.get(row.backend, {}).get(row.key)
             if ref and not ref.get("error") and row.images:
-                _compare_row(row, entries, work, ref, host[HOST_BACKENDS[ref["format"]]], y, tol)
+                _compare_row(row, entries, work, ref, host[HOST_BACKENDS[ref["format"]]], y,
+                             tolerance(cfg, row.key))
             elif row.images:
                 row.failures.append(f"no host result for {row.key} on {row.backend} to compare with")
             if not row.ok:
@@ -241,7 +250,7 @@ def _host_runs(cfg: CheckConfig, targets, ctx) -> tuple[dict, dict, list[str]]:
 
 
 def _runs_on(backend: str):
-    fmt = BACKEND_FORMATS[backend]
+    fmt = BACKENDS[backend].format
     return lambda e: backend if e["format"] == fmt else None
 
 

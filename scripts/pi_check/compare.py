@@ -11,15 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.formats import INT8_STEPS, Tolerance
+
 SOFTMAX_INT8_SCALE = 1 / 256  # TFLite's fixed int8 softmax output scale: one step of probability
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """How far device outputs may drift from the host's before the check fails."""
-
-    int8_steps: float = 3.0      # int8 files: quantization steps of the output
-    float_diff: float = 1e-4     # float files: absolute difference of a probability
 
 
 @dataclass
@@ -59,27 +53,29 @@ def output_step(entry: dict) -> float:
 
 def compare(row: Row, entry: dict, device: dict, host: dict, labels: np.ndarray,
             tol: Tolerance) -> Row:
-    """Fill ``row`` from device and host outputs (dicts of labels/probabilities/raw arrays)."""
+    """Fill ``row`` from device and host outputs (dicts of labels/probabilities/raw arrays).
+
+    ``tol`` is the file's tolerance from the format table: its rule against the host.
+    """
     n = row.images
     d_lab, h_lab = device["labels"][:n], host["labels"][:n]
     row.agreement = float(np.mean(d_lab == h_lab))
     row.accuracy = float(np.mean(d_lab == labels[:n]))
     row.host_accuracy = float(np.mean(h_lab == labels[:n]))
     d_raw, h_raw = device["raw"][:n], host["raw"][:n]
-    if entry.get("precision") == "int8":
-        row.diff_unit, row.tolerance = "int8 steps", tol.int8_steps
+    row.diff_unit, row.tolerance = tol.device_unit, tol.device_max_diff
+    if tol.device_unit == INT8_STEPS:
         if np.issubdtype(d_raw.dtype, np.integer):
             row.max_diff = float(np.abs(d_raw.astype(np.int64) - h_raw.astype(np.int64)).max())
         else:  # int8 ONNX dequantizes its output to float32
             diff = np.abs(d_raw.astype(np.float64) - h_raw.astype(np.float64)).max()
             row.max_diff = float(diff / output_step(entry))
     else:
-        row.diff_unit, row.tolerance = "probability", tol.float_diff
         row.max_diff = float(np.abs(device["probabilities"][:n].astype(np.float64)
                                     - host["probabilities"][:n]).max())
     if n < row.required_images:
         row.failures.append(f"ran {n} images, needs {row.required_images}")
-    if row.agreement < 1.0:
+    if row.agreement < tol.device_min_agreement:
         row.failures.append(f"predicted digit differs from the host on "
                             f"{int(np.sum(d_lab != h_lab))} of {n} images")
     if row.max_diff > row.tolerance:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.publish import write_bytes, write_json
+from common.publish import write_bytes, write_json
 
 _COLUMNS = ("target", "file", "backend", "images", "agreement", "accuracy (host)", "max diff",
             "install", "ms/image (host)", "status")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_edge import quiet
 from mnist_edge.errors import BackendError, ModelError
 
 
@@ -27,14 +28,19 @@ class BackendInfo:
     format: str
     module: str        # import name, probed with importlib.util.find_spec (no import)
     install: str       # the pip command that makes it available
+    dists: tuple[str, ...]  # distributions whose version names the runtime (the first installed)
 
 
 BACKENDS = {
-    "litert": BackendInfo("litert", "tflite", "ai_edge_litert", "pip install 'mnist-edge[litert]'"),
+    "litert": BackendInfo("litert", "tflite", "ai_edge_litert", "pip install 'mnist-edge[litert]'",
+                          ("ai-edge-litert",)),
     "tflite-runtime": BackendInfo("tflite-runtime", "tflite", "tflite_runtime",
-                                  "pip install 'mnist-edge[tflite]' (tflite-runtime 2.14 needs numpy<2)"),
-    "tensorflow": BackendInfo("tensorflow", "tflite", "tensorflow", "pip install tensorflow"),
-    "onnxruntime": BackendInfo("onnxruntime", "onnx", "onnxruntime", "pip install 'mnist-edge[onnx]'"),
+                                  "pip install 'mnist-edge[tflite]' (tflite-runtime 2.14 needs numpy<2)",
+                                  ("tflite-runtime",)),
+    "tensorflow": BackendInfo("tensorflow", "tflite", "tensorflow", "pip install tensorflow",
+                              ("tensorflow-cpu", "tensorflow")),
+    "onnxruntime": BackendInfo("onnxruntime", "onnx", "onnxruntime", "pip install 'mnist-edge[onnx]'",
+                               ("onnxruntime",)),
 }
 # Interpreters that run the FlatBuffer verifier themselves; tflite-runtime 2.14 does not and
 # segfaults on a truncated file, so unverified files are first loaded in a child process.
@@ -66,6 +72,18 @@ def unusable_reason(name: str) -> str | None:
     if name == "tflite-runtime" and int(np.__version__.split(".")[0]) >= 2:
         return f"tflite-runtime 2.14 crashes with numpy {np.__version__}; it needs numpy<2"
     return None
+
+
+def runtime_version(name: str) -> str:
+    """'ai-edge-litert 2.3.0'-style name and version of the library behind backend ``name``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in BACKENDS[name].dists if name in BACKENDS else ():
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return name
 
 
 def available(fmt: str) -> list[str]:
@@ -166,29 +184,9 @@ class Backend:
         return self.run()
 
 
-@contextlib.contextmanager
 def _quiet_native_stderr():
-    """Hide the interpreters' C++ log lines ("Created TensorFlow Lite XNNPACK delegate ...").
-
-    They are written straight to file descriptor 2, so the descriptor itself is pointed at
-    /dev/null meanwhile. MNIST_EDGE_VERBOSE=1 keeps them.
-    """
-    if os.environ.get("MNIST_EDGE_VERBOSE"):
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    except OSError:  # no usable fd 2 (embedded interpreters): leave it alone
-        yield
-        return
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    """The interpreters' C++ log lines hidden, unless MNIST_EDGE_VERBOSE=1."""
+    return contextlib.nullcontext() if quiet.verbose() else quiet.silenced((2,))
 
 
 def _import_interpreter(name: str):

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge import backends
+from mnist_edge import choice as choice_mod
 from mnist_edge.errors import MnistEdgeError
 
 BATCHES = (1, 8, 32, 256)
-PREFERENCES = ("latency", "throughput")
 SCHEMA = 1
 _BLOCK = 25            # calls per block when predict and the bare call alternate
 _SWEEP_TIMEOUT_S = 300
@@ -100,7 +100,7 @@ def measure(clf, cfg: BenchConfig, x: np.ndarray) -> dict:
     img = x[0]
     for _ in range(cfg.warmup):
         clf.predict(img)
-    floor = clf._backend.bare_call()  # runs on the input the last predict left in place
+    floor = clf.interpreter_call()  # runs on the input the last predict left in place
     ours: list[int] = []
     bare: list[int] = []
     gc_was_enabled = gc.isenabled()
@@ -145,7 +145,7 @@ def bench_model(model: str, cfg: BenchConfig, key: str | None = None) -> dict:
     first_s = time.perf_counter() - start
     row = {"schema": SCHEMA, "path": str(clf.path), "key": clf.entry.key if clf.entry else None,
            "format": clf.format, "precision": clf.precision, "backend": clf.backend,
-           "runtime": runtime_version(clf.backend), "threads": cfg.threads,
+           "runtime": backends.runtime_version(clf.backend), "threads": cfg.threads,
            "size_bytes": clf.path.stat().st_size, "load_ms": round(load_s * 1000, 2),
            "first_inference_ms": round(first_s * 1000, 3), "runs": cfg.runs,
            **measure(clf, cfg, x)}
@@ -154,20 +154,6 @@ def bench_model(model: str, cfg: BenchConfig, key: str | None = None) -> dict:
     row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     row["device"] = device()
     return row
-
-
-def runtime_version(backend: str) -> str:
-    """'ai-edge-litert 2.3.0'-style name of the library behind ``backend``."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    dists = {"litert": ("ai-edge-litert",), "tflite-runtime": ("tflite-runtime",),
-             "tensorflow": ("tensorflow-cpu", "tensorflow"), "onnxruntime": ("onnxruntime",)}
-    for dist in dists.get(backend, ()):
-        try:
-            return f"{dist} {version(dist)}"
-        except PackageNotFoundError:
-            continue
-    return backend
 
 
 def device() -> dict:
@@ -244,49 +230,6 @@ def recommend(rows: list[dict]) -> dict[str, dict]:
             for k, r in pick.items()}
 
 
-def cache_dir() -> Path:
-    """Where choices are saved: $MNIST_EDGE_CACHE, else $XDG_CACHE_HOME/mnist-edge, else ~/.cache/mnist-edge."""
-    if os.environ.get("MNIST_EDGE_CACHE"):
-        return Path(os.environ["MNIST_EDGE_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mnist-edge"
-
-
-def choice_path(manifest_file: Path) -> Path:
-    """The choice file of one export on this device, keyed by the manifest's sha256."""
-    from mnist_edge.manifest import sha256_hex
-
-    digest = sha256_hex(Path(manifest_file).read_bytes())
-    return cache_dir() / f"bench-{digest[:16]}.json"
-
-
-def save_choice(manifest_file: Path, choice: dict[str, dict]) -> Path:
-    """Write the recommendation atomically; a re-export (new manifest) makes it stale by itself."""
-    path = choice_path(manifest_file)
-    data = {"schema": SCHEMA, "manifest": str(Path(manifest_file).resolve()),
-            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "device": device(), **choice}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise MnistEdgeError(f"cannot save the benchmark choice to {path} ({exc.strerror}); "
-                             "set MNIST_EDGE_CACHE to a writable folder or pass --no-save") from None
-    return path
-
-
-def load_choice(manifest_file: Path, prefer: str) -> dict | None:
-    """The saved {"key", "backend", ...} for ``prefer`` on this device, or None if never benchmarked."""
-    try:
-        data = json.loads(choice_path(manifest_file).read_text())
-    except (OSError, ValueError):
-        return None
-    pick = data.get(prefer) if isinstance(data, dict) else None
-    return pick if isinstance(pick, dict) and {"key", "backend"} <= pick.keys() else None
-
-
 # ------------------------------------------------------------------------- the CLI subcommand
 def add_arguments(p) -> None:
     """Flags of ``mnist-edge bench``."""
@@ -328,7 +271,7 @@ def run(args) -> int:
         return 0
     rows = sweep(str(mpath), cfg)
     choice = recommend(rows)
-    saved = None if args.no_save or not choice else save_choice(mpath, choice)
+    saved = None if args.no_save or not choice else choice_mod.save_choice(mpath, choice, device())
     if args.json:
         print(json.dumps({"rows": rows, "recommended": choice,
                           "saved": str(saved) if saved else None, "config": asdict(cfg)}))

@@ -18,11 +18,12 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from mnist_edge import backends
+from mnist_edge.choice import PREFERENCES
 from mnist_edge.errors import BackendError, InputError, MnistEdgeError, ModelError
 from mnist_edge.manifest import FileEntry, Manifest, manifest_path, read_manifest
 from mnist_edge.modelfile import check_model_bytes, format_of, read_model_bytes
@@ -142,7 +143,7 @@ class Classifier:
             raise MnistEdgeError(f"threads must be a positive integer, got {threads!r}")
         path = Path(path).expanduser()
         mpath = manifest_path(path) if path.exists() else None
-        if prefer is not None and prefer not in ("latency", "throughput"):
+        if prefer is not None and prefer not in PREFERENCES:
             raise MnistEdgeError(f"prefer must be 'latency' or 'throughput', got {prefer!r}")
         if mpath is not None:
             if prefer is not None and key is None:
@@ -247,6 +248,14 @@ class Classifier:
                 raw[start:start + len(chunk)] = self._run(len(chunk))
         return Prediction(raw, self._out.scale, self._out.zero_point)
 
+    def interpreter_call(self) -> Callable[[], object]:
+        """The interpreter's own call on the input the last ``predict`` left in place.
+
+        No input conversion, no output copy (``invoke()``, ``session.run``): what the benchmark
+        times next to ``predict`` to measure the runtime's overhead.
+        """
+        return self._backend.bare_call()
+
     def _fill(self, buf: np.ndarray, x: np.ndarray) -> None:
         """Write [n,28,28] uint8, or float32 in [0,1], into the model's input buffer [n,28,28,1]."""
         if self._xor and len(x) <= _SMALL_BATCH and x.dtype == np.uint8 and x.flags.c_contiguous:
@@ -316,7 +325,7 @@ class Classifier:
 
     def info(self) -> dict:
         """Format, backend, input and output specs, size, sha256 and the manifest's metadata."""
-        from mnist_edge.manifest import sha256_hex
+        from mnist_edge.digest import sha256_hex
 
         data = read_model_bytes(self.path)
         out = {"path": str(self.path), "format": self.format, "precision": self.precision,
@@ -335,7 +344,7 @@ class Classifier:
 
 def _preferred(mpath: Path, prefer: str, key: str | None, backend: str) -> tuple[str | None, str]:
     """(key, backend) saved by ``mnist-edge bench`` for this export and device, if still usable."""
-    from mnist_edge.bench import load_choice
+    from mnist_edge.choice import load_choice
 
     choice = load_choice(mpath, prefer)
     if choice is None or choice["backend"] not in backends.BACKENDS:

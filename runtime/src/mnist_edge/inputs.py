@@ -103,19 +103,57 @@ def _npy_chunks(path: Path) -> Iterator[np.ndarray]:
         yield np.asarray(arr[start:start + ARRAY_CHUNK])
 
 
+def _open_idx(path: Path):
+    """An open binary stream of the IDX file's bytes, gunzipped when it is gzipped."""
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def _idx_header(fh, path: Path) -> tuple[int, ...]:
+    """The shape an IDX stream declares (unsigned bytes, 1 to 4 dimensions), read past its header."""
+    head = fh.read(4)
+    if not head:
+        raise InputError(f"{path}: empty file, not an IDX file")
+    if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 4:
+        raise InputError(f"{path}: bad magic number {head.hex()}; not an IDX file of unsigned bytes "
+                         "(expected 000008 and 1 to 4 dimensions)")
+    dims = fh.read(4 * head[3])
+    if len(dims) < 4 * head[3]:
+        raise InputError(f"{path}: truncated IDX header")
+    return tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4))
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """A whole IDX file of unsigned bytes (raw or gzipped) as a uint8 array of its declared shape.
+
+    Raises:
+        InputError: unreadable, not IDX, or not exactly as long as its header declares.
+    """
+    path = Path(path)
+    try:
+        with _open_idx(path) as fh:
+            shape = _idx_header(fh, path)
+            expected = int(np.prod(shape, dtype=np.int64))
+            data = fh.read(expected + 1)
+    except InputError:
+        raise
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"{path}: cannot read IDX file ({exc}); it may be truncated or corrupt") from None
+    if len(data) != expected:
+        raise InputError(f"{path}: wrong length, the header declares shape {shape} ({expected} bytes of "
+                         f"data) but the file holds {len(data)}{' or more' if len(data) > expected else ''}; "
+                         "it is truncated or corrupt")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
+
+
 def _idx_chunks(path: Path) -> Iterator[np.ndarray]:
     try:
-        with open(path, "rb") as raw:
-            gz = raw.read(2) == b"\x1f\x8b"
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
-            head = fh.read(4)
-            if len(head) < 4 or head[:3] != b"\x00\x00\x08" or head[3] not in (2, 3):
-                raise InputError(f"{path}: not an IDX file of uint8 images (magic "
-                                 f"{head.hex() or 'missing'}, expected 00000803)")
-            dims = fh.read(4 * head[3])
-            if len(dims) < 4 * head[3]:
-                raise InputError(f"{path}: IDX header is truncated")
-            shape = tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4))
+        with _open_idx(path) as fh:
+            shape = _idx_header(fh, path)
+            if len(shape) not in (2, 3):
+                raise InputError(f"{path}: IDX file holds a {len(shape)}-D array; expected images "
+                                 "[N,28,28] (magic 00000803)")
             if shape[-2:] != (28, 28):
                 raise InputError(f"{path}: IDX images are {'x'.join(map(str, shape[-2:]))}, expected 28x28")
             count = shape[0] if len(shape) == 3 else 1

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mnist_edge.digest import sha256_hex
 from mnist_edge.errors import IntegrityError, ModelError
 from mnist_edge.modelfile import FORMATS, check_model_bytes, read_model_bytes
 
@@ -57,20 +58,13 @@ class Manifest:
         check_model_bytes(entry.path, data, entry.format)
         return data
 
-
-def sha256_hex(data: bytes) -> str:
-    """Hex sha256 of ``data``, by CPython's built-in module where it has one.
-
-    ``hashlib`` loads OpenSSL's libcrypto, 3.6 MB of resident memory on a device for one hash.
-    """
-    try:
-        from _sha256 import sha256  # CPython <= 3.11
-    except ImportError:
+    def check(self, entry: FileEntry) -> str | None:
+        """What is wrong with the file of ``entry`` (missing, size, sha256, header), or None."""
         try:
-            from _sha2 import sha256  # CPython >= 3.12
-        except ImportError:
-            from hashlib import sha256
-    return sha256(data).hexdigest()
+            self.read_verified(entry)
+        except ModelError as exc:
+            return str(exc).removeprefix(f"{entry.path}: ")
+        return None
 
 
 def mismatch(entry: FileEntry, data: bytes) -> str | None:
@@ -143,11 +137,4 @@ def _entry(mpath: Path, index: int, f: Any) -> FileEntry:
 def verify_all(path: Path) -> list[tuple[FileEntry, str | None]]:
     """Check every file the manifest lists: (entry, None if it matches else what is wrong)."""
     manifest = read_manifest(path)
-    results = []
-    for entry in manifest.files:
-        try:
-            manifest.read_verified(entry)
-            results.append((entry, None))
-        except ModelError as exc:
-            results.append((entry, str(exc).removeprefix(f"{entry.path}: ")))
-    return results
+    return [(entry, manifest.check(entry)) for entry in manifest.files]

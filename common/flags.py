@@ -1,4 +1,4 @@
-"""argparse value checks shared by the build tools' command lines (train, export, parity, bench)."""
+"""argparse value checks shared by the build tools' command lines (train, export and the checks)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""All-or-nothing writes to the artifacts folder, shared by the train and export stages.
+"""All-or-nothing writes to the artifacts folder and the reports, shared by every build tool.
 
 A stage never writes into ``artifacts/`` directly. It gets a staging folder next to it that
 already holds (hard links to) the current files, writes its new files there, and then the
@@ -24,9 +24,21 @@ from typing import Iterator
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 _STAGE_PREFIX = ".staging-"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 _OLD_PREFIX = ".old-"
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where /proc tells it (Linux 4.7+)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting, then restore at once
+    os.umask(mask)
+    return mask
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -68,7 +80,7 @@ def staging(out: str | os.PathLike) -> Iterator[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     clean_leftovers(out)
     stage = Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{out.name}-", dir=out.parent))
-    stage.chmod(0o777 & ~_UMASK)  # mkdtemp makes 0700; the published folder gets normal modes
+    stage.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the published folder gets normal modes
     try:
         if out.is_dir():
             for item in out.iterdir():
@@ -112,7 +124,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
-    tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600
+    tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

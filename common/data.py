@@ -1,4 +1,4 @@
-"""MNIST loading and validation, shared by the train and export stages.
+"""MNIST loading and validation, shared by the build stages and the checks.
 
 Sources, in order of precedence:
   1. an explicit path (``--data PATH``),
@@ -8,14 +8,13 @@ Sources, in order of precedence:
 A path may be a Keras-style ``mnist.npz`` or a folder holding the four IDX files,
 gzipped or raw (for example Debian's ``/usr/share/datasets/fashion-mnist``).
 
-    >>> from train.data import load_mnist, to_model_input
+    >>> from common.data import load_mnist, to_model_input
     >>> data = load_mnist("../shared/data/mnist.npz")
     >>> x = to_model_input(data.x_test)   # float32 (10000, 28, 28, 1) in [0, 1]
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import zipfile
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ IDX_STEMS = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
-_IDX_DTYPES = {0x08: np.uint8}
 
 
 class DataError(ValueError):
@@ -56,6 +54,12 @@ class Mnist:
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """uint8 [N,28,28] -> float32 [N,28,28,1] in [0, 1]: the model's input contract."""
     return (images.astype(np.float32) / np.float32(255.0))[..., np.newaxis]
+
+
+def keras_probabilities(model, images: np.ndarray) -> np.ndarray:
+    """float32 [N,10] of a loaded Keras model on uint8 images [N,28,28]: the reference answers."""
+    return np.asarray(model.predict(to_model_input(images), batch_size=1000, verbose=0),
+                      dtype=np.float32)
 
 
 def resolve_source(path: str | os.PathLike | None = None) -> Path | None:
@@ -82,7 +86,7 @@ def load_mnist(path: str | os.PathLike | None = None) -> Mnist:
 def _download() -> Path:
     """Keras's own download and cache; a failure says how to work offline."""
     try:
-        from train.train import import_tensorflow
+        from common.tf import import_tensorflow
 
         import_tensorflow()  # hides TensorFlow's start-up log lines
         from keras.utils import get_file
@@ -121,29 +125,14 @@ def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (raw or gzipped) into a numpy array, checking magic and length."""
-    path = Path(path)
+    """Read one IDX file (raw or gzipped), checking magic and length (the runtime's reader)."""
+    from mnist_edge.errors import InputError
+    from mnist_edge.inputs import read_idx as read
+
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(2)
-        opener = gzip.open if head == b"\x1f\x8b" else open
-        with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path}: cannot read ({exc}); the file may be truncated or corrupt") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or not 1 <= raw[3] <= 4:
-        raise DataError(f"{path}: bad magic number {raw[:4].hex() or '(empty file)'}; "
-                        "not an IDX file of unsigned bytes")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated header ({len(raw)} bytes)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape, dtype=np.int64))
-    if len(raw) != expected:
-        raise DataError(f"{path}: wrong length, header declares shape {shape} ({expected} bytes) "
-                        f"but the file has {len(raw)} bytes; it is truncated or corrupt")
-    return np.frombuffer(raw, dtype=_IDX_DTYPES[raw[2]], offset=header).reshape(shape)
+        return read(path)
+    except InputError as exc:
+        raise DataError(str(exc)) from None
 
 
 def _validate(a: dict[str, np.ndarray], src: Path) -> None:

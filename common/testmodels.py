@@ -1,49 +1,46 @@
-"""A small trained and exported artifacts folder shared by the export, runtime and parity tests.
+"""A small trained and exported artifacts folder shared by the tests and the reliability checks.
 
-    from tests.fixtures import ensure_test_artifacts
+    from common.testmodels import ensure_test_artifacts
     folder = ensure_test_artifacts()   # Path with model.keras, the four exported files, manifest.json
 
-    python -m tests.fixtures           # build (or reuse) it and print its path
+    python -m common.testmodels        # build (or reuse) it and print its path
 
 If ``artifacts/`` holds a fresh full export (its manifest covers every format, matches the files
 and was made from the current ``artifacts/model.keras``) that folder is returned. Otherwise a
 small model (1 epoch on TRAIN_IMAGES images) is trained and exported into .cache/test-artifacts/,
-and reused until train/*.py, export/*.py or requirements.txt change (their hash is the cache key).
-MNIST comes from $MNIST_DATA, else the Keras download (train.data.DataError when neither works).
+and reused until train/, export/, common/ or requirements.txt change (their hash is the cache key).
+MNIST comes from $MNIST_DATA, else the Keras download (common.data.DataError when neither works).
 Treat the returned folder as read-only.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common.artifacts import ROOT, is_fresh
+from mnist_edge.digest import sha256_hex
+
 CACHE = ROOT / ".cache" / "test-artifacts"
 KEY_FILE = ROOT / ".cache" / "test-artifacts.key"
 LOCK_FILE = ROOT / ".cache" / "test-artifacts.lock"
 TRAIN_IMAGES = 12000  # enough for ~95% after one epoch, so int8 stays well inside its tolerance
-KEYED_FILES = ("train/*.py", "export/*.py", "requirements.txt")
+KEYED_FILES = ("train/*.py", "export/*.py", "common/*.py", "requirements.txt")
 
 
 def cache_key() -> str:
     """Hash of the code and pins that the cached artifacts were built with."""
-    digest = hashlib.sha256()
-    for pattern in KEYED_FILES:
-        for path in sorted(ROOT.glob(pattern)):
-            digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+    parts = [path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0"
+             for pattern in KEYED_FILES for path in sorted(ROOT.glob(pattern))]
+    return sha256_hex(b"".join(parts))
 
 
 def ensure_test_artifacts() -> Path:
     """A folder with model.keras, all four exported formats and manifest.json; built if needed."""
-    from export.manifest import is_fresh
-
     main = ROOT / "artifacts"
     if is_fresh(main):
         return main
@@ -59,7 +56,7 @@ def ensure_test_artifacts() -> Path:
 
 
 def _build(out: Path) -> None:
-    from train.data import load_mnist
+    from common.data import load_mnist
 
     load_mnist()  # fails fast with DataError offline without $MNIST_DATA; else fills Keras's cache
     KEY_FILE.unlink(missing_ok=True)

@@ -1,0 +1,81 @@
+"""The artifacts folder: its file names, and whether its export is intact and current.
+
+Training writes the model and its reports; the export stage adds the files of the format table
+and ``manifest.json`` (read with the runtime's own reader, ``mnist_edge.manifest``).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from common.formats import FORMATS, ExportFormat
+from mnist_edge.digest import sha256_file, sha256_hex
+from mnist_edge.errors import ModelError
+from mnist_edge.manifest import MANIFEST_NAME, Manifest, read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.json"
+CURVES_FILE = "training_curves.png"
+CONFUSION_FILE = "confusion_matrix.png"
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"
+MANIFEST_FILE = MANIFEST_NAME
+TRAIN_FILES = frozenset({MODEL_FILE, HISTORY_FILE, CURVES_FILE, CONFUSION_FILE, METRICS_FILE, CONFIG_FILE})
+
+
+def weights_sha256(model_keras: str | Path) -> str:
+    """Hex sha256 of the weights inside a .keras zip (the zip itself also holds a save date)."""
+    try:
+        with zipfile.ZipFile(model_keras) as z:
+            return sha256_hex(z.read("model.weights.h5"))
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return sha256_file(model_keras)
+
+
+def read_metrics(folder: str | Path) -> dict | None:
+    """metrics.json of a published training run, or None when missing or unreadable."""
+    try:
+        return json.loads((Path(folder) / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def read_export(folder: str | Path) -> Manifest | None:
+    """The folder's manifest, or None when there is none or it does not parse."""
+    try:
+        return read_manifest(Path(folder) / MANIFEST_FILE)
+    except ModelError:
+        return None
+
+
+def problems(manifest: Manifest) -> list[str]:
+    """Files the manifest lists that are missing or differ in size or sha256 ([] when intact)."""
+    return [f"{entry.path}: {problem}" for entry in manifest.files
+            if (problem := manifest.check(entry)) is not None]
+
+
+def is_fresh(folder: str | Path, formats: tuple[ExportFormat, ...] = FORMATS) -> bool:
+    """True when ``folder`` holds an intact export of its current model.keras covering ``formats``."""
+    folder = Path(folder)
+    manifest, model = read_export(folder), folder / MODEL_FILE
+    if manifest is None or not model.is_file():
+        return False
+    listed = {e.key for e in manifest.files}
+    return (exported_from(manifest) == sha256_file(model)
+            and all(f.key in listed for f in formats) and not problems(manifest))
+
+
+def exported_from(manifest: Manifest) -> str | None:
+    """The sha256 of the model.keras the manifest's files were exported from."""
+    source = manifest.data.get("source_model")
+    return source.get("sha256") if isinstance(source, dict) else None
+
+
+def drop_exports(folder: Path) -> None:
+    """Remove an export (the format table's files and manifest.json): it describes an older model."""
+    for name in [f.filename for f in FORMATS] + [MANIFEST_FILE]:
+        (folder / name).unlink(missing_ok=True)

@@ -1,0 +1,127 @@
+"""The one table of export formats and their tolerances, read by export, parity, bench and the checks.
+
+    >>> from common.formats import FORMATS, get_format
+    >>> [f.key for f in FORMATS]
+    ['tflite_int8', 'tflite_float32', 'onnx_float32', 'onnx_int8']
+    >>> get_format("onnx_int8").filename
+    'model_int8.onnx'
+
+The table's order is the runtime's order of preference, and the order of ``manifest.json``'s
+``files`` list. Each row carries its tolerance: export verification and parity hold a file to
+the same rule against Keras, so a file that passes ``make export`` passes ``make parity`` on the
+same backend; parity across backends and the Pi check hold it to its rule against itself
+elsewhere. Figures are fractions: an agreement of 0.995 is 99.5%, an accuracy difference of 0.01
+is one point.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, replace
+from typing import Callable
+
+INT8_STEPS, PROBABILITY = "int8 steps", "probability"  # units of an output difference
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How closely a file must answer like the Keras model, and like itself on other backends."""
+
+    # against Keras, on the same test images (export verification, parity)
+    min_agreement: float             # share of images with Keras's top-1 digit
+    max_accuracy_diff: float | None  # |accuracy - Keras accuracy| (int8 files; None: not bounded)
+    max_prob_diff: float | None      # max |p - p_keras| over all images and classes (float files)
+    # against the same file elsewhere
+    cross_min_agreement: float       # on two backends of one machine (parity)
+    device_max_diff: float           # on a device against the same backend on the host (pi-check),
+    device_unit: str                 # in quantization steps of the output, or in probability
+    device_min_agreement: float = 1.0  # ... and the predicted digit must not change
+
+    def rule(self) -> str:
+        """The rule against Keras in words, for tables, reports and the manifest."""
+        figures = [f"agreement >= {self.min_agreement:.2%}"]
+        if self.max_accuracy_diff is not None:
+            figures.insert(0, f"|Δ accuracy| <= {self.max_accuracy_diff * 100:.1f} pt")
+        if self.max_prob_diff is not None:
+            figures.append(f"max |Δp| <= {self.max_prob_diff:.0e}")
+        return ", ".join(figures)
+
+    def against_keras(self, name: str, accuracy_delta: float, agreement: float,
+                      max_prob_diff: float) -> list[str]:
+        """Why ``name`` (e.g. 'tflite_int8 on litert') breaks the rule against Keras; [] if it holds."""
+        found = []
+        if agreement < self.min_agreement:
+            found.append(f"{name}: top-1 agreement with Keras {agreement:.2%} is below "
+                         f"{self.min_agreement:.2%}")
+        if self.max_prob_diff is not None and max_prob_diff > self.max_prob_diff:
+            found.append(f"{name}: max |Δprob| vs Keras {max_prob_diff:.2e} is above "
+                         f"{self.max_prob_diff:.0e}")
+        if self.max_accuracy_diff is not None and abs(accuracy_delta) > self.max_accuracy_diff + 1e-12:
+            found.append(f"{name}: accuracy differs from Keras by {accuracy_delta * 100:+.2f} pt, "
+                         f"beyond ±{self.max_accuracy_diff * 100:.1f} pt")
+        return found
+
+    def across_backends(self, name: str, agreement: float) -> list[str]:
+        """Why one file on two backends (``name``) disagrees too much; [] when it passes."""
+        if agreement < self.cross_min_agreement:
+            return [f"{name}: top-1 agreement {agreement:.2%} is below {self.cross_min_agreement:.2%}"]
+        return []
+
+
+INT8 = Tolerance(min_agreement=0.995, max_accuracy_diff=0.003, max_prob_diff=None,
+                 cross_min_agreement=0.999, device_max_diff=3.0, device_unit=INT8_STEPS)
+FLOAT_TFLITE = Tolerance(min_agreement=0.9995, max_accuracy_diff=None, max_prob_diff=1e-4,
+                         cross_min_agreement=0.999, device_max_diff=1e-4, device_unit=PROBABILITY)
+# float ONNX: no XNNPACK reassociation, so a tighter bound on probabilities against Keras
+FLOAT_ONNX = replace(FLOAT_TFLITE, max_prob_diff=1e-5)
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One exported file: what it is, how it is made and how closely it must match."""
+
+    key: str         # stable id used by --formats, manifest.json and the runtime
+    filename: str    # file name inside the artifacts folder
+    kind: str        # "tflite" or "onnx": the runtime's model format
+    precision: str   # "int8" or "float32"
+    converter: str   # "module:function" of the export stage; takes (ExportContext, Path)
+    scheme: str      # how it was made, one line for humans and the manifest
+    tolerance: Tolerance
+
+    def load_converter(self) -> Callable:
+        """Import and return the converter function (imported lazily: TensorFlow is heavy)."""
+        module, _, name = self.converter.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+FORMATS: tuple[ExportFormat, ...] = (
+    ExportFormat("tflite_int8", "model_int8.tflite", "tflite", "int8", "export.to_tflite:convert_int8",
+                 "full-integer post-training quantization (TFLITE_BUILTINS_INT8), per-channel weights, "
+                 "int8 input and output", INT8),
+    ExportFormat("tflite_float32", "model_float32.tflite", "tflite", "float32",
+                 "export.to_tflite:convert_float32", "float32 TFLite, no optimizations", FLOAT_TFLITE),
+    ExportFormat("onnx_float32", "model.onnx", "onnx", "float32", "export.to_onnx:convert_float32",
+                 "float32 ONNX via tf2onnx, dynamic batch, NHWC input", FLOAT_ONNX),
+    ExportFormat("onnx_int8", "model_int8.onnx", "onnx", "int8", "export.to_onnx:convert_int8",
+                 "static int8 QDQ quantization (onnxruntime), per-channel weights, float32 input "
+                 "and output", INT8),
+)
+
+KEYS: tuple[str, ...] = tuple(f.key for f in FORMATS)
+
+
+def get_format(key: str) -> ExportFormat:
+    """The format with this key; a ValueError lists the valid keys."""
+    for fmt in FORMATS:
+        if fmt.key == key:
+            return fmt
+    raise ValueError(f"unknown format {key!r}; choose from {', '.join(f.key for f in FORMATS)}")
+
+
+def parse_formats(text: str) -> tuple[ExportFormat, ...]:
+    """'all' or comma-separated keys -> formats in table order (duplicates dropped)."""
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys or keys == ["all"]:
+        return FORMATS
+    wanted = {get_format(k).key for k in keys}
+    return tuple(f for f in FORMATS if f.key in wanted)

@@ -1,0 +1,59 @@
+"""The file and backend ``mnist-edge bench FOLDER`` found fastest on this device, saved per export.
+
+``Classifier.load(folder, prefer="latency")`` reads it; the benchmark writes it. The file is keyed
+by the manifest's sha256, so a re-export makes an old choice stale by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from mnist_edge.digest import sha256_hex
+from mnist_edge.errors import MnistEdgeError
+
+PREFERENCES = ("latency", "throughput")
+SCHEMA = 1
+
+
+def cache_dir() -> Path:
+    """Where choices are saved: $MNIST_EDGE_CACHE, else $XDG_CACHE_HOME/mnist-edge, else ~/.cache/mnist-edge."""
+    if os.environ.get("MNIST_EDGE_CACHE"):
+        return Path(os.environ["MNIST_EDGE_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mnist-edge"
+
+
+def choice_path(manifest_file: Path) -> Path:
+    """The choice file of one export on this device, keyed by the manifest's sha256."""
+    digest = sha256_hex(Path(manifest_file).read_bytes())
+    return cache_dir() / f"bench-{digest[:16]}.json"
+
+
+def save_choice(manifest_file: Path, choice: dict[str, dict], device: dict | None = None) -> Path:
+    """Write the recommendation ({preference: {"key", "backend", ...}}) atomically."""
+    path = choice_path(manifest_file)
+    data = {"schema": SCHEMA, "manifest": str(Path(manifest_file).resolve()),
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "device": device, **choice}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise MnistEdgeError(f"cannot save the benchmark choice to {path} ({exc.strerror}); "
+                             "set MNIST_EDGE_CACHE to a writable folder or pass --no-save") from None
+    return path
+
+
+def load_choice(manifest_file: Path, prefer: str) -> dict | None:
+    """The saved {"key", "backend", ...} for ``prefer`` on this device, or None if never benchmarked."""
+    try:
+        data = json.loads(choice_path(manifest_file).read_text())
+    except (OSError, ValueError):
+        return None
+    pick = data.get(prefer) if isinstance(data, dict) else None
+    return pick if isinstance(pick, dict) and {"key", "backend"} <= pick.keys() else None
