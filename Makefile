@@ -48,7 +48,7 @@ export: $(STAMP) $(ARTIFACTS)/model.keras  ## export + verify int8/float TFLite 
 
 # parity reads the export as it is (run it after `make train export`); .venv-tflite runs tflite-runtime
 parity: $(STAMP) $(TFL_STAMP)  ## every exported file on every backend vs Keras -> reports/parity.md/.json/.png
-	$(PY) -m parity --artifacts $(ARTIFACTS) --out reports --tflite-python $(TFL_VENV)/bin/python
+	$(PY) -m checks.parity --artifacts $(ARTIFACTS) --out reports --tflite-python $(TFL_VENV)/bin/python
 
 test: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run the test suite (self-sufficient; set MNIST_DATA to run offline)
 	$(PY) -m pytest -q tests
@@ -79,21 +79,21 @@ test-runtime: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run runtime/tests in .venv, 
 # rows (tflite-runtime) and the one-image cold start; a few minutes. BENCH_ARGS=--quick for a short run
 BENCH_ARGS ?=
 bench: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## latency, throughput, load time, memory of every file x backend vs baselines -> reports/bench.*
-	$(PY) -m bench --artifacts $(ARTIFACTS) --out reports --tflite-python $(TFL_VENV)/bin/python \
+	$(PY) -m checks.bench --artifacts $(ARTIFACTS) --out reports --tflite-python $(TFL_VENV)/bin/python \
 	  --runtime-python $(RT_VENV)/bin/python $(BENCH_ARGS)
 
 # Emulated Raspberry Pi: Debian bookworm arm64/armhf roots under qemu-user, cached in .cache/pi/
 # (the first run needs root: apt-get installs qemu-user-static and debootstrap)
 pi-check: $(STAMP) $(TFL_STAMP)  ## run the runtime on emulated Pi 4/5 and 32-bit Pi OS vs the host -> reports/pi.md
-	$(PY) -m scripts.pi_check --artifacts $(ARTIFACTS) --host-tflite-python $(TFL_VENV)/bin/python
+	$(PY) -m checks.pi --artifacts $(ARTIFACTS) --host-tflite-python $(TFL_VENV)/bin/python
 
 # fuzz cases run in a child worker, so an interpreter crash is counted instead of ending the run
 FUZZ_CASES ?= 12000
 fuzz: $(STAMP) $(TFL_STAMP)  ## fuzz the runtime (arrays, image files, CLI, model files, manifests); counts per target
-	$(PY) -m reliability fuzz --cases $(FUZZ_CASES)
+	$(PY) -m checks.reliability fuzz --cases $(FUZZ_CASES)
 
 reliability: $(STAMP) $(TFL_STAMP)  ## fuzz + kill make train/export + reproducibility + memory + threads -> reports/reliability.md
-	$(PY) -m reliability report --cases $(FUZZ_CASES) --out reports
+	$(PY) -m checks.reliability report --cases $(FUZZ_CASES) --out reports
 
 clean:  ## remove artifacts/ and reports/ (keeps .venv)
 	rm -rf $(ARTIFACTS) reports

@@ -105,13 +105,13 @@ def test_bench_refuses_bad_flags_with_one_line(test_artifacts):
 
 
 def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(test_artifacts, images, tmp_path):
-    from bench.run import BenchConfig, run
+    from checks.bench.run import SweepConfig, run
 
     path, x, y = images
-    cfg = BenchConfig(artifacts=str(test_artifacts), out=str(tmp_path), threads="1", backends="litert,onnxruntime",
+    cfg = SweepConfig(artifacts=str(test_artifacts), out=str(tmp_path), threads="1", backends="litert,onnxruntime",
                       runs=30, images=300, rounds=1, seconds_per_batch=0.01, cli_repeats=1)
     result = run(cfg)
-    from bench.report import write_reports
+    from checks.bench.report import write_reports
 
     paths = write_reports(result, tmp_path)
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths.values())

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity.run import ParityConfig, ParityError, run
+from checks.parity.run import ParityConfig, ParityError, run
 
 ROOT = Path(__file__).resolve().parents[1]
 TFLITE_PYTHON = str(ROOT / ".venv-tflite" / "bin" / "python")
@@ -76,7 +76,7 @@ def test_reports_agree_with_each_other(test_artifacts, keras_cache, tmp_path):
         assert len(pair["per_class_accuracy_delta"]) == 10
     # the PNG shows exactly the images some pair answers differently from Keras
     disputed = sorted({i for p in data["pairs"] for i in p["disagreements"]})
-    from parity.report import disputed as disputed_images
+    from checks.parity.report import disputed as disputed_images
 
     assert sorted(disputed_images(result)) == disputed
     png = (out / "parity.png").read_bytes()
@@ -133,7 +133,7 @@ def test_cli_exits_non_zero_naming_the_broken_pair(test_artifacts, keras_cache, 
     folder = _copy(test_artifacts, tmp_path / "damaged")
     _damage_onnx(folder, 0.5)
 
-    done = subprocess.run([sys.executable, "-m", "parity", "--artifacts", str(folder), "--limit", str(LIMIT),
+    done = subprocess.run([sys.executable, "-m", "checks.parity", "--artifacts", str(folder), "--limit", str(LIMIT),
                            "--backends", "onnxruntime", "--out", str(tmp_path / "reports"),
                            "--cache", keras_cache],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)

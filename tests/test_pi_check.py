@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scripts.pi_check import packages
-from scripts.pi_check.__main__ import main
-from scripts.pi_check.check import snapshot_models
-from scripts.pi_check.common import PiCheckError
+from checks.pi import packages
+from checks.pi.__main__ import main
+from checks.pi.check import snapshot_models
+from checks.pi.common import PiCheckError
 from common.formats import get_format
-from scripts.pi_check.compare import Row, compare
-from scripts.pi_check.targets import ARM64, ARMHF, TARGETS
+from checks.pi.compare import Row, compare
+from checks.pi.targets import ARM64, ARMHF, TARGETS
 
 REPO = Path(__file__).resolve().parents[1]
 INT8 = {"key": "tflite_int8", "precision": "int8",

@@ -1,6 +1,6 @@
-"""Reliability under bad input and faults (issue 8): bounded property tests that CI runs.
+"""Reliability under bad input and faults: bounded property tests that CI runs.
 
-Every case runs in a reliability.worker child process, so a native interpreter crash is seen as
+Every case runs in a worker child process (checks/worker.py), so a native interpreter crash is seen as
 a crash (and fails the test) instead of killing pytest. `make fuzz` runs the same targets longer.
 """
 
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reliability import fuzz as fz
-from reliability import interrupt, mutate
-from reliability.worker import ARRAY_FILLS
+from checks.reliability import fuzz as fz
+from checks.reliability import interrupt, mutate
+from checks.reliability.cases import ARRAY_FILLS
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -43,7 +43,7 @@ def mnist_test():
 
 @pytest.fixture(scope="module")
 def worker(test_artifacts, corpus):
-    w = fz.WorkerProcess(test_artifacts, corpus, sys.executable, timeout=120)
+    w = fz.CaseRunner(test_artifacts, corpus, sys.executable, timeout=120)
     yield w
     w.close()
 
@@ -132,7 +132,7 @@ CRASHING = {"base": "tflite_float32", "suffix": ".tflite", "backend": "tflite-ru
 def tflite_worker(test_artifacts, corpus):
     if not fz.TFLITE_PYTHON.exists():
         pytest.skip(f"{fz.TFLITE_PYTHON} missing (make runtime-venvs)")
-    w = fz.WorkerProcess(test_artifacts, corpus, str(fz.TFLITE_PYTHON), timeout=150)
+    w = fz.CaseRunner(test_artifacts, corpus, str(fz.TFLITE_PYTHON), timeout=150)
     yield w
     w.close()
 

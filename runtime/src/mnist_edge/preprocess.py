@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_edge import imageops as ops
 from mnist_edge.errors import BlankImageError, InputError
 
 BOX = 20            # the digit's longest side inside the 28x28 field, as in MNIST
@@ -56,38 +57,6 @@ MIN_PIECE = 0.02     # ...if they hold 2% of its ink mass
 MIN_INK_PIXELS = 4
 
 
-def _percentile(a, q, axis=None):
-    """np.percentile (linear interpolation) by np.partition.
-
-    np.percentile and np.median import numpy.ma on first use (10-20 ms of a one-image CLI run).
-    """
-    a = np.asarray(a)
-    if axis is None:
-        a, axis = a.reshape(-1), 0
-    qs = np.atleast_1d(np.asarray(q, dtype=np.float64))
-    n = a.shape[axis]
-    if n == 0:
-        shape = list(a.shape)
-        shape[axis] = len(qs)
-        out = np.full(shape, np.nan)
-    else:
-        pos = qs / 100.0 * (n - 1)
-        lo = np.floor(pos).astype(np.intp)
-        hi = np.minimum(lo + 1, n - 1)
-        part = np.partition(a, sorted({*lo.tolist(), *hi.tolist()}), axis=axis)
-        frac_shape = [1] * a.ndim
-        frac_shape[axis] = len(qs)
-        vlo, vhi = np.take(part, lo, axis=axis), np.take(part, hi, axis=axis)
-        out = vlo + (vhi - vlo) * (pos - lo).reshape(frac_shape)
-    if a.dtype.kind == "f":
-        out = out.astype(a.dtype, copy=False)
-    return np.take(out, 0, axis=axis) if np.ndim(q) == 0 else np.moveaxis(out, axis, 0)
-
-
-def _median(a, axis=None):
-    """np.median without importing numpy.ma."""
-    return _percentile(a, 50.0, axis)
-
 def preprocess_image(image) -> np.ndarray:
     """Normalise a picture of one digit to MNIST's format.
 
@@ -105,26 +74,26 @@ def preprocess_image(image) -> np.ndarray:
     gray = _to_gray(image)
     if min(gray.shape) < 1:
         raise InputError(f"image has shape {gray.shape}; it needs at least one pixel")
-    gray = _reduce(gray, WORK_PIXELS)
+    gray = ops.reduce(gray, WORK_PIXELS)
     if min(gray.shape) >= BLUR_MIN_SIDE:
-        gray = _blur3(gray)
+        gray = ops.blur3(gray)
     ink, noise = _ink(gray)
-    threshold = _otsu(ink)
+    threshold = ops.otsu(ink)
     strokes = ink[ink > threshold]
-    level = float(_percentile(strokes, 90)) if strokes.size else 0.0
+    level = float(ops.percentile(strokes, 90)) if strokes.size else 0.0
     if strokes.size < MIN_INK_PIXELS or level < max(MIN_CONTRAST, NOISE_FACTOR * noise):
         raise BlankImageError("no ink found: the image is blank or holds only noise")
     threshold = max(threshold, THRESHOLD_NOISE * noise)
     keep = _digit_mask(ink > threshold, ink)
     floor = FLOOR * threshold
-    z = np.clip((ink - floor) / (level - floor), 0.0, 1.0) * _dilate(keep, KEEP_MARGIN)
+    z = np.clip((ink - floor) / (level - floor), 0.0, 1.0) * ops.dilate(keep, KEEP_MARGIN)
     rows, cols = np.nonzero(keep.any(axis=1))[0], np.nonzero(keep.any(axis=0))[0]  # as MNIST: the
     if rows.size == 0:                             # box of the ink proper, not of its faint fringe
         raise BlankImageError("no ink found: the image is blank or holds only noise")
     digit = z[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     h, w = digit.shape
     scale = BOX / max(h, w)
-    digit = _resize(digit, max(1, round(h * scale)), max(1, round(w * scale)))
+    digit = ops.resize(digit, max(1, round(h * scale)), max(1, round(w * scale)))
     peak = digit.max()
     if peak <= 0:
         raise BlankImageError("no ink found: the image is blank or holds only noise")
@@ -186,22 +155,6 @@ def _to_unit(a: np.ndarray) -> np.ndarray:
     raise InputError(f"image has dtype {a.dtype}; pass uint8, uint16, bool or float pixels")
 
 
-def _reduce(a: np.ndarray, limit: int) -> np.ndarray:
-    """Average k x k blocks so that at most ``limit`` pixels remain (an anti-aliased shrink).
-
-    Budgeting pixels rather than the longer side keeps a narrow strip (and the digit in it) sharp.
-    """
-    k = int(np.ceil(np.sqrt(a.shape[0] * a.shape[1] / limit)))
-    if k <= 1:
-        return a
-    h, w = a.shape
-    hh, ww = max(k, h - h % k), max(k, w - w % k)
-    if hh > h or ww > w:  # a side shorter than one block: pad by repeating the edge
-        a = np.pad(a, ((0, max(0, hh - h)), (0, max(0, ww - w))), mode="edge")
-    a = a[:hh, :ww]
-    return a.reshape(hh // k, k, ww // k, k).mean(axis=(1, 3), dtype=np.float32)
-
-
 def _ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
     """Ink made light on dark with the (possibly uneven) background subtracted, and the noise.
 
@@ -215,14 +168,14 @@ def _ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
     a = 1.0 - gray if _dark_ink(gray, page) else gray
     dev = a - _background(a, PAPER_PERCENTILE, COARSE_MESH, page)
     rest = dev[~page]
-    free = rest[rest <= _median(rest)]
-    noise = 1.4826 * float(_median(_median(rest) - free)) if free.size else 0.0
-    mask = (dev > max(NOISE_SIGMAS * noise, _otsu(np.clip(rest, 0, None)) / 2)) & ~page
-    mask = _fill_holes(_dilate(mask, 1))  # the inside of a stroke wider than a cell is ink too
+    free = rest[rest <= ops.median(rest)]
+    noise = 1.4826 * float(ops.median(ops.median(rest) - free)) if free.size else 0.0
+    mask = (dev > max(NOISE_SIGMAS * noise, ops.otsu(np.clip(rest, 0, None)) / 2)) & ~page
+    mask = ops.fill_holes(ops.dilate(mask, 1))  # the inside of a stroke wider than a cell is ink too
     dev = a - _background(a, 50.0, MESH, mask | page)
     dev[page] = 0.0
     free = ~(mask | page)
-    noise = _mad(dev[free]) if free.sum() > 8 else noise
+    noise = ops.mad(dev[free]) if free.sum() > 8 else noise
     return np.clip(dev, 0.0, None).astype(np.float32), noise
 
 
@@ -234,31 +187,22 @@ def _dark_ink(gray: np.ndarray, page: np.ndarray) -> bool:
     fooled by shadows reaching the border, the meshes by strokes wider than their cells; they
     rarely fail together).
     """
-    ring = _border(np.where(page, np.nan, gray))
+    ring = ops.border(np.where(page, np.nan, gray))
     ring = ring[~np.isnan(ring)]
     if ring.size == 0:
         ring = gray.ravel()
-    rest = _sample(gray[~page])
-    lo, hi = _percentile(rest, [1, 99])
+    rest = ops.sample(gray[~page])
+    lo, hi = ops.percentile(rest, [1, 99])
     spread = float(hi - lo)
-    backgrounds = [np.float32(_median(ring))]
-    if _mad(ring) > UNEVEN_RING * spread:  # shading along the border: ask the meshes too
+    backgrounds = [np.float32(ops.median(ring))]
+    if ops.mad(ring) > UNEVEN_RING * spread:  # shading along the border: ask the meshes too
         backgrounds += [_background(gray, 50.0, COARSE_MESH, page), _background(gray, 50.0, MESH, page)]
     votes = 0
     for background in backgrounds:
         dev = (gray - background)[~page]
-        cut = NOISE_SIGMAS * _mad(dev)
+        cut = NOISE_SIGMAS * ops.mad(dev)
         votes += float(np.clip(-dev - cut, 0, None).sum()) > float(np.clip(dev - cut, 0, None).sum())
     return 2 * votes > len(backgrounds)
-
-
-def _border(a: np.ndarray) -> np.ndarray:
-    """The outer ring (1/16 of each side, at least one pixel): mostly background."""
-    h, w = a.shape
-    r = max(1, min(h, w) // 16)
-    if 2 * r >= h or 2 * r >= w:
-        return a.ravel()
-    return np.concatenate([a[:r].ravel(), a[-r:].ravel(), a[r:-r, :r].ravel(), a[r:-r, -r:].ravel()])
 
 
 def _page_edges(gray: np.ndarray) -> np.ndarray:
@@ -271,12 +215,12 @@ def _page_edges(gray: np.ndarray) -> np.ndarray:
     page = np.zeros(gray.shape, dtype=bool)
     if min(gray.shape) < BLUR_MIN_SIDE:
         return page
-    level = float(_median(_sample(gray)))
+    level = float(ops.median(ops.sample(gray)))
     for view, image in ((page, gray), (page.T, gray.T)):
         n = image.shape[0]
         depth = int(EDGE_DEPTH * n)
         for from_end in (False, True):
-            p = _median((image[::-1] if from_end else image)[:depth + 1], axis=1)
+            p = ops.median((image[::-1] if from_end else image)[:depth + 1], axis=1)
             jump = p[0] - level
             if abs(jump) < MIN_CONTRAST:
                 continue
@@ -292,35 +236,6 @@ def _page_edges(gray: np.ndarray) -> np.ndarray:
     return page
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """The mask with every region it encloses (not reaching the image's border) filled."""
-    row, start, end = _runs(~mask)
-    if row.size == 0:
-        return mask
-    comp = _label_runs(row, start, end)
-    h, w = mask.shape
-    outer = np.zeros(int(comp.max()) + 1, dtype=bool)
-    outer[comp[(row == 0) | (row == h - 1) | (start == 0) | (end == w)]] = True
-    out = mask.copy()
-    for i in np.nonzero(~outer[comp])[0]:
-        out[row[i], start[i]:end[i]] = True
-    return out
-
-
-def _mad(a: np.ndarray) -> float:
-    """Robust standard deviation (median absolute deviation)."""
-    if a.size == 0:
-        return 0.0
-    a = _sample(a)
-    return 1.4826 * float(_median(np.abs(a - _median(a))))
-
-
-def _sample(a: np.ndarray, limit: int = 16384) -> np.ndarray:
-    """At most about ``limit`` evenly strided values: plenty for a median, and 4-16x faster."""
-    a = a.ravel()
-    return a[::-(-a.size // limit)]
-
-
 def _background(a: np.ndarray, percentile: float, mesh: int,
                 masked: np.ndarray | None = None) -> np.ndarray:
     """Smooth background: a percentile of each cell of a mesh (masked pixels left out), interpolated."""
@@ -331,7 +246,7 @@ def _background(a: np.ndarray, percentile: float, mesh: int,
         masked = np.zeros(a.shape, dtype=bool)
     if gh * gw <= 1 or min(h, w) < BLUR_MIN_SIDE or masked.all():  # small: digit-sized, one level
         sel = a if masked.all() else a[~masked]
-        return np.full_like(a, float(_percentile(sel, percentile)))
+        return np.full_like(a, float(ops.percentile(sel, percentile)))
     pad = ((0, gh * cell - h), (0, gw * cell - w))
     cells = np.pad(a, pad, mode="edge").reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
     m = np.pad(masked, pad, mode="edge").reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
@@ -340,92 +255,9 @@ def _background(a: np.ndarray, percentile: float, mesh: int,
     pick = np.clip(np.rint(percentile / 100 * (free - 1)), 0, None).astype(np.int64)
     grid = np.take_along_axis(cells, pick[..., None], axis=2)[..., 0].astype(np.float32)
     grid[free < MIN_FREE * cell * cell] = np.nan
-    grid = _fill(grid)
-    grid = _median3(grid)
-    up = _matmul(_matmul(_resize_matrix(gh, gh * cell), grid), _resize_matrix(gw, gw * cell).T)
-    return up[:h, :w].astype(np.float32)
-
-
-def _fill(grid: np.ndarray) -> np.ndarray:
-    """Fill NaN cells (all ink) with the mean of their known neighbours, growing inwards."""
-    if np.isnan(grid).all():
-        return np.zeros_like(grid)
-    while np.isnan(grid).any():
-        known = ~np.isnan(grid)
-        p = np.pad(np.where(known, grid, 0.0), 1)
-        k = np.pad(known.astype(np.float32), 1)
-        h, w = grid.shape
-        total = sum(p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
-        count = sum(k[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
-        grow = ~known & (count > 0)
-        grid = np.where(grow, total / np.maximum(count, 1), grid)
-    return grid
-
-
-def _median3(grid: np.ndarray) -> np.ndarray:
-    """3x3 median over the mesh: a cell spoilt by ink takes its neighbours' value."""
-    h, w = grid.shape
-    p = np.pad(grid, 1, mode="edge")
-    return _median(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0)
-
-
-def _min3(grid: np.ndarray) -> np.ndarray:
-    """3x3 minimum over the mesh: a cell inside a stroke wider than itself takes its paper side."""
-    h, w = grid.shape
-    p = np.pad(grid, 1, mode="edge")
-    return np.min(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0)
-
-
-def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
-    """Grow a boolean mask by ``steps`` pixels (3x3 square each step)."""
-    h, w = mask.shape
-    for _ in range(steps):
-        p = np.pad(mask, 1)
-        out = p[1:-1, 1:-1].copy()
-        for dy in range(3):
-            for dx in range(3):
-                out |= p[dy:dy + h, dx:dx + w]
-        mask = out
-    return mask
-
-
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Horizontal runs of True: row, first column, end column (exclusive), in row-major order."""
-    p = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
-    p[:, 1:-1] = mask
-    d = np.diff(p, axis=1)
-    row, start = np.nonzero(d == 1)
-    _, end = np.nonzero(d == -1)
-    return row, start, end
-
-
-def _label_runs(row: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Component id of every run (8-connected), by union-find over runs of adjacent rows."""
-    n = len(row)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    bounds = np.searchsorted(row, np.arange(row[-1] + 2)) if n else np.zeros(1, int)
-    rs, ss, es = row.tolist(), start.tolist(), end.tolist()
-    for r in range(1, len(bounds) - 1):
-        a, a_end = int(bounds[r - 1]), int(bounds[r])   # runs of the previous row
-        b, b_end = int(bounds[r]), int(bounds[r + 1])   # runs of this row
-        while a < a_end and b < b_end:
-            if ss[a] <= es[b] and ss[b] <= es[a]:       # overlap or touch diagonally
-                ra, rb = find(a), find(b)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-            if es[a] < es[b]:
-                a += 1
-            else:
-                b += 1
-    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
-    return np.unique(roots, return_inverse=True)[1]
+    grid = ops.fill(grid)
+    grid = ops.median3(grid)
+    return ops.resize(grid, gh * cell, gw * cell)[:h, :w].astype(np.float32)
 
 
 def _digit_mask(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
@@ -435,10 +267,10 @@ def _digit_mask(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     lying along one side are left out unless nothing else holds ink; specks far from the digit
     are dropped.
     """
-    row, start, end = _runs(mask)
+    row, start, end = ops.runs(mask)
     if row.size == 0:
         return mask
-    comp = _label_runs(row, start, end)
+    comp = ops.label_runs(row, start, end)
     n = int(comp.max()) + 1
     h, w = mask.shape
     csum = np.zeros((h, w + 1), dtype=np.float64)
@@ -468,61 +300,6 @@ def _digit_mask(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     for i in np.nonzero(chosen[comp])[0]:
         out[row[i], start[i]:end[i]] = True
     return out
-
-
-def _blur3(a: np.ndarray) -> np.ndarray:
-    p = np.pad(a, 1, mode="edge")
-    h, w = a.shape
-    out = np.zeros_like(a)
-    for dy in range(3):
-        for dx in range(3):
-            out += p[dy:dy + h, dx:dx + w]
-    return out / np.float32(9.0)
-
-
-def _otsu(a: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold: the level that best separates the values into two classes."""
-    top = float(a.max())
-    if top <= 0:
-        return 0.0
-    hist, edges = np.histogram(a, bins=bins, range=(0.0, top))
-    hist = hist.astype(np.float64)
-    centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centres)
-    mean0 = m0 / np.maximum(w0, 1)
-    mean1 = (m0[-1] - m0) / np.maximum(w1, 1)
-    between = w0 * w1 * (mean0 - mean1) ** 2
-    return float(edges[int(np.argmax(between[:-1])) + 1])
-
-
-def _resize_matrix(src: int, dst: int) -> np.ndarray:
-    """[dst, src] weights: area averaging when shrinking, linear interpolation when growing."""
-    m = np.zeros((dst, src), dtype=np.float32)
-    if dst <= src:
-        step = src / dst
-        for i in range(dst):
-            lo, hi = i * step, (i + 1) * step
-            for j in range(int(lo), min(src, int(np.ceil(hi)))):
-                m[i, j] = min(hi, j + 1) - max(lo, j)
-        return m / m.sum(axis=1, keepdims=True)
-    pos = np.clip((np.arange(dst) + 0.5) * src / dst - 0.5, 0, src - 1)
-    j0 = np.floor(pos).astype(int)
-    j1 = np.minimum(j0 + 1, src - 1)
-    frac = (pos - j0).astype(np.float32)
-    m[np.arange(dst), j0] += 1 - frac
-    m[np.arange(dst), j1] += frac
-    return m
-
-
-def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
-    return _matmul(_matmul(_resize_matrix(a.shape[0], h), a), _resize_matrix(a.shape[1], w).T)
-
-
-def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # einsum, not @: BLAS's thread pool makes these tiny products erratic (10x slower) on a busy CPU
-    return np.einsum("ij,jk->ik", a, b)
 
 
 def _place(digit: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""CLI: `python -m scripts.pi_check` (what `make pi-check` runs); see the package docstring."""
+"""CLI: `python -m checks.pi` (what `make pi-check` runs); see the package docstring."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from scripts.pi_check.check import CheckConfig
-from scripts.pi_check.common import PiCheckError, log
-from scripts.pi_check.targets import TARGETS
+from checks.pi.check import CheckConfig
+from checks.pi.common import PiCheckError, log
+from checks.pi.targets import TARGETS
 
 
 def parse_args(argv=None) -> CheckConfig:
     d = CheckConfig()
     p = argparse.ArgumentParser(
-        prog="python -m scripts.pi_check",
+        prog="python -m checks.pi",
         description="Run the mnist-edge runtime on emulated Raspberry Pi userlands (qemu-user, "
                     "Debian bookworm) and check it predicts the same digits as the host.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -54,8 +54,8 @@ def parse_args(argv=None) -> CheckConfig:
 def main(argv=None) -> int:
     cfg = parse_args(argv)
     try:
-        from scripts.pi_check.check import run_check
-        from scripts.pi_check.report import table
+        from checks.pi.check import run_check
+        from checks.pi.report import table
 
         rows, md = run_check(cfg)
     except PiCheckError as exc:

@@ -1,22 +1,22 @@
 """Fuzz the runtime: bad arrays, mutated image files, the CLI, mutated model files and manifests.
 
-    python -m reliability fuzz --cases 10000           # make fuzz: ~10k cases over every target
-    python -m reliability fuzz --cases 500 --target model
+    python -m checks.reliability fuzz --cases 10000           # make fuzz: ~10k cases over every target
+    python -m checks.reliability fuzz --cases 500 --target model
 
-Cases run in a child worker (reliability/worker.py). When the worker dies the case in flight is
-counted as a crash and a new worker takes over; a case that takes longer than --timeout is a
-hang. A failure is a crash, a hang, or an outcome other than a result or a clear one-line
+Cases run as ``fuzz`` jobs of a child worker (checks/worker.py, cases.py). When the worker dies
+the case in flight is counted as a crash and a new worker takes over; a case that takes longer
+than --timeout is a hang. A failure is a crash, a hang, or an outcome other than a result or a clear one-line
 MnistEdgeError. The ``model-tflite-runtime`` target runs the worker in .venv-tflite.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-import select
-import signal
-import subprocess
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,9 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from common.artifacts import ROOT
+from checks.reliability import mutate
+from checks.reliability.cases import ARRAY_FILLS
+from checks.worker import Worker
+from common.artifacts import MANIFEST_FILE, ROOT
 from common.formats import FORMATS, KEYS
-from reliability import mutate
+from mnist_edge.digest import sha256_hex
+from mnist_edge.manifest import read_manifest
 
 SUFFIX = {f.key: Path(f.filename).suffix for f in FORMATS}
 IMAGES = ("digit.png", "digit.jpg", "digit.bmp", "photo.png", "photo.jpg", "gray16.png")
@@ -60,58 +64,73 @@ class Tally:
                 "seconds": round(self.seconds, 1), "examples": self.examples}
 
 
-class WorkerProcess:
-    """A reliability.worker child; ``run`` returns its answer or a crash/hang outcome."""
+class CaseRunner:
+    """Writes each case's input into a scratch folder and runs it as a ``fuzz`` job of a worker.
+
+    ``run`` returns {"outcome", "detail", "contained"}; a worker that dies mid-case is a crash,
+    one that does not answer in ``timeout`` seconds a hang (then a new worker takes over).
+    """
 
     def __init__(self, artifacts: Path, corpus: Path, python: str = sys.executable,
                  timeout: float = 120.0):
-        self.cmd = [str(python), "-m", "reliability.worker", "--artifacts", str(artifacts),
-                    "--corpus", str(corpus)]
-        self.timeout = timeout
-        self.proc: subprocess.Popen | None = None
-        self.restarts = 0
-
-    def _start(self) -> subprocess.Popen:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        return subprocess.Popen(self.cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                start_new_session=True)
+        self.artifacts, self.corpus = Path(artifacts), Path(corpus)
+        self.export = read_manifest(self.artifacts)
+        self.files = {e.key: e.path for e in self.export.files}
+        self.scratch = Path(tempfile.mkdtemp(prefix="mnist-edge-fuzz-"))
+        self.worker = Worker(python, timeout=timeout)
 
     def run(self, target: str, spec: dict) -> dict:
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = self._start()
-        try:
-            self.proc.stdin.write(json.dumps({"target": target, "spec": spec}) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            pass
-        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
-        line = self.proc.stdout.readline() if ready else None
-        if line:
-            return json.loads(line)
-        if line is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the worker and any probe it started
-            outcome = {"outcome": "hang", "detail": f"no answer in {self.timeout:.0f} s"}
-        else:
-            code = self.proc.wait()
-            outcome = {"outcome": "crash", "detail": f"worker died with {_status(code)}"}
-        self.proc.wait()
-        self.proc, self.restarts = None, self.restarts + 1
-        return outcome
+        """The outcome of one case of ``target`` ("model-..." targets are model cases)."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir()
+        case = self._case(target.split("-")[0] if target.startswith("model") else target, spec)
+        answer = self.worker.call({"job": "fuzz", **case})
+        if answer.pop("ok"):
+            return answer
+        return {"outcome": answer.get("outcome", "bad"), "detail": answer["error"], "contained": False}
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc = None
+        self.worker.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
+    def _case(self, target: str, spec: dict) -> dict:
+        """The job's arguments: the spec turned into the files the runtime will meet."""
+        artifacts = str(self.artifacts)
+        if target == "arrays":
+            return {"target": target, "artifacts": artifacts, "spec": spec}
+        if target == "manifest":
+            return {"target": target, "folder": str(self._folder(spec)),
+                    "key": None if spec["mode"] == "json" else spec.get("key")}
+        default = ".tflite" if target == "model" else ".png"
+        path = self.scratch / f"case{spec.get('suffix', default)}"
+        base = spec["base"]
+        path.write_bytes(mutate.apply((self.files.get(base) or self.corpus / base).read_bytes(), spec["ops"]))
+        if target == "images":
+            return {"target": target, "artifacts": artifacts, "path": str(path)}
+        if target == "cli":
+            return {"target": target, "artifacts": artifacts, "path": str(path), "args": spec.get("args", [])}
+        return {"target": target, "path": str(path), "backend": spec.get("backend", "auto"),
+                "probe": spec.get("probe")}
 
-def _status(code: int) -> str:
-    return f"signal {-code}" if code < 0 else f"exit status {code}"
+    def _folder(self, spec: dict) -> Path:
+        """A copy of the artifacts with one file mutated (rehashed into the manifest when asked),
+        or with the manifest's JSON mutated."""
+        folder = self.scratch / "artifacts"
+        folder.mkdir()
+        mode, key = spec["mode"], spec.get("key")
+        meta = copy.deepcopy(self.export.data)
+        for entry in meta["files"]:
+            src, dst = self.artifacts / entry["path"], folder / entry["path"]
+            if mode != "json" and entry["key"] == key:
+                data = mutate.apply(src.read_bytes(), spec["ops"])
+                dst.write_bytes(data)
+                if mode == "rehash":  # an export that was corrupted before its manifest was written
+                    entry["size"], entry["sha256"] = len(data), sha256_hex(data)
+            else:
+                os.symlink(src, dst)
+        text = json.dumps(meta).encode()
+        (folder / MANIFEST_FILE).write_bytes(mutate.apply(text, spec["ops"]) if mode == "json" else text)
+        return folder
 
 
 # ------------------------------------------------------------------------------ random cases
@@ -158,8 +177,6 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
                  [n, 1, 28, 28], [n, 28, 28, 3], [n, 27, 28], [1, 28, 28, 1, 1]][int(rng.integers(11))]
         if rng.random() < 0.5:
             shape = [[28, 28], [n, 28, 28], [n, 28, 28, 1]][int(rng.integers(3))]
-        from reliability.worker import ARRAY_FILLS
-
         return {"dtype": str(rng.choice(ARRAY_DTYPES)), "shape": shape,
                 "fill": str(rng.choice(ARRAY_FILLS)), "seed": int(rng.integers(1 << 30)),
                 "layout": str(rng.choice(ARRAY_LAYOUTS)), "key": str(rng.choice(KEYS))}
@@ -191,11 +208,6 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
     raise ValueError(f"unknown fuzz target {target!r}; choose one of {', '.join(SHARES)}")
 
 
-def worker_target(target: str) -> str:
-    """The worker method that runs ``target``."""
-    return "model" if target.startswith("model") else target
-
-
 # ------------------------------------------------------------------------------ the run
 def prepare(workdir: Path, data: str | None = None) -> tuple[Path, Path]:
     """(artifacts, corpus): the test artifacts (common/testmodels.py) and the image seed corpus."""
@@ -222,17 +234,16 @@ def fuzz(total: int, workdir: Path, targets: list[str] | None = None, seed: int 
                 log(f"{target}: skipped ({TFLITE_PYTHON} missing; make runtime-venvs)")
                 continue
             python = str(TFLITE_PYTHON)
-        worker = WorkerProcess(artifacts, corpus, python, timeout)
+        runner = CaseRunner(artifacts, corpus, python, timeout)
         rng = np.random.default_rng([seed, i])
         tally = tallies.setdefault(target, Tally())
         start = time.perf_counter()
         try:
             for _ in range(count):
                 spec = random_spec(target, rng)
-                answer = worker.run(worker_target(target), spec)
-                record(tally, spec, answer)
+                record(tally, spec, runner.run(target, spec))
         finally:
-            worker.close()
+            runner.close()
         tally.seconds = time.perf_counter() - start
         log(format_row(target, tally))
     return tallies

@@ -1,4 +1,4 @@
-"""python -m parity: every exported format on every installed backend vs Keras (see --help)."""
+"""python -m checks.parity: every exported format on every installed backend vs Keras (see --help)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 from common.data import DataError
 from common.flags import positive_int
 from common.tf import KerasModelError
-from parity.run import ParityConfig, ParityError, run
+from checks.parity.run import ParityConfig, ParityError, run
 
-PROG = "python -m parity"
+PROG = "python -m checks.parity"
 
 
 def parse_args(argv: list[str] | None = None) -> ParityConfig:

@@ -1,7 +1,7 @@
-"""python -m reliability: fuzz the runtime, or measure everything and write reports/reliability.md.
+"""python -m checks.reliability: fuzz the runtime, or measure everything and write reports/reliability.md.
 
-    python -m reliability fuzz --cases 12000            # make fuzz
-    python -m reliability report --cases 12000 --kills 4  # make reliability
+    python -m checks.reliability fuzz --cases 12000            # make fuzz
+    python -m checks.reliability report --cases 12000 --kills 4  # make reliability
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _args(argv):
-    p = argparse.ArgumentParser(prog="python -m reliability", description=__doc__.splitlines()[0],
+    p = argparse.ArgumentParser(prog="python -m checks.reliability", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     for name in ("fuzz", "report"):
@@ -34,13 +34,13 @@ def _args(argv):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reliability import fuzz as fz
+    from checks.reliability import fuzz as fz
 
     args = _args(argv)
     targets = None if args.target == "all" else args.target.split(",")
     bad = [t for t in targets or [] if t not in fz.SHARES]
     if bad:
-        print(f"python -m reliability: error: unknown target {bad[0]!r}; choose from {', '.join(fz.SHARES)}",
+        print(f"python -m checks.reliability: error: unknown target {bad[0]!r}; choose from {', '.join(fz.SHARES)}",
               file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="mnist-edge-reliability-") as tmp:
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(args, work: Path, tallies: dict, failed: int) -> int:
-    from reliability import interrupt, load, repro
-    from reliability.report import write_report
+    from checks.reliability import interrupt, load, repro
+    from checks.reliability.report import write_report
     from common.data import load_mnist
     from common.testmodels import ensure_test_artifacts
 
@@ -83,7 +83,7 @@ def _report(args, work: Path, tallies: dict, failed: int) -> int:
               f"{t['mismatches']} answers differ from serial", flush=True)
     path = write_report(Path(args.out), {k: v.as_dict() for k, v in tallies.items()},
                         [{**asdict(s), "lost": s.lost} for s in interrupts], rep, memory, threads,
-                        "make reliability" if os.environ.get("MAKELEVEL") else "python -m reliability report")
+                        "make reliability" if os.environ.get("MAKELEVEL") else "python -m checks.reliability report")
     print(f"wrote {path}")
     lost = sum(s.lost for s in interrupts)
     broken = failed or lost or any(t["mismatches"] for t in threads) or any(m["exit_status"] for m in memory)

@@ -1,22 +1,13 @@
 """The ways people run such models today, timed the same way as ``mnist-edge bench``.
 
-Each baseline runs in its own process (honest load time and peak RSS) and prints one JSON
-object; ``bench.run`` starts them, under .venv-tflite's Python for tflite-runtime:
-
-    python -m bench.baselines textbook --model artifacts/model_int8.tflite --backend litert \\
-        --images /tmp/x/images.npy --runs 1000
-    python -m bench.baselines ort-default --model artifacts/model.onnx --images ... --runs 1000
-    python -m bench.baselines keras --model artifacts/model.keras --images ... --runs 200
-
-Imports only numpy and mnist_edge's timing helpers at the top, so it runs in the device venvs.
+Each baseline runs as a ``baseline`` job of a fresh worker (checks/worker.py: honest load time
+and peak RSS), under .venv-tflite's Python for tflite-runtime. Imports only numpy and
+mnist_edge's timing helpers at the top, so it runs in the device venvs.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
-import sys
 import time
 
 import numpy as np
@@ -128,28 +119,17 @@ def keras_baseline(model: str, images: np.ndarray, runs: int, repeats: int = 3) 
             "labels": probs.argmax(axis=1).tolist()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one baseline and print its figures as one JSON object."""
-    p = argparse.ArgumentParser(prog="python -m bench.baselines", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("kind", choices=["textbook", "ort-default", "keras"], help="which baseline")
-    p.add_argument("--model", type=str, required=True, help="model file (.tflite, .onnx or .keras)")
-    p.add_argument("--backend", type=str, default="litert", help="TFLite interpreter for textbook")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads for textbook")
-    p.add_argument("--images", type=str, required=True, help=".npy of uint8 images [N,28,28]")
-    p.add_argument("--runs", type=int, default=1000, help="timed per-image calls")
-    args = p.parse_args(argv)
-    images = np.load(args.images, allow_pickle=False)
-    if args.kind == "textbook":
-        row = textbook(args.model, args.backend, args.threads, images, args.runs)
-    elif args.kind == "ort-default":
-        row = ort_default(args.model, images, args.runs)
+def run(kind: str, model: str, images: str, runs: int, backend: str = "litert",
+        threads: int = 1) -> dict:
+    """One baseline's figures (a worker job: checks/worker.py), with this process's peak RSS."""
+    x = np.load(images, allow_pickle=False)
+    if kind == "textbook":
+        row = textbook(model, backend, threads, x, runs)
+    elif kind == "ort-default":
+        row = ort_default(model, x, runs)
+    elif kind == "keras":
+        row = keras_baseline(model, x, runs)
     else:
-        row = keras_baseline(args.model, images, args.runs)
+        raise ValueError(f"unknown baseline {kind!r}; choose textbook, ort-default or keras")
     row["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    print(json.dumps(row))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return row

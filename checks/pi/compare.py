@@ -85,6 +85,6 @@ def compare(row: Row, entry: dict, device: dict, host: dict, labels: np.ndarray,
 
 
 def load_outputs(path: Path) -> dict:
-    """labels / probabilities / raw arrays written by device_run.py."""
+    """labels / probabilities / raw arrays written by a predict job (checks/worker.py)."""
     with np.load(path) as npz:
         return {k: npz[k] for k in ("labels", "probabilities", "raw")}

@@ -1,34 +1,20 @@
 """Load figures: peak memory of `mnist-edge predict` over 10k and 100k images, and thread safety.
 
-Peak RSS is the child's own ru_maxrss, read by a small wrapper process that starts nothing else.
+Peak RSS is the child's own ru_maxrss (checks/measure.py).
 Thread safety: N threads share one Classifier and each makes M predict calls of varying batch
 sizes; every answer must equal the serial answer for the same images, bit for bit.
 """
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from checks.measure import measure
 from common.formats import KEYS
-
-_PEAK = ("import resource, subprocess, sys\n"
-         "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode\n"
-         "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
-
-
-def peak_rss_mb(cmd: list[str]) -> tuple[int, float, float]:
-    """(exit status, peak RSS in MiB, seconds) of ``cmd``, its stdout discarded."""
-    start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True, text=True,
-                         check=True).stdout.split()
-    return int(out[0]), int(out[1]) / 1024, time.perf_counter() - start
-
 
 def predict_memory(artifacts: Path, x_test: np.ndarray, workdir: Path,
                    counts=(10_000, 100_000)) -> list[dict]:
@@ -38,9 +24,9 @@ def predict_memory(artifacts: Path, x_test: np.ndarray, workdir: Path,
     for n in counts:
         path = workdir / f"images-{n}.npy"
         np.save(path, np.resize(x_test, (n, 28, 28)))  # the test set repeated
-        code, peak, seconds = peak_rss_mb([str(cli), "predict", str(artifacts), str(path)])
-        rows.append({"images": n, "exit_status": code, "peak_rss_mib": round(peak, 1),
-                     "seconds": round(seconds, 1), "npy_mib": round(path.stat().st_size / 2**20, 1)})
+        run = measure([cli, "predict", artifacts, path])
+        rows.append({"images": n, "exit_status": run.status, "peak_rss_mib": round(run.peak_rss_mb, 1),
+                     "seconds": round(run.wall_s, 1), "npy_mib": round(path.stat().st_size / 2**20, 1)})
         path.unlink()
     return rows
 

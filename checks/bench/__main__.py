@@ -1,4 +1,4 @@
-"""python -m bench: latency, throughput, load time and memory of every export vs the baselines."""
+"""python -m checks.bench: latency, throughput, load time and memory of every export vs the baselines."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.report import write_reports
-from bench.run import BenchConfig, BenchError, run
+from checks.bench.report import write_reports
+from checks.bench.run import SweepConfig, BenchError, run
 from mnist_edge.errors import MnistEdgeError
 from common.flags import positive_int
 
-PROG = "python -m bench"
+PROG = "python -m checks.bench"
 
 
-def parse_args(argv: list[str] | None = None) -> BenchConfig:
-    """Command-line flags -> BenchConfig (defaults come from the dataclass)."""
-    d = BenchConfig()
+def parse_args(argv: list[str] | None = None) -> SweepConfig:
+    """Command-line flags -> SweepConfig (defaults come from the dataclass)."""
+    d = SweepConfig()
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Time every file in ARTIFACTS/manifest.json on every installed backend and thread "
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
                    help="Python of the venv with tflite-runtime (numpy<2), used when this one cannot load it")
     p.add_argument("--runtime-python", type=str, default=d.runtime_python,
                    help="Python of the device-like venv (no TensorFlow) for the one-image test; else this one")
-    return BenchConfig(**vars(p.parse_args(argv)))
+    return SweepConfig(**vars(p.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:

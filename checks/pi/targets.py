@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scripts.pi_check.common import PiCheckError
+from checks.pi.common import PiCheckError
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,11 @@
 """The pi-check pipeline: set up the ARM roots, run host and devices, compare, report.
 
-    from scripts.pi_check.check import CheckConfig, run_check
+    from checks.pi.check import CheckConfig, run_check
     rows = run_check(CheckConfig(targets="pi4-arm64", images=1000))
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
@@ -24,13 +23,14 @@ from mnist_edge.backends import BACKENDS
 from mnist_edge.digest import sha256_hex
 from mnist_edge.errors import ModelError
 from mnist_edge.manifest import read_manifest
-from scripts.pi_check import packages, rootfs
-from scripts.pi_check.common import PiCheckError, log, run
-from scripts.pi_check.compare import Row, compare, load_outputs
-from scripts.pi_check.report import write_reports
-from scripts.pi_check.targets import Target, get_targets
+from checks.pi import packages, rootfs
+from checks.pi.common import PiCheckError, log
+from checks.worker import WORKER_FILE, Worker
+from checks.pi.compare import Row, compare, load_outputs
+from checks.pi.report import write_reports
+from checks.pi.targets import Target, get_targets
 
-DEVICE_SCRIPT = Path(__file__).resolve().parent / "device_run.py"
+JOB_TIMEOUT_S = 3600  # one file on up to 10,000 images under emulation
 HOST_BACKENDS = {"tflite": "litert", "onnx": "onnxruntime"}  # the host's default backends (.venv)
 FULL_SET_KEY = "tflite_int8"   # runs on every test image; the other files on a subset
 MIN_SUBSET = 1000              # the least a float/ONNX run may use and still pass
@@ -117,24 +117,36 @@ def _load_test_set(data: str | None) -> tuple[np.ndarray, np.ndarray, str]:
     return mnist.x_test, mnist.y_test, mnist.source
 
 
-def _plan(work: Path, name: str, jobs: list[dict], batch: int, images: Path) -> Path:
-    plan = work / f"{name}.plan.json"
-    plan.write_text(json.dumps({"images": str(images), "batch": batch, "jobs": jobs,
-                                "result": str(work / f"{name}.result.json")}, indent=1))
-    return plan
+@dataclass(frozen=True)
+class Plan:
+    """What every run of one check shares: the copied models, the images and how many of them."""
+
+    work: Path                 # scratch folder: copied models, images, outputs
+    manifest: Path             # the copied manifest.json
+    entries: list[dict]        # its files
+    counts: dict[str, int]     # images each file runs on
+    batch: int                 # images per predict() call
+    images: Path               # .npy of the test images
 
 
-def _jobs(work: Path, name: str, manifest: Path, entries: list[dict], backend_of, counts) -> list[dict]:
-    return [{"manifest": str(manifest), "key": e["key"], "backend": backend_of(e),
-             "count": counts[e["key"]], "out": str(work / f"{name}.{e['key']}.npz")}
-            for e in entries if backend_of(e)]
+def _jobs(plan: Plan, name: str, backend_of) -> list[dict]:
+    """predict jobs (checks/worker.py) for the files ``backend_of`` gives a backend to."""
+    return [{"job": "predict", "manifest": str(plan.manifest), "key": e["key"], "backend": backend_of(e),
+             "images": str(plan.images), "count": plan.counts[e["key"]], "batch": plan.batch,
+             "out": str(plan.work / f"{name}.{e['key']}.npz")}
+            for e in plan.entries if backend_of(e)]
 
 
-def _result(plan: Path) -> dict:
-    result = Path(json.loads(plan.read_text())["result"])
-    if not result.is_file():
-        raise PiCheckError(f"{result}: the run wrote no result")
-    return json.loads(result.read_text())
+def _run_jobs(worker: Worker, jobs: list[dict], what: str) -> tuple[dict, list[dict]]:
+    """(environment, one result per job): each result is the job with its answer or its error."""
+    results = []
+    for job in jobs:
+        answer = worker.call(job)
+        results.append({**job, **answer} if answer["ok"] else {**job, "error": answer["error"]})
+    env = worker.call({"job": "environment"})  # after the jobs: was TensorFlow imported?
+    if not env.pop("ok"):
+        raise PiCheckError(f"{what}: {env['error']}")
+    return env, results
 
 
 def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
@@ -156,16 +168,15 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
     np.save(images, x[:n_full])
     log(f"{len(entries)} files from {_manifest_path(cfg.artifacts)} (copied), {n_full:,} test "
         f"images ({n_sub:,} for the other files)")
-    run_ctx = dict(work=work, manifest=manifest, entries=entries, counts=counts, batch=cfg.batch,
-                   images=images)
+    plan = Plan(work, manifest, entries, counts, cfg.batch, images)
 
     roots, sites, built = _setup(targets, cache, cfg.mirror)
     t_setup = time.monotonic() - t_start
-    host, host_envs, failures = _host_runs(cfg, targets, run_ctx)
+    host, host_envs, failures = _host_runs(cfg, targets, plan)
 
     rows, target_info = [], {}
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:  # qemu processes, one per target
-        futures = [pool.submit(_run_target, t, roots[t.stack.name], sites, required, cache, **run_ctx)
+        futures = [pool.submit(_run_target, t, roots[t.stack.name], sites, required, cache, plan)
                    for t in targets]
     for target, future in zip(targets, futures):
         rows_t, info = future.result()
@@ -219,7 +230,7 @@ def _setup(targets, cache: Path, mirror: str):
     return roots, sites, built
 
 
-def _host_runs(cfg: CheckConfig, targets, ctx) -> tuple[dict, dict, list[str]]:
+def _host_runs(cfg: CheckConfig, targets, plan: Plan) -> tuple[dict, dict, list[str]]:
     """Every backend the targets use, run on the host on the same files and images.
 
     Returns {backend: {key: job result}}, {python: environment} and host failures.
@@ -231,18 +242,15 @@ def _host_runs(cfg: CheckConfig, targets, ctx) -> tuple[dict, dict, list[str]]:
     for backend in sorted(needed):
         by_python.setdefault(pythons[backend], []).append(backend)
     host, envs, failures = {}, {}, []
-    for i, (python, backends) in enumerate(by_python.items()):
+    for python, backends in by_python.items():
         if not Path(python).is_file():
             raise PiCheckError(f"{python}: no host Python for {', '.join(backends)}; run "
                                "`make runtime-venvs` or pass --host-tflite-python")
-        jobs = [j for b in backends for j in _jobs(ctx["work"], f"host-{b}", ctx["manifest"],
-                                                  ctx["entries"], _runs_on(b), ctx["counts"])]
+        jobs = [j for b in backends for j in _jobs(plan, f"host-{b}", _runs_on(b))]
         log(f"host: {', '.join(backends)} on {len(jobs)} files ({python})")
-        plan = _plan(ctx["work"], f"host{i}", jobs, ctx["batch"], ctx["images"])
-        run([python, DEVICE_SCRIPT, plan], f"the host run with {python}")
-        result = _result(plan)
-        envs[python] = result["environment"]
-        for job in result["jobs"]:
+        with Worker(python, timeout=JOB_TIMEOUT_S) as worker:
+            envs[python], results = _run_jobs(worker, jobs, f"the host run with {python}")
+        for job in results:
             host.setdefault(job["backend"], {})[job["key"]] = job
             if job.get("error"):
                 failures.append(f"host {job['backend']} {job['key']}: {job['error']}")
@@ -269,8 +277,8 @@ def _compare_row(row: Row, entries, work: Path, ref: dict, default: dict, y, tol
                          f"{row.images:,} images{why}")
 
 
-def _run_target(target: Target, stack_root: Path, sites, required, cache: Path, *, work: Path,
-                manifest: Path, entries, counts, batch: int, images: Path) -> tuple[list[Row], dict]:
+def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,
+                plan: Plan) -> tuple[list[Row], dict]:
     """Run one emulated Pi, one process per backend; returns rows (not yet compared) and facts."""
     root = rootfs.target_root(stack_root, target.key, target.cpuinfo, cache)
     qemu = rootfs.emulator(target.stack)
@@ -279,8 +287,7 @@ def _run_target(target: Target, stack_root: Path, sites, required, cache: Path, 
     for inst in target.stack.backends:
         runtime_site, site, size = sites[(target.stack.name, inst.backend)]
         runtime_site, site = (root / p.relative_to(stack_root) for p in (runtime_site, site))
-        name = f"{target.key}-{inst.backend}"
-        jobs = _jobs(work, target.key, manifest, entries, _runs_on(inst.backend), counts)
+        jobs = _jobs(plan, target.key, _runs_on(inst.backend))
         if not jobs:
             continue
         log(f"{target.key}: {inst.backend} on {', '.join(j['key'] for j in jobs)} "
@@ -288,25 +295,23 @@ def _run_target(target: Target, stack_root: Path, sites, required, cache: Path, 
         # Host paths: qemu-arm 7.2 does not apply -L to statx, so /opt/... would not import on armhf.
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1",
                "PYTHONPATH": f"{runtime_site}:{site}"}
-        plan = _plan(work, name, jobs, batch, images)
+        cmd = [str(c) for c in (qemu, "-L", root, "-cpu", target.cpu, python, WORKER_FILE)]
         try:
-            run([qemu, "-L", root, "-cpu", target.cpu, python, DEVICE_SCRIPT, plan],
-                f"{target.key} {inst.backend} under qemu", env=env)
-            result = _result(plan)
+            with Worker(cmd=cmd, env=env, timeout=JOB_TIMEOUT_S) as worker:
+                env_info, results = _run_jobs(worker, jobs, f"{target.key} {inst.backend} under qemu")
         except PiCheckError as exc:  # a crash fails this backend's rows; the other runs go on
             rows += [Row(target.key, j["key"], inst.backend, 0, required[j["key"]],
                          install_bytes=size, failures=[str(exc)]) for j in jobs]
             continue
-        env_info = result["environment"]
         envs[inst.backend] = env_info
         problems = []
         if found := packages.tensorflow_in(runtime_site, site):
             problems.append(f"TensorFlow/Keras installed on the device: {', '.join(found)}")
-        if env_info["tensorflow_importable"] or result["tensorflow_imported"]:
+        if env_info["tensorflow_importable"] or env_info["tensorflow_imported"]:
             problems.append("tensorflow is importable on the device")
         if not env_info["mnist_edge"].startswith(str(runtime_site)):
             problems.append(f"mnist_edge imported from {env_info['mnist_edge']}, not the device install")
-        for job in result["jobs"]:
+        for job in results:
             row = Row(target.key, job["key"], inst.backend, job.get("images", 0),
                       required[job["key"]], install_bytes=size, failures=list(problems))
             if job.get("error"):

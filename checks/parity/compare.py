@@ -8,7 +8,7 @@ from itertools import combinations
 import numpy as np
 
 from common.formats import get_format
-from parity.pairs import Run
+from checks.parity.pairs import Run
 
 NUM_CLASSES = 10
 

@@ -16,8 +16,8 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from scripts.pi_check.common import PiCheckError, log, run
-from scripts.pi_check.targets import BackendInstall, Stack
+from checks.pi.common import PiCheckError, log, run
+from checks.pi.targets import BackendInstall, Stack
 
 _STAMP = ".pi-check-site.json"
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

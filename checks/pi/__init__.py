@@ -1,8 +1,8 @@
 """make pi-check: run the mnist-edge runtime on emulated Raspberry Pi userlands and compare with the host.
 
-    .venv/bin/python -m scripts.pi_check                       # every target, artifacts/, $MNIST_DATA
-    .venv/bin/python -m scripts.pi_check --targets pi5-arm64 --images 1000
-    .venv/bin/python -m scripts.pi_check --help
+    .venv/bin/python -m checks.pi                       # every target, artifacts/, $MNIST_DATA
+    .venv/bin/python -m checks.pi --targets pi5-arm64 --images 1000
+    .venv/bin/python -m checks.pi --help
 
 Each target is a Debian bookworm userland (what Raspberry Pi OS is built on: Python 3.11, glibc
 2.36) unpacked from .deb files into `.cache/pi/`, with the runtime wheel and one backend installed

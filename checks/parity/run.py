@@ -1,6 +1,6 @@
 """Run every exported file on every backend over the MNIST test set and compare with Keras.
 
-    from parity.run import ParityConfig, run
+    from checks.parity.run import ParityConfig, run
     result = run(ParityConfig(artifacts="artifacts", limit=2000))
     result.passed, result.failures      # failures name the pair and the figure
 """
@@ -17,10 +17,10 @@ import numpy as np
 from common.artifacts import MANIFEST_FILE, MODEL_FILE, exported_from, read_export
 from mnist_edge.digest import sha256_file
 from mnist_edge.manifest import Manifest
-from parity import pairs as pairs_mod
-from parity.compare import CrossReport, PairReport, across_backends, against_keras, per_class_accuracy
-from parity.reference import keras_probabilities
-from parity.report import write_reports
+from checks.parity import pairs as pairs_mod
+from checks.parity.compare import CrossReport, PairReport, across_backends, against_keras, per_class_accuracy
+from checks.parity.reference import keras_probabilities
+from checks.parity.report import write_reports
 
 
 class ParityError(Exception):

@@ -10,8 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
-from scripts.pi_check.common import PiCheckError, log, run
-from scripts.pi_check.targets import Stack
+from checks.pi.common import PiCheckError, log, run
+from checks.pi.targets import Stack
 
 SUITE = "bookworm"  # Raspberry Pi OS 12 is built on Debian bookworm: Python 3.11.2, glibc 2.36
 HOST_PACKAGES = ("qemu-user-static", "debootstrap", "debian-archive-keyring")

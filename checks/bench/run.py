@@ -1,11 +1,11 @@
 """Every exported file x installed backend x thread count, next to the baselines, in one run.
 
-    from bench.run import BenchConfig, run
-    result = run(BenchConfig(artifacts="artifacts", quick=True))
+    from checks.bench.run import SweepConfig, run
+    result = run(SweepConfig(artifacts="artifacts", quick=True))
     result["rows"][0]["latency_us"]["p50"], result["targets"]
 
 Every configuration and baseline runs in a fresh process (``mnist-edge bench`` or
-``python -m bench.baselines``) so load time and peak RSS are its own. The whole sweep is repeated
+``python -m checks.bench.baselines``) so load time and peak RSS are its own. The whole sweep is repeated
 ``rounds`` times, alternating the order, and each figure is the median over rounds: the two
 cores are shared, so ratios are taken within this one run, never across runs.
 """
@@ -13,18 +13,17 @@ cores are shared, so ratios are taken within this one run, never across runs.
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench.oneshot import one_image
+from checks.bench.oneshot import one_image
+from checks.worker import run_once
 from common.artifacts import MODEL_FILE, ROOT
 from common.formats import KEYS, get_format
 from mnist_edge import backends
@@ -48,8 +47,12 @@ class BenchError(Exception):
 
 
 @dataclass
-class BenchConfig:
-    """Options of one ``make bench`` run (the CLI flags; defaults shown in --help)."""
+class SweepConfig:
+    """Options of one ``make bench`` run (the CLI flags; defaults shown in --help).
+
+    Each row is timed by ``mnist-edge bench`` with a ``mnist_edge.bench.BenchConfig`` made from
+    ``runs`` and ``seconds_per_batch``; the rest says what to sweep and what to compare with.
+    """
 
     artifacts: str = "artifacts"        # folder with manifest.json and model.keras
     data: str | None = None             # MNIST npz or IDX folder; None: $MNIST_DATA, else Keras's download
@@ -65,9 +68,9 @@ class BenchConfig:
     tflite_python: str = ".venv-tflite/bin/python"    # Python with tflite-runtime (numpy<2)
     runtime_python: str = ".venv-runtime/bin/python"  # device-like venv (no TensorFlow) for the CLI test
 
-    def resolved(self) -> "BenchConfig":
+    def resolved(self) -> SweepConfig:
         if self.quick:
-            return BenchConfig(**{**self.__dict__, "runs": min(self.runs, 200), "images": min(self.images, 1000),
+            return SweepConfig(**{**self.__dict__, "runs": min(self.runs, 200), "images": min(self.images, 1000),
                                   "rounds": 1, "seconds_per_batch": min(self.seconds_per_batch, 0.05),
                                   "cli_repeats": 1})
         return self
@@ -79,19 +82,34 @@ def _py(path: str) -> str | None:
     return str(p) if p.is_file() else None
 
 
-def _child(cmd: list[str]) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return {"error": f"did not finish in {TIMEOUT_S} s"}
-    if done.returncode != 0:
-        tail = (done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}").splitlines()
-        return {"error": tail[-1][:300]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+@dataclass(frozen=True)
+class Configuration:
+    """One timed row: a manifest file on a backend with a thread count, in a Python."""
+
+    key: str
+    backend: str
+    python: str
+    threads: int
 
 
-def plan(cfg: BenchConfig, manifest) -> tuple[list[dict], list[dict], dict[str, str]]:
+@dataclass(frozen=True)
+class Baseline:
+    """One of the usual ways to run a file (or the Keras model), timed next to the rows."""
+
+    kind: str          # textbook, ort-default or keras
+    key: str | None    # the manifest file it runs (None: model.keras)
+    backend: str
+    python: str
+    model: str         # the file's path
+
+
+def _job(python: str, job: dict) -> dict:
+    """One worker job in a fresh process; its answer, or {"error": why}."""
+    answer = run_once(python, job, TIMEOUT_S)
+    return answer if answer.pop("ok") else {"error": answer["error"]}
+
+
+def plan(cfg: SweepConfig, manifest) -> tuple[list[Configuration], list[Baseline], dict[str, str]]:
     """(runtime configurations, baselines, skipped backends with the reason)."""
     here = {name: sys.executable for name in backends.BACKENDS if backends.unusable_reason(name) is None}
     skipped = {name: backends.unusable_reason(name) for name in backends.BACKENDS if name not in here}
@@ -116,33 +134,32 @@ def plan(cfg: BenchConfig, manifest) -> tuple[list[dict], list[dict], dict[str, 
         for name, python in here.items():
             if backends.BACKENDS[name].format != entry.format:
                 continue
-            configs += [{"key": entry.key, "backend": name, "python": python, "threads": t} for t in threads]
+            configs += [Configuration(entry.key, name, python, t) for t in threads]
             if entry.format == "tflite":
-                baselines.append({"kind": "textbook", "key": entry.key, "backend": name, "python": python,
-                                  "model": str(entry.path)})
+                baselines.append(Baseline("textbook", entry.key, name, python, str(entry.path)))
         if entry.format == "onnx" and "onnxruntime" in here:
-            baselines.append({"kind": "ort-default", "key": entry.key, "backend": "onnxruntime",
-                              "python": here["onnxruntime"], "model": str(entry.path)})
+            baselines.append(Baseline("ort-default", entry.key, "onnxruntime", here["onnxruntime"],
+                                      str(entry.path)))
     keras_file = manifest.path.parent / MODEL_FILE
     if keras_file.is_file() and backends.unusable_reason("tensorflow") is None:
-        baselines.append({"kind": "keras", "key": None, "backend": "keras", "python": sys.executable,
-                          "model": str(keras_file)})
+        baselines.append(Baseline("keras", None, "keras", sys.executable, str(keras_file)))
     return configs, baselines, skipped
 
 
-def _runtime_row(c: dict, manifest_file: Path, cfg: BenchConfig, images: str) -> dict:
-    ecfg = edge_bench.BenchConfig(runs=cfg.runs, threads=c["threads"], backend=c["backend"],
-                                  seconds_per_batch=cfg.seconds_per_batch, images=images,
-                                  warmup=min(50, cfg.runs))
-    row = edge_bench.run_child(c["python"], str(manifest_file), c["key"], c["backend"], ecfg)
-    return {**row, "key": c["key"], "backend": c["backend"], "threads": c["threads"]}
+def _runtime_row(c: Configuration, manifest_file: Path, cfg: SweepConfig, images: str) -> dict:
+    """``mnist-edge bench`` of one configuration (its mnist_edge.bench.BenchConfig) in a fresh worker."""
+    timing = edge_bench.BenchConfig(runs=cfg.runs, threads=c.threads, backend=c.backend,
+                                    seconds_per_batch=cfg.seconds_per_batch, images=images,
+                                    warmup=min(50, cfg.runs))
+    row = _job(c.python, {"job": "bench", "model": str(manifest_file), "key": c.key, **asdict(timing)})
+    return {**row, "key": c.key, "backend": c.backend, "threads": c.threads}
 
 
-def _baseline_row(b: dict, cfg: BenchConfig, images: str) -> dict:
-    runs = cfg.runs if b["kind"] != "keras" else max(50, cfg.runs // 5)  # eager calls are slow
-    cmd = [b["python"], "-m", "bench.baselines", b["kind"], "--model", b["model"], "--images", images,
-           "--runs", str(runs), "--backend", b["backend"], "--threads", "1"]
-    return {**_child(cmd), "baseline": b["kind"], "key": b["key"], "backend": b["backend"]}
+def _baseline_row(b: Baseline, cfg: SweepConfig, images: str) -> dict:
+    runs = cfg.runs if b.kind != "keras" else max(50, cfg.runs // 5)  # eager calls are slow
+    row = _job(b.python, {"job": "baseline", "kind": b.kind, "model": b.model, "images": images,
+                          "runs": runs, "backend": b.backend, "threads": 1})
+    return {**row, "baseline": b.kind, "key": b.key, "backend": b.backend}
 
 
 def _median_rows(rounds: list[list[dict]]) -> list[dict]:
@@ -167,7 +184,7 @@ def _median_rows(rounds: list[list[dict]]) -> list[dict]:
     return out
 
 
-def run(cfg: BenchConfig) -> dict:
+def run(cfg: SweepConfig) -> dict:
     """Measure everything; returns the result dict that the reports are rendered from."""
     from common.data import DataError, load_mnist
 
@@ -189,10 +206,10 @@ def run(cfg: BenchConfig) -> dict:
         rounds_rt, rounds_bl = [], []
         for i in range(cfg.rounds):
             order = 1 if i % 2 == 0 else -1  # alternate the order: drift hits every row alike
-            rt = {id(c): _runtime_row(c, mpath, cfg, images) for c in configs[::order]}
-            bl = {id(b): _baseline_row(b, cfg, images) for b in baselines[::order]}
-            rounds_rt.append([rt[id(c)] for c in configs])
-            rounds_bl.append([bl[id(b)] for b in baselines])
+            rt = {c: _runtime_row(c, mpath, cfg, images) for c in configs[::order]}
+            bl = {b: _baseline_row(b, cfg, images) for b in baselines[::order]}
+            rounds_rt.append([rt[c] for c in configs])
+            rounds_bl.append([bl[b] for b in baselines])
             print(f"bench: round {i + 1}/{cfg.rounds} done ({time.time() - started:.0f} s)", file=sys.stderr)
         rows, base = _median_rows(rounds_rt), _median_rows(rounds_bl)
         python = _py(cfg.runtime_python) or sys.executable  # the device-like venv when it exists

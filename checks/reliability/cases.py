@@ -1,0 +1,177 @@
+"""The fuzz cases as the worker runs them (``fuzz`` jobs of checks/worker.py), one per job.
+
+The driver (fuzz.py) writes each case's input (a mutated file, a copied artifacts folder); here
+it meets the runtime. The outcome is "ok" (a result), "error" (a one-line MnistEdgeError, a
+FileResult error or a CLI stderr line: the expected way to refuse bad input) or "bad" (any other
+exception, a traceback or a multi-line message). If the process dies (a native crash), the
+driver sees the pipe close and counts a crash. Imports only numpy and mnist_edge, so it also
+runs in .venv-tflite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+
+CONTAINED = "in a child process"  # the probe turned a crash or a hang into a ModelError
+ARRAY_FILLS = ("zeros", "full", "random", "nan", "inf", "-inf", "max", "min", "mixed")
+
+
+_classifiers: dict = {}
+
+
+def _classifier(artifacts: str, key: str | None):
+    from mnist_edge import Classifier
+
+    if (artifacts, key) not in _classifiers:
+        _classifiers[(artifacts, key)] = Classifier.load(artifacts, key=key)
+    return _classifiers[(artifacts, key)]
+
+
+def arrays(artifacts: str, spec: dict):
+    """predict() on an array a user might pass."""
+    x = make_array(spec)
+    shape = spec["shape"]
+    n = shape[0] if len(shape) in (3, 4) and shape[1:3] == [28, 28] else 1
+    pred = _classifier(artifacts, spec.get("key")).predict(x)
+    p = pred.probabilities
+    if len(pred) != n or p.shape != (n, 10) or not np.all(np.isfinite(p)) \
+            or not np.allclose(p.sum(axis=1), 1, atol=1e-3) or not np.all((pred.labels >= 0) & (pred.labels < 10)):
+        return "bad", f"implausible prediction: shape {p.shape} for {n} images"
+    return "ok", f"{n} predicted"
+
+
+def images(artifacts: str, path: str):
+    """predict_files() on an image file."""
+    results = _classifier(artifacts, None).predict_files([path])
+    if len(results) != 1:
+        return "bad", f"{len(results)} results for 1 file"
+    r = results[0]
+    if r.ok:
+        valid = r.label in range(10) and np.all(np.isfinite(r.probabilities))
+        return ("ok", f"label {r.label}") if valid else ("bad", f"implausible result {r}")
+    return one_line(r.error)
+
+
+def cli(artifacts: str, path: str, args: list[str]):
+    """``mnist-edge predict`` on an input file: results, or one ``mnist-edge:`` line per problem."""
+    from mnist_edge import cli as edge_cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = edge_cli.main(["predict", artifacts, path, *args])
+        except SystemExit as exc:
+            code = exc.code
+    lines = [line for line in err.getvalue().splitlines() if line.strip()]
+    if code not in (0, 1, 2) or "Traceback" in err.getvalue():
+        return "bad", f"exit {code}: {err.getvalue()[-300:]}"
+    stray = [line for line in lines if not line.startswith("mnist-edge: ")]
+    if stray:
+        return "bad", f"stderr line not from mnist-edge: {stray[0][:200]}"
+    if code == 0 and not out.getvalue().strip():
+        return "bad", "exit 0 but no result printed"
+    return ("ok", "exit 0") if code == 0 else ("error", lines[0] if lines else f"exit {code}")
+
+
+def model(path: str, backend: str = "auto", probe: bool | None = None):
+    """Classifier.load() on a model file, then a prediction."""
+    from mnist_edge import Classifier
+
+    return _predict_zero(Classifier.load(path, backend=backend, probe=probe))
+
+
+def manifest(folder: str, key: str | None):
+    """Classifier.load() through a manifest, then a prediction."""
+    from mnist_edge import Classifier
+
+    return _predict_zero(Classifier.load(folder, key=key))
+
+
+def _predict_zero(clf):
+    digit = np.zeros((2, 28, 28), np.uint8)
+    digit[:, 8:20, 13:15] = 255  # a "1"
+    p = clf.predict(digit).probabilities
+    if p.shape != (2, 10):
+        return "bad", f"loaded, but predict returned shape {p.shape}"
+    return "ok", f"loaded and predicted ({clf.backend})"
+
+
+TARGETS = {"arrays": arrays, "images": images, "cli": cli, "model": model, "manifest": manifest}
+
+
+def make_array(spec: dict):
+    """The input a user might pass to predict, from an array spec (dtype, shape, fill, layout)."""
+    rng = np.random.default_rng(int(spec.get("seed", 0)))
+    dtype, shape, fill = np.dtype(spec["dtype"]), tuple(spec["shape"]), spec.get("fill", "random")
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        lo, hi = info.min, info.max
+    elif dtype.kind == "f":
+        info = np.finfo(dtype)
+        lo, hi = float(info.min), float(info.max)
+    else:
+        lo, hi = 0, 1
+    if fill == "zeros":
+        x = np.zeros(shape, dtype)
+    elif fill == "max":
+        x = np.full(shape, hi, dtype) if dtype.kind != "c" else np.full(shape, 1 + 1j, dtype)
+    elif fill == "min":
+        x = np.full(shape, lo, dtype) if dtype.kind != "c" else np.full(shape, -1j, dtype)
+    elif fill in ("nan", "inf", "-inf", "mixed") and dtype.kind in "fc":
+        x = rng.random(shape).astype(dtype)
+        if x.size:
+            special = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}.get(fill)
+            flat = x.reshape(-1)
+            idx = rng.integers(0, flat.size, size=max(1, flat.size // 50))
+            flat[idx] = special if special is not None else rng.choice([np.nan, np.inf, -np.inf, hi, lo], len(idx))
+    elif dtype.kind == "b":
+        x = rng.random(shape) > 0.5
+    elif dtype.kind in "iu":
+        top = min(hi, 255 if fill == "full" else 300)
+        x = rng.integers(max(lo, 0 if fill == "full" else -300), top, size=shape, dtype=dtype, endpoint=True)
+    else:
+        x = (rng.random(shape) * (2.0 if fill == "random" else 1.0)).astype(dtype)
+    layout = spec.get("layout", "c")
+    if layout == "fortran":
+        x = np.asfortranarray(x)
+    elif layout == "strided" and x.ndim >= 1:
+        x = np.repeat(x, 2, axis=-1)[..., ::2]
+    elif layout == "readonly":
+        x.setflags(write=False)
+    elif layout == "list":
+        return x.tolist()
+    elif layout == "bytes":
+        return x.tobytes()
+    elif layout == "object":
+        return x.astype(object)
+    elif layout == "scalar":
+        return x.reshape(-1)[0] if x.size else 0
+    return x
+
+
+def one_line(message) -> tuple[str, str]:
+    """("error", message) if it is a clear one-line message, else ("bad", why not)."""
+    text = str(message)
+    if not text.strip() or "\n" in text or "Traceback" in text:
+        return "bad", f"not a one-line message: {text[:300]!r}"
+    return "error", text
+
+
+def run_case(target: str, **case) -> dict:
+    """One case (a worker job): {"outcome": ok | error (a clear refusal) | bad (anything else), ...}."""
+    from mnist_edge import MnistEdgeError
+
+    try:
+        outcome, detail = TARGETS[target](**case)
+    except MnistEdgeError as exc:
+        outcome, detail = one_line(exc)
+    except Exception as exc:
+        tb = traceback.extract_tb(exc.__traceback__)[-1]
+        outcome, detail = "bad", f"{type(exc).__name__}: {str(exc)[:200]} at {Path(tb.filename).name}:{tb.lineno}"
+    return {"outcome": outcome, "detail": detail, "contained": CONTAINED in detail}

@@ -1,0 +1,214 @@
+"""The one child-process worker of the checks: a job per line in, an answer per line out.
+
+    python -m checks.worker          # from the repository, in any venv with numpy and mnist_edge
+    python3 checks/worker.py         # as a file where only the runtime is installed (an emulated Pi)
+
+Each line on stdin is a job, ``{"job": NAME, ...arguments}``; each gets one JSON line back,
+``{"ok": true, ...results}`` or ``{"ok": false, "error": "one line"}`` (a MnistEdgeError's own
+message, else the exception's type and first line). Arrays travel in .npy/.npz
+files the job names. Whatever native code prints on fd 1 is sent to stderr, so it cannot corrupt
+the answers. The parent side is ``Worker``: when the child dies mid-job the pipe closes and the job
+counts as a crash; a job that outlives its timeout is a hang, and the child's process group is
+killed.
+
+``environment`` and ``predict`` need only the standard library, numpy and mnist_edge (they run on
+devices); ``bench``, ``baseline`` and ``fuzz`` import their module from the repository when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORKER_FILE = Path(__file__).resolve()
+REPO = WORKER_FILE.parents[1]
+
+
+# ------------------------------------------------------------------------------ the jobs
+def environment() -> dict:
+    """What this interpreter is and can import: the facts a report shows per device."""
+    import importlib.metadata
+    import importlib.util
+    import platform
+
+    import numpy as np
+
+    import mnist_edge
+
+    def version(dist: str) -> str | None:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {"machine": platform.machine(), "python": platform.python_version(),
+            "libc": "-".join(platform.libc_ver()), "numpy": np.__version__,
+            "mnist_edge": os.path.dirname(mnist_edge.__file__),
+            "versions": {d: version(d) for d in ("mnist-edge", "ai-edge-litert", "onnxruntime",
+                                                 "tflite-runtime", "numpy")},
+            "tensorflow_importable": importlib.util.find_spec("tensorflow") is not None,
+            "tensorflow_imported": "tensorflow" in sys.modules}
+
+
+def predict(manifest: str, key: str, backend: str, images: str, out: str, count: int | None = None,
+            batch: int = 256, threads: int = 1) -> dict:
+    """Classify the first ``count`` images of an .npy with one manifest file on one backend.
+
+    Writes labels, probabilities and raw outputs to the .npz ``out``; returns the timings.
+    """
+    import numpy as np
+
+    from mnist_edge import Classifier, backends
+
+    start = time.perf_counter()
+    clf = Classifier.load(manifest, backend=backend, threads=threads, key=key)
+    load_s = time.perf_counter() - start
+    x = np.load(images, allow_pickle=False)[:count]
+    clf.predict(x[:batch])  # warm-up: the first call sizes the interpreter's tensors
+    labels, probs, raws = [], [], []
+    start = time.perf_counter()
+    for i in range(0, len(x), batch):
+        p = clf.predict(x[i:i + batch])
+        labels.append(np.array(p.labels))  # copies: results must not alias interpreter memory
+        probs.append(np.array(p.probabilities))
+        raws.append(np.array(p.raw))
+    seconds = time.perf_counter() - start
+    tmp = out + ".partial.npz"
+    np.savez(tmp, labels=np.concatenate(labels), probabilities=np.concatenate(probs),
+             raw=np.concatenate(raws))
+    os.replace(tmp, out)
+    return {"backend": clf.backend, "format": clf.format, "precision": clf.precision,
+            "runtime": backends.runtime_version(clf.backend), "images": int(len(x)),
+            "load_s": load_s, "seconds": seconds}
+
+
+def bench(model: str, **options) -> dict:
+    """``mnist-edge bench --json`` of one file: its row (load time, latency, throughput, memory)."""
+    from mnist_edge.bench import BenchConfig, bench_model
+
+    key = options.pop("key", None)
+    return bench_model(model, BenchConfig(**options), key=key)
+
+
+def baseline(**arguments) -> dict:
+    """One of the ways people run such models today, timed like ``bench`` (checks/bench/baselines.py)."""
+    from checks.bench.baselines import run
+
+    return run(**arguments)
+
+
+def fuzz(**arguments) -> dict:
+    """One fuzz case: a result, a clear refusal or anything else (checks/reliability/cases.py)."""
+    from checks.reliability.cases import run_case
+
+    return run_case(**arguments)
+
+
+JOBS = {"environment": environment, "predict": predict, "bench": bench, "baseline": baseline,
+        "fuzz": fuzz}
+
+
+def serve() -> int:
+    """Answer jobs from stdin until it closes."""
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # native prints go to stderr from now on
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    for line in sys.stdin:
+        job = json.loads(line)
+        try:
+            answer = {"ok": True, **JOBS[job.pop("job")](**job)}
+        except Exception as exc:  # reported to the parent, which decides what it means
+            from mnist_edge.errors import MnistEdgeError
+
+            text = (str(exc).strip().splitlines() or [""])[0]
+            answer = {"ok": False, "error": text if isinstance(exc, MnistEdgeError)
+                      else f"{type(exc).__name__}: {text}"}
+        answers.write(json.dumps(answer) + "\n")
+    return 0
+
+
+# ------------------------------------------------------------------------------ the parent side
+class Worker:
+    """A worker child process; ``call`` sends one job and returns its answer, or why there is none.
+
+    ``cmd`` starts the worker: by default this Python on this module from the repository. A
+    crash or a hang comes back as ``{"ok": false, "outcome": "crash" | "hang", "error": ...}``
+    and the next call starts a new child.
+    """
+
+    def __init__(self, python: str = sys.executable, cmd: list[str] | None = None,
+                 env: dict | None = None, timeout: float = 900.0):
+        self.cmd = cmd or [str(python), "-m", "checks.worker"]
+        self.env = env or {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.timeout = timeout
+        self.proc: subprocess.Popen | None = None
+        self._stderr = None
+
+    def call(self, job: dict, timeout: float | None = None) -> dict:
+        """The answer to ``job`` ({"job": NAME, ...})."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout or self.timeout)
+        line = self.proc.stdout.readline() if ready else None
+        if line:
+            return json.loads(line)
+        if line is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the worker and anything it started
+            answer = {"outcome": "hang", "error": f"no answer in {timeout or self.timeout:.0f} s"}
+        else:
+            code = self.proc.wait()
+            how = f"signal {-code}" if code < 0 else f"exit status {code}"
+            answer = {"outcome": "crash", "error": f"worker died with {how}{self._last_words()}"}
+        self.proc.wait()
+        self.proc = None
+        return {"ok": False, **answer}
+
+    def close(self) -> None:
+        """End the child (stdin closed, then killed if it does not leave)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=self.env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+                                     start_new_session=True)
+
+    def _last_words(self) -> str:
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        return f": {lines[-1][:300]}" if lines else ""
+
+
+def run_once(python: str, job: dict, timeout: float = 900.0) -> dict:
+    """One job in a fresh worker (honest load time and peak memory), which then ends."""
+    with Worker(python, timeout=timeout) as worker:
+        return worker.call(job)
+
+
+if __name__ == "__main__":
+    sys.exit(serve())

@@ -1,0 +1,235 @@
+"""Image primitives of the photo pipeline (preprocess.py), in numpy, each kept for a measured reason.
+
+Neither numpy nor Pillow does these jobs as fast (or at all), measured on 256x200 float images:
+
+- percentile / median: np.percentile and np.median import numpy.ma on first use, 10-20 ms of a
+  one-image CLI run; np.partition gives the same values.
+- dilate: Pillow's MaxFilter (on an 8-bit copy of the mask) gives the same mask 14-28x slower.
+- blur3: Pillow's BoxBlur does not take float ("F") images.
+- resize: area averaging with exact fractional coverage (MNIST's anti-aliasing); Pillow's BOX
+  filter weighs whole pixels by their centre, up to 0.46 off on a 1.5x shrink.
+- runs / label_runs / fill_holes: connected components; Pillow has none, and SciPy is not a
+  dependency of the runtime.
+- otsu, mad, median3, fill, reduce, border: a few lines each, with no library equivalent in numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def percentile(a, q, axis=None):
+    """np.percentile (linear interpolation) by np.partition.
+
+    np.percentile and np.median import numpy.ma on first use (10-20 ms of a one-image CLI run).
+    """
+    a = np.asarray(a)
+    if axis is None:
+        a, axis = a.reshape(-1), 0
+    qs = np.atleast_1d(np.asarray(q, dtype=np.float64))
+    n = a.shape[axis]
+    if n == 0:
+        shape = list(a.shape)
+        shape[axis] = len(qs)
+        out = np.full(shape, np.nan)
+    else:
+        pos = qs / 100.0 * (n - 1)
+        lo = np.floor(pos).astype(np.intp)
+        hi = np.minimum(lo + 1, n - 1)
+        part = np.partition(a, sorted({*lo.tolist(), *hi.tolist()}), axis=axis)
+        frac_shape = [1] * a.ndim
+        frac_shape[axis] = len(qs)
+        vlo, vhi = np.take(part, lo, axis=axis), np.take(part, hi, axis=axis)
+        out = vlo + (vhi - vlo) * (pos - lo).reshape(frac_shape)
+    if a.dtype.kind == "f":
+        out = out.astype(a.dtype, copy=False)
+    return np.take(out, 0, axis=axis) if np.ndim(q) == 0 else np.moveaxis(out, axis, 0)
+
+
+def median(a, axis=None):
+    """np.median without importing numpy.ma."""
+    return percentile(a, 50.0, axis)
+
+
+def mad(a: np.ndarray) -> float:
+    """Robust standard deviation (median absolute deviation)."""
+    if a.size == 0:
+        return 0.0
+    a = sample(a)
+    return 1.4826 * float(median(np.abs(a - median(a))))
+
+
+def sample(a: np.ndarray, limit: int = 16384) -> np.ndarray:
+    """At most about ``limit`` evenly strided values: plenty for a median, and 4-16x faster."""
+    a = a.ravel()
+    return a[::-(-a.size // limit)]
+
+
+def border(a: np.ndarray) -> np.ndarray:
+    """The outer ring (1/16 of each side, at least one pixel): mostly background."""
+    h, w = a.shape
+    r = max(1, min(h, w) // 16)
+    if 2 * r >= h or 2 * r >= w:
+        return a.ravel()
+    return np.concatenate([a[:r].ravel(), a[-r:].ravel(), a[r:-r, :r].ravel(), a[r:-r, -r:].ravel()])
+
+
+def fill(grid: np.ndarray) -> np.ndarray:
+    """Fill NaN cells (all ink) with the mean of their known neighbours, growing inwards."""
+    if np.isnan(grid).all():
+        return np.zeros_like(grid)
+    while np.isnan(grid).any():
+        known = ~np.isnan(grid)
+        p = np.pad(np.where(known, grid, 0.0), 1)
+        k = np.pad(known.astype(np.float32), 1)
+        h, w = grid.shape
+        total = sum(p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+        count = sum(k[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+        grow = ~known & (count > 0)
+        grid = np.where(grow, total / np.maximum(count, 1), grid)
+    return grid
+
+
+def median3(grid: np.ndarray) -> np.ndarray:
+    """3x3 median over the mesh: a cell spoilt by ink takes its neighbours' value."""
+    h, w = grid.shape
+    p = np.pad(grid, 1, mode="edge")
+    return median(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0)
+
+
+def dilate(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Grow a boolean mask by ``steps`` pixels (3x3 square each step)."""
+    h, w = mask.shape
+    for _ in range(steps):
+        p = np.pad(mask, 1)
+        out = p[1:-1, 1:-1].copy()
+        for dy in range(3):
+            for dx in range(3):
+                out |= p[dy:dy + h, dx:dx + w]
+        mask = out
+    return mask
+
+
+def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Horizontal runs of True: row, first column, end column (exclusive), in row-major order."""
+    p = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    p[:, 1:-1] = mask
+    d = np.diff(p, axis=1)
+    row, start = np.nonzero(d == 1)
+    _, end = np.nonzero(d == -1)
+    return row, start, end
+
+
+def label_runs(row: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Component id of every run (8-connected), by union-find over runs of adjacent rows."""
+    n = len(row)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    bounds = np.searchsorted(row, np.arange(row[-1] + 2)) if n else np.zeros(1, int)
+    ss, es = start.tolist(), end.tolist()
+    for r in range(1, len(bounds) - 1):
+        a, a_end = int(bounds[r - 1]), int(bounds[r])   # runs of the previous row
+        b, b_end = int(bounds[r]), int(bounds[r + 1])   # runs of this row
+        while a < a_end and b < b_end:
+            if ss[a] <= es[b] and ss[b] <= es[a]:       # overlap or touch diagonally
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+            if es[a] < es[b]:
+                a += 1
+            else:
+                b += 1
+    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
+    return np.unique(roots, return_inverse=True)[1]
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with every region it encloses (not reaching the image's border) filled."""
+    row, start, end = runs(~mask)
+    if row.size == 0:
+        return mask
+    comp = label_runs(row, start, end)
+    h, w = mask.shape
+    outer = np.zeros(int(comp.max()) + 1, dtype=bool)
+    outer[comp[(row == 0) | (row == h - 1) | (start == 0) | (end == w)]] = True
+    out = mask.copy()
+    for i in np.nonzero(~outer[comp])[0]:
+        out[row[i], start[i]:end[i]] = True
+    return out
+
+
+def blur3(a: np.ndarray) -> np.ndarray:
+    p = np.pad(a, 1, mode="edge")
+    h, w = a.shape
+    out = np.zeros_like(a)
+    for dy in range(3):
+        for dx in range(3):
+            out += p[dy:dy + h, dx:dx + w]
+    return out / np.float32(9.0)
+
+
+def otsu(a: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold: the level that best separates the values into two classes."""
+    top = float(a.max())
+    if top <= 0:
+        return 0.0
+    hist, edges = np.histogram(a, bins=bins, range=(0.0, top))
+    hist = hist.astype(np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres)
+    mean0 = m0 / np.maximum(w0, 1)
+    mean1 = (m0[-1] - m0) / np.maximum(w1, 1)
+    between = w0 * w1 * (mean0 - mean1) ** 2
+    return float(edges[int(np.argmax(between[:-1])) + 1])
+
+
+def reduce(a: np.ndarray, limit: int) -> np.ndarray:
+    """Average k x k blocks so that at most ``limit`` pixels remain (an anti-aliased shrink).
+
+    Budgeting pixels rather than the longer side keeps a narrow strip (and the digit in it) sharp.
+    """
+    k = int(np.ceil(np.sqrt(a.shape[0] * a.shape[1] / limit)))
+    if k <= 1:
+        return a
+    h, w = a.shape
+    hh, ww = max(k, h - h % k), max(k, w - w % k)
+    if hh > h or ww > w:  # a side shorter than one block: pad by repeating the edge
+        a = np.pad(a, ((0, max(0, hh - h)), (0, max(0, ww - w))), mode="edge")
+    a = a[:hh, :ww]
+    return a.reshape(hh // k, k, ww // k, k).mean(axis=(1, 3), dtype=np.float32)
+
+
+def _resize_matrix(src: int, dst: int) -> np.ndarray:
+    """[dst, src] weights: area averaging when shrinking, linear interpolation when growing."""
+    m = np.zeros((dst, src), dtype=np.float32)
+    if dst <= src:
+        step = src / dst
+        for i in range(dst):
+            lo, hi = i * step, (i + 1) * step
+            for j in range(int(lo), min(src, int(np.ceil(hi)))):
+                m[i, j] = min(hi, j + 1) - max(lo, j)
+        return m / m.sum(axis=1, keepdims=True)
+    pos = np.clip((np.arange(dst) + 0.5) * src / dst - 0.5, 0, src - 1)
+    j0 = np.floor(pos).astype(int)
+    j1 = np.minimum(j0 + 1, src - 1)
+    frac = (pos - j0).astype(np.float32)
+    m[np.arange(dst), j0] += 1 - frac
+    m[np.arange(dst), j1] += frac
+    return m
+
+
+def resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    return _matmul(_matmul(_resize_matrix(a.shape[0], h), a), _resize_matrix(a.shape[1], w).T)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # einsum, not @: BLAS's thread pool makes these tiny products erratic (10x slower) on a busy CPU
+    return np.einsum("ij,jk->ik", a, b)
