@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def positive_int(text: str) -> int:
@@ -25,3 +30,46 @@ def fraction(text: str) -> float:
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"{text} must be in [0, 1)")
     return value
+
+
+def option(default, help: str, **flag: Any):
+    """A config dataclass field that is also a flag: ``--name-with-dashes``, its help and default.
+
+    ``flag`` passes ``type=``, ``choices=`` or ``metavar=`` to argparse; without them it follows
+    the field's annotation (int, float, str, Path; ``X | None`` as X); a bool field is a switch.
+    """
+    return field(default=default, metadata={"help": help, **flag})
+
+
+def parse(config: type[T], argv: list[str] | None, prog: str, description: str,
+          epilog: str | None = None) -> T:
+    """The command line -> a ``config`` dataclass whose flag fields are made with ``option``."""
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                formatter_class=HelpFormatter)
+    add_options(p, config)
+    return config(**vars(p.parse_args(argv)))
+
+
+def add_options(p: argparse.ArgumentParser, config: type) -> None:
+    """One flag per ``option`` field of the dataclass ``config``, in field order."""
+    for f in fields(config):
+        if "help" not in f.metadata:
+            continue
+        kwargs = dict(f.metadata)
+        if f.type in (bool, "bool"):
+            p.add_argument(f"--{f.name.replace('_', '-')}", action="store_true", **kwargs)
+            continue
+        if "type" not in kwargs and "choices" not in kwargs:
+            kwargs["type"] = _TYPES[str(f.type).removesuffix(" | None")]
+        p.add_argument(f"--{f.name.replace('_', '-')}", default=f.default, **kwargs)
+
+
+_TYPES = {"int": int, "float": float, "str": str, "Path": Path}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, unless its help already explains it ("(default: ...)")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        return text if "(default:" in text else super()._get_help_string(action)

@@ -12,6 +12,7 @@ with a manifest listing only them, and ``run`` reports the failure (the CLI exit
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from common import formats as export_formats
 from common import publish
 from common.artifacts import MANIFEST_FILE, MODEL_FILE, read_metrics, weights_sha256
 from common.data import keras_probabilities, load_mnist, to_model_input
-from common.formats import ExportFormat
+from common.flags import option, positive_int
+from common.formats import KEYS, ExportFormat
 from common.tf import KerasModelError, import_tensorflow, load_keras_model
 from export import manifest as manifest_mod
 from export.context import ExportContext, calibration_sample
@@ -35,17 +37,28 @@ class ExportError(Exception):
     """An expected, user-fixable problem (missing or unreadable model, bad option)."""
 
 
+def opset(text: str) -> int:
+    """argparse type: an ONNX opset this exporter supports."""
+    value = positive_int(text)
+    if not MIN_OPSET <= value <= MAX_OPSET:
+        raise argparse.ArgumentTypeError(f"{value} is not supported; choose {MIN_OPSET}..{MAX_OPSET}")
+    return value
+
+
 @dataclass
 class ExportConfig:
-    """Resolved export configuration; recorded under ``export`` in manifest.json."""
+    """Resolved export configuration (the flags of python -m export); recorded in manifest.json."""
 
-    artifacts: str = "artifacts"     # folder holding model.keras; the exported files go next to it
-    formats: str = "all"             # "all" or comma-separated keys from common/formats.py
-    calibration_samples: int = 500   # training images used to calibrate the int8 formats
-    opset: int = 17                  # ONNX opset (13..18)
-    data: str | None = None          # mnist.npz or IDX folder; None: $MNIST_DATA, then download
-    seed: int = 42                   # seeds the calibration sample
-    verbose: bool = False            # show TensorFlow's and the converters' logs
+    artifacts: str = option("artifacts", "folder holding model.keras; the exported files are "
+                                         "published into it")
+    formats: str = option("all", f"'all' or comma-separated keys: {', '.join(KEYS)}")
+    calibration_samples: int = option(500, "training images used to calibrate the int8 formats",
+                                      type=positive_int)
+    opset: int = option(17, f"ONNX opset ({MIN_OPSET}..{MAX_OPSET})", type=opset)
+    data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else the "
+                                    "Keras download)")
+    seed: int = option(42, "seed for the calibration sample")
+    verbose: bool = option(False, "show TensorFlow's and the converters' logs")
 
 
 @dataclass

@@ -18,30 +18,34 @@ from common import data as mnist_data
 from common import publish
 from common.artifacts import (CONFIG_FILE, CONFUSION_FILE, CURVES_FILE, HISTORY_FILE, METRICS_FILE,
                               MODEL_FILE, drop_exports)
+from common.flags import fraction, option, positive_int
 from common.tf import import_tensorflow
 from train import checkpoint
-from train.model import build_model, compile_model
+from train.model import OPTIMIZERS, build_model, compile_model
+
+
+LR_SCHEDULES = ("cosine", "constant")
 
 
 @dataclass
 class TrainConfig:
-    """Resolved training configuration; written to config.json next to the model."""
+    """Resolved training configuration (the flags of python -m train); written to config.json."""
 
-    data: str | None = None          # mnist.npz or IDX folder; None: $MNIST_DATA, then download
-    out: str = "artifacts"           # where the artifacts are published
-    epochs: int = 10                 # passes over the training split
-    batch_size: int = 64             # images per gradient step
-    optimizer: str = "adam"          # adam (default) or adagrad
-    learning_rate: float | None = None  # None: the optimizer's Keras default
-    validation_split: float = 0.1    # fraction of the *training* data held out for validation
-    lr_schedule: str = "cosine"      # cosine: decay the learning rate to 0 over the run; constant
-    seed: int = 42                   # seeds Python, numpy and TensorFlow; ops run deterministically
-    limit: int | None = None         # train on the first N training images (quick runs, tests)
-    resume: bool = False             # continue from the last completed epoch of an interrupted run
-    verbose: bool = False            # show TensorFlow's C++ logs
-
-
-LR_SCHEDULES = ("cosine", "constant")
+    data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
+    out: str = option("artifacts", "artifacts folder to publish into")
+    epochs: int = option(10, "training epochs: passes over the training split", type=positive_int)
+    batch_size: int = option(64, "batch size: images per gradient step", type=positive_int)
+    optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
+    learning_rate: float | None = option(None, "learning rate (default: the optimizer's Keras default)")
+    validation_split: float = option(0.1, "fraction of the training data held out for validation",
+                                     type=fraction)
+    lr_schedule: str = option("cosine", "learning-rate schedule: cosine decays to 0 over the run",
+                              choices=LR_SCHEDULES)
+    seed: int = option(42, "random seed: Python, numpy and TensorFlow; ops run deterministically")
+    limit: int | None = option(None, "use only the first N training images (quick runs)",
+                               type=positive_int)
+    resume: bool = option(False, "continue an interrupted run from its last completed epoch")
+    verbose: bool = option(False, "show TensorFlow's C++ logs")
 
 
 def learning_rate(cfg: TrainConfig, total_steps: int):

@@ -7,20 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.publish import atomic_path, write_bytes, write_json
+from checks import reports
 
 BIG = "256"
 
 
 def write_reports(result: dict, out: Path) -> dict[str, Path]:
     """Write bench.md, bench.json and bench.png into ``out``; returns their paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"md": out / "bench.md", "json": out / "bench.json", "png": out / "bench.png"}
-    write_json(paths["json"], result)
-    write_bytes(paths["md"], markdown(result).encode())
-    with atomic_path(paths["png"]) as tmp:
-        draw(result, tmp)
-    return paths
+    return reports.write(out, "bench", result, markdown(result), lambda p: draw(result, p))
 
 
 def _f(v, fmt: str = ".1f", none: str = "–") -> str:
@@ -105,7 +99,7 @@ def markdown(r: dict) -> str:
             lines.append(f"| {name} | error: {c['error']} | | | |")
         else:
             lines.append(f"| {name} | {c['wall_s']:.3f} | {c['peak_rss_mb']:.1f} | {c['runs']} | `{c['python']}` |")
-    lines += ["", "## Targets (issue 6)", "", "| target | value | goal | met |", "|---|--:|---|---|"]
+    lines += ["", "## Speed and memory targets", "", "| target | value | goal | met |", "|---|--:|---|---|"]
     for t in r["targets"]:
         lines.append(f"| {t['target']} | {t['value']} | {t['goal']} | {'yes' if t['met'] else '**no**'} |")
     rec = r.get("recommended") or {}

@@ -4,10 +4,10 @@
     result = run(SweepConfig(artifacts="artifacts", quick=True))
     result["rows"][0]["latency_us"]["p50"], result["targets"]
 
-Every configuration and baseline runs in a fresh process (``mnist-edge bench`` or
-``python -m checks.bench.baselines``) so load time and peak RSS are its own. The whole sweep is repeated
-``rounds`` times, alternating the order, and each figure is the median over rounds: the two
-cores are shared, so ratios are taken within this one run, never across runs.
+Every configuration and baseline runs in a fresh worker process (checks/worker.py: ``bench`` and
+``baseline`` jobs) so load time and peak RSS are its own. The whole sweep is repeated ``rounds``
+times, alternating the order, and each figure is the median over rounds: the two cores are
+shared, so ratios are taken within this one run, never across runs.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from checks.bench.oneshot import one_image
+from checks.options import CheckOptions
 from checks.worker import run_once
 from common.artifacts import MODEL_FILE, ROOT
+from common.flags import option, positive_int
 from common.formats import KEYS, get_format
 from mnist_edge import backends
 from mnist_edge import bench as edge_bench
@@ -33,7 +35,7 @@ from mnist_edge.manifest import manifest_path, read_manifest
 
 BIG_BATCH = str(max(edge_bench.BATCHES))
 TIMEOUT_S = 600
-# Targets of issue 6 (see the README's Speed section)
+# Speed and memory targets (docs/benchmark.md explains each)
 MAX_OVERHEAD = 1.05            # Classifier.predict p50 / bare invoke() p50, batch 1, one thread
 MIN_THROUGHPUT = 30_000        # images/s of the best format on one core
 MIN_VS_KERAS_PREDICT = 3.5
@@ -47,26 +49,26 @@ class BenchError(Exception):
 
 
 @dataclass
-class SweepConfig:
-    """Options of one ``make bench`` run (the CLI flags; defaults shown in --help).
+class SweepConfig(CheckOptions):
+    """Options of one ``make bench`` run (the flags of python -m checks.bench).
 
     Each row is timed by ``mnist-edge bench`` with a ``mnist_edge.bench.BenchConfig`` made from
     ``runs`` and ``seconds_per_batch``; the rest says what to sweep and what to compare with.
     """
 
-    artifacts: str = "artifacts"        # folder with manifest.json and model.keras
-    data: str | None = None             # MNIST npz or IDX folder; None: $MNIST_DATA, else Keras's download
-    out: str = "reports"                # where bench.md, bench.json and bench.png go
-    threads: str = "1,2"                # interpreter thread counts to sweep
-    backends: str = "all"               # 'all' or comma-separated runtime backends (Keras always runs)
-    runs: int = 1000                    # timed batch-1 calls per configuration and baseline
-    images: int = 10000                 # test images for accuracy and agreement
-    rounds: int = 2                     # repetitions of the whole sweep; medians are reported
-    seconds_per_batch: float = 0.3      # throughput timing per batch size
-    cli_repeats: int = 5                # one-image CLI runs per command (Keras: fewer, it is slow)
-    quick: bool = False                 # 1 round, 200 runs, 1,000 images: for tests and development
-    tflite_python: str = ".venv-tflite/bin/python"    # Python with tflite-runtime (numpy<2)
-    runtime_python: str = ".venv-runtime/bin/python"  # device-like venv (no TensorFlow) for the CLI test
+    threads: str = option("1,2", "comma-separated interpreter thread counts")
+    backends: str = option("all", "'all' or comma-separated: litert, tflite-runtime, tensorflow, "
+                                  "onnxruntime (Keras always runs)")
+    runs: int = option(1000, "timed batch-1 calls per row and baseline", type=positive_int)
+    images: int = option(10000, "test images for accuracy and agreement", type=positive_int)
+    rounds: int = option(2, "repetitions of the whole sweep (alternating order); medians are reported",
+                         type=positive_int)
+    seconds_per_batch: float = option(0.3, "throughput timing per batch size")
+    cli_repeats: int = option(5, "cold-start runs of each one-image command (Keras: fewer, it is slow)",
+                              type=positive_int)
+    quick: bool = option(False, "1 round, 200 runs, 1,000 images, short throughput timing")
+    runtime_python: str = option(".venv-runtime/bin/python", "Python of the device-like venv (no "
+                                 "TensorFlow) for the one-image test; else this one")
 
     def resolved(self) -> SweepConfig:
         if self.quick:
@@ -278,7 +280,7 @@ def _precision(key: str | None) -> str:
 
 
 def targets(rows: list[dict], base: list[dict], cli: dict) -> list[dict]:
-    """Each target of issue 6: the figure, the goal, met or not, and by how much."""
+    """Each speed and memory target: the figure, the goal, and whether it is met."""
     ok = [r for r in rows if "error" not in r and r["threads"] == 1]
     out = []
     for r in ok:

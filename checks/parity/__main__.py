@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from common.data import DataError
-from common.flags import positive_int
+from common.flags import parse
 from common.tf import KerasModelError
 from checks.parity.run import ParityConfig, ParityError, run
 
@@ -14,34 +13,15 @@ PROG = "python -m checks.parity"
 
 
 def parse_args(argv: list[str] | None = None) -> ParityConfig:
-    """Command-line flags -> ParityConfig (defaults come from the dataclass)."""
-    d = ParityConfig()
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Run every file listed in ARTIFACTS/manifest.json on every installed backend "
-                    "(ai-edge-litert, tflite-runtime in its own venv, tf.lite, onnxruntime) through "
-                    "mnist_edge.Classifier over the MNIST test set, compare each with the Keras model "
-                    "and with the same file on the other backends, and write parity.md, parity.json "
-                    "and parity.png into OUT. Tolerances: the format table, common/formats.py.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        epilog="Exit status: 0 when every pair is within tolerance, 1 when one is not (each broken "
-               "tolerance is printed on stderr, naming the pair and the figure) or on an error.")
-    p.add_argument("--artifacts", type=str, default=d.artifacts,
-                   help="folder with model.keras and manifest.json (from make export)")
-    p.add_argument("--data", type=str, default=d.data,
-                   help="MNIST npz or IDX folder; None: $MNIST_DATA, else Keras's download")
-    p.add_argument("--out", type=str, default=d.out, help="folder for the reports")
-    p.add_argument("--limit", type=positive_int, default=d.limit,
-                   help="use only the first N test images; None: all 10,000")
-    p.add_argument("--backends", type=str, default=d.backends,
-                   help="'all' (every installed one; others are listed as not run) or comma-separated: "
-                        "litert, tflite-runtime, tensorflow, onnxruntime (each must be able to run)")
-    p.add_argument("--tflite-python", type=str, default=d.tflite_python,
-                   help="Python of the venv with tflite-runtime (numpy<2), used when this one cannot load it")
-    p.add_argument("--cache", type=str, default=d.cache,
-                   help="folder caching the Keras reference predictions ('' to disable)")
-    args = p.parse_args(argv)
-    return ParityConfig(**vars(args))
+    """Command-line flags -> ParityConfig (flags, help and defaults come from the dataclass)."""
+    return parse(ParityConfig, argv, PROG,
+                 "Run every file listed in ARTIFACTS/manifest.json on every installed backend "
+                 "(ai-edge-litert, tflite-runtime in its own venv, tf.lite, onnxruntime) through "
+                 "mnist_edge.Classifier over the MNIST test set, compare each with the Keras model "
+                 "and with the same file on the other backends, and write parity.md, parity.json "
+                 "and parity.png into OUT. Tolerances: the format table, common/formats.py.",
+                 "Exit status: 0 when every pair is within tolerance, 1 when one is not (each broken "
+                 "tolerance is printed on stderr, naming the pair and the figure) or on an error.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common.formats import get_format
-from common.publish import atomic_path, write_bytes, write_json
+from checks import reports
 
 MAX_THUMBNAILS = 60   # digits drawn in parity.png (the ones most pairs get wrong first)
 MAX_INDICES_MD = 40   # disagreeing image indices listed per pair in parity.md (all are in the JSON)
@@ -21,13 +21,7 @@ COLUMNS = 8           # thumbnails per row
 
 def write_reports(result, out: Path) -> dict[str, Path]:
     """Write parity.md, parity.json and parity.png into ``out``; returns their paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"md": out / "parity.md", "json": out / "parity.json", "png": out / "parity.png"}
-    write_json(paths["json"], to_json(result))
-    write_bytes(paths["md"], markdown(result).encode())
-    with atomic_path(paths["png"]) as tmp:
-        draw(result, tmp)
-    return paths
+    return reports.write(out, "parity", to_json(result), markdown(result), lambda p: draw(result, p))
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:
@@ -95,11 +89,6 @@ def _worst_class(deltas: list) -> str:
     return f"{c}: {d * 100:+.2f} pt" if d < 0 else "none lower"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
 def markdown(result) -> str:
     """The human report: one row per format × backend, then cross-backend and per-class detail."""
     lines = [
@@ -123,19 +112,19 @@ def markdown(result) -> str:
                      _sci(r.max_abs_prob_diff), _sci(r.mean_abs_prob_diff), _worst_class(r.per_class_delta),
                      "–" if r.run.error else str(len(r.disagreements)), f"{r.run.seconds:.1f}",
                      _mark(r.passed)])
-    lines += _table(["format", "file", "backend", "accuracy", "Δ vs Keras", "agreement",
+    lines += reports.table(["format", "file", "backend", "accuracy", "Δ vs Keras", "agreement",
                      "max \\|Δp\\|", "mean \\|Δp\\|", "worst class Δ", "disagreements", "s", "status"], rows)
     if result.skipped:
         lines += ["", "Not run: " + "; ".join(f"{b} ({why})" for b, why in result.skipped.items()) + "."]
     if result.failures:
         lines += ["", "## Failures", ""] + [f"- {f}" for f in result.failures]
     lines += ["", "## Same file on two backends", ""]
-    lines += _table(["file", "backends", "agreement", "max \\|Δp\\|", "disagreements", "status"],
+    lines += reports.table(["file", "backends", "agreement", "max \\|Δp\\|", "disagreements", "status"],
                     [[c.key, " vs ".join(c.backends), _pct(c.agreement), _sci(c.max_abs_prob_diff),
                       str(len(c.disagreements)), _mark(c.passed)] for c in result.cross]
                     or [["–", "no file ran on two backends", "", "", "", ""]])
     lines += ["", "## Per-class accuracy difference from Keras (points)", ""]
-    lines += _table(["pair", *map(str, range(10))],
+    lines += reports.table(["pair", *map(str, range(10))],
                     [[r.run.pair.name, *("–" if d is None else f"{d * 100:+.2f}" for d in r.per_class_delta)]
                      for r in result.pairs if not r.run.error])
     lines += ["", "## Images where a pair's answer differs from Keras's", ""]

@@ -14,7 +14,9 @@ from typing import Callable
 
 import numpy as np
 
+from checks.options import CheckOptions
 from common.artifacts import MANIFEST_FILE, MODEL_FILE, exported_from, read_export
+from common.flags import option, positive_int
 from mnist_edge.digest import sha256_file
 from mnist_edge.manifest import Manifest
 from checks.parity import pairs as pairs_mod
@@ -28,16 +30,16 @@ class ParityError(Exception):
 
 
 @dataclass
-class ParityConfig:
-    """Options of one parity run (the CLI flags; defaults shown in --help)."""
+class ParityConfig(CheckOptions):
+    """Options of one parity run (the flags of python -m checks.parity)."""
 
-    artifacts: str = "artifacts"        # folder with model.keras and manifest.json (from make export)
-    data: str | None = None             # MNIST npz or IDX folder; None: $MNIST_DATA, else Keras's download
-    out: str = "reports"                # where parity.md, parity.json and parity.png go
-    limit: int | None = None            # only the first N test images (None: all 10,000)
-    backends: str = "all"               # 'all' (every installed one) or comma-separated backend names
-    tflite_python: str = ".venv-tflite/bin/python"  # Python with tflite-runtime (numpy<2)
-    cache: str | None = ".cache/parity"  # Keras reference probabilities, keyed by sha256; None: off
+    limit: int | None = option(None, "use only the first N test images (default: all 10,000)",
+                               type=positive_int)
+    backends: str = option("all", "'all' (every installed one; others are listed as not run) or "
+                                  "comma-separated: litert, tflite-runtime, tensorflow, onnxruntime "
+                                  "(each must be able to run)")
+    cache: str | None = option(".cache/parity", "folder caching the Keras reference predictions, "
+                                                "keyed by sha256 ('' to disable)")
 
 
 @dataclass

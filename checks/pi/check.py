@@ -18,6 +18,7 @@ import numpy as np
 
 from common.artifacts import MANIFEST_FILE
 from common.artifacts import ROOT as REPO
+from common.flags import option, positive_int
 from common.formats import INT8_STEPS, Tolerance, get_format
 from mnist_edge.backends import BACKENDS
 from mnist_edge.digest import sha256_hex
@@ -28,7 +29,7 @@ from checks.pi.common import PiCheckError, log
 from checks.worker import WORKER_FILE, Worker
 from checks.pi.compare import Row, compare, load_outputs
 from checks.pi.report import write_reports
-from checks.pi.targets import Target, get_targets
+from checks.pi.targets import TARGETS, Target, get_targets
 
 JOB_TIMEOUT_S = 3600  # one file on up to 10,000 images under emulation
 HOST_BACKENDS = {"tflite": "litert", "onnx": "onnxruntime"}  # the host's default backends (.venv)
@@ -38,22 +39,28 @@ MIN_SUBSET = 1000              # the least a float/ONNX run may use and still pa
 
 @dataclass
 class CheckConfig:
-    """Everything `make pi-check` can change; defaults are the CI run."""
+    """Everything `make pi-check` can change (the flags of python -m checks.pi); defaults are CI's."""
 
-    artifacts: Path = Path("artifacts")          # exported files and manifest.json (make export)
-    data: str | None = None                      # MNIST npz or IDX folder; None: $MNIST_DATA
-    targets: str = "all"                         # comma-separated target keys, or all
-    images: int = 10_000                         # images for the int8 TFLite file (full test set)
-    subset: int = 1_000                          # images for the float TFLite and ONNX files
-    batch: int = 100                             # images per predict() call
-    jobs: int = 2                                # targets emulated at the same time (CPU cores)
-    int8_steps: float | None = None              # allowed raw int8 output difference, in steps
-    float_diff: float | None = None              # allowed float probability difference
-    # (None: the format table's rule for each file, common/formats.py)
-    cache: Path = Path(".cache/pi")              # debs, wheels and unpacked roots, reused
-    reports: Path = Path("reports")              # pi.md and pi.json go here
-    mirror: str = "http://deb.debian.org/debian"  # Debian mirror for debootstrap
-    host_tflite_python: Path = Path(".venv-tflite/bin/python")  # host tflite-runtime 2.14 reference
+    artifacts: Path = option(Path("artifacts"), "exported folder with manifest.json (make export)")
+    data: str | None = option(None, "MNIST mnist.npz or IDX folder (default: $MNIST_DATA, else the "
+                                    "Keras download)")
+    targets: str = option("all", f"comma-separated: {', '.join(t.key for t in TARGETS)}, or all")
+    images: int = option(10_000, "test images for the int8 TFLite file (fewer than 10000 fails the "
+                                 "check)", type=positive_int)
+    subset: int = option(1_000, "test images for the float TFLite and ONNX files (at least 1000 to "
+                                "pass)", type=positive_int)
+    batch: int = option(100, "images per predict() call", type=positive_int)
+    jobs: int = option(2, "targets emulated at the same time (CPU cores)", type=positive_int)
+    int8_steps: float | None = option(None, "allowed difference of raw int8 outputs, in quantization "
+                                            "steps (default: the format table's, common/formats.py)")
+    float_diff: float | None = option(None, "allowed difference of float outputs, in probability "
+                                            "(default: the format table's, common/formats.py)")
+    cache: Path = option(Path(".cache/pi"), "cache of debs, wheels and unpacked ARM roots")
+    reports: Path = option(Path("reports"), "where pi.md and pi.json go")
+    mirror: str = option("http://deb.debian.org/debian", "Debian mirror for debootstrap")
+    host_tflite_python: Path = option(Path(".venv-tflite/bin/python"), "host Python with "
+                                      "tflite-runtime 2.14 and the runtime (make runtime-venvs): the "
+                                      "reference for the 32-bit target")
 
 
 def tolerance(cfg: CheckConfig, key: str) -> Tolerance:

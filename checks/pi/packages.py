@@ -16,24 +16,23 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from checks.pi.common import PiCheckError, log, run
 from checks.pi.targets import BackendInstall, Stack
 
 _STAMP = ".pi-check-site.json"
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def host_pins(requirements: Path) -> dict[str, str]:
     """name -> "name==version" for every exact pin in requirements.txt (markers dropped)."""
     pins = {}
     for line in requirements.read_text().splitlines():
-        spec = line.split("#", 1)[0].split(";", 1)[0].strip()
-        if "==" in spec:
-            pins[_norm(spec.split("==", 1)[0])] = spec.replace(" ", "")
+        text = line.split("#", 1)[0].strip()
+        req = Requirement(text) if text else None
+        if req is not None and any(s.operator == "==" for s in req.specifier):
+            pins[canonicalize_name(req.name)] = f"{req.name}{req.specifier}"
     return pins
 
 
@@ -45,15 +44,13 @@ def requirements_for(install: BackendInstall, stack: Stack, runtime_dir: Path,
     if extra is None:
         raise PiCheckError(f"{runtime_dir}/pyproject.toml has no [{install.extra}] extra for "
                            f"backend {install.backend}")
-    reqs = []
-    for spec in list(extra) + list(project.get("dependencies", [])):
-        name = _norm(_NAME.match(spec).group(1))
-        if name in dict(stack.debian_python):
-            continue  # Debian's package, unpacked into the root
-        req = pins.get(name, spec.replace(" ", ""))
-        if req not in reqs and name not in {_norm(_NAME.match(r).group(1)) for r in reqs}:
-            reqs.append(req)
-    return reqs
+    reqs: dict[str, str] = {}
+    for spec in [*extra, *project.get("dependencies", [])]:
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        if name not in dict(stack.debian_python) and name not in reqs:  # else Debian's package
+            reqs[name] = pins.get(name, str(req))
+    return list(reqs.values())
 
 
 def build_runtime_wheel(runtime_dir: Path, out: Path) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.publish import write_bytes, write_json
+from checks import reports
 
 _COLUMNS = ("target", "file", "backend", "images", "agreement", "accuracy (host)", "max diff",
             "install", "ms/image (host)", "status")
@@ -31,9 +31,7 @@ def _cells(row) -> tuple:
 
 def table(rows) -> str:
     """The rows as a Markdown table."""
-    lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
-    lines += ["| " + " | ".join(str(c) for c in _cells(r)) + " |" for r in rows]
-    return "\n".join(lines)
+    return "\n".join(reports.table(list(_COLUMNS), [list(_cells(r)) for r in rows]))
 
 
 def _references(summary: dict) -> dict:
@@ -46,8 +44,6 @@ def _references(summary: dict) -> dict:
 
 def write_reports(out: Path, summary: dict, rows, targets: dict) -> tuple[Path, Path]:
     """Write pi.json (everything) and pi.md (the table and how it was made) atomically."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "pi.json", dict(summary, rows=[r.as_dict() for r in rows], targets=targets))
     failures = [f"{r.target} {r.key} {r.backend}: {f}" for r in rows for f in r.failures]
     failures += summary.get("failures", [])
     lines = [
@@ -83,5 +79,6 @@ def write_reports(out: Path, summary: dict, rows, targets: dict) -> tuple[Path, 
                      f"{env.get('tensorflow_importable', '?')}; {t['seconds']:.0f} s.")
     if failures:
         lines += ["", "## Failed checks", ""] + [f"- {f}" for f in failures]
-    write_bytes(out / "pi.md", ("\n".join(lines) + "\n").encode())
-    return out / "pi.md", out / "pi.json"
+    data = dict(summary, rows=[r.as_dict() for r in rows], targets=targets)
+    paths = reports.write(out, "pi", data, "\n".join(lines))
+    return paths["md"], paths["json"]

@@ -10,26 +10,39 @@ import argparse
 import os
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from common.flags import HelpFormatter, add_options, option, positive_int
+
+
+@dataclass
+class FuzzConfig:
+    """The flags of python -m checks.reliability fuzz (and report)."""
+
+    cases: int = option(12000, "fuzz cases over all targets", type=positive_int)
+    target: str = option("all", "'all' or comma-separated fuzz targets")
+    seed: int = option(0, "seed of the random cases and kill moments")
+    timeout: float = option(150.0, "seconds before a case counts as a hang (above the runtime "
+                                   "probe's 30 s)")
+    data: str | None = option(os.environ.get("MNIST_DATA"), "mnist.npz (default: $MNIST_DATA, else "
+                                                             "the Keras download)")
+
+
+@dataclass
+class ReportConfig(FuzzConfig):
+    """The flags of python -m checks.reliability report."""
+
+    kills: int = option(4, "SIGKILL points per stage (train, export)", type=positive_int)
+    out: str = option("reports", "folder for reliability.md/.json")
 
 
 def _args(argv):
     p = argparse.ArgumentParser(prog="python -m checks.reliability", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("fuzz", "report"):
-        s = sub.add_parser(name, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        s.add_argument("--cases", type=int, default=12000, help="fuzz cases over all targets")
-        s.add_argument("--target", type=str, default="all", help="'all' or comma-separated fuzz targets")
-        s.add_argument("--seed", type=int, default=0, help="seed of the random cases and kill moments")
-        s.add_argument("--timeout", type=float, default=150.0,
-                       help="seconds before a case counts as a hang (above the runtime probe's 120 s)")
-        s.add_argument("--data", type=str, default=os.environ.get("MNIST_DATA"),
-                       help="mnist.npz (default: $MNIST_DATA, else the Keras download)")
-        if name == "report":
-            s.add_argument("--kills", type=int, default=4, help="SIGKILL points per stage (train, export)")
-            s.add_argument("--out", type=str, default="reports", help="folder for reliability.md/.json")
+    for name, config in (("fuzz", FuzzConfig), ("report", ReportConfig)):
+        add_options(sub.add_parser(name, formatter_class=HelpFormatter), config)
     return p.parse_args(argv)
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-OPS = ("truncate", "flip", "set", "header", "append", "random", "empty", "dims")
 HUGE_DIMS = ((100_000, 100_000), (65_500, 65_500), (1, 2_000_000_000), (7_000, 7_000), (0, 0))
 
 
@@ -73,10 +72,6 @@ def declare_size(data: bytes, width: int, height: int) -> bytes:
 
 
 # ------------------------------------------------------------------------------ the seed corpus
-IMAGE_SEEDS = ("digit.png", "digit.jpg", "digit.bmp", "photo.png", "photo.jpg", "gray16.png",
-               "digits.npy", "digits-idx3-ubyte")
-
-
 def build_corpus(folder: Path, digits: np.ndarray) -> Path:
     """Write the image seeds (one MNIST digit as PNG/JPEG/BMP, a 'photo', .npy, IDX) to ``folder``."""
     from PIL import Image

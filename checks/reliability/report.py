@@ -7,20 +7,17 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common.publish import write_bytes, write_json
+from checks import reports
 
 
 def write_report(out: Path, fuzz: dict, interrupts: list, repro: dict | None, memory: list,
                  threads: list, command: str) -> Path:
     """reports/reliability.md (+ .json); returns the markdown path."""
-    out.mkdir(parents=True, exist_ok=True)
     data = {"created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": command, "machine": f"{platform.machine()}, {platform.python_version()}",
             "fuzz": fuzz, "interruptions": interrupts, "reproducibility": repro,
             "memory": memory, "threads": threads}
-    write_json(out / "reliability.json", data)
-    write_bytes(out / "reliability.md", "\n".join(_markdown(data)).encode() + b"\n")
-    return out / "reliability.md"
+    return reports.write(out, "reliability", data, "\n".join(_markdown(data)))["md"]
 
 
 def _markdown(d: dict) -> list[str]:
