@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 WORKER_FILE = Path(__file__).resolve()
 REPO = WORKER_FILE.parents[1]
@@ -149,7 +150,7 @@ class Worker:
         self.env = env or {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
         self.timeout = timeout
         self.proc: subprocess.Popen | None = None
-        self._stderr = None
+        self._stderr: IO[bytes] | None = None  # the child's stderr, for the last words of a crash
 
     def call(self, job: dict, timeout: float | None = None) -> dict:
         """The answer to ``job`` ({"job": NAME, ...})."""
@@ -185,6 +186,9 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     def __enter__(self) -> Worker:
         return self
@@ -193,7 +197,9 @@ class Worker:
         self.close()
 
     def _start(self) -> None:
-        self._stderr = tempfile.TemporaryFile()
+        if self._stderr is not None:  # a previous child's, which crashed or hung
+            self._stderr.close()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the child; closed in close())
         self.proc = subprocess.Popen(self.cmd, cwd=REPO, env=self.env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr, text=True,
                                      start_new_session=True)

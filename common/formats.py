@@ -17,8 +17,8 @@ is one point.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 INT8_STEPS, PROBABILITY = "int8 steps", "probability"  # units of an output difference
 

@@ -18,8 +18,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100

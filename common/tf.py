@@ -8,8 +8,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mnist_edge.quiet import silenced
 
@@ -30,8 +30,8 @@ def import_tensorflow(verbose: bool = False):
         return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with silenced((2,)):
-        import tensorflow as tf
         import keras  # noqa: F401  (its backend initialises TensorFlow too)
+        import tensorflow as tf
     return tf
 
 

@@ -72,5 +72,5 @@ def carried_over(folder: Path, source_sha256: str, keys: set[str]) -> list[dict]
     manifest = read_export(folder)
     if manifest is None or exported_from(manifest) != source_sha256:
         return []
-    return [raw for entry, raw in zip(manifest.files, manifest.data["files"])
+    return [raw for entry, raw in zip(manifest.files, manifest.data["files"], strict=True)
             if entry.key in keys and manifest.check(entry) is None]

@@ -16,9 +16,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from common.tf import import_tensorflow, quiet
 from export.context import ExportContext
 from export.contract import embedded_metadata
-from common.tf import import_tensorflow, quiet
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
@@ -57,8 +57,13 @@ def convert_float32(ctx: ExportContext, path: Path) -> None:
 def convert_int8(ctx: ExportContext, path: Path) -> None:
     """Write the static int8 QDQ ONNX model (float32 input and output) to ``path``."""
     import onnx
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                          QuantType, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     source = float_model(ctx)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from common.tf import import_tensorflow, quiet
 from export.context import ExportContext
 from export.contract import embedded_metadata
-from common.tf import import_tensorflow, quiet
 
 METADATA_NAME = "mnist_edge"  # name of the TFLite metadata entry holding embedded_metadata() as JSON
 

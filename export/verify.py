@@ -95,7 +95,7 @@ def format_table(results: list[Verification], keras_accuracy: float) -> str:
             "ok" if r.passed else f"FAILED ({r.fmt.tolerance.rule()})",
         ))
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in (header, *rows)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.data import DataError, IDX_STEMS, load_mnist, read_idx, to_model_input
+from common.data import IDX_STEMS, DataError, load_mnist, read_idx, to_model_input
 
 ROOT = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)

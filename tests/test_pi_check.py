@@ -18,9 +18,9 @@ from checks.pi import packages
 from checks.pi.__main__ import main
 from checks.pi.check import snapshot_models
 from checks.pi.common import PiCheckError
-from common.formats import get_format
 from checks.pi.compare import Row, compare
 from checks.pi.targets import ARM64, ARMHF, TARGETS
+from common.formats import get_format
 
 REPO = Path(__file__).resolve().parents[1]
 INT8 = {"key": "tflite_int8", "precision": "int8",

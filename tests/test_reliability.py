@@ -62,7 +62,7 @@ ops = st.lists(st.one_of(
     st.tuples(st.just("append"), st.integers(1, 4000), st.integers(0, 2**30)),
     st.tuples(st.just("random"), st.integers(1, 4000), st.integers(0, 2**30)),
     st.tuples(st.just("empty")),
-    st.tuples(st.just("dims"), *map(st.sampled_from, zip(*mutate.HUGE_DIMS))),
+    st.tuples(st.just("dims"), *map(st.sampled_from, zip(*mutate.HUGE_DIMS, strict=True))),
 ).map(list), min_size=1, max_size=3)
 
 
@@ -160,7 +160,7 @@ def test_threads_sharing_a_classifier_get_the_serial_answers(test_artifacts, mni
     serial = [clf.predict(mnist_test[s:s + n]).raw for s, n in jobs]
     with ThreadPoolExecutor(6) as pool:
         parallel = list(pool.map(lambda j: clf.predict(mnist_test[j[0]:j[0] + j[1]]).raw, jobs))
-    assert all(np.array_equal(a, b) for a, b in zip(serial, parallel))
+    assert all(np.array_equal(a, b) for a, b in zip(serial, parallel, strict=True))
 
 
 @pytest.mark.parametrize("stage,kills", [("train", 2), ("export", 1)])

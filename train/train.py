@@ -16,13 +16,19 @@ import numpy as np
 
 from common import data as mnist_data
 from common import publish
-from common.artifacts import (CONFIG_FILE, CONFUSION_FILE, CURVES_FILE, HISTORY_FILE, METRICS_FILE,
-                              MODEL_FILE, drop_exports)
+from common.artifacts import (
+    CONFIG_FILE,
+    CONFUSION_FILE,
+    CURVES_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    drop_exports,
+)
 from common.flags import fraction, option, positive_int
 from common.tf import import_tensorflow
 from train import checkpoint
 from train.model import OPTIMIZERS, build_model, compile_model
-
 
 LR_SCHEDULES = ("cosine", "constant")
 

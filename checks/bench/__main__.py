@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from checks.bench.report import write_reports
-from checks.bench.run import SweepConfig, BenchError, run
-from mnist_edge.errors import MnistEdgeError
+from checks.bench.run import BenchError, SweepConfig, run
 from common.flags import parse
+from mnist_edge.errors import MnistEdgeError
 
 PROG = "python -m checks.bench"
 

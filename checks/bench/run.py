@@ -167,7 +167,7 @@ def _baseline_row(b: Baseline, cfg: SweepConfig, images: str) -> dict:
 def _median_rows(rounds: list[list[dict]]) -> list[dict]:
     """Per configuration, the median of each timing over rounds (the first round's other fields)."""
     out = []
-    for group in zip(*rounds):
+    for group in zip(*rounds, strict=True):
         ok = [r for r in group if "error" not in r]
         if not ok:
             out.append(group[0])

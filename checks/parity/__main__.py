@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from checks.parity.run import ParityConfig, ParityError, run
 from common.data import DataError
 from common.flags import parse
 from common.tf import KerasModelError
-from checks.parity.run import ParityConfig, ParityError, run
 
 PROG = "python -m checks.parity"
 

@@ -7,8 +7,8 @@ from itertools import combinations
 
 import numpy as np
 
-from common.formats import get_format
 from checks.parity.pairs import Run
+from common.formats import get_format
 
 NUM_CLASSES = 10
 
@@ -78,7 +78,8 @@ def against_keras(run: Run, keras_probs: np.ndarray, y: np.ndarray) -> PairRepor
     report.max_abs_prob_diff = float(diff.max())
     report.mean_abs_prob_diff = float(diff.mean())
     report.per_class_delta = [None if a is None else a - k for a, k in
-                              zip(per_class_accuracy(run.labels, y), per_class_accuracy(keras_labels, y))]
+                              zip(per_class_accuracy(run.labels, y), per_class_accuracy(keras_labels, y),
+                                  strict=True)]
     report.disagreements = np.flatnonzero(run.labels != keras_labels).tolist()
     report.failures = tol.against_keras(p.name, report.accuracy_delta, report.agreement,
                                         report.max_abs_prob_diff)

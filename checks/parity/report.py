@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.formats import get_format
 from checks import reports
+from common.formats import get_format
 
 MAX_THUMBNAILS = 60   # digits drawn in parity.png (the ones most pairs get wrong first)
 MAX_INDICES_MD = 40   # disagreeing image indices listed per pair in parity.md (all are in the JSON)
@@ -37,7 +37,7 @@ def to_json(result) -> dict:
         "source_model": result.source_model,
         "data": result.data_source,
         "test_images": result.n_images,
-        "tolerances": {key: asdict(get_format(key).tolerance) for key in result.keys()},
+        "tolerances": {key: asdict(get_format(key).tolerance) for key in result.format_keys()},
         "keras": {"accuracy": _r(result.keras_accuracy),
                   "per_class_accuracy": [_r(a) for a in result.keras_per_class]},
         "pairs": [{
@@ -101,7 +101,7 @@ def markdown(result) -> str:
         "Tolerances (the format table, `common/formats.py`, the same rules as `make export`): "
         + "; ".join(f"{key}: {get_format(key).tolerance.rule()}, the same file on two backends "
                     f"agrees on ≥ {get_format(key).tolerance.cross_min_agreement:.2%}"
-                    for key in result.keys()) + ".", "",
+                    for key in result.format_keys()) + ".", "",
     ]
     rows = [["keras", "model.keras", "keras", _pct(result.keras_accuracy), "", "", "", "", "", "", "",
              "reference"]]
@@ -185,7 +185,7 @@ def draw(result, path: Path) -> None:
              + (f" (the {len(shown)} most disputed shown)" if len(shown) < len(idx) else "")
              if idx else f"All formats and backends agree with Keras on all {result.n_images:,} images")
     fig.text(0.5, 1 - 0.3 / H, title, ha="center", va="center", fontsize=10)
-    for n, (i, lines) in enumerate(zip(shown, texts)):
+    for n, (i, lines) in enumerate(zip(shown, texts, strict=True)):
         left, top = (n % cols) * cell_w, H - head_h - (n // cols) * cell_h
         ax = fig.add_axes(((left + (cell_w - image_h) / 2) / W, (top - 0.22 - image_h) / H,
                            image_h / W, image_h / H))

@@ -8,21 +8,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from checks.options import CheckOptions
+from checks.parity import pairs as pairs_mod
+from checks.parity.compare import (
+    CrossReport,
+    PairReport,
+    across_backends,
+    against_keras,
+    per_class_accuracy,
+)
+from checks.parity.reference import keras_probabilities
+from checks.parity.report import write_reports
 from common.artifacts import MANIFEST_FILE, MODEL_FILE, exported_from, read_export
 from common.flags import option, positive_int
 from mnist_edge.digest import sha256_file
 from mnist_edge.manifest import Manifest
-from checks.parity import pairs as pairs_mod
-from checks.parity.compare import CrossReport, PairReport, across_backends, against_keras, per_class_accuracy
-from checks.parity.reference import keras_probabilities
-from checks.parity.report import write_reports
 
 
 class ParityError(Exception):
@@ -73,7 +79,7 @@ class ParityResult:
     def passed(self) -> bool:
         return not self.failures
 
-    def keys(self) -> list[str]:
+    def format_keys(self) -> list[str]:
         """The format keys that ran, in manifest order."""
         return list(dict.fromkeys(r.run.pair.key for r in self.pairs))
 

@@ -11,11 +11,17 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from checks.pi import packages, rootfs
+from checks.pi.common import PiCheckError, log
+from checks.pi.compare import Row, compare, load_outputs
+from checks.pi.report import write_reports
+from checks.pi.targets import TARGETS, Target, get_targets
+from checks.worker import WORKER_FILE, Worker
 from common.artifacts import MANIFEST_FILE
 from common.artifacts import ROOT as REPO
 from common.flags import option, positive_int
@@ -24,12 +30,6 @@ from mnist_edge.backends import BACKENDS
 from mnist_edge.digest import sha256_hex
 from mnist_edge.errors import ModelError
 from mnist_edge.manifest import read_manifest
-from checks.pi import packages, rootfs
-from checks.pi.common import PiCheckError, log
-from checks.worker import WORKER_FILE, Worker
-from checks.pi.compare import Row, compare, load_outputs
-from checks.pi.report import write_reports
-from checks.pi.targets import TARGETS, Target, get_targets
 
 JOB_TIMEOUT_S = 3600  # one file on up to 10,000 images under emulation
 HOST_BACKENDS = {"tflite": "litert", "onnx": "onnxruntime"}  # the host's default backends (.venv)
@@ -185,7 +185,7 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:  # qemu processes, one per target
         futures = [pool.submit(_run_target, t, roots[t.stack.name], sites, required, cache, plan)
                    for t in targets]
-    for target, future in zip(targets, futures):
+    for target, future in zip(targets, futures, strict=True):
         rows_t, info = future.result()
         target_info[target.key] = info
         for row in rows_t:
@@ -200,7 +200,7 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
             rows.append(row)
 
     summary = {
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ok": not failures and all(r.ok for r in rows),
         "seconds_total": time.monotonic() - t_start, "seconds_setup": t_setup,
         "cache": f"built {', '.join(built) or 'nothing'}",

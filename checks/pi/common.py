@@ -27,7 +27,8 @@ def run(cmd: list, what: str, env: dict | None = None, quiet: bool = True) -> st
     except FileNotFoundError:
         raise PiCheckError(f"{what}: {cmd[0]} not found") from None
     if proc.returncode != 0:
-        tail = "\n".join(l for l in (proc.stdout or "").splitlines() if "is ignored" not in l)
+        tail = "\n".join(line for line in (proc.stdout or "").splitlines()
+                     if "is ignored" not in line)
         tail = " | ".join(tail.splitlines()[-6:])
         raise PiCheckError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd[:6])} ... {tail}")
     return proc.stdout or ""

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 CONTAINED = "in a child process"  # the probe turned a crash or a hang into a ModelError
 ARRAY_FILLS = ("zeros", "full", "random", "nan", "inf", "-inf", "max", "min", "mixed")
 

@@ -21,8 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from common.artifacts import (CONFIG_FILE, MANIFEST_FILE, METRICS_FILE, MODEL_FILE, ROOT, TRAIN_FILES,
-                              exported_from, problems, read_export)
+from common.artifacts import (
+    CONFIG_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    ROOT,
+    TRAIN_FILES,
+    exported_from,
+    problems,
+    read_export,
+)
 from common.formats import FORMATS
 from mnist_edge.digest import sha256_file
 

@@ -7,6 +7,7 @@ sizes; every answer must equal the serial answer for the same images, bit for bi
 
 from __future__ import annotations
 
+import functools
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from checks.measure import measure
 from common.formats import KEYS
+
 
 def predict_memory(artifacts: Path, x_test: np.ndarray, workdir: Path,
                    counts=(10_000, 100_000)) -> list[dict]:
@@ -29,6 +31,11 @@ def predict_memory(artifacts: Path, x_test: np.ndarray, workdir: Path,
                      "seconds": round(run.wall_s, 1), "npy_mib": round(path.stat().st_size / 2**20, 1)})
         path.unlink()
     return rows
+
+
+def _answer(clf, images: np.ndarray, job: tuple[int, int]) -> np.ndarray:
+    start, n = job
+    return clf.predict(images[start:start + n]).raw
 
 
 def thread_safety(artifacts: Path, x_test: np.ndarray, threads: int = 8, calls: int = 25,
@@ -48,8 +55,13 @@ def thread_safety(artifacts: Path, x_test: np.ndarray, threads: int = 8, calls: 
         clf = Classifier.load(artifacts, key=key)
         serial = [clf.predict(x_test[s:s + n]).raw for s, n in jobs]
         with ThreadPoolExecutor(threads) as pool:
-            parallel = list(pool.map(lambda job: clf.predict(x_test[job[0]:job[0] + job[1]]).raw, jobs))
-        mismatches = sum(not np.array_equal(a, b) for a, b in zip(serial, parallel))
+            parallel = list(pool.map(functools.partial(_answer, clf, x_test), jobs))
+        mismatches = sum(not np.array_equal(a, b) for a, b in zip(serial, parallel, strict=True))
         rows.append({"key": key, "backend": clf.backend, "threads": threads, "calls": len(jobs),
                      "mismatches": mismatches})
     return rows
+
+
+def _answer(clf, images: np.ndarray, job: tuple[int, int]) -> np.ndarray:
+    start, n = job
+    return clf.predict(images[start:start + n]).raw

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from checks import reports
@@ -13,7 +13,7 @@ from checks import reports
 def write_report(out: Path, fuzz: dict, interrupts: list, repro: dict | None, memory: list,
                  threads: list, command: str) -> Path:
     """reports/reliability.md (+ .json); returns the markdown path."""
-    data = {"created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    data = {"created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": command, "machine": f"{platform.machine()}, {platform.python_version()}",
             "fuzz": fuzz, "interruptions": interrupts, "reproducibility": repro,
             "memory": memory, "threads": threads}
@@ -53,14 +53,18 @@ def _markdown(d: dict) -> list[str]:
         eq = r["same_seed_equal"]
         lines += [f"## Reproducibility (`python -m train {r['config']} --seed S`, then int8 TFLite export)", "",
                   "| run | seed | test accuracy | test loss | int8 accuracy | int8 sha256 |", "|---|---:|---:|---:|---:|---|"]
-        for name, run in zip("ABC", (a, b, c)):
+        for name, run in zip("ABC", (a, b, c), strict=True):
             lines.append(f"| {name} | {run['seed']} | {run['test_accuracy']:.4f} | {run['test_loss']:.6f} | "
                          f"{run['int8_accuracy']:.4f} | {run['int8_sha256'][:16]}... |")
-        lines += ["", f"Same seed (A vs B): test accuracy {'equal' if eq['test_accuracy'] else 'differs by %.4g' % r['accuracy_diff_same_seed']}, "
-                  f"int8 file hash {'equal' if eq['int8_sha256'] else 'differs'}, weights "
-                  f"{'bit-identical' if r['weights_equal'] else 'differ'}"
-                  f"{'' if eq['int8_sha256'] else '; the int8 files are %s and %s bytes, %s bytes differ' % (*r['int8_sizes'], r['int8_bytes_differing'])}. Another seed (C) "
-                  f"{'gives another int8 file' if r['other_seed_differs'] else 'gives the SAME int8 file (check the seed is used)'}.", ""]
+        accuracy = "equal" if eq["test_accuracy"] else f"differs by {r['accuracy_diff_same_seed']:.4g}"
+        sizes = ("" if eq["int8_sha256"] else "; the int8 files are {} and {} bytes, {} bytes differ"
+                 .format(*r["int8_sizes"], r["int8_bytes_differing"]))
+        other = ("gives another int8 file" if r["other_seed_differs"]
+                 else "gives the SAME int8 file (check the seed is used)")
+        lines += ["", f"Same seed (A vs B): test accuracy {accuracy}, int8 file hash "
+                  f"{'equal' if eq['int8_sha256'] else 'differs'}, weights "
+                  f"{'bit-identical' if r['weights_equal'] else 'differ'}{sizes}. Another seed (C) "
+                  f"{other}.", ""]
     lines += ["## Memory: `mnist-edge predict ARTIFACTS images.npy` (the test set repeated)", "",
               "| images | .npy MiB | peak RSS MiB | seconds | exit |", "|---:|---:|---:|---:|---:|"]
     for m in d["memory"]:

@@ -8,11 +8,15 @@ ink/paper colours (tints) with Gaussian noise, saved as PNG (gray, RGB or RGBA) 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:  # Pillow is imported where an image is made
+    from PIL import Image
 
-def render_digit(digit: np.ndarray, rng: np.random.Generator) -> "Image.Image":
+
+def render_digit(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
     """One MNIST digit (uint8 [28,28], light on dark) as a photo-like RGB PIL image."""
     from PIL import Image
 
@@ -68,7 +72,7 @@ def plain_resize(path: Path) -> np.ndarray:
 
 # --- a harder, broader renderer for photo_eval.py (and a small test): what real photos and scans do
 
-def render_photo(digit: np.ndarray, rng: np.random.Generator) -> tuple["Image.Image", str, dict, np.ndarray]:
+def render_photo(digit: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, str, dict, np.ndarray]:
     """One MNIST digit as a photo or scan with a random mix of real-world defects.
 
     Returns the PIL image, the file suffix to save it with, the variation tags (one value per
@@ -201,7 +205,7 @@ def render_photo(digit: np.ndarray, rng: np.random.Generator) -> tuple["Image.Im
     return img, ".png", tags, field
 
 
-def write_photo(img: "Image.Image", path: Path) -> None:
+def write_photo(img: Image.Image, path: Path) -> None:
     """Save a render_photo image (JPEG quality carried in img.info)."""
     if path.suffix == ".jpg":
         img.save(path, quality=img.info.get("quality", 90))

@@ -14,9 +14,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from mnist_edge import (BackendError, BlankImageError, Classifier, InputError, IntegrityError,
-                        MnistEdgeError, ModelError, preprocess_image)
-from mnist_edge import backends
+from mnist_edge import (
+    BackendError,
+    BlankImageError,
+    Classifier,
+    InputError,
+    IntegrityError,
+    MnistEdgeError,
+    ModelError,
+    backends,
+    preprocess_image,
+)
 
 
 @pytest.fixture(scope="module")

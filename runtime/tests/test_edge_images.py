@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from render import plain_resize, render_digit, render_photo, write_photo, write_photo_set
 
 from mnist_edge import Classifier, preprocess_image
-from render import plain_resize, render_digit, render_photo, write_photo, write_photo_set
 
 N_PHOTOS = 400
 

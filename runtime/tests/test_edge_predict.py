@@ -6,8 +6,8 @@ import threading
 
 import numpy as np
 import pytest
-
 from conftest import installed_backends
+
 from mnist_edge import Classifier, Prediction
 from mnist_edge.classifier import CHUNK
 
@@ -131,7 +131,7 @@ def test_one_classifier_is_safe_to_share_between_threads(clf, mnist_test):
     for t in threads:
         t.join()
     assert not errors
-    for (t, i), raw in results.items():
+    for (_, i), raw in results.items():
         np.testing.assert_array_equal(raw, serial[i])
 
 

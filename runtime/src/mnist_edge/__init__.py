@@ -10,8 +10,14 @@ Importing this package loads numpy only; interpreters and Pillow are imported wh
 """
 
 from mnist_edge.classifier import Classifier, FileResult, Prediction
-from mnist_edge.errors import (BackendError, BlankImageError, InputError, IntegrityError,
-                               MnistEdgeError, ModelError)
+from mnist_edge.errors import (
+                               BackendError,
+                               BlankImageError,
+                               InputError,
+                               IntegrityError,
+                               MnistEdgeError,
+                               ModelError,
+)
 from mnist_edge.preprocess import preprocess_image
 
 __version__ = "0.1.0"

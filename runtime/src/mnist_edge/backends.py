@@ -101,7 +101,7 @@ def missing_backend_error(fmt: str, backend: str = "auto") -> BackendError:
     return BackendError(f"no installed interpreter runs {fmt} models; fix: {first.install}")
 
 
-def create(name: str, content: bytes, threads: int) -> "Backend":
+def create(name: str, content: bytes, threads: int) -> Backend:
     """Instantiate backend ``name`` on the model bytes (already checked by the caller)."""
     reason = unusable_reason(name)
     if reason:

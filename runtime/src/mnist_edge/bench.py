@@ -18,12 +18,16 @@ mark (VmHWM), so it is honest only for one model per process, which is how a fol
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass  # subprocess, platform: imported where used (CLI start-up)
+from dataclasses import (  # subprocess, platform: imported where used (CLI start-up)
+    asdict,
+    dataclass,
+)
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +123,7 @@ def measure(clf, cfg: BenchConfig, x: np.ndarray) -> dict:
             end = time.perf_counter() + cfg.seconds_per_batch
             while len(calls) < 3 or time.perf_counter() < end:
                 c0 = time.process_time_ns()
-                calls += _timed(lambda: clf.predict(batch), 1)
+                calls += _timed(functools.partial(clf.predict, batch), 1)
                 cpu.append(time.process_time_ns() - c0)
             throughput[str(b)] = round(b / (float(np.median(calls)) / 1e9), 1)
             per_cpu[str(b)] = round(b / (max(float(np.median(cpu)), 1.0) / 1e9), 1)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 
@@ -111,7 +112,7 @@ class Classifier:
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str = "auto", threads: int = 1,
              key: str | None = None, probe: bool | None = None,
-             prefer: str | None = None) -> "Classifier":
+             prefer: str | None = None) -> Classifier:
         """Load a model for prediction.
 
         Args:
@@ -161,7 +162,7 @@ class Classifier:
 
     @classmethod
     def _load_from_manifest(cls, manifest: Manifest, backend: str, threads: int,
-                            key: str | None) -> "Classifier":
+                            key: str | None) -> Classifier:
         entries = list(manifest.files)
         if key is not None:
             entries = [e for e in entries if e.key == key]

@@ -276,10 +276,12 @@ def _digit_mask(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     csum = np.zeros((h, w + 1), dtype=np.float64)
     np.cumsum(ink, axis=1, out=csum[:, 1:])
     mass = np.bincount(comp, csum[row, end] - csum[row, start], minlength=n)
-    top = np.full(n, h); np.minimum.at(top, comp, row)
-    bottom = np.full(n, -1); np.maximum.at(bottom, comp, row)
-    left = np.full(n, w); np.minimum.at(left, comp, start)
-    right = np.full(n, -1); np.maximum.at(right, comp, end - 1)
+    top, bottom = np.full(n, h), np.full(n, -1)
+    left, right = np.full(n, w), np.full(n, -1)
+    np.minimum.at(top, comp, row)
+    np.maximum.at(bottom, comp, row)
+    np.minimum.at(left, comp, start)
+    np.maximum.at(right, comp, end - 1)
     sides = ((top == 0).astype(int) + (bottom == h - 1) + (left == 0) + (right == w - 1))
     along = (((top == 0) | (bottom == h - 1)) & (right - left + 1 >= EDGE_SPAN * w)) | \
             (((left == 0) | (right == w - 1)) & (bottom - top + 1 >= EDGE_SPAN * h))
@@ -292,9 +294,10 @@ def _digit_mask(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     chosen[main] = True
     for _ in range(2):  # pieces near the digit (a detached bar of a 5 or a 7) join it
         t, b = top[chosen].min(), bottom[chosen].max()
-        l, r = left[chosen].min(), right[chosen].max()
-        margin = GROUP_MARGIN * max(b - t + 1, r - l + 1)
-        near = (top <= b + margin) & (bottom >= t - margin) & (left <= r + margin) & (right >= l - margin)
+        lo, hi = left[chosen].min(), right[chosen].max()
+        margin = GROUP_MARGIN * max(b - t + 1, hi - lo + 1)
+        near = ((top <= b + margin) & (bottom >= t - margin)
+                & (left <= hi + margin) & (right >= lo - margin))
         chosen |= near & ~edge & (mass >= MIN_PIECE * mass[main])
     out = np.zeros_like(mask)
     for i in np.nonzero(chosen[comp])[0]:
