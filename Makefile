@@ -22,7 +22,7 @@ TFL_STAMP := $(TFL_VENV)/.installed
 PIP_Q     := -m pip install --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train export test clean runtime-venvs test-runtime parity pi-check fuzz reliability bench
+.PHONY: help venv train export test lint format clean runtime-venvs test-runtime parity pi-check fuzz reliability bench
 
 help:  ## list the targets
 	@echo "mnist-edge targets:"
@@ -50,9 +50,18 @@ export: $(STAMP) $(ARTIFACTS)/model.keras  ## export + verify int8/float TFLite 
 parity: $(STAMP) $(TFL_STAMP)  ## every exported file on every backend vs Keras -> reports/parity.md/.json/.png
 	$(PY) -m checks.parity --artifacts $(ARTIFACTS) --out reports --tflite-python $(TFL_VENV)/bin/python
 
-test: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run the test suite (self-sufficient; set MNIST_DATA to run offline)
+test: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## lint, then run the test suite (self-sufficient; set MNIST_DATA to run offline)
+	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -q tests
 	@$(MAKE) --no-print-directory test-runtime
+
+# settings: ruff.toml and mypy.ini; ruff and mypy are pinned in requirements.txt
+lint: $(STAMP)  ## ruff over the whole tree, mypy (strict for the runtime) over runtime and common/
+	$(PY) -m ruff check --no-cache .
+	$(PY) -m mypy runtime/src/mnist_edge common
+
+format: $(STAMP)  ## apply ruff's safe fixes (import order, modern syntax); then check with make lint
+	$(PY) -m ruff check --no-cache --fix .
 
 $(RT_STAMP): $(RT_SRC) requirements.txt runtime/tests/requirements-test.txt
 	@test -x $(RT_VENV)/bin/python || $(PYTHON) -m venv $(RT_VENV)

@@ -28,7 +28,8 @@ if pid == 0:
     os.execv(sys.argv[3], sys.argv[3:])
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
-print(json.dumps({"wall_s": wall, "status": os.waitstatus_to_exitcode(status), "maxrss": usage.ru_maxrss}))
+print(json.dumps({"wall_s": wall, "status": os.waitstatus_to_exitcode(status), \
+"maxrss": usage.ru_maxrss}))
 """
 
 
@@ -54,7 +55,8 @@ def measure(cmd: list[str]) -> Measured:
     """Run ``cmd`` (its first item an executable path) and measure it."""
     with tempfile.TemporaryDirectory(prefix="mnist-edge-measure-") as tmp:
         out, err = Path(tmp) / "out", Path(tmp) / "err"
-        done = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(out), str(err), *map(str, cmd)],
+        done = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, str(out), str(err),
+                               *map(str, cmd)],
                               capture_output=True, text=True, check=True)
         res = json.loads(done.stdout)
         rss_kib = res["maxrss"] / (1024 if sys.platform == "darwin" else 1)  # bytes on macOS

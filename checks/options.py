@@ -11,7 +11,8 @@ from common.flags import option
 class CheckOptions:
     """Where the export, the test images and the reports are, and the tflite-runtime venv."""
 
-    artifacts: str = option("artifacts", "folder with model.keras and manifest.json (make train export)")
+    artifacts: str = option("artifacts", "folder with model.keras and manifest.json (make train "
+                                         "export)")
     data: str | None = option(None, "MNIST npz or IDX folder (default: $MNIST_DATA, else Keras's "
                                     "download)")
     out: str = option("reports", "folder for the reports")

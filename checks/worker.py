@@ -1,7 +1,8 @@
 """The one child-process worker of the checks: a job per line in, an answer per line out.
 
     python -m checks.worker          # from the repository, in any venv with numpy and mnist_edge
-    python3 checks/worker.py         # as a file where only the runtime is installed (an emulated Pi)
+    python3 checks/worker.py         # as a file where only the runtime is installed
+                                     # (an emulated Pi)
 
 Each line on stdin is a job, ``{"job": NAME, ...arguments}``; each gets one JSON line back,
 ``{"ok": true, ...results}`` or ``{"ok": false, "error": "one line"}`` (a MnistEdgeError's own
@@ -99,7 +100,8 @@ def bench(model: str, **options) -> dict:
 
 
 def baseline(**arguments) -> dict:
-    """One of the ways people run such models today, timed like ``bench`` (checks/bench/baselines.py)."""
+    """One of the ways people run such models today, timed like ``bench``
+    (checks/bench/baselines.py)."""
     from checks.bench.baselines import run
 
     return run(**arguments)

@@ -24,7 +24,8 @@ CONFUSION_FILE = "confusion_matrix.png"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
 MANIFEST_FILE = MANIFEST_NAME
-TRAIN_FILES = frozenset({MODEL_FILE, HISTORY_FILE, CURVES_FILE, CONFUSION_FILE, METRICS_FILE, CONFIG_FILE})
+TRAIN_FILES = frozenset({MODEL_FILE, HISTORY_FILE, CURVES_FILE, CONFUSION_FILE, METRICS_FILE,
+                         CONFIG_FILE})
 
 
 def weights_sha256(model_keras: str | Path) -> str:
@@ -59,7 +60,8 @@ def problems(manifest: Manifest) -> list[str]:
 
 
 def is_fresh(folder: str | Path, formats: tuple[ExportFormat, ...] = FORMATS) -> bool:
-    """True when ``folder`` holds an intact export of its current model.keras covering ``formats``."""
+    """True when ``folder`` holds an intact export of its current model.keras covering
+    ``formats``."""
     folder = Path(folder)
     manifest, model = read_export(folder), folder / MODEL_FILE
     if manifest is None or not model.is_file():
@@ -76,6 +78,7 @@ def exported_from(manifest: Manifest) -> str | None:
 
 
 def drop_exports(folder: Path) -> None:
-    """Remove an export (the format table's files and manifest.json): it describes an older model."""
+    """Remove an export (the format table's files and manifest.json): it describes an older
+    model."""
     for name in [f.filename for f in FORMATS] + [MANIFEST_FILE]:
         (folder / name).unlink(missing_ok=True)

@@ -95,7 +95,8 @@ def _download() -> Path:
                              file_hash="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"))
     except Exception as exc:  # network errors come in many types
         raise DataError(f"could not download MNIST from {KERAS_URL} ({type(exc).__name__}: {exc}); "
-                        f"set {ENV_VAR}=/path/to/mnist.npz or pass --data to work offline") from None
+                        f"set {ENV_VAR}=/path/to/mnist.npz "
+                        "or pass --data to work offline") from None
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -103,8 +104,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in IDX_STEMS if k not in npz.files]
             if missing:
-                raise DataError(f"{path}: npz lacks {', '.join(missing)}; expected x_train, y_train, "
-                                "x_test, y_test as in Keras's mnist.npz")
+                raise DataError(f"{path}: npz lacks {', '.join(missing)}; expected x_train, "
+                                "y_train, x_test, y_test as in Keras's mnist.npz")
             return {k: npz[k] for k in IDX_STEMS}
     except DataError:
         raise
@@ -114,10 +115,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _find_idx(folder: Path, stem: str) -> Path:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
+                 stem.replace("-idx", ".idx") + ".gz"):
         if (folder / name).is_file():
             return folder / name
-    raise DataError(f"{folder}: missing {stem} (or {stem}.gz); an IDX folder needs all four MNIST files")
+    raise DataError(f"{folder}: missing {stem} (or {stem}.gz); an IDX folder needs all four "
+                    "MNIST files")
 
 
 def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:

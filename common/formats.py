@@ -1,4 +1,5 @@
-"""The one table of export formats and their tolerances, read by export, parity, bench and the checks.
+"""The one table of export formats and their tolerances, read by export, parity, bench and the
+checks.
 
     >>> from common.formats import FORMATS, get_format
     >>> [f.key for f in FORMATS]
@@ -48,7 +49,8 @@ class Tolerance:
 
     def against_keras(self, name: str, accuracy_delta: float, agreement: float,
                       max_prob_diff: float) -> list[str]:
-        """Why ``name`` (e.g. 'tflite_int8 on litert') breaks the rule against Keras; [] if it holds."""
+        """Why ``name`` (e.g. 'tflite_int8 on litert') breaks the rule against Keras; [] if it
+        holds."""
         found = []
         if agreement < self.min_agreement:
             found.append(f"{name}: top-1 agreement with Keras {agreement:.2%} is below "
@@ -56,7 +58,8 @@ class Tolerance:
         if self.max_prob_diff is not None and max_prob_diff > self.max_prob_diff:
             found.append(f"{name}: max |Δprob| vs Keras {max_prob_diff:.2e} is above "
                          f"{self.max_prob_diff:.0e}")
-        if self.max_accuracy_diff is not None and abs(accuracy_delta) > self.max_accuracy_diff + 1e-12:
+        if self.max_accuracy_diff is not None \
+                and abs(accuracy_delta) > self.max_accuracy_diff + 1e-12:
             found.append(f"{name}: accuracy differs from Keras by {accuracy_delta * 100:+.2f} pt, "
                          f"beyond ±{self.max_accuracy_diff * 100:.1f} pt")
         return found
@@ -64,7 +67,8 @@ class Tolerance:
     def across_backends(self, name: str, agreement: float) -> list[str]:
         """Why one file on two backends (``name``) disagrees too much; [] when it passes."""
         if agreement < self.cross_min_agreement:
-            return [f"{name}: top-1 agreement {agreement:.2%} is below {self.cross_min_agreement:.2%}"]
+            return [f"{name}: top-1 agreement {agreement:.2%} is below "
+                    f"{self.cross_min_agreement:.2%}"]
         return []
 
 
@@ -95,11 +99,12 @@ class ExportFormat:
 
 
 FORMATS: tuple[ExportFormat, ...] = (
-    ExportFormat("tflite_int8", "model_int8.tflite", "tflite", "int8", "export.to_tflite:convert_int8",
-                 "full-integer post-training quantization (TFLITE_BUILTINS_INT8), per-channel weights, "
-                 "int8 input and output", INT8),
+    ExportFormat("tflite_int8", "model_int8.tflite", "tflite", "int8",
+                 "export.to_tflite:convert_int8", "full-integer post-training quantization "
+                 "(TFLITE_BUILTINS_INT8), per-channel weights, int8 input and output", INT8),
     ExportFormat("tflite_float32", "model_float32.tflite", "tflite", "float32",
-                 "export.to_tflite:convert_float32", "float32 TFLite, no optimizations", FLOAT_TFLITE),
+                 "export.to_tflite:convert_float32", "float32 TFLite, no optimizations",
+                 FLOAT_TFLITE),
     ExportFormat("onnx_float32", "model.onnx", "onnx", "float32", "export.to_onnx:convert_float32",
                  "float32 ONNX via tf2onnx, dynamic batch, NHWC input", FLOAT_ONNX),
     ExportFormat("onnx_int8", "model_int8.onnx", "onnx", "int8", "export.to_onnx:convert_int8",

@@ -81,6 +81,7 @@ def staging(out: str | os.PathLike) -> Iterator[Path]:
     clean_leftovers(out)
     stage = Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{out.name}-", dir=out.parent))
     stage.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the published folder gets normal modes
+    leftover: Path | None = stage  # what to remove at the end: the stage, or the swapped-out set
     try:
         if out.is_dir():
             for item in out.iterdir():
@@ -95,14 +96,14 @@ def staging(out: str | os.PathLike) -> Iterator[Path]:
                 old = out.parent / f"{_OLD_PREFIX}{out.name}-{os.getpid()}"
                 os.rename(out, old)
                 os.rename(stage, out)
-                stage = old
+                leftover = old
         else:
             os.rename(stage, out)
-            stage = None
+            leftover = None
         _fsync_dir(out.parent)
     finally:
-        if stage is not None:
-            shutil.rmtree(stage, ignore_errors=True)
+        if leftover is not None:
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -121,9 +122,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Writing a new inode (never through an existing hard link) keeps the previous set intact.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
-    tmp = Path(tmp)
+    tmp = Path(name)
     tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600
     try:
         yield tmp

@@ -1,7 +1,8 @@
 """A small trained and exported artifacts folder shared by the tests and the reliability checks.
 
     from common.testmodels import ensure_test_artifacts
-    folder = ensure_test_artifacts()   # Path with model.keras, the four exported files, manifest.json
+    folder = ensure_test_artifacts()   # Path with model.keras, the four exported files,
+                                       # manifest.json
 
     python -m common.testmodels        # build (or reuse) it and print its path
 

@@ -1,4 +1,5 @@
-"""TensorFlow and Keras for the build stages: a quiet import, quiet converters, a checked model load."""
+"""TensorFlow and Keras for the build stages: a quiet import, quiet converters, a checked model
+load."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from mnist_edge.quiet import silenced
 
 
 class KerasModelError(ValueError):
-    """model.keras is missing, unreadable or not an MNIST classifier (the message says what to do)."""
+    """model.keras is missing, unreadable or not an MNIST classifier (the message says what to
+    do)."""
 
 
 def import_tensorflow(verbose: bool = False):
@@ -53,7 +55,8 @@ def quiet(verbose: bool = False) -> Iterator[None]:
 
 
 def load_keras_model(path: Path):
-    """Load model.keras, checking it maps 28x28x1 images to 10 classes; KerasModelError otherwise."""
+    """Load model.keras, checking it maps 28x28x1 images to 10 classes; KerasModelError
+    otherwise."""
     import zipfile
 
     import_tensorflow()
@@ -68,8 +71,8 @@ def load_keras_model(path: Path):
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a bad file: zip, h5, JSON, config
         reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise KerasModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: {reason}); "
-                              "retrain it with `make train`") from None
+        raise KerasModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: "
+                              f"{reason}); retrain it with `make train`") from None
     in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
     if in_shape[1:] != (28, 28, 1) or out_shape[1:] != (10,):
         raise KerasModelError(f"{path}: model maps {in_shape} to {out_shape}, expected "

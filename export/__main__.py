@@ -1,4 +1,5 @@
-"""python -m export: model.keras -> int8/float TFLite, float/int8 ONNX + manifest.json (see --help)."""
+"""python -m export: model.keras -> int8/float TFLite, float/int8 ONNX + manifest.json
+(see --help)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ def parse_args(argv: list[str] | None = None) -> ExportConfig:
                  "Export the trained Keras model (ARTIFACTS/model.keras) to every format, verify "
                  "each file against Keras on the whole MNIST test set through the runtime, and "
                  f"publish the files with {MANIFEST_FILE} atomically into ARTIFACTS.",
-                 "Exit status: 0 when every requested format passed, 1 when one failed verification "
-                 "(the passing files are published with a manifest listing only them) or on an error "
-                 "(nothing is published).")
+                 "Exit status: 0 when every requested format passed, 1 when one failed "
+                 "verification (the passing files are published with a manifest listing only "
+                 "them) or on an error (nothing is published).")
 
 
 def main(argv: list[str] | None = None) -> int:

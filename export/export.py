@@ -41,7 +41,8 @@ def opset(text: str) -> int:
     """argparse type: an ONNX opset this exporter supports."""
     value = positive_int(text)
     if not MIN_OPSET <= value <= MAX_OPSET:
-        raise argparse.ArgumentTypeError(f"{value} is not supported; choose {MIN_OPSET}..{MAX_OPSET}")
+        raise argparse.ArgumentTypeError(f"{value} is not supported; choose "
+                                         f"{MIN_OPSET}..{MAX_OPSET}")
     return value
 
 
@@ -100,7 +101,8 @@ def run(cfg: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
                         source_sha256=source_sha256, weights_sha256=weights_sha256(model_path),
                         verbose=cfg.verbose)
     log(f"exporting {model_path} (Keras test accuracy {keras_accuracy:.2%}) to "
-        f"{', '.join(f.key for f in formats)}; calibrating int8 on {len(calibration)} training images")
+        f"{', '.join(f.key for f in formats)}; calibrating int8 on {len(calibration)} "
+        "training images")
 
     results = []
     with publish.staging(folder) as stage:
@@ -111,7 +113,8 @@ def run(cfg: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
             results.append(result)
         requested = {f.key for f in formats}
         every = export_formats.FORMATS
-        entries = manifest_mod.carried_over(folder, source_sha256, {f.key for f in every} - requested)
+        entries = manifest_mod.carried_over(folder, source_sha256,
+                                            {f.key for f in every} - requested)
         entries += [manifest_mod.file_entry(r, stage) for r in results if r.passed]
         listed = {e["key"] for e in entries}
         for fmt in every:  # never leave a model file the manifest does not describe
@@ -122,7 +125,8 @@ def run(cfg: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
                     "calibration_source": "seeded random sample of the MNIST training set"}
         settings.pop("verbose")
         manifest = manifest_mod.build(entries, model_path, read_metrics(folder), keras_accuracy,
-                                      manifest_mod.versions(tf.__version__, keras.__version__), settings)
+                                      manifest_mod.versions(tf.__version__, keras.__version__),
+                                      settings)
         publish.write_json(stage / MANIFEST_FILE, manifest)
     return ExportResult(results, keras_accuracy, manifest, folder,
                         [r.failure for r in results if not r.passed])
@@ -136,7 +140,8 @@ class _Rejected(Exception):
 
 def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path, images, labels,
                 keras_probs) -> Verification:
-    """Convert one format into ``stage`` and verify it; a rejected file is removed from the stage."""
+    """Convert one format into ``stage`` and verify it; a rejected file is removed from the
+    stage."""
     target = stage / fmt.filename
     try:
         with publish.atomic_path(target) as tmp:
@@ -159,5 +164,6 @@ def _check_options(cfg: ExportConfig) -> tuple[ExportFormat, ...]:
     if not MIN_OPSET <= cfg.opset <= MAX_OPSET:
         raise ExportError(f"--opset {cfg.opset} is not supported; choose {MIN_OPSET}..{MAX_OPSET}")
     if cfg.calibration_samples < 1:
-        raise ExportError(f"--calibration-samples must be at least 1, got {cfg.calibration_samples}")
+        raise ExportError("--calibration-samples must be at least 1, got "
+                          f"{cfg.calibration_samples}")
     return chosen

@@ -68,7 +68,8 @@ def build(entries: list[dict], source_model: Path, training: dict | None, keras_
 
 
 def carried_over(folder: Path, source_sha256: str, keys: set[str]) -> list[dict]:
-    """Entries of the current manifest worth keeping: same source model, file intact, key in ``keys``."""
+    """Entries of the current manifest worth keeping: same source model, file intact, key in
+    ``keys``."""
     manifest = read_export(folder)
     if manifest is None or exported_from(manifest) != source_sha256:
         return []

@@ -44,7 +44,8 @@ def float_model(ctx: ExportContext):
         proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=ctx.opset)
     for value in (*proto.graph.input, *proto.graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
-    proto.doc_string = "mnist-edge digit classifier: float32 NHWC [batch,28,28,1] in [0,1] -> 10 probabilities"
+    proto.doc_string = ("mnist-edge digit classifier: float32 NHWC [batch,28,28,1] in [0,1] -> "
+                        "10 probabilities")
     ctx.cache["onnx_float32"] = proto
     return proto
 
@@ -78,7 +79,8 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
             return None if start is None else {INPUT_NAME: images[start: start + CALIBRATION_BATCH]}
 
     with tempfile.TemporaryDirectory(prefix="mnist-edge-onnx-") as tmp:
-        float_path, pre_path, q_path = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "int8.onnx"))
+        float_path, pre_path, q_path = (Path(tmp) / n
+                                        for n in ("float.onnx", "pre.onnx", "int8.onnx"))
         onnx.save(source, float_path)
         with quiet(ctx.verbose):
             quant_pre_process(str(float_path), str(pre_path))

@@ -13,7 +13,8 @@ from common.tf import import_tensorflow, quiet
 from export.context import ExportContext
 from export.contract import embedded_metadata
 
-METADATA_NAME = "mnist_edge"  # name of the TFLite metadata entry holding embedded_metadata() as JSON
+METADATA_NAME = "mnist_edge"  # name of the TFLite metadata entry holding embedded_metadata()
+                              # as JSON
 
 
 def convert_float32(ctx: ExportContext, path: Path) -> None:

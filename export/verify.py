@@ -78,7 +78,8 @@ def verify(fmt: ExportFormat, path: Path, images: np.ndarray, labels: np.ndarray
         conversion_time_s=conversion_time_s, verification_time_s=time.perf_counter() - start,
         backend=clf.backend, runtime=backends.runtime_version(clf.backend),
         input=clf.input_spec.as_dict(), output=clf.output_spec.as_dict(),
-        failures=fmt.tolerance.against_keras(f"{fmt.key} on {clf.backend}", delta, agreement, max_diff),
+        failures=fmt.tolerance.against_keras(f"{fmt.key} on {clf.backend}", delta, agreement,
+                                             max_diff),
     )
 
 
@@ -91,11 +92,13 @@ def format_table(results: list[Verification], keras_accuracy: float) -> str:
         rows.append((
             r.fmt.key, r.fmt.filename, _size(r.size), f"{r.accuracy:.2%}",
             f"{r.accuracy_delta_vs_keras * 100:+.2f} pt", f"{r.agreement_with_keras:.2%}",
-            f"{r.max_abs_prob_diff:.2g}", f"{r.conversion_time_s:.1f}", f"{r.verification_time_s:.1f}",
+            f"{r.max_abs_prob_diff:.2g}", f"{r.conversion_time_s:.1f}",
+            f"{r.verification_time_s:.1f}",
             "ok" if r.passed else f"FAILED ({r.fmt.tolerance.rule()})",
         ))
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in (header, *rows)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in (header, *rows)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -1,5 +1,6 @@
 """The benchmark's correctness (never its speed): it runs, reports every field, percentiles are
-ordered, the saved choice is used by Classifier.load(prefer=...), baselines agree with the runtime."""
+ordered, the saved choice is used by Classifier.load(prefer=...), baselines agree with the
+runtime."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from mnist_edge.choice import save_choice
 
 ROOT = Path(__file__).resolve().parents[1]
 STATS = ("min", "p50", "p90", "p99", "max")
-ROW_FIELDS = {"schema", "path", "key", "format", "precision", "backend", "runtime", "threads", "size_bytes",
-              "load_ms", "first_inference_ms", "runs", "latency_us", "floor_us", "overhead", "throughput",
-              "throughput_cpu", "peak_rss_mb", "device"}
+ROW_FIELDS = {"schema", "path", "key", "format", "precision", "backend", "runtime", "threads",
+              "size_bytes", "load_ms", "first_inference_ms", "runs", "latency_us", "floor_us",
+              "overhead", "throughput", "throughput_cpu", "peak_rss_mb", "device"}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,8 @@ def _assert_ordered(stats: dict) -> None:
 
 def test_bench_one_file_reports_every_field_in_order(test_artifacts, images):
     path, x, y = images
-    done = _edge(str(test_artifacts / "model_int8.tflite"), "--quick", "--json", "--images", str(path))
+    done = _edge(str(test_artifacts / "model_int8.tflite"), "--quick", "--json", "--images",
+                 str(path))
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout)
     assert row.keys() >= ROW_FIELDS
@@ -60,14 +62,16 @@ def test_bench_one_file_reports_every_field_in_order(test_artifacts, images):
     assert row["size_bytes"] == (test_artifacts / "model_int8.tflite").stat().st_size
     assert row["peak_rss_mb"] > 0 and row["load_ms"] > 0 and row["overhead"] > 0
     # the labels it reports are the runtime's answers for those images
-    expected = Classifier.load(test_artifacts / "model_int8.tflite", backend=row["backend"]).predict(x).labels
+    expected = Classifier.load(test_artifacts / "model_int8.tflite",
+                               backend=row["backend"]).predict(x).labels
     assert row["labels"] == expected.tolist()
     assert np.mean(np.asarray(row["labels"]) == y) > 0.9
 
 
 def test_bench_folder_saves_a_choice_that_load_prefer_uses(test_artifacts, tmp_path, monkeypatch):
     env = {**os.environ, "MNIST_EDGE_CACHE": str(tmp_path)}
-    done = _edge(str(test_artifacts), "--quick", "--json", "--runs", "20", "--seconds-per-batch", "0.01", env=env)
+    done = _edge(str(test_artifacts), "--quick", "--json", "--runs", "20", "--seconds-per-batch",
+                 "0.01", env=env)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     keys = {e["key"] for e in json.loads((test_artifacts / "manifest.json").read_text())["files"]}
@@ -83,13 +87,16 @@ def test_bench_folder_saves_a_choice_that_load_prefer_uses(test_artifacts, tmp_p
     assert (clf.entry.key, clf.backend) == (best["key"], best["backend"])
 
 
-def test_prefer_follows_the_saved_choice_and_falls_back_without_one(test_artifacts, tmp_path, monkeypatch):
+def test_prefer_follows_the_saved_choice_and_falls_back_without_one(test_artifacts, tmp_path,
+                                                                     monkeypatch):
     monkeypatch.setenv("MNIST_EDGE_CACHE", str(tmp_path))
     default = Classifier.load(test_artifacts)
-    assert Classifier.load(test_artifacts, prefer="latency").entry.key == default.entry.key  # nothing saved
+    # nothing saved
+    assert Classifier.load(test_artifacts, prefer="latency").entry.key == default.entry.key
     manifest = test_artifacts / "manifest.json"
     save_choice(manifest, {"latency": {"key": "onnx_float32", "backend": "onnxruntime"},
-                                      "throughput": {"key": "tflite_float32", "backend": "auto-not-a-backend"}})
+                           "throughput": {"key": "tflite_float32",
+                                          "backend": "auto-not-a-backend"}})
     clf = Classifier.load(test_artifacts, prefer="latency")
     assert (clf.entry.key, clf.backend) == ("onnx_float32", "onnxruntime")
     assert Classifier.load(test_artifacts, prefer="throughput").entry.key == default.entry.key
@@ -104,12 +111,14 @@ def test_bench_refuses_bad_flags_with_one_line(test_artifacts):
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--runs" in done.stderr
 
 
-def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(test_artifacts, images, tmp_path):
+def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(test_artifacts,
+                                                                              images, tmp_path):
     from checks.bench.run import SweepConfig, run
 
     path, x, y = images
-    cfg = SweepConfig(artifacts=str(test_artifacts), out=str(tmp_path), threads="1", backends="litert,onnxruntime",
-                      runs=30, images=300, rounds=1, seconds_per_batch=0.01, cli_repeats=1)
+    cfg = SweepConfig(artifacts=str(test_artifacts), out=str(tmp_path), threads="1",
+                      backends="litert,onnxruntime", runs=30, images=300, rounds=1,
+                      seconds_per_batch=0.01, cli_repeats=1)
     result = run(cfg)
     from checks.bench.report import write_reports
 
@@ -128,10 +137,13 @@ def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(t
         assert {baseline, "keras-call", "keras-predict", "keras-predict-cpu"} <= r["speedup"].keys()
         # the runtime and the textbook loop / default session / Keras give the same answers
         for name, agreement in r["agreement"].items():
-            assert agreement >= (0.99 if r["precision"] == "float32" or name != "keras" else 0.97), (r["key"], name)
+            assert agreement >= (0.99 if r["precision"] == "float32" or name != "keras"
+                                 else 0.97), (r["key"], name)
         assert 0.9 < r["accuracy"] <= 1.0
     kinds = {b["baseline"] for b in data["baselines"] if "error" not in b}
     assert kinds == {"textbook", "ort-default", "keras"}
-    assert {"mnist-edge predict", "bare ai-edge-litert script", "TensorFlow+Keras script"} <= data["one_image"].keys()
-    assert all(c.get("output") == ["7"] for c in data["one_image"].values()), data["one_image"]  # x_test[0] is a 7
+    assert {"mnist-edge predict", "bare ai-edge-litert script",
+            "TensorFlow+Keras script"} <= data["one_image"].keys()
+    assert all(c.get("output") == ["7"]
+               for c in data["one_image"].values()), data["one_image"]  # x_test[0] is a 7
     assert any(t["target"].startswith("best throughput") for t in data["targets"])

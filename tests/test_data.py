@@ -171,5 +171,6 @@ def test_cli_help_lists_flags():
     proc = subprocess.run([sys.executable, "-m", "train", "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    for flag in ("--data", "--out", "--epochs", "--batch-size", "--optimizer", "--seed", "MNIST_DATA"):
+    for flag in ("--data", "--out", "--epochs", "--batch-size", "--optimizer", "--seed",
+                 "MNIST_DATA"):
         assert flag in proc.stdout

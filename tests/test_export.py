@@ -136,7 +136,8 @@ def test_all_four_formats_exported_in_preference_order(test_artifacts):
     assert [e["key"] for e in manifest["files"]] == list(KEYS)
     for entry in manifest["files"]:
         fmt = get_format(entry["key"])
-        assert (entry["path"], entry["format"], entry["precision"]) == (fmt.filename, fmt.kind, fmt.precision)
+        assert (entry["path"], entry["format"], entry["precision"]) == (fmt.filename, fmt.kind,
+                                                                       fmt.precision)
         assert (test_artifacts / entry["path"]).is_file()
         assert entry["input"]["shape"] == [None, 28, 28, 1]
         assert entry["output"]["shape"] == [None, 10] and entry["output"]["activation"] == "softmax"
@@ -153,7 +154,8 @@ def test_file_agrees_with_keras_within_tolerance(test_artifacts, reference, key)
     accuracy = float(np.mean(predicted == y_test))
     agreement = float(np.mean(predicted == expected))
     keras_accuracy = float(np.mean(expected == y_test))
-    assert get_format(key).tolerance.against_keras(key, accuracy - keras_accuracy, agreement, 0.0) == []
+    assert get_format(key).tolerance.against_keras(key, accuracy - keras_accuracy, agreement,
+                                                   0.0) == []
     if entry["precision"] == "float32":
         assert np.max(np.abs(probs - keras_probs)) < 1e-3
     # the manifest reports what a reader measures
@@ -220,7 +222,8 @@ def test_files_carry_labels_and_preprocessing(test_artifacts):
         assert json.loads(meta["mnist_edge.labels"]) == list(LABELS)
         assert json.loads(meta["mnist_edge.preprocessing"]) == PREPROCESSING
         assert meta["mnist_edge.format"] == entry["key"]
-        assert meta["mnist_edge.source_weights_sha256"] == manifest["source_model"]["weights_sha256"]
+        assert (meta["mnist_edge.source_weights_sha256"]
+                == manifest["source_model"]["weights_sha256"])
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -264,7 +267,8 @@ def test_unknown_format_is_rejected_before_any_work(tmp_path):
     done = _cli("--artifacts", str(tmp_path), "--formats", "tflite_int8,coreml")
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
-        "python -m export: error: --formats: unknown format 'coreml'; choose from " + ", ".join(KEYS)]
+        "python -m export: error: --formats: unknown format 'coreml'; choose from "
+        + ", ".join(KEYS)]
 
 
 # --- nothing half-written -----------------------------------------------------------------------
@@ -294,7 +298,8 @@ def test_interrupted_export_leaves_previous_set_untouched(tmp_path, monkeypatch,
     assert [p.name for p in tmp_path.iterdir()] == ["artifacts"]  # no staging leftovers
 
 
-def test_failed_verification_publishes_only_passing_files(tmp_path, monkeypatch, test_artifacts, capsys):
+def test_failed_verification_publishes_only_passing_files(tmp_path, monkeypatch, test_artifacts,
+                                                          capsys):
     from dataclasses import replace
 
     from common import formats
@@ -303,8 +308,9 @@ def test_failed_verification_publishes_only_passing_files(tmp_path, monkeypatch,
 
     folder = _copy_artifacts(test_artifacts, tmp_path / "artifacts")
     impossible = replace(formats.FLOAT_TFLITE, min_agreement=1.01)  # every float file now fails
-    monkeypatch.setattr(formats, "FORMATS", tuple(replace(f, tolerance=impossible) if f.precision == "float32"
-                                                  else f for f in formats.FORMATS))
+    monkeypatch.setattr(formats, "FORMATS",
+                        tuple(replace(f, tolerance=impossible) if f.precision == "float32"
+                              else f for f in formats.FORMATS))
     code = main(["--artifacts", str(folder), "--formats", "tflite_int8,tflite_float32"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1

@@ -1,6 +1,7 @@
 """Parity: every exported format on every installed backend answers like the Keras model.
 
-Runs against artifacts/ when it holds a fresh export, else the small fixture model (common/testmodels.py).
+Runs against artifacts/ when it holds a fresh export, else the small fixture model
+(common/testmodels.py).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from checks.parity.run import ParityConfig, ParityError, run
 ROOT = Path(__file__).resolve().parents[1]
 TFLITE_PYTHON = str(ROOT / ".venv-tflite" / "bin" / "python")
 LIMIT = 2000  # test images per run: enough for 0.05% resolution, a few seconds per run
-FIGURES = ("top-1 agreement", "max |Δprob|", "accuracy differs")  # as the failure messages name them
+# as the failure messages name them
+FIGURES = ("top-1 agreement", "max |Δprob|", "accuracy differs")
 
 
 @pytest.fixture(scope="module")
 def keras_cache(tmp_path_factory) -> str:
-    """One Keras reference cache for the module (the damaged copies share the original model.keras)."""
+    """One Keras reference cache for the module (the damaged copies share the original
+    model.keras)."""
     return str(tmp_path_factory.mktemp("keras-cache"))
 
 
@@ -48,12 +51,14 @@ def test_every_format_on_every_backend_matches_keras(test_artifacts, keras_cache
     expected = {(f["key"], b) for f in manifest["files"] for b, info in BACKENDS.items()
                 if info.format == f["format"] and b not in result.skipped}
     assert {(r.run.pair.key, r.run.pair.backend) for r in result.pairs} == expected
-    assert {f["key"] for f in manifest["files"]} == {"tflite_int8", "tflite_float32", "onnx_float32", "onnx_int8"}
+    assert {f["key"] for f in manifest["files"]} == {"tflite_int8", "tflite_float32",
+                                                     "onnx_float32", "onnx_int8"}
     for r in result.pairs:
         assert r.agreement >= 0.995 and abs(r.accuracy_delta) <= 0.003, r.run.pair.name
         if r.run.pair.precision == "float32":
             assert r.max_abs_prob_diff <= 1e-4, r.run.pair.name
-    tflite_backends = [b for b in ("litert", "tflite-runtime", "tensorflow") if b not in result.skipped]
+    tflite_backends = [b for b in ("litert", "tflite-runtime", "tensorflow")
+                       if b not in result.skipped]
     n = len(tflite_backends)
     assert len(result.cross) == 2 * n * (n - 1) // 2  # both TFLite files, every two backends
 
@@ -69,7 +74,8 @@ def test_reports_agree_with_each_other(test_artifacts, keras_cache, tmp_path):
     assert len(data["pairs"]) == 4
     for pair in data["pairs"]:
         row = (f"| {pair['key']} | {pair['file']} | {pair['backend']} | {pair['accuracy']:.2%} | "
-               f"{pair['accuracy_delta_vs_keras'] * 100:+.2f} pt | {pair['agreement_with_keras']:.2%} |")
+               f"{pair['accuracy_delta_vs_keras'] * 100:+.2f} pt | "
+               f"{pair['agreement_with_keras']:.2%} |")
         assert row in md
         assert f"| {len(pair['disagreements'])} |" in md.split(row)[1].splitlines()[0]
         assert pair["status"] == "pass" and "✅ pass" in md.split(row)[1].splitlines()[0]
@@ -85,7 +91,8 @@ def test_reports_agree_with_each_other(test_artifacts, keras_cache, tmp_path):
 
 
 def _damage_onnx(folder: Path, noise: float) -> None:
-    """Replace model.onnx with an export of model.keras whose last layer got relative noise ``noise``."""
+    """Replace model.onnx with an export of model.keras whose last layer got relative noise
+    ``noise``."""
     from common.formats import get_format
     from common.tf import load_keras_model
     from export.context import ExportContext
@@ -96,10 +103,12 @@ def _damage_onnx(folder: Path, noise: float) -> None:
     dense = model.layers[-1]
     kernel, bias = dense.get_weights()
     rng = np.random.default_rng(0)
-    dense.set_weights([kernel + rng.normal(0, noise * kernel.std(), kernel.shape).astype(np.float32), bias])
+    dense.set_weights([kernel + rng.normal(0, noise * kernel.std(),
+                                           kernel.shape).astype(np.float32), bias])
     fmt = get_format("onnx_float32")
     ctx = ExportContext(model=model, calibration=np.zeros((1, 28, 28, 1), np.float32),
-                        opset=ExportConfig().opset, source_sha256=sha256_file(folder / "model.keras"),
+                        opset=ExportConfig().opset,
+                        source_sha256=sha256_file(folder / "model.keras"),
                         weights_sha256="perturbed")
     fmt.load_converter()(ctx, folder / fmt.filename)
     manifest_file = folder / "manifest.json"
@@ -122,7 +131,8 @@ def test_damaged_model_is_caught_and_named(test_artifacts, keras_cache, tmp_path
                  log=lambda _: None)
 
     assert not result.passed
-    assert [r.run.pair.name for r in result.pairs if not r.passed] == ["onnx_float32 on onnxruntime"]
+    assert ([r.run.pair.name for r in result.pairs if not r.passed]
+            == ["onnx_float32 on onnxruntime"])
     assert all(f.startswith("onnx_float32 on onnxruntime: ") for f in result.failures)
     assert {fig for fig in FIGURES if any(fig in f for f in result.failures)} == figures
     md = (tmp_path / "reports" / "parity.md").read_text()
@@ -133,9 +143,9 @@ def test_cli_exits_non_zero_naming_the_broken_pair(test_artifacts, keras_cache, 
     folder = _copy(test_artifacts, tmp_path / "damaged")
     _damage_onnx(folder, 0.5)
 
-    done = subprocess.run([sys.executable, "-m", "checks.parity", "--artifacts", str(folder), "--limit", str(LIMIT),
-                           "--backends", "onnxruntime", "--out", str(tmp_path / "reports"),
-                           "--cache", keras_cache],
+    done = subprocess.run([sys.executable, "-m", "checks.parity", "--artifacts", str(folder),
+                           "--limit", str(LIMIT), "--backends", "onnxruntime",
+                           "--out", str(tmp_path / "reports"), "--cache", keras_cache],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
     assert done.returncode == 1, done.stderr
@@ -156,7 +166,8 @@ def test_stale_export_is_refused(test_artifacts, tmp_path):
 
 def test_unknown_backend_is_refused(test_artifacts, tmp_path):
     with pytest.raises(ParityError, match="unknown tflite.*choose all or litert"):
-        run(_config(test_artifacts, tmp_path / "reports", None, backends="tflite"), log=lambda _: None)
+        run(_config(test_artifacts, tmp_path / "reports", None, backends="tflite"),
+            log=lambda _: None)
 
 
 def test_int8_tolerances_name_the_figure():
@@ -168,7 +179,9 @@ def test_int8_tolerances_name_the_figure():
     split = tol.across_backends("tflite_int8 on litert vs tflite-runtime", 0.998)
 
     assert ok == []
-    assert worse == ["tflite_int8 on litert: accuracy differs from Keras by -0.40 pt, beyond ±0.3 pt"]
+    assert worse == ["tflite_int8 on litert: accuracy differs from Keras by -0.40 pt, "
+                     "beyond ±0.3 pt"]
     assert tol.against_keras("x", 0.0, 0.994, 0.0)[0].startswith(
         "x: top-1 agreement with Keras 99.40% is below 99.50%")
-    assert split == ["tflite_int8 on litert vs tflite-runtime: top-1 agreement 99.80% is below 99.90%"]
+    assert split == ["tflite_int8 on litert vs tflite-runtime: top-1 agreement 99.80% "
+                     "is below 99.90%"]

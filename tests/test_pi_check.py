@@ -1,6 +1,7 @@
 """pi-check's own logic, without emulation: what passes, what fails and why, which wheels a Pi gets.
 
-The emulated runs themselves are `make pi-check` (minutes, root on first use), not part of the suite.
+The emulated runs themselves are `make pi-check` (minutes, root on first use), not part of the
+suite.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def test_outputs_drifting_beyond_tolerance_fail_even_with_same_digits():
     host = np.random.default_rng(1).dirichlet(np.ones(10), 100).astype(np.float32)
     device = host + 5e-4  # argmax unchanged, probabilities off by 5e-4
     row = compare(Row("pi4-arm64", "onnx_float32", "onnxruntime", 100, 100), FLOAT,
-                  _outputs(device), _outputs(host), host.argmax(1), get_format("onnx_float32").tolerance)
+                  _outputs(device), _outputs(host), host.argmax(1),
+                  get_format("onnx_float32").tolerance)
     assert row.agreement == 1.0
     assert any("differ from the host by 0.0005 probability" in f for f in row.failures)
 
@@ -75,7 +77,8 @@ def test_outputs_drifting_beyond_tolerance_fail_even_with_same_digits():
 def test_a_reduced_run_does_not_pass_as_proof():
     host = _int8_outputs(100)
     row = compare(Row("pi4-armhf", "tflite_int8", "tflite-runtime", 100, 10_000), INT8,
-                  _outputs(host), _outputs(host), _outputs(host)["labels"], get_format("tflite_int8").tolerance)
+                  _outputs(host), _outputs(host), _outputs(host)["labels"],
+                  get_format("tflite_int8").tolerance)
     assert row.failures == ["ran 100 images, needs 10000"]
 
 

@@ -1,7 +1,7 @@
 """Reliability under bad input and faults: bounded property tests that CI runs.
 
-Every case runs in a worker child process (checks/worker.py), so a native interpreter crash is seen as
-a crash (and fails the test) instead of killing pytest. `make fuzz` runs the same targets longer.
+Every case runs in a worker child process (checks/worker.py), so a native interpreter crash is seen
+as a crash (and fails the test) instead of killing pytest. `make fuzz` runs the same targets longer.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from checks.reliability import interrupt, mutate
 from checks.reliability.cases import ARRAY_FILLS
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
 DATA = os.environ.get("MNIST_DATA")
 
 
@@ -50,7 +51,8 @@ def worker(test_artifacts, corpus):
 
 def assert_handled(answer: dict, spec: dict) -> None:
     """The property: a result or a clear one-line MnistEdgeError; no crash, hang or traceback."""
-    assert answer["outcome"] in ("ok", "error"), f"{answer['outcome']}: {answer['detail']} for {spec}"
+    assert answer["outcome"] in ("ok", "error"), (f"{answer['outcome']}: {answer['detail']} "
+                                                  f"for {spec}")
 
 
 positions = st.floats(0, 1, allow_nan=False)
@@ -70,12 +72,15 @@ ops = st.lists(st.one_of(
 @given(dtype=st.sampled_from(fz.ARRAY_DTYPES), fill=st.sampled_from(ARRAY_FILLS),
        layout=st.sampled_from(fz.ARRAY_LAYOUTS), key=st.sampled_from(fz.KEYS),
        shape=st.one_of(st.sampled_from([[28, 28], [28, 28, 1], [], [28], [1, 28, 28, 1, 1]]),
-                       st.tuples(st.integers(0, 300), st.sampled_from([[28, 28], [28, 28, 1], [28, 28, 3],
-                                                                       [1, 28, 28], [27, 28]]))
+                       st.tuples(st.integers(0, 300),
+                                 st.sampled_from([[28, 28], [28, 28, 1], [28, 28, 3], [1, 28, 28],
+                                                  [27, 28]]))
                        .map(lambda t: [t[0], *t[1]])),
        seed=st.integers(0, 2**30))
-def test_any_array_gives_a_prediction_or_an_input_error(worker, dtype, fill, layout, key, shape, seed):
-    spec = {"dtype": dtype, "shape": shape, "fill": fill, "layout": layout, "key": key, "seed": seed}
+def test_any_array_gives_a_prediction_or_an_input_error(worker, dtype, fill, layout, key, shape,
+                                                        seed):
+    spec = {"dtype": dtype, "shape": shape, "fill": fill, "layout": layout, "key": key,
+            "seed": seed}
     assert_handled(worker.run("arrays", spec), spec)
 
 
@@ -110,7 +115,8 @@ def test_through_a_manifest_a_changed_file_never_reaches_the_interpreter(worker,
     spec = {"mode": mode, "key": key, "ops": ops}
     answer = worker.run("manifest", spec)
     assert_handled(answer, spec)
-    files = {f["key"]: f["path"] for f in json.loads((test_artifacts / "manifest.json").read_text())["files"]}
+    files = {f["key"]: f["path"]
+             for f in json.loads((test_artifacts / "manifest.json").read_text())["files"]}
     original = (test_artifacts / files[key]).read_bytes()
     if mode == "file" and mutate.apply(original, ops) != original:
         assert answer["outcome"] == "error", answer
@@ -164,10 +170,12 @@ def test_threads_sharing_a_classifier_get_the_serial_answers(test_artifacts, mni
 
 
 @pytest.mark.parametrize("stage,kills", [("train", 2), ("export", 1)])
-def test_killed_make_leaves_the_previous_or_the_new_set_and_the_next_run_succeeds(tmp_path, stage, kills):
+def test_killed_make_leaves_the_previous_or_the_new_set_and_the_next_run_succeeds(tmp_path, stage,
+                                                                                  kills):
     if DATA is None:
         pytest.skip("set MNIST_DATA: the interruption test trains on it through make")
-    report = interrupt.interrupt(stage, tmp_path, kills, DATA, seed=int.from_bytes(os.urandom(2), "big"))
+    report = interrupt.interrupt(stage, tmp_path, kills, DATA,
+                                 seed=int.from_bytes(os.urandom(2), "big"))
     assert [k.verdict for k in report.kills] == [k.verdict for k in report.kills
                                                  if k.verdict in ("previous", "new")], report.kills
     assert report.final_run_ok, report.final_verdict

@@ -1,4 +1,5 @@
-"""The code's shape: no import cycles, stages that never import each other, no private names borrowed.
+"""The code's shape: no import cycles, stages that never import each other, no private names
+borrowed.
 
 The import graph is built from the source (every ``import`` anywhere in a module, including the
 ones inside functions), so a cycle that only closes at run time is found too.
@@ -68,7 +69,8 @@ def _imports(module: str, path: Path, modules: dict[str, Path]):
 
 
 def _attributes(path: Path, modules: dict[str, Path]):
-    """(module, attribute, line) for ``alias.attr`` where ``alias`` names an imported project module."""
+    """(module, attribute, line) for ``alias.attr`` where ``alias`` names an imported project
+    module."""
     tree = ast.parse(path.read_text(), filename=str(path))
     aliases = {}
     for node in ast.walk(tree):

@@ -89,7 +89,8 @@ def test_killed_run_resumes_from_last_epoch(tmp_path):
     assert state.exists(), "no checkpoint after the first epoch"
     assert not out.exists(), "a killed run published artifacts"
 
-    done = subprocess.run(args + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(args + ["--resume"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     assert "resuming after epoch" in done.stdout
     history = json.loads((out / "history.json").read_text())

@@ -14,8 +14,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     return parse(TrainConfig, argv, "python -m train",
                  "Train the mnist-edge reference CNN on MNIST and write the model, its history, "
                  "training-curve and confusion-matrix plots and test metrics to --out.",
-                 "Offline: --data or MNIST_DATA=path takes a Keras mnist.npz or a folder of the four "
-                 "IDX files (gzipped or raw); without either, Keras downloads and caches MNIST.")
+                 "Offline: --data or MNIST_DATA=path takes a Keras mnist.npz or a folder of the "
+                 "four IDX files (gzipped or raw); without either, Keras downloads and caches "
+                 "MNIST.")
 
 
 def main(argv: list[str] | None = None) -> int:

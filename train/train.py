@@ -42,7 +42,8 @@ class TrainConfig:
     epochs: int = option(10, "training epochs: passes over the training split", type=positive_int)
     batch_size: int = option(64, "batch size: images per gradient step", type=positive_int)
     optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
-    learning_rate: float | None = option(None, "learning rate (default: the optimizer's Keras default)")
+    learning_rate: float | None = option(None, "learning rate (default: the optimizer's Keras "
+                                               "default)")
     validation_split: float = option(0.1, "fraction of the training data held out for validation",
                                      type=fraction)
     lr_schedule: str = option("cosine", "learning-rate schedule: cosine decays to 0 over the run",
@@ -83,11 +84,13 @@ def run(cfg: TrainConfig) -> dict:
     if resumed:
         model, state = resumed
         first_epoch, history, wall_before = state["epoch"], state["history"], state["wall_time_s"]
-        print(f"resuming after epoch {first_epoch} from {checkpoint.folder_for(cfg.out)}", flush=True)
+        print(f"resuming after epoch {first_epoch} from {checkpoint.folder_for(cfg.out)}",
+              flush=True)
     else:
         checkpoint.discard(cfg.out)
         keras.utils.set_random_seed(cfg.seed)
-        steps = cfg.epochs * int(np.ceil(len(x_train) * (1 - cfg.validation_split) / cfg.batch_size))
+        steps = cfg.epochs * int(np.ceil(len(x_train) * (1 - cfg.validation_split)
+                                         / cfg.batch_size))
         model = compile_model(build_model(), cfg.optimizer, learning_rate(cfg, steps))
         first_epoch, history, wall_before = 0, {}, 0.0
     # Seeding from the epoch makes a resumed run reproducible too (its shuffle order differs
@@ -115,7 +118,8 @@ def run(cfg: TrainConfig) -> dict:
         "test_accuracy": float(test_acc),
         "test_loss": float(test_loss),
         "test_images": int(len(ds.y_test)),
-        "per_class_accuracy": {str(d): float(confusion[d, d] / confusion[d].sum()) for d in range(10)},
+        "per_class_accuracy": {str(d): float(confusion[d, d] / confusion[d].sum())
+                               for d in range(10)},
         "parameters": int(model.count_params()),
         "epochs": cfg.epochs,
         "train_images": int(len(x_train)),

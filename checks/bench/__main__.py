@@ -1,4 +1,5 @@
-"""python -m checks.bench: latency, throughput, load time and memory of every export vs the baselines."""
+"""python -m checks.bench: latency, throughput, load time and memory of every export vs the
+baselines."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     paths = write_reports(result, Path(cfg.out))
     for t in result["targets"]:
-        print(f"  {'met   ' if t['met'] else 'MISSED'} {t['target']}: {t['value']} (goal {t['goal']})")
+        print(f"  {'met   ' if t['met'] else 'MISSED'} {t['target']}: {t['value']} "
+              f"(goal {t['goal']})")
     print(f"wrote {', '.join(str(p) for p in paths.values())} ({result['wall_time_s']:.0f} s)")
     return 0
 

@@ -31,7 +31,8 @@ def _timed_per_image(step, images: np.ndarray, runs: int) -> tuple[list[int], li
 
 
 def textbook(model: str, backend: str, threads: int, images: np.ndarray, runs: int) -> dict:
-    """The TensorFlow tutorials' loop: set_tensor / invoke / get_tensor, quantized in numpy per call."""
+    """The TensorFlow tutorials' loop: set_tensor / invoke / get_tensor, quantized in numpy per
+    call."""
     start = time.perf_counter()
     if backend == "litert":
         from ai_edge_litert.interpreter import Interpreter
@@ -82,8 +83,9 @@ def ort_default(model: str, images: np.ndarray, runs: int) -> dict:
 
     step(images[0])
     ns, labels = _timed_per_image(step, images, runs)
-    return {"baseline": "ort-default", "backend": "onnxruntime", "runtime": runtime_version("onnxruntime"),
-            "threads": "default", "load_ms": round(load_s * 1000, 2), "latency_us": percentiles(ns),
+    return {"baseline": "ort-default", "backend": "onnxruntime",
+            "runtime": runtime_version("onnxruntime"), "threads": "default",
+            "load_ms": round(load_s * 1000, 2), "latency_us": percentiles(ns),
             "throughput": {"1": round(1e9 / float(np.median(ns)), 1)}, "labels": labels}
 
 
@@ -104,15 +106,16 @@ def keras_baseline(model: str, images: np.ndarray, runs: int, repeats: int = 3) 
         cpu.append(time.process_time() - c)
 
     def step(img: np.ndarray) -> int:
-        return int(np.argmax(net(img.astype(np.float32)[None, :, :, None] / 255.0, training=False)[0]))
+        return int(np.argmax(net(img.astype(np.float32)[None, :, :, None] / 255.0,
+                                 training=False)[0]))
 
     step(images[0])
     ns, _ = _timed_per_image(step, images, runs)
     import tensorflow as tf
 
     return {"baseline": "keras", "backend": "keras", "runtime": f"keras {keras.__version__}, "
-            f"tensorflow {tf.__version__}", "threads": "default", "load_ms": round(load_s * 1000, 2),
-            "latency_us": percentiles(ns),
+            f"tensorflow {tf.__version__}", "threads": "default",
+            "load_ms": round(load_s * 1000, 2), "latency_us": percentiles(ns),
             "throughput": {"predict": round(len(x) / float(np.median(seconds)), 1),
                            "1": round(1e9 / float(np.median(ns)), 1)},
             "throughput_cpu": {"predict": round(len(x) / float(np.median(cpu)), 1)},

@@ -1,4 +1,5 @@
-"""One image from a cold start: `mnist-edge predict` against a bare ai-edge-litert script and Keras.
+"""One image from a cold start: `mnist-edge predict` against a bare ai-edge-litert script and
+Keras.
 
 Each command is a fresh process classifying one PNG, measured by checks/measure.py (wall time
 around the whole process, peak RSS from the kernel), so both include Python's start-up and every
@@ -58,12 +59,14 @@ def one_image(python: str, repeats: int, manifest, image: np.ndarray, tmp: Path)
     Image.fromarray(image).save(png)
     int8 = next((e for e in manifest.files if e.format == "tflite" and e.precision == "int8"), None)
     keras_file = manifest.path.parent / MODEL_FILE
-    commands = {"mnist-edge predict": [python, "-m", "mnist_edge", "predict", str(manifest.path.parent),
-                                       str(png), "--backend", "litert"]}
+    commands = {"mnist-edge predict": [python, "-m", "mnist_edge", "predict",
+                                       str(manifest.path.parent), str(png), "--backend", "litert"]}
     if int8 is not None:
-        commands["bare ai-edge-litert script"] = [python, "-c", BARE_LITERT, str(int8.path), str(png)]
+        commands["bare ai-edge-litert script"] = [python, "-c", BARE_LITERT, str(int8.path),
+                                                  str(png)]
     if keras_file.is_file():
-        commands["TensorFlow+Keras script"] = [sys.executable, "-c", KERAS, str(keras_file), str(png)]
+        commands["TensorFlow+Keras script"] = [sys.executable, "-c", KERAS, str(keras_file),
+                                               str(png)]
     runs: dict[str, list[Measured]] = {name: [] for name in commands}
     for i in range(repeats):
         for name, cmd in commands.items():

@@ -39,7 +39,8 @@ TIMEOUT_S = 600
 MAX_OVERHEAD = 1.05            # Classifier.predict p50 / bare invoke() p50, batch 1, one thread
 MIN_THROUGHPUT = 30_000        # images/s of the best format on one core
 MIN_VS_KERAS_PREDICT = 3.5
-MAX_CLI_VS_BARE = 1.3          # `mnist-edge predict` one image, wall time vs a bare ai-edge-litert script
+MAX_CLI_VS_BARE = 1.3          # `mnist-edge predict` one image, wall time vs a bare
+                               # ai-edge-litert script
 MAX_CLI_RSS_MB = 50
 MIN_CLI_VS_KERAS_SPEED, MIN_CLI_VS_KERAS_RSS = 25, 10
 
@@ -61,19 +62,20 @@ class SweepConfig(CheckOptions):
                                   "onnxruntime (Keras always runs)")
     runs: int = option(1000, "timed batch-1 calls per row and baseline", type=positive_int)
     images: int = option(10000, "test images for accuracy and agreement", type=positive_int)
-    rounds: int = option(2, "repetitions of the whole sweep (alternating order); medians are reported",
-                         type=positive_int)
+    rounds: int = option(2, "repetitions of the whole sweep (alternating order); medians are "
+                            "reported", type=positive_int)
     seconds_per_batch: float = option(0.3, "throughput timing per batch size")
-    cli_repeats: int = option(5, "cold-start runs of each one-image command (Keras: fewer, it is slow)",
-                              type=positive_int)
+    cli_repeats: int = option(5, "cold-start runs of each one-image command (Keras: fewer, it is "
+                                 "slow)", type=positive_int)
     quick: bool = option(False, "1 round, 200 runs, 1,000 images, short throughput timing")
     runtime_python: str = option(".venv-runtime/bin/python", "Python of the device-like venv (no "
                                  "TensorFlow) for the one-image test; else this one")
 
     def resolved(self) -> SweepConfig:
         if self.quick:
-            return SweepConfig(**{**self.__dict__, "runs": min(self.runs, 200), "images": min(self.images, 1000),
-                                  "rounds": 1, "seconds_per_batch": min(self.seconds_per_batch, 0.05),
+            return SweepConfig(**{**self.__dict__, "runs": min(self.runs, 200),
+                                  "images": min(self.images, 1000), "rounds": 1,
+                                  "seconds_per_batch": min(self.seconds_per_batch, 0.05),
                                   "cli_repeats": 1})
         return self
 
@@ -113,8 +115,10 @@ def _job(python: str, job: dict) -> dict:
 
 def plan(cfg: SweepConfig, manifest) -> tuple[list[Configuration], list[Baseline], dict[str, str]]:
     """(runtime configurations, baselines, skipped backends with the reason)."""
-    here = {name: sys.executable for name in backends.BACKENDS if backends.unusable_reason(name) is None}
-    skipped = {name: backends.unusable_reason(name) for name in backends.BACKENDS if name not in here}
+    here = {name: sys.executable for name in backends.BACKENDS
+            if backends.unusable_reason(name) is None}
+    skipped = {name: backends.unusable_reason(name) for name in backends.BACKENDS
+               if name not in here}
     tfl = _py(cfg.tflite_python)
     if "tflite-runtime" in skipped and tfl:
         here["tflite-runtime"] = tfl
@@ -130,7 +134,8 @@ def plan(cfg: SweepConfig, manifest) -> tuple[list[Configuration], list[Baseline
     try:
         threads = [int(t) for t in cfg.threads.split(",") if t.strip()]
     except ValueError:
-        raise BenchError(f"--threads must be comma-separated whole numbers, got {cfg.threads!r}") from None
+        raise BenchError("--threads must be comma-separated whole numbers, "
+                         f"got {cfg.threads!r}") from None
     configs, baselines = [], []
     for entry in manifest.files:
         for name, python in here.items():
@@ -149,11 +154,13 @@ def plan(cfg: SweepConfig, manifest) -> tuple[list[Configuration], list[Baseline
 
 
 def _runtime_row(c: Configuration, manifest_file: Path, cfg: SweepConfig, images: str) -> dict:
-    """``mnist-edge bench`` of one configuration (its mnist_edge.bench.BenchConfig) in a fresh worker."""
+    """``mnist-edge bench`` of one configuration (its mnist_edge.bench.BenchConfig) in a fresh
+    worker."""
     timing = edge_bench.BenchConfig(runs=cfg.runs, threads=c.threads, backend=c.backend,
                                     seconds_per_batch=cfg.seconds_per_batch, images=images,
                                     warmup=min(50, cfg.runs))
-    row = _job(c.python, {"job": "bench", "model": str(manifest_file), "key": c.key, **asdict(timing)})
+    row = _job(c.python, {"job": "bench", "model": str(manifest_file), "key": c.key,
+                          **asdict(timing)})
     return {**row, "key": c.key, "backend": c.backend, "threads": c.threads}
 
 
@@ -175,7 +182,8 @@ def _median_rows(rounds: list[list[dict]]) -> list[dict]:
         row = dict(ok[0])
         for field in ("latency_us", "floor_us", "throughput", "throughput_cpu"):
             if field in row:
-                row[field] = {k: round(statistics.median(r[field][k] for r in ok), 2) for k in row[field]}
+                row[field] = {k: round(statistics.median(r[field][k] for r in ok), 2)
+                              for k in row[field]}
         for field in ("load_ms", "first_inference_ms", "peak_rss_mb"):
             if field in row:
                 row[field] = round(statistics.median(r[field] for r in ok), 2)
@@ -212,7 +220,8 @@ def run(cfg: SweepConfig) -> dict:
             bl = {b: _baseline_row(b, cfg, images) for b in baselines[::order]}
             rounds_rt.append([rt[c] for c in configs])
             rounds_bl.append([bl[b] for b in baselines])
-            print(f"bench: round {i + 1}/{cfg.rounds} done ({time.time() - started:.0f} s)", file=sys.stderr)
+            print(f"bench: round {i + 1}/{cfg.rounds} done ({time.time() - started:.0f} s)",
+                  file=sys.stderr)
         rows, base = _median_rows(rounds_rt), _median_rows(rounds_bl)
         python = _py(cfg.runtime_python) or sys.executable  # the device-like venv when it exists
         cli = one_image(python, cfg.cli_repeats, manifest, x[0], Path(tmp))
@@ -221,7 +230,8 @@ def run(cfg: SweepConfig) -> dict:
         _annotate(r, base, parity, y)
     for b in base:
         if "labels" in b:
-            b["accuracy"] = round(float(np.mean(np.asarray(b["labels"]) == y[:len(b["labels"])])), 4)
+            b["accuracy"] = round(float(np.mean(np.asarray(b["labels"])
+                                                == y[:len(b["labels"])])), 4)
     return {"schema_version": 1, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "artifacts": str(cfg.artifacts), "manifest_sha256": sha256_file(mpath),
             "device": edge_bench.device(), "config": cfg.__dict__, "skipped_backends": skipped,
@@ -231,15 +241,17 @@ def run(cfg: SweepConfig) -> dict:
 
 
 def _parity_accuracy(path: Path, manifest) -> dict:
-    """(key, backend) -> accuracy from reports/parity.json, if it was made from this export's model."""
+    """(key, backend) -> accuracy from reports/parity.json, if it was made from this export's
+    model."""
     try:
         p = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    if p.get("source_model", {}).get("sha256") != manifest.data.get("source_model", {}).get("sha256"):
+    if p.get("source_model", {}).get("sha256") \
+            != manifest.data.get("source_model", {}).get("sha256"):
         return {}
-    return {(r["key"], r["backend"]): (r["accuracy"], p.get("test_images")) for r in p.get("pairs", [])
-            if r.get("accuracy") is not None}
+    return {(r["key"], r["backend"]): (r["accuracy"], p.get("test_images"))
+            for r in p.get("pairs", []) if r.get("accuracy") is not None}
 
 
 def _annotate(row: dict, base: list[dict], parity: dict, y: np.ndarray) -> None:
@@ -261,16 +273,19 @@ def _annotate(row: dict, base: list[dict], parity: dict, y: np.ndarray) -> None:
         same = b["key"] == row["key"] and b["backend"] == row["backend"]
         if b["baseline"] == "textbook" and same:
             ratios["textbook"] = b["latency_us"]["p50"] / p50
-        elif b["baseline"] == "ort-default" and (same or _precision(b["key"]) == _precision(row["key"])):
+        elif b["baseline"] == "ort-default" \
+                and (same or _precision(b["key"]) == _precision(row["key"])):
             if same or "ort-default" not in ratios:
                 ratios["ort-default"] = b["latency_us"]["p50"] / p50
         elif b["baseline"] == "keras":
             ratios["keras-call"] = b["latency_us"]["p50"] / p50
             ratios["keras-predict"] = tp / b["throughput"]["predict"]
-            ratios["keras-predict-cpu"] = row["throughput_cpu"][BIG_BATCH] / b["throughput_cpu"]["predict"]
+            ratios["keras-predict-cpu"] = (row["throughput_cpu"][BIG_BATCH]
+                                           / b["throughput_cpu"]["predict"])
         if (same or b["baseline"] == "keras") and len(labels) and b.get("labels"):
             n = min(len(labels), len(b["labels"]))
-            agree[b["baseline"]] = round(float(np.mean(labels[:n] == np.asarray(b["labels"][:n]))), 4)
+            agree[b["baseline"]] = round(float(np.mean(labels[:n]
+                                                       == np.asarray(b["labels"][:n]))), 4)
     row["speedup"] = {k: round(v, 2) for k, v in ratios.items()}
     row["agreement"] = agree
 
@@ -285,7 +300,8 @@ def targets(rows: list[dict], base: list[dict], cli: dict) -> list[dict]:
     out = []
     for r in ok:
         out.append({"target": f"predict p50 / bare call p50, {r['key']} on {r['backend']}",
-                    "value": r["overhead"], "goal": f"<= {MAX_OVERHEAD}", "met": r["overhead"] <= MAX_OVERHEAD})
+                    "value": r["overhead"], "goal": f"<= {MAX_OVERHEAD}",
+                    "met": r["overhead"] <= MAX_OVERHEAD})
     keras = next((b for b in base if b.get("baseline") == "keras" and "error" not in b), None)
     if ok:
         # per CPU-second of one core: a busy machine preempts 8 ms batch calls far more than
@@ -293,30 +309,35 @@ def targets(rows: list[dict], base: list[dict], cli: dict) -> list[dict]:
         best = max(ok, key=lambda r: r["throughput_cpu"][BIG_BATCH])
         tp = best["throughput_cpu"][BIG_BATCH]
         name = f"{best['key']} on {best['backend']}"
-        out.append({"target": f"best throughput per core-second ({name}, batch {BIG_BATCH})", "value": tp,
-                    "goal": f">= {MIN_THROUGHPUT} images/s", "met": tp >= MIN_THROUGHPUT})
+        out.append({"target": f"best throughput per core-second ({name}, batch {BIG_BATCH})",
+                    "value": tp, "goal": f">= {MIN_THROUGHPUT} images/s",
+                    "met": tp >= MIN_THROUGHPUT})
         if keras:
             ratio = round(tp / keras["throughput_cpu"]["predict"], 2)
-            out.append({"target": f"best throughput / Keras predict, per core-second ({name})", "value": ratio,
-                        "goal": f">= {MIN_VS_KERAS_PREDICT}x", "met": ratio >= MIN_VS_KERAS_PREDICT})
+            out.append({"target": f"best throughput / Keras predict, per core-second ({name})",
+                        "value": ratio, "goal": f">= {MIN_VS_KERAS_PREDICT}x",
+                        "met": ratio >= MIN_VS_KERAS_PREDICT})
             best = max(ok, key=lambda r: r["throughput"][BIG_BATCH])
             ratio = round(best["throughput"][BIG_BATCH] / keras["throughput"]["predict"], 2)
             out.append({"target": f"best throughput / Keras predict, wall clock ({best['key']} on "
                                   f"{best['backend']}; Keras on all cores)", "value": ratio,
-                        "goal": f">= {MIN_VS_KERAS_PREDICT}x", "met": ratio >= MIN_VS_KERAS_PREDICT})
+                        "goal": f">= {MIN_VS_KERAS_PREDICT}x",
+                        "met": ratio >= MIN_VS_KERAS_PREDICT})
     runtime, bare, kcli = (cli.get(k) for k in ("mnist-edge predict", "bare ai-edge-litert script",
                                                  "TensorFlow+Keras script"))
     if runtime and "error" not in runtime:
         if bare and "error" not in bare:
             v = round(runtime["wall_s"] / bare["wall_s"], 2)
-            out.append({"target": "mnist-edge predict wall / bare ai-edge-litert script", "value": v,
-                        "goal": f"<= {MAX_CLI_VS_BARE}x", "met": v <= MAX_CLI_VS_BARE})
+            out.append({"target": "mnist-edge predict wall / bare ai-edge-litert script",
+                        "value": v, "goal": f"<= {MAX_CLI_VS_BARE}x", "met": v <= MAX_CLI_VS_BARE})
         out.append({"target": "mnist-edge predict peak RSS (MB)", "value": runtime["peak_rss_mb"],
-                    "goal": f"<= {MAX_CLI_RSS_MB}", "met": runtime["peak_rss_mb"] <= MAX_CLI_RSS_MB})
+                    "goal": f"<= {MAX_CLI_RSS_MB}",
+                    "met": runtime["peak_rss_mb"] <= MAX_CLI_RSS_MB})
         if kcli and "error" not in kcli:
             v = round(kcli["wall_s"] / runtime["wall_s"], 1)
             out.append({"target": "TF+Keras wall / mnist-edge predict wall", "value": v,
-                        "goal": f">= {MIN_CLI_VS_KERAS_SPEED}x", "met": v >= MIN_CLI_VS_KERAS_SPEED})
+                        "goal": f">= {MIN_CLI_VS_KERAS_SPEED}x",
+                        "met": v >= MIN_CLI_VS_KERAS_SPEED})
             v = round(kcli["peak_rss_mb"] / runtime["peak_rss_mb"], 1)
             out.append({"target": "TF+Keras peak RSS / mnist-edge predict peak RSS", "value": v,
                         "goal": f">= {MIN_CLI_VS_KERAS_RSS}x", "met": v >= MIN_CLI_VS_KERAS_RSS})

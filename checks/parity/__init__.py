@@ -1,10 +1,12 @@
 """Accuracy parity: every exported format on every installed backend, against the Keras model.
 
-    python -m checks.parity                          # artifacts/ on the full test set -> reports/parity.*
+    python -m checks.parity                          # artifacts/ on the full test set
+                                                     # -> reports/parity.*
     python -m checks.parity --limit 2000 --backends litert,onnxruntime
 
 Predictions go through the runtime package (``mnist_edge.Classifier``), the code path users
-run; tflite-runtime runs in its numpy<2 venv (.venv-tflite) through ``python -m checks.parity.worker``.
-The tolerances live in the format table (``common/formats.py``), shared with export. This file
-stays import-free: the worker imports the package under a Python that has only numpy and mnist_edge.
+run; tflite-runtime runs in its numpy<2 venv (.venv-tflite) through
+``python -m checks.parity.worker``. The tolerances live in the format table
+(``common/formats.py``), shared with export. This file stays import-free: the worker imports the
+package under a Python that has only numpy and mnist_edge.
 """

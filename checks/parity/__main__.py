@@ -1,4 +1,5 @@
-"""python -m checks.parity: every exported format on every installed backend vs Keras (see --help)."""
+"""python -m checks.parity: every exported format on every installed backend vs Keras
+(see --help)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ def parse_args(argv: list[str] | None = None) -> ParityConfig:
                  "mnist_edge.Classifier over the MNIST test set, compare each with the Keras model "
                  "and with the same file on the other backends, and write parity.md, parity.json "
                  "and parity.png into OUT. Tolerances: the format table, common/formats.py.",
-                 "Exit status: 0 when every pair is within tolerance, 1 when one is not (each broken "
-                 "tolerance is printed on stderr, naming the pair and the figure) or on an error.")
+                 "Exit status: 0 when every pair is within tolerance, 1 when one is not (each "
+                 "broken tolerance is printed on stderr, naming the pair and the figure) or on "
+                 "an error.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for failure in result.failures:
         print(f"{PROG}: FAIL {failure}", file=sys.stderr)
-    print(f"{PROG}: {len(result.failures)} tolerance(s) broken; see {result.reports['md']}", file=sys.stderr)
+    print(f"{PROG}: {len(result.failures)} tolerance(s) broken; see {result.reports['md']}",
+          file=sys.stderr)
     return 1
 
 

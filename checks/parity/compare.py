@@ -24,8 +24,10 @@ class PairReport:
     agreement: float | None = None             # fraction of images with Keras's top-1
     max_abs_prob_diff: float | None = None
     mean_abs_prob_diff: float | None = None
-    per_class_delta: list = field(default_factory=list)  # per digit: accuracy - Keras's (None: no images)
-    disagreements: list = field(default_factory=list)    # image indices where top-1 differs from Keras
+    per_class_delta: list = field(default_factory=list)  # per digit: accuracy - Keras's
+                                                         # (None: no images)
+    disagreements: list = field(default_factory=list)    # image indices where top-1 differs
+                                                         # from Keras
     failures: list = field(default_factory=list)
 
     @property
@@ -55,7 +57,8 @@ class CrossReport:
 
 def per_class_accuracy(labels: np.ndarray, y: np.ndarray) -> list:
     """Accuracy on each digit's images (None for a digit with no images)."""
-    return [float(np.mean(labels[y == c] == c)) if np.any(y == c) else None for c in range(NUM_CLASSES)]
+    return [float(np.mean(labels[y == c] == c)) if np.any(y == c) else None
+            for c in range(NUM_CLASSES)]
 
 
 def against_keras(run: Run, keras_probs: np.ndarray, y: np.ndarray) -> PairReport:
@@ -78,8 +81,8 @@ def against_keras(run: Run, keras_probs: np.ndarray, y: np.ndarray) -> PairRepor
     report.max_abs_prob_diff = float(diff.max())
     report.mean_abs_prob_diff = float(diff.mean())
     report.per_class_delta = [None if a is None else a - k for a, k in
-                              zip(per_class_accuracy(run.labels, y), per_class_accuracy(keras_labels, y),
-                                  strict=True)]
+                              zip(per_class_accuracy(run.labels, y),
+                                  per_class_accuracy(keras_labels, y), strict=True)]
     report.disagreements = np.flatnonzero(run.labels != keras_labels).tolist()
     report.failures = tol.against_keras(p.name, report.accuracy_delta, report.agreement,
                                         report.max_abs_prob_diff)
@@ -99,6 +102,7 @@ def across_backends(runs: list[Run]) -> list[CrossReport]:
                 key, (a.pair.backend, b.pair.backend), float(np.mean(a.labels == b.labels)),
                 float(np.max(np.abs(a.probabilities.astype(np.float64) - b.probabilities))),
                 np.flatnonzero(a.labels != b.labels).tolist(), [])
-            report.failures = get_format(key).tolerance.across_backends(report.name, report.agreement)
+            report.failures = get_format(key).tolerance.across_backends(report.name,
+                                                                        report.agreement)
             reports.append(report)
     return reports

@@ -59,7 +59,8 @@ class Where:
 
 
 def locate(backend: str, tflite_python: Path) -> Where:
-    """Where ``backend`` runs: here if this Python can load it, else .venv-tflite for tflite-runtime."""
+    """Where ``backend`` runs: here if this Python can load it, else .venv-tflite for
+    tflite-runtime."""
     from mnist_edge import backends
 
     reason = backends.unusable_reason(backend)
@@ -88,7 +89,8 @@ def plan(files, wheres: list[Where]) -> list[Pair]:
 
 def run_pairs(pairs: list[Pair], wheres: dict[str, Where], artifacts: Path,
               images: np.ndarray, log=print) -> list[Run]:
-    """Run every pair on ``images`` (uint8 [N,28,28]), one worker per Python; errors are recorded."""
+    """Run every pair on ``images`` (uint8 [N,28,28]), one worker per Python; errors are
+    recorded."""
     runs = []
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
         np.save(Path(tmp) / "images.npy", images)
@@ -98,7 +100,8 @@ def run_pairs(pairs: list[Pair], wheres: dict[str, Where], artifacts: Path,
                 python = wheres[pair.backend].python
                 worker = workers.setdefault(python, Worker(python, timeout=WORKER_TIMEOUT_S))
                 runs.append(_run(worker, pair, Path(artifacts).resolve(), Path(tmp),
-                                 "" if python == sys.executable else f" ({Path(python).parents[1].name})"))
+                                 "" if python == sys.executable
+                                 else f" ({Path(python).parents[1].name})"))
                 log(_line(runs[-1]))
         finally:
             for worker in workers.values():
@@ -109,7 +112,8 @@ def run_pairs(pairs: list[Pair], wheres: dict[str, Where], artifacts: Path,
 def _run(worker: Worker, pair: Pair, artifacts: Path, tmp: Path, where: str) -> Run:
     out = tmp / f"{pair.key}-{pair.backend}.npz"
     answer = worker.call({"job": "predict", "manifest": str(artifacts), "key": pair.key,
-                          "backend": pair.backend, "images": str(tmp / "images.npy"), "out": str(out)})
+                          "backend": pair.backend, "images": str(tmp / "images.npy"),
+                          "out": str(out)})
     if not answer["ok"]:
         return Run(pair, error=answer["error"])
     with np.load(out, allow_pickle=False) as npz:

@@ -18,7 +18,8 @@ def cache_file(cache: Path, model_sha256: str, images: np.ndarray) -> Path:
 
 def keras_probabilities(model_path: Path, model_sha256: str, images: np.ndarray,
                         cache: Path | None) -> np.ndarray:
-    """float32 [N,10] from model.keras on uint8 ``images``; TensorFlow is imported only on a miss."""
+    """float32 [N,10] from model.keras on uint8 ``images``; TensorFlow is imported only on a
+    miss."""
     path = cache_file(cache, model_sha256, images) if cache is not None else None
     if path is not None and path.is_file():
         try:

@@ -15,13 +15,15 @@ from checks import reports
 from common.formats import get_format
 
 MAX_THUMBNAILS = 60   # digits drawn in parity.png (the ones most pairs get wrong first)
-MAX_INDICES_MD = 40   # disagreeing image indices listed per pair in parity.md (all are in the JSON)
+MAX_INDICES_MD = 40   # disagreeing image indices listed per pair in parity.md
+                      # (all are in the JSON)
 COLUMNS = 8           # thumbnails per row
 
 
 def write_reports(result, out: Path) -> dict[str, Path]:
     """Write parity.md, parity.json and parity.png into ``out``; returns their paths."""
-    return reports.write(out, "parity", to_json(result), markdown(result), lambda p: draw(result, p))
+    return reports.write(out, "parity", to_json(result), markdown(result),
+                         lambda p: draw(result, p))
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:
@@ -47,8 +49,10 @@ def to_json(result) -> dict:
             "error": r.run.error, "rule": r.rule,
             "accuracy": _r(r.accuracy), "accuracy_delta_vs_keras": _r(r.accuracy_delta),
             "agreement_with_keras": _r(r.agreement),
-            "max_abs_prob_diff": None if r.max_abs_prob_diff is None else float(f"{r.max_abs_prob_diff:.4g}"),
-            "mean_abs_prob_diff": None if r.mean_abs_prob_diff is None else float(f"{r.mean_abs_prob_diff:.4g}"),
+            "max_abs_prob_diff": None if r.max_abs_prob_diff is None
+                                 else float(f"{r.max_abs_prob_diff:.4g}"),
+            "mean_abs_prob_diff": None if r.mean_abs_prob_diff is None
+                                  else float(f"{r.mean_abs_prob_diff:.4g}"),
             "per_class_accuracy_delta": [_r(d) for d in r.per_class_delta],
             "disagreements": r.disagreements, "seconds": _r(r.run.seconds, 2),
             "failures": r.failures,
@@ -95,7 +99,8 @@ def markdown(result) -> str:
         "# Parity: every exported format on every backend, against Keras", "",
         f"{result.n_images:,} MNIST test images ({result.data_source}); "
         f"`{result.config.artifacts}/model.keras` sha256 `{result.source_model['sha256'][:12]}…`, "
-        f"Keras accuracy **{result.keras_accuracy:.2%}**. Predictions through `mnist_edge.Classifier`. "
+        f"Keras accuracy **{result.keras_accuracy:.2%}**. "
+        "Predictions through `mnist_edge.Classifier`. "
         f"{result.created_utc}, {result.seconds:.0f} s.", "",
         f"**{'All pairs within tolerance' if result.passed else 'TOLERANCE BROKEN'}.** "
         "Tolerances (the format table, `common/formats.py`, the same rules as `make export`): "
@@ -103,42 +108,49 @@ def markdown(result) -> str:
                     f"agrees on ≥ {get_format(key).tolerance.cross_min_agreement:.2%}"
                     for key in result.format_keys()) + ".", "",
     ]
-    rows = [["keras", "model.keras", "keras", _pct(result.keras_accuracy), "", "", "", "", "", "", "",
-             "reference"]]
+    rows = [["keras", "model.keras", "keras", _pct(result.keras_accuracy), "", "", "", "", "", "",
+             "", "reference"]]
     for r in result.pairs:
         p = r.run.pair
         rows.append([p.key, p.filename, p.backend,
                      _pct(r.accuracy), _pt(r.accuracy_delta), _pct(r.agreement),
-                     _sci(r.max_abs_prob_diff), _sci(r.mean_abs_prob_diff), _worst_class(r.per_class_delta),
+                     _sci(r.max_abs_prob_diff), _sci(r.mean_abs_prob_diff),
+                     _worst_class(r.per_class_delta),
                      "–" if r.run.error else str(len(r.disagreements)), f"{r.run.seconds:.1f}",
                      _mark(r.passed)])
     lines += reports.table(["format", "file", "backend", "accuracy", "Δ vs Keras", "agreement",
-                     "max \\|Δp\\|", "mean \\|Δp\\|", "worst class Δ", "disagreements", "s", "status"], rows)
+                     "max \\|Δp\\|", "mean \\|Δp\\|", "worst class Δ", "disagreements", "s",
+                     "status"], rows)
     if result.skipped:
-        lines += ["", "Not run: " + "; ".join(f"{b} ({why})" for b, why in result.skipped.items()) + "."]
+        lines += ["", "Not run: " + "; ".join(f"{b} ({why})" for b, why in result.skipped.items())
+                  + "."]
     if result.failures:
         lines += ["", "## Failures", ""] + [f"- {f}" for f in result.failures]
     lines += ["", "## Same file on two backends", ""]
-    lines += reports.table(["file", "backends", "agreement", "max \\|Δp\\|", "disagreements", "status"],
+    lines += reports.table(["file", "backends", "agreement", "max \\|Δp\\|", "disagreements",
+                            "status"],
                     [[c.key, " vs ".join(c.backends), _pct(c.agreement), _sci(c.max_abs_prob_diff),
                       str(len(c.disagreements)), _mark(c.passed)] for c in result.cross]
                     or [["–", "no file ran on two backends", "", "", "", ""]])
     lines += ["", "## Per-class accuracy difference from Keras (points)", ""]
     lines += reports.table(["pair", *map(str, range(10))],
-                    [[r.run.pair.name, *("–" if d is None else f"{d * 100:+.2f}" for d in r.per_class_delta)]
+                    [[r.run.pair.name,
+                      *("–" if d is None else f"{d * 100:+.2f}" for d in r.per_class_delta)]
                      for r in result.pairs if not r.run.error])
     lines += ["", "## Images where a pair's answer differs from Keras's", ""]
     for r in result.pairs:
         if r.disagreements:
             shown = ", ".join(map(str, r.disagreements[:MAX_INDICES_MD]))
-            more = f", … ({len(r.disagreements)} in all; see parity.json)" if len(r.disagreements) > MAX_INDICES_MD else ""
+            more = (f", … ({len(r.disagreements)} in all; see parity.json)"
+                    if len(r.disagreements) > MAX_INDICES_MD else "")
             lines.append(f"- {r.run.pair.name}: {shown}{more}")
     lines += ["", "`parity.png` shows these digits with every format's answer.", ""]
     return "\n".join(lines)
 
 
 def disputed(result) -> list[int]:
-    """Image indices where some pair differs from Keras or from another pair, most disputed first."""
+    """Image indices where some pair differs from Keras or from another pair, most disputed
+    first."""
     answers = result.answers()
     if not answers:
         return []
@@ -148,7 +160,8 @@ def disputed(result) -> list[int]:
 
 
 def _answer_lines(result, i: int, keys: list[str]) -> list[tuple[str, bool]]:
-    """(text, correct) lines under thumbnail ``i``: Keras, then each format; one line per distinct answer."""
+    """(text, correct) lines under thumbnail ``i``: Keras, then each format; one line per distinct
+    answer."""
     truth = int(result.y[i])
     keras = int(result.keras_labels[i])
     lines = [(f"keras: {keras}", keras == truth)]
@@ -168,7 +181,8 @@ def _answer_lines(result, i: int, keys: list[str]) -> list[tuple[str, bool]]:
 
 
 def draw(result, path: Path) -> None:
-    """parity.png: each disputed digit, its true label, Keras's answer and every format's answers."""
+    """parity.png: each disputed digit, its true label, Keras's answer and every format's
+    answers."""
     from matplotlib.figure import Figure
 
     idx = disputed(result)
@@ -183,7 +197,8 @@ def draw(result, path: Path) -> None:
     W, H = fig.get_figwidth(), fig.get_figheight()
     title = (f"{len(idx)} of {result.n_images:,} test images where formats or backends disagree"
              + (f" (the {len(shown)} most disputed shown)" if len(shown) < len(idx) else "")
-             if idx else f"All formats and backends agree with Keras on all {result.n_images:,} images")
+             if idx
+             else f"All formats and backends agree with Keras on all {result.n_images:,} images")
     fig.text(0.5, 1 - 0.3 / H, title, ha="center", va="center", fontsize=10)
     for n, (i, lines) in enumerate(zip(shown, texts, strict=True)):
         left, top = (n % cols) * cell_w, H - head_h - (n // cols) * cell_h
@@ -194,6 +209,7 @@ def draw(result, path: Path) -> None:
         ax.set_yticks([])
         ax.set_title(f"#{i}  true {int(result.y[i])}", fontsize=8, pad=3)
         for row, (text, correct) in enumerate(lines):
-            fig.text((left + cell_w / 2) / W, (top - 0.22 - image_h - 0.08 - line_h * row) / H, text,
-                     ha="center", va="top", fontsize=6.5, color="#1a7f37" if correct else "#c62828")
+            fig.text((left + cell_w / 2) / W, (top - 0.22 - image_h - 0.08 - line_h * row) / H,
+                     text, ha="center", va="top", fontsize=6.5,
+                     color="#1a7f37" if correct else "#c62828")
     fig.savefig(path, format="png", dpi=110)

@@ -42,8 +42,8 @@ class ParityConfig(CheckOptions):
     limit: int | None = option(None, "use only the first N test images (default: all 10,000)",
                                type=positive_int)
     backends: str = option("all", "'all' (every installed one; others are listed as not run) or "
-                                  "comma-separated: litert, tflite-runtime, tensorflow, onnxruntime "
-                                  "(each must be able to run)")
+                                  "comma-separated: litert, tflite-runtime, tensorflow, "
+                                  "onnxruntime (each must be able to run)")
     cache: str | None = option(".cache/parity", "folder caching the Keras reference predictions, "
                                                 "keyed by sha256 ('' to disable)")
 
@@ -85,11 +85,13 @@ class ParityResult:
 
     def answers(self) -> dict[tuple[str, str], np.ndarray]:
         """(key, backend) -> top-1 labels, for the pairs that ran."""
-        return {(r.run.pair.key, r.run.pair.backend): r.run.labels for r in self.pairs if not r.run.error}
+        return {(r.run.pair.key, r.run.pair.backend): r.run.labels for r in self.pairs
+                if not r.run.error}
 
 
 def select_backends(text: str, tflite_python: Path) -> tuple[list[pairs_mod.Where], dict[str, str]]:
-    """Backends to run and {backend: reason} for those skipped; naming an unusable one is an error."""
+    """Backends to run and {backend: reason} for those skipped; naming an unusable one is an
+    error."""
     from mnist_edge.backends import BACKENDS
 
     names = [n.strip() for n in text.split(",") if n.strip()]
@@ -98,11 +100,13 @@ def select_backends(text: str, tflite_python: Path) -> tuple[list[pairs_mod.Wher
         names = list(BACKENDS)
     unknown = [n for n in names if n not in BACKENDS]
     if unknown:
-        raise ParityError(f"--backends: unknown {', '.join(unknown)}; choose all or {', '.join(BACKENDS)}")
+        raise ParityError(f"--backends: unknown {', '.join(unknown)}; "
+                          f"choose all or {', '.join(BACKENDS)}")
     wheres = [pairs_mod.locate(n, tflite_python) for n in dict.fromkeys(names)]
     skipped = {w.backend: w.reason for w in wheres if not w.usable}
     if explicit and skipped:
-        raise ParityError("; ".join(f"--backends {b} cannot run: {why}" for b, why in skipped.items()))
+        raise ParityError("; ".join(f"--backends {b} cannot run: {why}"
+                                    for b, why in skipped.items()))
     return [w for w in wheres if w.usable], skipped
 
 

@@ -1,4 +1,5 @@
-"""make pi-check: run the mnist-edge runtime on emulated Raspberry Pi userlands and compare with the host.
+"""make pi-check: run the mnist-edge runtime on emulated Raspberry Pi userlands and compare with
+the host.
 
     .venv/bin/python -m checks.pi                       # every target, artifacts/, $MNIST_DATA
     .venv/bin/python -m checks.pi --targets pi5-arm64 --images 1000

@@ -39,7 +39,8 @@ MIN_SUBSET = 1000              # the least a float/ONNX run may use and still pa
 
 @dataclass
 class CheckConfig:
-    """Everything `make pi-check` can change (the flags of python -m checks.pi); defaults are CI's."""
+    """Everything `make pi-check` can change (the flags of python -m checks.pi); defaults are
+    CI's."""
 
     artifacts: Path = option(Path("artifacts"), "exported folder with manifest.json (make export)")
     data: str | None = option(None, "MNIST mnist.npz or IDX folder (default: $MNIST_DATA, else the "
@@ -51,16 +52,17 @@ class CheckConfig:
                                 "pass)", type=positive_int)
     batch: int = option(100, "images per predict() call", type=positive_int)
     jobs: int = option(2, "targets emulated at the same time (CPU cores)", type=positive_int)
-    int8_steps: float | None = option(None, "allowed difference of raw int8 outputs, in quantization "
-                                            "steps (default: the format table's, common/formats.py)")
+    int8_steps: float | None = option(None, "allowed difference of raw int8 outputs, in "
+                                            "quantization steps (default: the format table's, "
+                                            "common/formats.py)")
     float_diff: float | None = option(None, "allowed difference of float outputs, in probability "
                                             "(default: the format table's, common/formats.py)")
     cache: Path = option(Path(".cache/pi"), "cache of debs, wheels and unpacked ARM roots")
     reports: Path = option(Path("reports"), "where pi.md and pi.json go")
     mirror: str = option("http://deb.debian.org/debian", "Debian mirror for debootstrap")
     host_tflite_python: Path = option(Path(".venv-tflite/bin/python"), "host Python with "
-                                      "tflite-runtime 2.14 and the runtime (make runtime-venvs): the "
-                                      "reference for the 32-bit target")
+                                      "tflite-runtime 2.14 and the runtime (make runtime-venvs): "
+                                      "the reference for the 32-bit target")
 
 
 def tolerance(cfg: CheckConfig, key: str) -> Tolerance:
@@ -138,9 +140,9 @@ class Plan:
 
 def _jobs(plan: Plan, name: str, backend_of) -> list[dict]:
     """predict jobs (checks/worker.py) for the files ``backend_of`` gives a backend to."""
-    return [{"job": "predict", "manifest": str(plan.manifest), "key": e["key"], "backend": backend_of(e),
-             "images": str(plan.images), "count": plan.counts[e["key"]], "batch": plan.batch,
-             "out": str(plan.work / f"{name}.{e['key']}.npz")}
+    return [{"job": "predict", "manifest": str(plan.manifest), "key": e["key"],
+             "backend": backend_of(e), "images": str(plan.images), "count": plan.counts[e["key"]],
+             "batch": plan.batch, "out": str(plan.work / f"{name}.{e['key']}.npz")}
             for e in plan.entries if backend_of(e)]
 
 
@@ -194,7 +196,8 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
                 _compare_row(row, entries, work, ref, host[HOST_BACKENDS[ref["format"]]], y,
                              tolerance(cfg, row.key))
             elif row.images:
-                row.failures.append(f"no host result for {row.key} on {row.backend} to compare with")
+                row.failures.append(f"no host result for {row.key} on {row.backend} "
+                                    "to compare with")
             if not row.ok:
                 log(f"{target.key} {row.key}: FAIL {'; '.join(row.failures)}")
             rows.append(row)
@@ -269,7 +272,8 @@ def _runs_on(backend: str):
     return lambda e: backend if e["format"] == fmt else None
 
 
-def _compare_row(row: Row, entries, work: Path, ref: dict, default: dict, y, tol: Tolerance) -> None:
+def _compare_row(row: Row, entries, work: Path, ref: dict, default: dict, y,
+                 tol: Tolerance) -> None:
     """Compare one device row with the host run of the same backend (and note the default's)."""
     entry = next(e for e in entries if e["key"] == row.key)
     device = load_outputs(work / f"{row.target}.{row.key}.npz")
@@ -299,13 +303,15 @@ def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,
             continue
         log(f"{target.key}: {inst.backend} on {', '.join(j['key'] for j in jobs)} "
             f"under {Path(qemu).name} -cpu {target.cpu}")
-        # Host paths: qemu-arm 7.2 does not apply -L to statx, so /opt/... would not import on armhf.
+        # Host paths: qemu-arm 7.2 does not apply -L to statx, so /opt/... would not import on
+        # armhf.
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1",
                "PYTHONPATH": f"{runtime_site}:{site}"}
         cmd = [str(c) for c in (qemu, "-L", root, "-cpu", target.cpu, python, WORKER_FILE)]
         try:
             with Worker(cmd=cmd, env=env, timeout=JOB_TIMEOUT_S) as worker:
-                env_info, results = _run_jobs(worker, jobs, f"{target.key} {inst.backend} under qemu")
+                env_info, results = _run_jobs(worker, jobs,
+                                              f"{target.key} {inst.backend} under qemu")
         except PiCheckError as exc:  # a crash fails this backend's rows; the other runs go on
             rows += [Row(target.key, j["key"], inst.backend, 0, required[j["key"]],
                          install_bytes=size, failures=[str(exc)]) for j in jobs]
@@ -317,7 +323,8 @@ def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,
         if env_info["tensorflow_importable"] or env_info["tensorflow_imported"]:
             problems.append("tensorflow is importable on the device")
         if not env_info["mnist_edge"].startswith(str(runtime_site)):
-            problems.append(f"mnist_edge imported from {env_info['mnist_edge']}, not the device install")
+            problems.append(f"mnist_edge imported from {env_info['mnist_edge']}, "
+                            "not the device install")
         for job in results:
             row = Row(target.key, job["key"], inst.backend, job.get("images", 0),
                       required[job["key"]], install_bytes=size, failures=list(problems))

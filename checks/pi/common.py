@@ -30,5 +30,6 @@ def run(cmd: list, what: str, env: dict | None = None, quiet: bool = True) -> st
         tail = "\n".join(line for line in (proc.stdout or "").splitlines()
                      if "is ignored" not in line)
         tail = " | ".join(tail.splitlines()[-6:])
-        raise PiCheckError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd[:6])} ... {tail}")
+        raise PiCheckError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd[:6])} "
+                           f"... {tail}")
     return proc.stdout or ""

@@ -77,7 +77,8 @@ def _platform_args(stack: Stack) -> list[str]:
 
 def ensure_backend(stack: Stack, install: BackendInstall, root: Path, reqs: list[str],
                    cache: Path) -> tuple[Path, bool]:
-    """The backend's site folder in the root, installed from cached wheels; returns (site, built)."""
+    """The backend's site folder in the root, installed from cached wheels; returns
+    (site, built)."""
     site = root / "opt/mnist-edge" / install.backend
     deps = ["--no-deps"] if stack.debian_python else []  # pip would fetch what Debian provides
     want = {"requirements": reqs, "platforms": list(stack.platforms), "deps": deps}

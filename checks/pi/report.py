@@ -72,7 +72,8 @@ def write_reports(out: Path, summary: dict, rows, targets: dict) -> tuple[Path, 
     ]
     for key, t in targets.items():
         env = t.get("environment") or {}
-        versions = ", ".join(f"{k} {v}" for k, v in sorted((env.get("versions") or {}).items()) if v)
+        versions = ", ".join(f"{k} {v}" for k, v in sorted((env.get("versions") or {}).items())
+                             if v)
         lines.append(f"- **{key}**: {t['title']}; qemu CPU `{t['cpu']}` ({t['cpu_note']}); "
                      f"{env.get('machine', '?')}, Python {env.get('python', '?')}, "
                      f"{env.get('libc', '?')}; {versions}; TensorFlow importable: "

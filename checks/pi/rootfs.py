@@ -1,4 +1,5 @@
-"""Host tools and cached ARM root filesystems: debootstrap downloads, dpkg-deb unpacks, nothing ARM runs.
+"""Host tools and cached ARM root filesystems: debootstrap downloads, dpkg-deb unpacks, nothing
+ARM runs.
 
     root = ensure_root(ARM64, Path(".cache/pi"), "http://deb.debian.org/debian")
 """
@@ -24,7 +25,8 @@ def emulator(stack: Stack) -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise PiCheckError(f"{stack.qemu} not found; install it with `apt-get install qemu-user-static`")
+    raise PiCheckError(f"{stack.qemu} not found; install it with "
+                       "`apt-get install qemu-user-static`")
 
 
 def ensure_host_tools(stacks: list[Stack]) -> bool:
@@ -61,7 +63,8 @@ def ensure_root(stack: Stack, cache: Path, mirror: str) -> tuple[Path, bool]:
     shutil.rmtree(tmp, ignore_errors=True)
     debs = cache / "debs" / stack.name  # kept across rebuilds: debootstrap reuses valid files
     debs.mkdir(parents=True, exist_ok=True)
-    log(f"{stack.name}: debootstrap --foreign {SUITE} ({', '.join(stack.debs)}), .debs cached in {debs}")
+    log(f"{stack.name}: debootstrap --foreign {SUITE} ({', '.join(stack.debs)}), "
+        f".debs cached in {debs}")
     run(["debootstrap", f"--arch={stack.debian_arch}", "--foreign", "--variant=minbase",
          f"--include={','.join(stack.debs)}", f"--cache-dir={debs.resolve()}", SUITE, tmp, mirror],
         f"debootstrap {stack.debian_arch}")
@@ -83,7 +86,8 @@ def ensure_root(stack: Stack, cache: Path, mirror: str) -> tuple[Path, bool]:
 
 
 def target_root(root: Path, key: str, cpuinfo: str, cache: Path) -> Path:
-    """A hard-linked view of ``root`` with this Pi's /proc/cpuinfo, so targets can run in parallel."""
+    """A hard-linked view of ``root`` with this Pi's /proc/cpuinfo, so targets can run in
+    parallel."""
     view = cache / "targets" / key
     shutil.rmtree(view, ignore_errors=True)
     view.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,8 @@ class Stack:
     debian_arch: str              # debootstrap --arch
     qemu: str                     # user-mode emulator binary (Debian's qemu-user-static)
     triplet: str                  # multiarch library folder
-    platforms: tuple[str, ...]    # pip --platform tags, newest first (pip does not fall back itself)
+    platforms: tuple[str, ...]    # pip --platform tags, newest first (pip does not fall back
+                                  # itself)
     debs: tuple[str, ...]         # debootstrap --include
     backends: tuple[BackendInstall, ...]
     debian_python: tuple[tuple[str, str], ...] = ()  # pip name -> Debian package used instead
@@ -48,7 +49,8 @@ class Target:
 
 
 def _manylinux(arch: str, glibcs: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f"manylinux_{g}_{arch}" for g in glibcs) + (f"manylinux2014_{arch}", f"linux_{arch}")
+    return tuple(f"manylinux_{g}_{arch}" for g in glibcs) + (f"manylinux2014_{arch}",
+                                                             f"linux_{arch}")
 
 
 ARM64 = Stack(
@@ -67,7 +69,8 @@ ARMHF = Stack(
     debs=("python3", "python3-numpy", "python3-pil"),
     backends=(BackendInstall("tflite-runtime", "tflite", "tflite"),),
     debian_python=(("numpy", "python3-numpy"), ("pillow", "python3-pil")),
-    alternatives=(("libblas.so.3", "blas/libblas.so.3"), ("liblapack.so.3", "lapack/liblapack.so.3")),
+    alternatives=(("libblas.so.3", "blas/libblas.so.3"),
+                  ("liblapack.so.3", "lapack/liblapack.so.3")),
 )
 
 
@@ -77,9 +80,9 @@ def _cpuinfo(cores: int, core: str, tail: str) -> str:
 
 _A72_64 = ("BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\n"
            "CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n")
-_A76_64 = ("BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp "
-           "asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\n"
-           "CPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n")
+_A76_64 = ("BogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics "
+           "fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\n"
+           "CPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n")
 _A72_32 = ("model name\t: ARMv7 Processor rev 3 (v7l)\nBogoMIPS\t: 108.00\nFeatures\t: half thumb "
            "fastmult vfp edsp neon vfpv3 tls vfpv4 idiva idivt vfpd32 lpae evtstrm crc32\n"
            "CPU implementer\t: 0x41\nCPU architecture: 7\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n"
@@ -93,8 +96,8 @@ TARGETS: tuple[Target, ...] = (
     Target("pi5-arm64", "Raspberry Pi 5, 64-bit Raspberry Pi OS (bookworm arm64)", ARM64,
            "cortex-a76", "Cortex-A76, the Pi 5's core", _cpuinfo(4, _A76_64, _PI5)),
     # qemu-arm has no Cortex-A72 model (it is an AArch64 core); cortex-a15 is ARMv7-A with NEON and
-    # VFPv4, the instruction set Debian armhf and the armv7l wheel are built for, which a Pi 4 (or 3)
-    # running 32-bit Pi OS executes. `max` would also allow instructions a Pi lacks.
+    # VFPv4, the instruction set Debian armhf and the armv7l wheel are built for, which a Pi 4
+    # (or 3) running 32-bit Pi OS executes. `max` would also allow instructions a Pi lacks.
     Target("pi4-armhf", "Raspberry Pi 4 / 3, 32-bit Raspberry Pi OS (bookworm armhf)", ARMHF,
            "cortex-a15", "Cortex-A15 (ARMv7-A + NEON/VFPv4): qemu-arm has no Cortex-A72 model",
            _cpuinfo(4, _A72_32, "Hardware\t: BCM2711\n" + _PI4)),

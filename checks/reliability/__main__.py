@@ -1,4 +1,5 @@
-"""python -m checks.reliability: fuzz the runtime, or measure everything and write reports/reliability.md.
+"""python -m checks.reliability: fuzz the runtime, or measure everything and write \
+reports/reliability.md.
 
     python -m checks.reliability fuzz --cases 12000            # make fuzz
     python -m checks.reliability report --cases 12000 --kills 4  # make reliability
@@ -38,8 +39,8 @@ class ReportConfig(FuzzConfig):
 
 
 def _args(argv):
-    p = argparse.ArgumentParser(prog="python -m checks.reliability", description=__doc__.splitlines()[0],
-                                formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m checks.reliability",
+                                description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     for name, config in (("fuzz", FuzzConfig), ("report", ReportConfig)):
         add_options(sub.add_parser(name, formatter_class=HelpFormatter), config)
@@ -53,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = None if args.target == "all" else args.target.split(",")
     bad = [t for t in targets or [] if t not in fz.SHARES]
     if bad:
-        print(f"python -m checks.reliability: error: unknown target {bad[0]!r}; choose from {', '.join(fz.SHARES)}",
-              file=sys.stderr)
+        print(f"python -m checks.reliability: error: unknown target {bad[0]!r}; "
+              f"choose from {', '.join(fz.SHARES)}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="mnist-edge-reliability-") as tmp:
         work = Path(tmp)
@@ -96,10 +97,12 @@ def _report(args, work: Path, tallies: dict, failed: int) -> int:
               f"{t['mismatches']} answers differ from serial", flush=True)
     path = write_report(Path(args.out), {k: v.as_dict() for k, v in tallies.items()},
                         [{**asdict(s), "lost": s.lost} for s in interrupts], rep, memory, threads,
-                        "make reliability" if os.environ.get("MAKELEVEL") else "python -m checks.reliability report")
+                        "make reliability" if os.environ.get("MAKELEVEL")
+                        else "python -m checks.reliability report")
     print(f"wrote {path}")
     lost = sum(s.lost for s in interrupts)
-    broken = failed or lost or any(t["mismatches"] for t in threads) or any(m["exit_status"] for m in memory)
+    broken = (failed or lost or any(t["mismatches"] for t in threads)
+              or any(m["exit_status"] for m in memory))
     return 1 if broken else 0
 
 

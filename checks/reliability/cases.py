@@ -40,7 +40,8 @@ def arrays(artifacts: str, spec: dict):
     pred = _classifier(artifacts, spec.get("key")).predict(x)
     p = pred.probabilities
     if len(pred) != n or p.shape != (n, 10) or not np.all(np.isfinite(p)) \
-            or not np.allclose(p.sum(axis=1), 1, atol=1e-3) or not np.all((pred.labels >= 0) & (pred.labels < 10)):
+            or not np.allclose(p.sum(axis=1), 1, atol=1e-3) \
+            or not np.all((pred.labels >= 0) & (pred.labels < 10)):
         return "bad", f"implausible prediction: shape {p.shape} for {n} images"
     return "ok", f"{n} predicted"
 
@@ -128,12 +129,14 @@ def make_array(spec: dict):
             special = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}.get(fill)
             flat = x.reshape(-1)
             idx = rng.integers(0, flat.size, size=max(1, flat.size // 50))
-            flat[idx] = special if special is not None else rng.choice([np.nan, np.inf, -np.inf, hi, lo], len(idx))
+            flat[idx] = (special if special is not None
+                         else rng.choice([np.nan, np.inf, -np.inf, hi, lo], len(idx)))
     elif dtype.kind == "b":
         x = rng.random(shape) > 0.5
     elif dtype.kind in "iu":
         top = min(hi, 255 if fill == "full" else 300)
-        x = rng.integers(max(lo, 0 if fill == "full" else -300), top, size=shape, dtype=dtype, endpoint=True)
+        x = rng.integers(max(lo, 0 if fill == "full" else -300), top, size=shape, dtype=dtype,
+                         endpoint=True)
     else:
         x = (rng.random(shape) * (2.0 if fill == "random" else 1.0)).astype(dtype)
     layout = spec.get("layout", "c")
@@ -163,7 +166,8 @@ def one_line(message) -> tuple[str, str]:
 
 
 def run_case(target: str, **case) -> dict:
-    """One case (a worker job): {"outcome": ok | error (a clear refusal) | bad (anything else), ...}."""
+    """One case (a worker job): {"outcome": ok | error (a clear refusal) | bad (anything else),
+    ...}."""
     from mnist_edge import MnistEdgeError
 
     try:
@@ -172,5 +176,6 @@ def run_case(target: str, **case) -> dict:
         outcome, detail = one_line(exc)
     except Exception as exc:
         tb = traceback.extract_tb(exc.__traceback__)[-1]
-        outcome, detail = "bad", f"{type(exc).__name__}: {str(exc)[:200]} at {Path(tb.filename).name}:{tb.lineno}"
+        outcome, detail = "bad", (f"{type(exc).__name__}: {str(exc)[:200]} at "
+                                  f"{Path(tb.filename).name}:{tb.lineno}")
     return {"outcome": outcome, "detail": detail, "contained": CONTAINED in detail}

@@ -1,12 +1,13 @@
 """Fuzz the runtime: bad arrays, mutated image files, the CLI, mutated model files and manifests.
 
-    python -m checks.reliability fuzz --cases 10000           # make fuzz: ~10k cases over every target
+    python -m checks.reliability fuzz --cases 10000           # make fuzz: ~10k cases
+                                                              # over every target
     python -m checks.reliability fuzz --cases 500 --target model
 
 Cases run as ``fuzz`` jobs of a child worker (checks/worker.py, cases.py). When the worker dies
 the case in flight is counted as a crash and a new worker takes over; a case that takes longer
-than --timeout is a hang. A failure is a crash, a hang, or an outcome other than a result or a clear one-line
-MnistEdgeError. The ``model-tflite-runtime`` target runs the worker in .venv-tflite.
+than --timeout is a hang. A failure is a crash, a hang, or an outcome other than a result or a
+clear one-line MnistEdgeError. The ``model-tflite-runtime`` target runs the worker in .venv-tflite.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ SUFFIX = {f.key: Path(f.filename).suffix for f in FORMATS}
 IMAGES = ("digit.png", "digit.jpg", "digit.bmp", "photo.png", "photo.jpg", "gray16.png")
 ARRAY_DTYPES = ("uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
                 "float16", "float32", "float64", "longdouble", "bool", "complex64", "U3")
-ARRAY_LAYOUTS = ("c", "c", "c", "fortran", "strided", "readonly", "list", "object", "scalar", "bytes")
+ARRAY_LAYOUTS = ("c", "c", "c", "fortran", "strided", "readonly", "list", "object", "scalar",
+                 "bytes")
 # Share of the cases of a run that each target gets (tflite-runtime loads each file in a child
 # process, about a second per case, so it gets few).
 SHARES = {"arrays": 0.25, "images": 0.25, "cli": 0.12, "model": 0.23, "manifest": 0.13,
@@ -59,7 +61,8 @@ class Tally:
         return self.outcomes["bad"] + self.outcomes["crash"] + self.outcomes["hang"]
 
     def as_dict(self) -> dict:
-        return {"tried": self.tried, **{k: self.outcomes[k] for k in ("ok", "error", "bad", "crash", "hang")},
+        return {"tried": self.tried,
+                **{k: self.outcomes[k] for k in ("ok", "error", "bad", "crash", "hang")},
                 "failures": self.failures, "contained_crashes": self.contained,
                 "seconds": round(self.seconds, 1), "examples": self.examples}
 
@@ -87,7 +90,8 @@ class CaseRunner:
         answer = self.worker.call({"job": "fuzz", **case})
         if answer.pop("ok"):
             return answer
-        return {"outcome": answer.get("outcome", "bad"), "detail": answer["error"], "contained": False}
+        return {"outcome": answer.get("outcome", "bad"), "detail": answer["error"],
+                "contained": False}
 
     def close(self) -> None:
         self.worker.close()
@@ -104,11 +108,13 @@ class CaseRunner:
         default = ".tflite" if target == "model" else ".png"
         path = self.scratch / f"case{spec.get('suffix', default)}"
         base = spec["base"]
-        path.write_bytes(mutate.apply((self.files.get(base) or self.corpus / base).read_bytes(), spec["ops"]))
+        path.write_bytes(mutate.apply((self.files.get(base) or self.corpus / base).read_bytes(),
+                                      spec["ops"]))
         if target == "images":
             return {"target": target, "artifacts": artifacts, "path": str(path)}
         if target == "cli":
-            return {"target": target, "artifacts": artifacts, "path": str(path), "args": spec.get("args", [])}
+            return {"target": target, "artifacts": artifacts, "path": str(path),
+                    "args": spec.get("args", [])}
         return {"target": target, "path": str(path), "backend": spec.get("backend", "auto"),
                 "probe": spec.get("probe")}
 
@@ -129,7 +135,8 @@ class CaseRunner:
             else:
                 os.symlink(src, dst)
         text = json.dumps(meta).encode()
-        (folder / MANIFEST_FILE).write_bytes(mutate.apply(text, spec["ops"]) if mode == "json" else text)
+        (folder / MANIFEST_FILE).write_bytes(mutate.apply(text, spec["ops"]) if mode == "json"
+                                             else text)
         return folder
 
 
@@ -150,9 +157,11 @@ def random_ops(rng: np.random.Generator, image: bool = False) -> list:
         if kind == "truncate":
             ops.append(["truncate", float(rng.random())])
         elif kind == "flip":
-            ops.extend(["flip", _frac(rng), int(rng.integers(8))] for _ in range(int(rng.integers(1, 9))))
+            ops.extend(["flip", _frac(rng), int(rng.integers(8))]
+                       for _ in range(int(rng.integers(1, 9))))
         elif kind == "set":
-            ops.append(["set", _frac(rng), int(rng.choice([0, 0xFF, 0x7F, 0x80, rng.integers(256)]))])
+            ops.append(["set", _frac(rng),
+                        int(rng.choice([0, 0xFF, 0x7F, 0x80, rng.integers(256)]))])
         elif kind == "header":
             ops.append(["header", int(rng.integers(64)), int(rng.integers(256))])
         elif kind == "append":
@@ -174,7 +183,8 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
     if target == "arrays":
         n = int(rng.choice([0, 1, 2, 7, 255, 256, 257, 600]))
         shape = [[28, 28], [n, 28, 28], [n, 28, 28, 1], [28, 28, 1], [n, 28], [28], [],
-                 [n, 1, 28, 28], [n, 28, 28, 3], [n, 27, 28], [1, 28, 28, 1, 1]][int(rng.integers(11))]
+                 [n, 1, 28, 28], [n, 28, 28, 3], [n, 27, 28],
+                 [1, 28, 28, 1, 1]][int(rng.integers(11))]
         if rng.random() < 0.5:
             shape = [[28, 28], [n, 28, 28], [n, 28, 28, 1]][int(rng.integers(3))]
         return {"dtype": str(rng.choice(ARRAY_DTYPES)), "shape": shape,
@@ -184,7 +194,8 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
         bases = IMAGES + (("digits.npy", "digits-idx3-ubyte") if target == "cli" else ())
         base = str(rng.choice(bases))
         natural = Path(base).suffix or ""
-        suffix = natural if rng.random() < 0.8 else str(rng.choice([".png", ".jpg", ".bmp", ".npy", ".gif"]))
+        suffix = (natural if rng.random() < 0.8
+                  else str(rng.choice([".png", ".jpg", ".bmp", ".npy", ".gif"])))
         spec = {"base": base, "ops": random_ops(rng, image=True), "suffix": suffix}
         if target == "cli":
             spec["args"] = [[], ["--json"], ["--top-k", "3"]][int(rng.integers(3))]
@@ -197,7 +208,8 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
         ops = random_ops(rng) if rng.random() < 0.9 else []  # unmutated but possibly swapped
         spec = {"base": base, "ops": ops, "suffix": suffix}
         if target == "model-tflite-runtime":
-            spec["backend"] = "tflite-runtime" if own == ".tflite" or suffix == ".tflite" else "onnxruntime"
+            spec["backend"] = ("tflite-runtime" if own == ".tflite" or suffix == ".tflite"
+                               else "onnxruntime")
             if base not in ("tflite_int8", "tflite_float32"):
                 spec["base"] = str(rng.choice(["tflite_int8", "tflite_float32"]))
             spec["suffix"] = ".tflite"
@@ -255,10 +267,12 @@ def record(tally: Tally, spec: dict, answer: dict) -> None:
     tally.outcomes[answer["outcome"]] += 1
     tally.contained += bool(answer.get("contained"))
     if answer["outcome"] in ("bad", "crash", "hang") and len(tally.examples) < 5:
-        tally.examples.append({"spec": spec, "outcome": answer["outcome"], "detail": answer["detail"]})
+        tally.examples.append({"spec": spec, "outcome": answer["outcome"],
+                               "detail": answer["detail"]})
 
 
-HEADER = f"{'target':<22}{'cases':>7}{'result':>8}{'refused':>9}{'failed':>8}{'crashes':>9}{'contained':>11}{'s':>7}"
+HEADER = (f"{'target':<22}{'cases':>7}{'result':>8}{'refused':>9}{'failed':>8}{'crashes':>9}"
+          f"{'contained':>11}{'s':>7}")
 
 
 def format_row(target: str, t: Tally) -> str:

@@ -62,7 +62,8 @@ class StageReport:
     @property
     def lost(self) -> int:
         """Kill points after which the folder held neither complete set."""
-        return sum(k.verdict not in ("previous", "new") for k in self.kills) + (not self.final_run_ok)
+        return (sum(k.verdict not in ("previous", "new") for k in self.kills)
+                + (not self.final_run_ok))
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -119,7 +120,8 @@ def judge(stage: str, before: dict, after: dict, folder: Path, seed: int | None)
         config = json.loads((folder / CONFIG_FILE).read_text())
         metrics = json.loads((folder / METRICS_FILE).read_text())
         if config.get("seed") != seed or metrics.get("seed") != seed:
-            return f"mix: config seed {config.get('seed')}, metrics seed {metrics.get('seed')}, run seed {seed}"
+            return (f"mix: config seed {config.get('seed')}, metrics seed {metrics.get('seed')}, "
+                    f"run seed {seed}")
         return "new"
     manifest = read_export(folder)
     if manifest is None:

@@ -27,8 +27,9 @@ def predict_memory(artifacts: Path, x_test: np.ndarray, workdir: Path,
         path = workdir / f"images-{n}.npy"
         np.save(path, np.resize(x_test, (n, 28, 28)))  # the test set repeated
         run = measure([cli, "predict", artifacts, path])
-        rows.append({"images": n, "exit_status": run.status, "peak_rss_mib": round(run.peak_rss_mb, 1),
-                     "seconds": round(run.wall_s, 1), "npy_mib": round(path.stat().st_size / 2**20, 1)})
+        rows.append({"images": n, "exit_status": run.status,
+                     "peak_rss_mib": round(run.peak_rss_mb, 1), "seconds": round(run.wall_s, 1),
+                     "npy_mib": round(path.stat().st_size / 2**20, 1)})
         path.unlink()
     return rows
 

@@ -39,7 +39,8 @@ def _apply_one(buf: bytearray, op: list) -> bytearray:
         buf[_pos(buf, args[0])] ^= 1 << (int(args[1]) % 8)
     elif kind == "set":               # overwrite one byte
         buf[_pos(buf, args[0])] = int(args[1]) & 0xFF
-    elif kind == "header":            # overwrite one byte among the first 64 (magic, sizes, offsets)
+    elif kind == "header":            # overwrite one byte among the first 64
+                                      # (magic, sizes, offsets)
         buf[min(int(args[0]) % 64, len(buf) - 1)] = int(args[1]) & 0xFF
     elif kind == "append":            # garbage after the end
         buf += np.random.default_rng(int(args[1])).bytes(int(args[0]))
@@ -61,7 +62,8 @@ def declare_size(data: bytes, width: int, height: int) -> bytes:
         crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
         return data[:16] + ihdr + crc + data[33:]
     if data[:2] == b"BM" and len(data) >= 26:
-        return data[:18] + struct.pack("<ii", min(width, 2**31 - 1), min(height, 2**31 - 1)) + data[26:]
+        return (data[:18] + struct.pack("<ii", min(width, 2**31 - 1), min(height, 2**31 - 1))
+                + data[26:])
     if data[:2] == b"\xff\xd8":
         for marker in (b"\xff\xc0", b"\xff\xc2", b"\xff\xc1"):
             at = data.find(marker)
@@ -73,7 +75,8 @@ def declare_size(data: bytes, width: int, height: int) -> bytes:
 
 # ------------------------------------------------------------------------------ the seed corpus
 def build_corpus(folder: Path, digits: np.ndarray) -> Path:
-    """Write the image seeds (one MNIST digit as PNG/JPEG/BMP, a 'photo', .npy, IDX) to ``folder``."""
+    """Write the image seeds (one MNIST digit as PNG/JPEG/BMP, a 'photo', .npy, IDX) to
+    ``folder``."""
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,9 +22,12 @@ def write_report(out: Path, fuzz: dict, interrupts: list, repro: dict | None, me
 
 def _markdown(d: dict) -> list[str]:
     lines = [f"# Reliability ({d['created_utc']})", "",
-             f"Written by `{d['command']}` on {d['machine']}; every figure below was measured by that run.", ""]
-    lines += ["## Fuzzing (property: a result or a one-line MnistEdgeError, the process never dies)", "",
-              "| target | cases | result | refused (one-line error) | failures | crashes | hangs | interpreter crashes contained by the probe |",
+             f"Written by `{d['command']}` on {d['machine']}; every figure below was measured by "
+             "that run.", ""]
+    lines += ["## Fuzzing (property: a result or a one-line MnistEdgeError, the process never "
+              "dies)", "",
+              "| target | cases | result | refused (one-line error) | failures | crashes | hangs | "
+              "interpreter crashes contained by the probe |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     total = fails = 0
     for target, t in d["fuzz"].items():
@@ -34,9 +37,12 @@ def _markdown(d: dict) -> list[str]:
     lines += ["", f"**{total} cases, {fails} failures.**"]
     for target, t in d["fuzz"].items():
         for e in t["examples"]:
-            lines.append(f"- {target} {e['outcome']}: {e['detail']} (spec `{json.dumps(e['spec'])}`)")
-    lines += ["", "## Interrupted runs (SIGKILL of the whole `make` process group, temp artifacts folder)", "",
-              "| stage | full run s | kill after s | had finished | artifacts/ held |", "|---|---:|---:|---|---|"]
+            lines.append(f"- {target} {e['outcome']}: {e['detail']} "
+                         f"(spec `{json.dumps(e['spec'])}`)")
+    lines += ["", "## Interrupted runs (SIGKILL of the whole `make` process group, temp artifacts "
+              "folder)", "",
+              "| stage | full run s | kill after s | had finished | artifacts/ held |",
+              "|---|---:|---:|---|---|"]
     lost = 0
     for s in d["interruptions"]:
         lost += s["lost"]
@@ -44,20 +50,26 @@ def _markdown(d: dict) -> list[str]:
             lines.append(f"| make {s['stage']} | {s['full_run_s']:.0f} | {k['after_s']} | "
                          f"{'yes' if k['finished_first'] else 'no'} | {k['verdict']} set |")
         lines.append(f"| make {s['stage']} (next run, not killed) | | | | "
-                     f"{'succeeded: new set' if s['final_run_ok'] else 'FAILED: ' + s['final_verdict'][-200:]} |")
+                     + ("succeeded: new set" if s["final_run_ok"]
+                        else "FAILED: " + s["final_verdict"][-200:]) + " |")
     points = sum(len(s["kills"]) for s in d["interruptions"])
     lines += ["", f"**{points} kill points, {lost} artifact sets lost.**", ""]
     r = d["reproducibility"]
     if r:
         a, b, c = r["runs"]
         eq = r["same_seed_equal"]
-        lines += [f"## Reproducibility (`python -m train {r['config']} --seed S`, then int8 TFLite export)", "",
-                  "| run | seed | test accuracy | test loss | int8 accuracy | int8 sha256 |", "|---|---:|---:|---:|---:|---|"]
+        lines += [f"## Reproducibility (`python -m train {r['config']} --seed S`, then int8 TFLite "
+                  "export)", "",
+                  "| run | seed | test accuracy | test loss | int8 accuracy | int8 sha256 |",
+                  "|---|---:|---:|---:|---:|---|"]
         for name, run in zip("ABC", (a, b, c), strict=True):
-            lines.append(f"| {name} | {run['seed']} | {run['test_accuracy']:.4f} | {run['test_loss']:.6f} | "
-                         f"{run['int8_accuracy']:.4f} | {run['int8_sha256'][:16]}... |")
-        accuracy = "equal" if eq["test_accuracy"] else f"differs by {r['accuracy_diff_same_seed']:.4g}"
-        sizes = ("" if eq["int8_sha256"] else "; the int8 files are {} and {} bytes, {} bytes differ"
+            lines.append(f"| {name} | {run['seed']} | {run['test_accuracy']:.4f} | "
+                         f"{run['test_loss']:.6f} | {run['int8_accuracy']:.4f} | "
+                         f"{run['int8_sha256'][:16]}... |")
+        accuracy = ("equal" if eq["test_accuracy"]
+                    else f"differs by {r['accuracy_diff_same_seed']:.4g}")
+        sizes = ("" if eq["int8_sha256"]
+                 else "; the int8 files are {} and {} bytes, {} bytes differ"
                  .format(*r["int8_sizes"], r["int8_bytes_differing"]))
         other = ("gives another int8 file" if r["other_seed_differs"]
                  else "gives the SAME int8 file (check the seed is used)")
@@ -68,13 +80,17 @@ def _markdown(d: dict) -> list[str]:
     lines += ["## Memory: `mnist-edge predict ARTIFACTS images.npy` (the test set repeated)", "",
               "| images | .npy MiB | peak RSS MiB | seconds | exit |", "|---:|---:|---:|---:|---:|"]
     for m in d["memory"]:
-        lines.append(f"| {m['images']} | {m['npy_mib']} | {m['peak_rss_mib']} | {m['seconds']} | {m['exit_status']} |")
+        lines.append(f"| {m['images']} | {m['npy_mib']} | {m['peak_rss_mib']} | {m['seconds']} | "
+                     f"{m['exit_status']} |")
     if len(d["memory"]) >= 2:
         lo, hi = d["memory"][0], d["memory"][-1]
         lines += ["", f"Peak RSS grows by {hi['peak_rss_mib'] - lo['peak_rss_mib']:+.1f} MiB from "
                   f"{lo['images']} to {hi['images']} images."]
-    lines += ["", "## Thread safety: N threads share one Classifier, each answer vs the serial answer", "",
-              "| file | backend | threads | calls | answers differing |", "|---|---|---:|---:|---:|"]
+    lines += ["", "## Thread safety: N threads share one Classifier, each answer vs the serial "
+              "answer", "",
+              "| file | backend | threads | calls | answers differing |",
+              "|---|---|---:|---:|---:|"]
     for t in d["threads"]:
-        lines.append(f"| {t['key']} | {t['backend']} | {t['threads']} | {t['calls']} | {t['mismatches']} |")
+        lines.append(f"| {t['key']} | {t['backend']} | {t['threads']} | {t['calls']} | "
+                     f"{t['mismatches']} |")
     return lines

@@ -5,7 +5,8 @@ project's train/export code:
 
 - ``MNIST_EDGE_TEST_ARTIFACTS``: an artifacts folder with manifest.json and the exported files
   (``make test`` passes the one built by ``python -m common.testmodels``);
-- ``MNIST_DATA`` (mnist.npz or a folder of IDX files), else Keras's cache ~/.keras/datasets/mnist.npz.
+- ``MNIST_DATA`` (mnist.npz or a folder of IDX files), else Keras's cache
+  ~/.keras/datasets/mnist.npz.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
     if src.is_dir():
         found = {}
         for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-            for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+            for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
+                         stem.replace("-idx", ".idx") + ".gz"):
                 if (src / name).is_file():
                     found[stem] = read_idx(src / name)
         if len(found) == 2:

@@ -73,14 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path,
                         default=Path(os.environ.get("MNIST_DATA")
                                      or Path.home() / ".keras" / "datasets" / "mnist.npz"),
-                        help="mnist.npz holding x_test, y_test (default: $MNIST_DATA, else Keras's cache)")
+                        help="mnist.npz holding x_test, y_test "
+                             "(default: $MNIST_DATA, else Keras's cache)")
     parser.add_argument("--n", type=int, default=2000, help="number of digits to render")
-    parser.add_argument("--seed", type=int, default=2024, help="picks the digits and the variations")
+    parser.add_argument("--seed", type=int, default=2024,
+                        help="picks the digits and the variations")
     parser.add_argument("--basic", action="store_true",
-                        help="render with the tests' simpler render_digit instead (inverted, rescaled, "
-                             "off-centre, tinted, noised)")
-    parser.add_argument("--keep", type=Path, default=None, help="keep the rendered images in this folder")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+                        help="render with the tests' simpler render_digit instead "
+                             "(inverted, rescaled, off-centre, tinted, noised)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the rendered images in this folder")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
     from mnist_edge import Classifier
@@ -120,10 +124,12 @@ def main(argv: list[str] | None = None) -> int:
           f"photos via predict_files {summary['photos']:.2%} "
           f"({summary['photos_over_clean']:.2%} of clean; {summary['photos_on_clean_correct']:.2%} "
           f"of the digits read right when clean)  plain resize {summary['resize']:.2%}  "
-          f"errors {len(failed)}  {summary['ms_per_image']:.1f} ms/image (decode+preprocess+predict)")
+          f"errors {len(failed)}  {summary['ms_per_image']:.1f} ms/image "
+          f"(decode+preprocess+predict)")
     for path, error in failed[:5]:
         print(f"  failed: {path}: {error}")
-    print(f"\n{'factor':<15} {'value':<18} {'n':>5} {'clean':>7} {'drawn':>7} {'photos':>7} {'resize':>7}")
+    print(f"\n{'factor':<15} {'value':<18} {'n':>5} {'clean':>7} {'drawn':>7} "
+          f"{'photos':>7} {'resize':>7}")
     rows = breakdown(tags, ok)
     for factor, value, n, acc in rows:
         print(f"{factor:<15} {value:<18} {n:>5} {acc['clean']:>7.2%} {acc['drawn']:>7.2%} "

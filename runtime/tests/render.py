@@ -72,7 +72,8 @@ def plain_resize(path: Path) -> np.ndarray:
 
 # --- a harder, broader renderer for photo_eval.py (and a small test): what real photos and scans do
 
-def render_photo(digit: np.ndarray, rng: np.random.Generator) -> tuple[Image.Image, str, dict, np.ndarray]:
+def render_photo(digit: np.ndarray,
+                 rng: np.random.Generator) -> tuple[Image.Image, str, dict, np.ndarray]:
     """One MNIST digit as a photo or scan with a random mix of real-world defects.
 
     Returns the PIL image, the file suffix to save it with, the variation tags (one value per
@@ -132,8 +133,10 @@ def render_photo(digit: np.ndarray, rng: np.random.Generator) -> tuple[Image.Ima
     tags["paper texture"] = "yes" if texture else "no"
     paper_map = np.broadcast_to(paper, (height, width, 3)).astype(np.float32)
     if texture:  # blotchy low-frequency paper grain
-        coarse = rng.normal(0, 1, size=(max(2, height // 24), max(2, width // 24))).astype(np.float32)
-        blotch = np.asarray(Image.fromarray(coarse, "F").resize((width, height), Image.Resampling.BICUBIC))
+        coarse = rng.normal(0, 1, size=(max(2, height // 24),
+                                        max(2, width // 24))).astype(np.float32)
+        blotch = np.asarray(Image.fromarray(coarse, "F").resize((width, height),
+                                                                Image.Resampling.BICUBIC))
         paper_map = paper_map + float(rng.uniform(3, 10)) * blotch[..., None]
     rgb = paper_map * (1 - field[..., None]) + pen[None, None, :] * field[..., None]
 
@@ -181,8 +184,10 @@ def render_photo(digit: np.ndarray, rng: np.random.Generator) -> tuple[Image.Ima
         img = img.filter(ImageFilter.GaussianBlur(max(0.5, float(rng.uniform(0.3, 0.8)) * dh / 20)))
     rgb = np.asarray(img, dtype=np.float32)
     sigma = float(rng.uniform(0, 20))
-    tags["gaussian noise"] = "sigma <5" if sigma < 5 else "sigma 5-12" if sigma < 12 else "sigma 12-20"
-    rgb = rgb + rng.normal(0.0, sigma, size=rgb.shape[:2] + (1,)) + rng.normal(0.0, sigma / 3, size=rgb.shape)
+    tags["gaussian noise"] = ("sigma <5" if sigma < 5 else
+                              "sigma 5-12" if sigma < 12 else "sigma 12-20")
+    rgb = (rgb + rng.normal(0.0, sigma, size=rgb.shape[:2] + (1,))
+           + rng.normal(0.0, sigma / 3, size=rgb.shape))
     tags["salt-pepper"] = "no"
     if rng.random() < 0.25:
         density = float(rng.uniform(0.001, 0.01))

@@ -13,8 +13,8 @@ import pytest
 
 
 def run(*args, cwd=None):
-    done = subprocess.run([sys.executable, "-m", "mnist_edge", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "mnist_edge", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
     assert "Traceback" not in done.stderr, done.stderr
     return done
 
@@ -27,7 +27,8 @@ def inputs(tmp_path_factory, mnist_test):
     d = tmp_path_factory.mktemp("inputs")
     (d / "folder" / "sub").mkdir(parents=True)
     Image.fromarray(255 - x[0]).resize((90, 90)).save(d / "folder" / "a.png")
-    Image.fromarray(x[1]).resize((70, 100)).convert("RGB").save(d / "folder" / "sub" / "b.jpg", quality=90)
+    Image.fromarray(x[1]).resize((70, 100)).convert("RGB").save(d / "folder" / "sub" / "b.jpg",
+                                                                quality=90)
     (d / "folder" / "notes.txt").write_text("not an image, skipped when walking folders")
     np.save(d / "three.npy", x[2:5])
     np.save(d / "one.npy", x[5].astype(np.float32) / 255)
@@ -65,7 +66,8 @@ def test_predict_answers_good_inputs_and_reports_each_bad_one(artifacts, inputs)
 
 def test_predict_json_and_top_k(artifacts, inputs):
     d, y = inputs
-    done = run("predict", artifacts, d / "folder" / "a.png", d / "three.npy", "--json", "--top-k", "3")
+    done = run("predict", artifacts, d / "folder" / "a.png", d / "three.npy", "--json", "--top-k",
+               "3")
     assert done.returncode == 0 and done.stderr == ""
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(rows) == 4

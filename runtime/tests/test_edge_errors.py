@@ -52,9 +52,10 @@ def test_bad_arrays_are_refused_with_a_clear_message(clf, images, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(hnp.arrays(dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.uint16, np.int64, np.float16,
-                                         np.float32, np.float64, np.bool_]),
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hnp.arrays(dtype=st.sampled_from([np.uint8, np.int8, np.int16, np.uint16, np.int64,
+                                         np.float16, np.float32, np.float64, np.bool_]),
                   shape=st.sampled_from([(28, 28), (1, 28, 28), (3, 28, 28, 1), (2, 28, 28), (28,),
                                          (0, 28, 28), (28, 28, 2), (4, 7, 28)]),
                   elements=None))
@@ -160,7 +161,8 @@ def _png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     chunk = b"IHDR" + ihdr
     idat = b"IDAT" + zlib.compress(b"\x00" * 1000)
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk))
             + struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat)))
 
 
@@ -183,7 +185,8 @@ def test_bad_image_files_each_get_their_error_and_good_ones_are_answered(clf, mn
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     Image.new("RGB", (200, 150), (180, 200, 190)).save(tmp_path / "blank.png")
-    paths = [good, *(tmp_path / n for n in files), tmp_path / "blank.png", tmp_path / "missing.png", jpg]
+    paths = [good, *(tmp_path / n for n in files), tmp_path / "blank.png", tmp_path / "missing.png",
+             jpg]
     results = clf.predict_files(paths)
     assert [r.path for r in results] == [str(p) for p in paths]
     assert results[0].label == y[0] and results[-1].label == y[0]
@@ -191,7 +194,8 @@ def test_bad_image_files_each_get_their_error_and_good_ones_are_answered(clf, mn
     assert all(r.label is None and r.probabilities is None for r in results[1:-1])
     assert "empty file" in errors["empty.png"]
     assert "not a recognised image format" in errors["text.png"]
-    assert "corrupt or truncated" in errors["cut.png"] and "corrupt or truncated" in errors["cut.jpg"]
+    assert ("corrupt or truncated" in errors["cut.png"]
+            and "corrupt or truncated" in errors["cut.jpg"])
     assert "more pixels than" in errors["bomb.png"]  # Pillow's own bomb check fires first
     assert "9000x9000" in errors["big.png"]
     assert "no ink" in errors["blank.png"]

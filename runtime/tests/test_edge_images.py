@@ -13,7 +13,8 @@ N_PHOTOS = 400
 
 @pytest.fixture(scope="module")
 def clf(artifacts):
-    return Classifier.load(artifacts)  # the preferred file: int8 TFLite where a TFLite backend exists
+    # the preferred file: int8 TFLite where a TFLite backend exists
+    return Classifier.load(artifacts)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,8 @@ def test_predict_files_copes_with_uneven_lighting_page_edges_and_defects(clf, mn
     baseline = clf.predict(np.stack([plain_resize(p) for p in paths])).labels
     print(f"\nhard photos: on digits read correctly when clean, preprocessed {recovered:.3f}, "
           f"plain resize {float((baseline[known] == y[idx][known]).mean()):.3f}")
-    assert recovered >= 0.85  # ~0.93 measured on 2,000; the old border-median preprocessing got ~0.38
+    # ~0.93 measured on 2,000; the old border-median preprocessing got ~0.38
+    assert recovered >= 0.85
     assert float((baseline[known] == y[idx][known]).mean()) < 0.5
 
 

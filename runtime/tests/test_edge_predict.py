@@ -15,7 +15,8 @@ BACKENDS = installed_backends()
 
 
 def _pairs(manifest):
-    fmt = {"litert": "tflite", "tflite-runtime": "tflite", "tensorflow": "tflite", "onnxruntime": "onnx"}
+    fmt = {"litert": "tflite", "tflite-runtime": "tflite", "tensorflow": "tflite",
+           "onnxruntime": "onnx"}
     return [(f["key"], b) for f in manifest["files"] for b in BACKENDS if fmt[b] == f["format"]]
 
 

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -35,12 +36,12 @@ BACKENDS = {
     "litert": BackendInfo("litert", "tflite", "ai_edge_litert", "pip install 'mnist-edge[litert]'",
                           ("ai-edge-litert",)),
     "tflite-runtime": BackendInfo("tflite-runtime", "tflite", "tflite_runtime",
-                                  "pip install 'mnist-edge[tflite]' (tflite-runtime 2.14 needs numpy<2)",
-                                  ("tflite-runtime",)),
+                                  "pip install 'mnist-edge[tflite]' "
+                                  "(tflite-runtime 2.14 needs numpy<2)", ("tflite-runtime",)),
     "tensorflow": BackendInfo("tensorflow", "tflite", "tensorflow", "pip install tensorflow",
                               ("tensorflow-cpu", "tensorflow")),
-    "onnxruntime": BackendInfo("onnxruntime", "onnx", "onnxruntime", "pip install 'mnist-edge[onnx]'",
-                               ("onnxruntime",)),
+    "onnxruntime": BackendInfo("onnxruntime", "onnx", "onnxruntime",
+                               "pip install 'mnist-edge[onnx]'", ("onnxruntime",)),
 }
 # Interpreters that run the FlatBuffer verifier themselves; tflite-runtime 2.14 does not and
 # segfaults on a truncated file, so unverified files are first loaded in a child process.
@@ -53,12 +54,13 @@ class TensorSpec:
     """A model input or output: name, shape (None for the dynamic batch), dtype, quantization."""
 
     name: str
-    shape: tuple
-    dtype: np.dtype
+    shape: tuple[int | None, ...]
+    dtype: np.dtype[Any]
     scale: float | None = None       # real = scale * (q - zero_point); None for float tensors
     zero_point: int | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The manifest's form of the spec: name, shape, dtype name, quantization or None."""
         quant = None if self.scale is None else {"scale": self.scale, "zero_point": self.zero_point}
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype.name,
                 "quantization": quant}
@@ -146,7 +148,8 @@ def probe(name: str, content: bytes, timeout: float = 30.0) -> None:
     detail = done.stdout.decode(errors="replace").strip().splitlines()
     if done.returncode < 0:
         raise ModelError(f"the {name} interpreter crashed on this file (signal {-done.returncode}, "
-                         "contained in a child process); the file is corrupt or truncated, copy it again")
+                         "contained in a child process); the file is corrupt or truncated, "
+                         "copy it again")
     raise ModelError(detail[-1] if detail else f"the {name} interpreter rejected the model "
                      f"(exit status {done.returncode} in a child process)")
 
@@ -171,7 +174,7 @@ class Backend:
         """Run the model on the prepared buffer; returns a fresh [n,10] output array."""
         raise NotImplementedError
 
-    def bare_call(self):
+    def bare_call(self) -> Callable[[], object]:
         """The interpreter's own call on the prepared input (``invoke``, ``session.run``).
 
         No input conversion, no output copy: the benchmark's floor for this file and backend.
@@ -184,12 +187,12 @@ class Backend:
         return self.run()
 
 
-def _quiet_native_stderr():
+def _quiet_native_stderr() -> contextlib.AbstractContextManager[None]:
     """The interpreters' C++ log lines hidden, unless MNIST_EDGE_VERBOSE=1."""
     return contextlib.nullcontext() if quiet.verbose() else quiet.silenced((2,))
 
 
-def _import_interpreter(name: str):
+def _import_interpreter(name: str) -> Any:
     try:
         if name == "litert":
             from ai_edge_litert.interpreter import Interpreter
@@ -206,7 +209,7 @@ def _import_interpreter(name: str):
     return Interpreter
 
 
-def _spec(details: dict) -> TensorSpec:
+def _spec(details: dict[str, Any]) -> TensorSpec:
     scale, zero_point = details.get("quantization", (0.0, 0))
     shape = tuple(int(d) for d in details["shape"])
     quantized = scale != 0.0 and np.dtype(details["dtype"]).kind in "iu"
@@ -228,7 +231,7 @@ class TfliteBackend(Backend):
                 self._interp.allocate_tensors()
             inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"the TFLite interpreter rejected the model ({_first_line(exc)}); "
+            raise ModelError(f"the TFLite interpreter rejected the model ({first_line(exc)}); "
                              "the file is corrupt or not an mnist-edge export") from None
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"the model has {len(inputs)} inputs and {len(outputs)} outputs; "
@@ -248,14 +251,17 @@ class TfliteBackend(Backend):
         # It is fetched anew for every call and must be dropped before run(): the interpreter
         # may move its buffers (a delegate re-plans on the first invoke), and invoke() refuses
         # to run while views exist.
-        return interp.tensor(self._in)()
+        view: np.ndarray = interp.tensor(self._in)()
+        return view
 
     def run(self) -> np.ndarray:
         self._interp.invoke()
-        return self._interp.get_tensor(self._out)
+        out: np.ndarray = self._interp.get_tensor(self._out)
+        return out
 
-    def bare_call(self):
-        return self._interp.invoke
+    def bare_call(self) -> Callable[[], object]:
+        invoke: Callable[[], object] = self._interp.invoke
+        return invoke
 
 
 _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
@@ -284,7 +290,7 @@ class OnnxBackend(Backend):
             self._sess = ort.InferenceSession(content, sess_options=opts,
                                               providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            raise ModelError(f"onnxruntime rejected the model ({_first_line(exc)}); "
+            raise ModelError(f"onnxruntime rejected the model ({first_line(exc)}); "
                              "the file is corrupt or not an mnist-edge export") from None
         inputs, outputs = self._sess.get_inputs(), self._sess.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
@@ -295,9 +301,10 @@ class OnnxBackend(Backend):
         self._feed: dict[str, np.ndarray] = {}
 
     @staticmethod
-    def _onnx_spec(arg) -> TensorSpec:
+    def _onnx_spec(arg: Any) -> TensorSpec:
         if arg.type not in _ONNX_TYPES:
-            raise ModelError(f"tensor {arg.name!r} has type {arg.type}; expected a float or int8 tensor")
+            raise ModelError(f"tensor {arg.name!r} has type {arg.type}; "
+                             "expected a float or int8 tensor")
         shape = tuple(d if isinstance(d, int) else None for d in arg.shape)
         return TensorSpec(arg.name, (None,) + shape[1:], np.dtype(_ONNX_TYPES[arg.type]))
 
@@ -309,13 +316,15 @@ class OnnxBackend(Backend):
         return buf
 
     def run(self) -> np.ndarray:
-        return self._sess.run(self._out_names, self._feed)[0]
+        out: np.ndarray = self._sess.run(self._out_names, self._feed)[0]
+        return out
 
-    def bare_call(self):
+    def bare_call(self) -> Callable[[], object]:
         sess, names, feed = self._sess, self._out_names, self._feed
         return lambda: sess.run(names, feed)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters), or its type's name."""
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__

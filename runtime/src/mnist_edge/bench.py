@@ -24,11 +24,9 @@ import json
 import os
 import sys
 import time
-from dataclasses import (  # subprocess, platform: imported where used (CLI start-up)
-    asdict,
-    dataclass,
-)
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -36,6 +34,13 @@ from mnist_edge import backends
 from mnist_edge import choice as choice_mod
 from mnist_edge.errors import MnistEdgeError
 
+if TYPE_CHECKING:  # the classifier is imported where a model is loaded
+    import argparse
+
+    from mnist_edge.classifier import Classifier
+
+# subprocess and platform are imported where used: the CLI's start-up stays short
+Row = dict[str, Any]  # one benchmark row, as `mnist-edge bench --json` prints it
 BATCHES = (1, 8, 32, 256)
 SCHEMA = 1
 _BLOCK = 25            # calls per block when predict and the bare call alternate
@@ -51,7 +56,7 @@ class BenchConfig:
     threads: int = 1              # interpreter threads
     backend: str = "auto"         # interpreter, or auto
     seconds_per_batch: float = 0.3  # time spent on each throughput batch size
-    images: str | None = None     # .npy of uint8 [N,28,28] to use (else random pixels); labels reported
+    images: str | None = None     # .npy of uint8 [N,28,28] (else random pixels); labels reported
 
 
 def peak_rss_mb() -> float:
@@ -73,23 +78,27 @@ def percentiles(ns: list[int]) -> dict[str, float]:
     """min/p50/p90/p99/max of nanosecond samples, in microseconds."""
     a = np.asarray(ns, dtype=np.float64) / 1000.0
     p50, p90, p99 = np.percentile(a, [50, 90, 99])
-    return {"min": round(float(a.min()), 2), "p50": round(float(p50), 2), "p90": round(float(p90), 2),
-            "p99": round(float(p99), 2), "max": round(float(a.max()), 2)}
+    return {"min": round(float(a.min()), 2), "p50": round(float(p50), 2),
+            "p90": round(float(p90), 2), "p99": round(float(p99), 2),
+            "max": round(float(a.max()), 2)}
 
 
 def _images(cfg: BenchConfig) -> np.ndarray:
     if cfg.images is None:  # timing does not depend on the pixels; random ones need no dataset
-        return np.random.default_rng(0).integers(0, 256, size=(max(BATCHES), 28, 28), dtype=np.uint8)
+        return np.random.default_rng(0).integers(0, 256, size=(max(BATCHES), 28, 28),
+                                                 dtype=np.uint8)
     try:
         x = np.load(cfg.images, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise MnistEdgeError(f"{cfg.images}: not a readable .npy array ({exc})") from None
     if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
-        raise MnistEdgeError(f"{cfg.images}: expected uint8 images [N,28,28], got {x.dtype} {x.shape}")
-    return x
+        raise MnistEdgeError(f"{cfg.images}: expected uint8 images [N,28,28], "
+                             f"got {x.dtype} {x.shape}")
+    images: np.ndarray = x
+    return images
 
 
-def _timed(fn, calls: int) -> list[int]:
+def _timed(fn: Callable[[], object], calls: int) -> list[int]:
     pc = time.perf_counter_ns
     out = []
     for _ in range(calls):
@@ -99,7 +108,7 @@ def _timed(fn, calls: int) -> list[int]:
     return out
 
 
-def measure(clf, cfg: BenchConfig, x: np.ndarray) -> dict:
+def measure(clf: Classifier, cfg: BenchConfig, x: np.ndarray) -> Row:
     """Batch-1 latency next to the bare interpreter call, and throughput per batch size."""
     img = x[0]
     for _ in range(cfg.warmup):
@@ -136,7 +145,7 @@ def measure(clf, cfg: BenchConfig, x: np.ndarray) -> dict:
             "throughput_cpu": per_cpu}
 
 
-def bench_model(model: str, cfg: BenchConfig, key: str | None = None) -> dict:
+def bench_model(model: str, cfg: BenchConfig, key: str | None = None) -> Row:
     """Load one model (a file, or a manifest entry by key) and measure it; a JSON-ready dict."""
     from mnist_edge.classifier import Classifier
 
@@ -160,7 +169,7 @@ def bench_model(model: str, cfg: BenchConfig, key: str | None = None) -> dict:
     return row
 
 
-def device() -> dict:
+def device() -> dict[str, Any]:
     """The machine the figures belong to: architecture, CPU model, cores, Python."""
     import platform
 
@@ -171,7 +180,8 @@ def device() -> dict:
         info = {k.strip().lower(): v.strip() for k, v in info.items()}
         # x86 names the CPU in "model name"; a Raspberry Pi names the board in "Model"
         cpu = next((info[k] for k in ("model name", "hardware") if info.get(k)), cpu)
-        cpu = f"{info['model']} ({cpu})" if not info.get("model", "").isdigit() and info.get("model") else cpu
+        model = info.get("model", "")
+        cpu = f"{model} ({cpu})" if model and not model.isdigit() else cpu
     except (OSError, ValueError):
         pass
     return {"machine": platform.machine(), "cpu": cpu, "cores": os.cpu_count(),
@@ -179,11 +189,11 @@ def device() -> dict:
 
 
 # ------------------------------------------------------------------------- a whole artifacts folder
-def sweep(artifacts: str, cfg: BenchConfig, python: str = sys.executable) -> list[dict]:
+def sweep(artifacts: str, cfg: BenchConfig, python: str = sys.executable) -> list[Row]:
     """Every manifest file x every installed backend of its format, each in a fresh process."""
-    from mnist_edge.manifest import manifest_path, read_manifest
+    from mnist_edge.manifest import read_manifest
 
-    manifest = read_manifest(manifest_path(Path(artifacts)))
+    manifest = read_manifest(Path(artifacts))  # a folder or its manifest.json
     rows = []
     for entry in manifest.files:
         names = [cfg.backend] if cfg.backend != "auto" else backends.available(entry.format)
@@ -194,7 +204,7 @@ def sweep(artifacts: str, cfg: BenchConfig, python: str = sys.executable) -> lis
     return rows
 
 
-def run_child(python: str, model: str, key: str | None, backend: str, cfg: BenchConfig) -> dict:
+def run_child(python: str, model: str, key: str | None, backend: str, cfg: BenchConfig) -> Row:
     """``mnist-edge bench`` of one file in a fresh process (honest load time and peak RSS)."""
     import subprocess
 
@@ -209,14 +219,16 @@ def run_child(python: str, model: str, key: str | None, backend: str, cfg: Bench
         return {"key": key, "backend": backend, "threads": cfg.threads,
                 "error": f"did not finish in {_SWEEP_TIMEOUT_S} s"}
     if done.returncode != 0:
-        lines = (done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}").splitlines()
+        text = done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}"
+        lines = text.splitlines()
         return {"key": key, "backend": backend, "threads": cfg.threads,
                 "error": lines[-1].removeprefix("mnist-edge: ")}
-    return json.loads(done.stdout)
+    row: Row = json.loads(done.stdout)
+    return row
 
 
 # ------------------------------------------------------------------------- the saved choice
-def recommend(rows: list[dict]) -> dict[str, dict]:
+def recommend(rows: list[Row]) -> dict[str, Row]:
     """The fastest configuration by batch-1 p50 latency and by throughput at batch 256.
 
     Throughput is compared per CPU-second: the wall-clock figure of a long batch call depends
@@ -235,15 +247,17 @@ def recommend(rows: list[dict]) -> dict[str, dict]:
 
 
 # ------------------------------------------------------------------------- the CLI subcommand
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     """Flags of ``mnist-edge bench``."""
     d = BenchConfig()
-    p.add_argument("model", help="artifacts folder (every file x backend), manifest.json, .tflite or .onnx")
+    p.add_argument("model", help="artifacts folder (every file x backend), manifest.json, "
+                                 ".tflite or .onnx")
     p.add_argument("--backend", default=d.backend, choices=["auto", *backends.BACKENDS],
                    help="interpreter; with a folder, only this one")
     p.add_argument("--threads", type=int, default=d.threads, help="interpreter threads")
     p.add_argument("--key", type=str, default=None,
-                   help="with a folder: benchmark only this file (tflite_int8, tflite_float32, ...)")
+                   help="with a folder: benchmark only this file "
+                        "(tflite_int8, tflite_float32, ...)")
     p.add_argument("--runs", type=int, default=d.runs, help="timed batch-1 predictions")
     p.add_argument("--warmup", type=int, default=d.warmup, help="untimed predictions first")
     p.add_argument("--seconds-per-batch", type=float, default=d.seconds_per_batch,
@@ -251,20 +265,23 @@ def add_arguments(p) -> None:
     p.add_argument("--images", type=str, default=None,
                    help=".npy of uint8 [N,28,28] images to time (None: random pixels); "
                         "their labels go into --json")
-    p.add_argument("--quick", action="store_true", help="a short run: 200 runs, 0.05 s per batch size")
+    p.add_argument("--quick", action="store_true",
+                   help="a short run: 200 runs, 0.05 s per batch size")
     p.add_argument("--no-save", action="store_true",
-                   help="with a folder: do not save the recommendation for Classifier.load(prefer=...)")
+                   help="with a folder: do not save the recommendation for "
+                        "Classifier.load(prefer=...)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """``mnist-edge bench``: one model in this process, or a folder swept file by file."""
     from mnist_edge.manifest import manifest_path
 
     if args.runs < 1 or args.warmup < 0 or args.seconds_per_batch <= 0:
         raise MnistEdgeError("--runs must be >= 1, --warmup >= 0 and --seconds-per-batch > 0")
-    cfg = BenchConfig(runs=args.runs, warmup=args.warmup, threads=args.threads, backend=args.backend,
-                      seconds_per_batch=args.seconds_per_batch, images=args.images)
+    cfg = BenchConfig(runs=args.runs, warmup=args.warmup, threads=args.threads,
+                      backend=args.backend, seconds_per_batch=args.seconds_per_batch,
+                      images=args.images)
     if args.quick:
         cfg.runs, cfg.warmup, cfg.seconds_per_batch = min(cfg.runs, 200), min(cfg.warmup, 10), 0.05
     path = Path(args.model).expanduser()
@@ -289,7 +306,7 @@ def run(args) -> int:
     return 0 if choice else 1
 
 
-def _table(rows: list[dict]) -> str:
+def _table(rows: list[Row]) -> str:
     head = (f"{'file':<22}{'backend':<16}{'thr':>4}{'size':>9}{'load':>9}{'p50':>9}{'p99':>9}"
             f"{'floor':>9}{'ovh':>7}{'b=1/s':>9}{'b=256/s':>10}{'rss':>7}")
     units = (f"{'':<22}{'':<16}{'':>4}{'KB':>9}{'ms':>9}{'us':>9}{'us':>9}{'us':>9}{'x':>7}"

@@ -10,6 +10,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from mnist_edge.digest import sha256_hex
 from mnist_edge.errors import MnistEdgeError
@@ -19,7 +20,8 @@ SCHEMA = 1
 
 
 def cache_dir() -> Path:
-    """Where choices are saved: $MNIST_EDGE_CACHE, else $XDG_CACHE_HOME/mnist-edge, else ~/.cache/mnist-edge."""
+    """Where choices are saved: $MNIST_EDGE_CACHE, else $XDG_CACHE_HOME/mnist-edge, else
+    ~/.cache/mnist-edge."""
     if os.environ.get("MNIST_EDGE_CACHE"):
         return Path(os.environ["MNIST_EDGE_CACHE"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -32,7 +34,8 @@ def choice_path(manifest_file: Path) -> Path:
     return cache_dir() / f"bench-{digest[:16]}.json"
 
 
-def save_choice(manifest_file: Path, choice: dict[str, dict], device: dict | None = None) -> Path:
+def save_choice(manifest_file: Path, choice: dict[str, dict[str, Any]],
+                device: dict[str, Any] | None = None) -> Path:
     """Write the recommendation ({preference: {"key", "backend", ...}}) atomically."""
     path = choice_path(manifest_file)
     data = {"schema": SCHEMA, "manifest": str(Path(manifest_file).resolve()),
@@ -44,13 +47,13 @@ def save_choice(manifest_file: Path, choice: dict[str, dict], device: dict | Non
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         os.replace(tmp, path)
     except OSError as exc:
-        raise MnistEdgeError(f"cannot save the benchmark choice to {path} ({exc.strerror}); "
-                             "set MNIST_EDGE_CACHE to a writable folder or pass --no-save") from None
+        raise MnistEdgeError(f"cannot save the benchmark choice to {path} ({exc.strerror}); set "
+                             "MNIST_EDGE_CACHE to a writable folder or pass --no-save") from None
     return path
 
 
-def load_choice(manifest_file: Path, prefer: str) -> dict | None:
-    """The saved {"key", "backend", ...} for ``prefer`` on this device, or None if never benchmarked."""
+def load_choice(manifest_file: Path, prefer: str) -> dict[str, Any] | None:
+    """The saved {"key", "backend", ...} for ``prefer`` here; None if never benchmarked."""
     try:
         data = json.loads(choice_path(manifest_file).read_text())
     except (OSError, ValueError):

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -29,10 +29,14 @@ from mnist_edge.errors import BackendError, InputError, MnistEdgeError, ModelErr
 from mnist_edge.manifest import FileEntry, Manifest, manifest_path, read_manifest
 from mnist_edge.modelfile import check_model_bytes, format_of, read_model_bytes
 
+if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up time
+    import numpy.typing as npt
+
 IMAGE_SHAPE = (28, 28)
 # Images per interpreter call. Larger batches reuse the weights more, but past ~32 images the
 # activations (26x26x32 per image after the convolution) leave the caches: `make bench` measured
-# 32 at or near the best images/s for every file and backend, and the arena is 8x smaller than at 256.
+# 32 at or near the best images/s for every file and backend, and the arena is 8x smaller than at
+# 256.
 CHUNK = 32
 FLOAT_TOLERANCE = 1e-3  # float pixels may stray this far outside [0, 1] (rounding) and are clipped
 _SMALL_BATCH = 8       # up to this many images, int8 input is made with bytes.translate
@@ -41,7 +45,7 @@ _INT8_QUANT_MARKERS = (b"QuantizeLinear", b"QLinear", b"ConvInteger", b"MatMulIn
 
 
 class Prediction:
-    """Results for N images: ``labels`` int64 [N], ``probabilities`` float32 [N,10], ``raw`` [N,10]."""
+    """Results for N images: ``labels`` int64 [N], ``probabilities`` float32 [N,10], ``raw``."""
 
     def __init__(self, raw: np.ndarray, scale: float | None = None, zero_point: int | None = None):
         self.raw = raw                      # the output tensor as the model produced it
@@ -62,12 +66,14 @@ class Prediction:
         empty = total[:, 0] <= 0
         if empty.any():  # a row quantized to all zeros carries no information
             p[empty], total[empty] = 1.0, 10.0
-        return p / total
+        normalised: np.ndarray = p / total
+        return normalised
 
     @property
     def confidences(self) -> np.ndarray:
         """float32 [N]: the probability of each predicted label."""
-        return self.probabilities[np.arange(len(self.raw)), self.labels]
+        picked: np.ndarray = self.probabilities[np.arange(len(self.raw)), self.labels]
+        return picked
 
     def top_k(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(labels int64 [N,k], probabilities float32 [N,k]), most likely first."""
@@ -78,7 +84,7 @@ class Prediction:
 
 @dataclass(frozen=True)
 class FileResult:
-    """One image file: its label and probabilities, or the error that kept it from being classified."""
+    """One image file: its label and probabilities, or the error that kept it from a label."""
 
     path: str
     label: int | None
@@ -87,6 +93,7 @@ class FileResult:
 
     @property
     def ok(self) -> bool:
+        """True when the file got a label."""
         return self.error is None
 
 
@@ -106,11 +113,12 @@ class Classifier:
         self._lut = _pixel_lut(self._in)
         spec = self._in
         self._xor = (spec.dtype == np.int8 and spec.zero_point == -128
+                     and spec.scale is not None
                      and abs(spec.scale * 255.0 - 1.0) < 1e-6)  # x - 128 == x ^ 0x80 on the bytes
 
     # ----------------------------------------------------------------------------- loading
     @classmethod
-    def load(cls, path: str | os.PathLike, backend: str = "auto", threads: int = 1,
+    def load(cls, path: str | os.PathLike[str], backend: str = "auto", threads: int = 1,
              key: str | None = None, probe: bool | None = None,
              prefer: str | None = None) -> Classifier:
         """Load a model for prediction.
@@ -121,7 +129,8 @@ class Classifier:
                 backend runs is chosen, and its size and sha256 are checked before loading.
             backend: "auto", "litert", "tflite-runtime", "tensorflow" or "onnxruntime".
             threads: interpreter threads (1 is the fastest for single images on small devices).
-            key: with a manifest, pick this file (tflite_int8, tflite_float32, onnx_float32, onnx_int8).
+            key: with a manifest, pick this file (tflite_int8, tflite_float32, onnx_float32,
+                onnx_int8).
             probe: load a model file that no manifest vouches for in a child process first, so
                 a malformed file that would crash the interpreter gives a ModelError instead.
                 None (default): only for backends without their own FlatBuffer verifier
@@ -184,8 +193,8 @@ class Classifier:
                        manifest, entry)
         formats = sorted({e.format for e in entries})
         raise backends.missing_backend_error(formats[0]) if len(formats) == 1 else BackendError(
-            f"{manifest.path}: no installed interpreter runs any listed file ({', '.join(formats)}); "
-            f"fix: {backends.BACKENDS['litert'].install}")
+            f"{manifest.path}: no installed interpreter runs any listed file "
+            f"({', '.join(formats)}); fix: {backends.BACKENDS['litert'].install}")
 
     @staticmethod
     def _pick_backend(fmt: str, backend: str) -> str:
@@ -195,8 +204,8 @@ class Classifier:
                 raise backends.missing_backend_error(fmt)
             return names[0]
         if backends.BACKENDS[backend].format != fmt:
-            raise BackendError(f"backend {backend!r} runs {backends.BACKENDS[backend].format} models, "
-                               f"not {fmt}; use --backend auto or a {fmt} backend")
+            raise BackendError(f"backend {backend!r} runs {backends.BACKENDS[backend].format} "
+                               f"models, not {fmt}; use --backend auto or a {fmt} backend")
         return backend
 
     # ----------------------------------------------------------------------------- metadata
@@ -221,7 +230,7 @@ class Classifier:
         return self.manifest.labels if self.manifest else [str(d) for d in range(10)]
 
     # ----------------------------------------------------------------------------- prediction
-    def predict(self, images) -> Prediction:
+    def predict(self, images: npt.ArrayLike) -> Prediction:
         """Classify images.
 
         Args:
@@ -262,14 +271,14 @@ class Classifier:
         if self._xor and len(x) <= _SMALL_BATCH and x.dtype == np.uint8 and x.flags.c_contiguous:
             # int8 input, scale 1/255, zero point -128: q = pixel - 128, i.e. the byte ^ 0x80.
             # bytes.translate is plain C: unlike a ufunc it leaves the interpreter's caches warm
-            memoryview(buf).cast("B")[:] = x.tobytes().translate(_XOR_TABLE)
+            buf.data.cast("B")[:] = x.tobytes().translate(_XOR_TABLE)
             return
         x = x.reshape(buf.shape)
         spec = self._in
         if x.dtype == np.uint8:
             if self._xor:
                 np.bitwise_xor(x, 0x80, out=buf.view(np.uint8))
-            elif spec.scale is None and buf.dtype == np.float32:  # the same float32 division as the LUT
+            elif spec.scale is None and buf.dtype == np.float32:  # the LUT's float32 division
                 np.divide(x, np.float32(255.0), out=buf, dtype=np.float32)
             else:
                 np.take(self._lut, x, out=buf)
@@ -285,13 +294,14 @@ class Classifier:
         try:
             out = self._backend.run()
         except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"{self.path}: the interpreter failed ({backends._first_line(exc)})") from None
+            raise ModelError(f"{self.path}: the interpreter failed "
+                             f"({backends.first_line(exc)})") from None
         if out.shape != (n, 10):
             raise ModelError(f"{self.path}: the model returned shape {out.shape}, expected "
                              f"({n}, 10); not an mnist-edge classifier")
         return out
 
-    def predict_files(self, paths: Iterable[str | os.PathLike]) -> list[FileResult]:
+    def predict_files(self, paths: Iterable[str | os.PathLike[str]]) -> list[FileResult]:
         """Classify image files (PNG, JPEG, BMP, ...; any size, polarity, colour), in order.
 
         Each file is decoded and normalised like MNIST (see ``preprocess_image``). A file that
@@ -324,16 +334,16 @@ class Classifier:
         flush()
         return results
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """Format, backend, input and output specs, size, sha256 and the manifest's metadata."""
         from mnist_edge.digest import sha256_hex
 
         data = read_model_bytes(self.path)
-        out = {"path": str(self.path), "format": self.format, "precision": self.precision,
-               "backend": self.backend, "input": self._in.as_dict(),
-               "output": self._out.as_dict(), "size": len(data),
-               "sha256": sha256_hex(data)}
-        if self.manifest is not None:
+        out: dict[str, Any] = {"path": str(self.path), "format": self.format,
+                               "precision": self.precision, "backend": self.backend,
+                               "input": self._in.as_dict(), "output": self._out.as_dict(),
+                               "size": len(data), "sha256": sha256_hex(data)}
+        if self.manifest is not None and self.entry is not None:
             m = self.manifest.data
             out["manifest"] = {"path": str(self.manifest.path), "key": self.entry.key,
                                "verified": True, "labels": self.labels,
@@ -367,7 +377,7 @@ def _create(path: Path, name: str, data: bytes, threads: int, probe: bool) -> ba
         raise ModelError(f"{path}: {exc}") from None
 
 
-def _as_batch(images) -> np.ndarray:
+def _as_batch(images: npt.ArrayLike) -> np.ndarray:
     """Validate and normalise to uint8 or float32 [N,28,28] (a view when possible)."""
     if type(images) is np.ndarray and images.dtype == np.uint8:  # the common case, first
         if images.shape == IMAGE_SHAPE:
@@ -435,8 +445,9 @@ def _pixel_lut(spec: backends.TensorSpec) -> np.ndarray:
     if spec.scale is None:
         return real.astype(spec.dtype)
     info = np.iinfo(spec.dtype)
-    return np.clip(np.rint(real / np.float32(spec.scale)) + spec.zero_point,
-                   info.min, info.max).astype(spec.dtype)
+    lut: np.ndarray = np.clip(np.rint(real / np.float32(spec.scale)) + spec.zero_point,
+                              info.min, info.max).astype(spec.dtype)
+    return lut
 
 
 def _tflite_precision(impl: backends.Backend) -> str:
@@ -449,6 +460,6 @@ def _precision_of(fmt: str, data: bytes, impl: backends.Backend) -> str:
     return "int8" if any(m in data for m in _INT8_QUANT_MARKERS) else "float32"
 
 
-def _strip_path(message: str, path) -> str:
+def _strip_path(message: str, path: object) -> str:
     prefix = f"{path}: "
     return message[len(prefix):] if message.startswith(prefix) else message

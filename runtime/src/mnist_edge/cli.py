@@ -16,10 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from mnist_edge import backends
 from mnist_edge.errors import MnistEdgeError
+
+if TYPE_CHECKING:  # imported where used: `mnist-edge --help` stays fast
+    from pathlib import Path
+
+    import numpy as np
+
+    from mnist_edge.classifier import Classifier
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
 FILE_BATCH = 256  # image files decoded and classified together
@@ -30,7 +37,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", *backends.BACKENDS],
                    help="interpreter to use (default: %(default)s: litert, tflite-runtime, "
                         "tensorflow for TFLite; onnxruntime for ONNX)")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="interpreter threads (default: %(default)s)")
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
@@ -38,11 +46,12 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (walked recursively), .npy arrays or IDX files")
     p.add_argument("--top-k", type=int, default=1,
-                   help="also list the K most likely digits with their probabilities (default: %(default)s)")
+                   help="also list the K most likely digits with their probabilities "
+                        "(default: %(default)s)")
     p.add_argument("--json", action="store_true", help="one JSON object per line, for machines")
 
 
-def _load(args):
+def _load(args: argparse.Namespace) -> Classifier:
     from mnist_edge.classifier import Classifier
 
     return Classifier.load(args.model, backend=args.backend, threads=args.threads)
@@ -55,7 +64,7 @@ class _Reporter:
         self.top_k, self.as_json = max(1, min(top_k, 10)), as_json
         self.done = self.failed = 0
 
-    def result(self, name: str, probabilities) -> None:
+    def result(self, name: str, probabilities: np.ndarray) -> None:
         self.done += 1
         order = probabilities.argsort()[::-1][: self.top_k]
         label, conf = int(order[0]), float(probabilities[order[0]])
@@ -75,7 +84,7 @@ class _Reporter:
             print(json.dumps({"input": name, "error": message}))
 
 
-def _predict(args) -> int:
+def _predict(args: argparse.Namespace) -> int:
     from mnist_edge.errors import InputError
     from mnist_edge.inputs import expand, read_array_chunks
 
@@ -83,14 +92,14 @@ def _predict(args) -> int:
         raise MnistEdgeError(f"--top-k must be at least 1, got {args.top_k}")
     clf = _load(args)
     out = _Reporter(args.top_k, args.json)
-    files: list = []
+    files: list[Path] = []
 
     def flush_files() -> None:
         for r in clf.predict_files(files):
-            if r.ok:
+            if r.probabilities is not None:
                 out.result(r.path, r.probabilities)
             else:
-                out.error(r.path, r.error)
+                out.error(r.path, r.error or "could not be classified")
         files.clear()
         sys.stdout.flush()
 
@@ -102,7 +111,7 @@ def _predict(args) -> int:
             continue
         flush_files()
         if source.kind == "error":
-            out.error(str(source.path), source.error)
+            out.error(str(source.path), source.error or "cannot be read")
             continue
         index = 0
         try:
@@ -121,7 +130,7 @@ def _predict(args) -> int:
     return EXIT_OK
 
 
-def _info(args) -> int:
+def _info(args: argparse.Namespace) -> int:
     info = _load(args).info()
     if args.json:
         print(json.dumps(info, indent=2, default=str))
@@ -135,7 +144,8 @@ def _info(args) -> int:
         print(f"{key:<16}{spec['name']} {spec['shape']} {spec['dtype']}, quantization {quant}")
     manifest = info.get("manifest")
     if manifest:
-        print(f"{'manifest':<12}{manifest['path']} (file {manifest['key']}, size and sha256 verified)")
+        print(f"{'manifest':<12}{manifest['path']} "
+              f"(file {manifest['key']}, size and sha256 verified)")
         for key in ("created_utc", "verification", "training", "keras_reference", "versions"):
             if key in manifest:
                 value = manifest[key]
@@ -152,7 +162,7 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifacts", help="artifacts folder or its manifest.json")
 
 
-def _verify(args) -> int:
+def _verify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mnist_edge.manifest import verify_all
@@ -160,7 +170,8 @@ def _verify(args) -> int:
     results = verify_all(Path(args.artifacts))
     for entry, problem in results:
         if problem is None:
-            print(f"OK    {entry.key:<16}{entry.path}  {entry.size} bytes  sha256 {entry.sha256[:12]}...")
+            print(f"OK    {entry.key:<16}{entry.path}  {entry.size} bytes  "
+                  f"sha256 {entry.sha256[:12]}...")
         else:
             print(f"FAIL  {entry.key:<16}{entry.path}: {problem}")
     bad = sum(problem is not None for _, problem in results)
@@ -177,13 +188,14 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     bench.add_arguments(p)
 
 
-def _bench(args) -> int:
+def _bench(args: argparse.Namespace) -> int:
     from mnist_edge import bench
 
     return bench.run(args)
 
 
-def _commands() -> dict[str, tuple[str, Callable, Callable]]:
+def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                                   Callable[[argparse.Namespace], int]]]:
     """Subcommand table: name -> (help, add_arguments, run). A new subcommand is one row."""
     return {
         "predict": ("classify digits in images, folders, .npy arrays or IDX files",
@@ -199,7 +211,8 @@ def _commands() -> dict[str, tuple[str, Callable, Callable]]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mnist-edge", description="Classify handwritten digits with exported mnist-edge models.",
+        prog="mnist-edge",
+        description="Classify handwritten digits with exported mnist-edge models.",
         epilog="exit status: 0 all inputs classified, 1 some failed, 2 the command could not run")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -221,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mnist-edge`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        status: int = args.run(args)
+        return status
     except MnistEdgeError as exc:
         print(f"mnist-edge: {exc}", file=sys.stderr)
         return EXIT_FATAL

@@ -24,7 +24,7 @@ class BackendError(MnistEdgeError):
 
 
 class InputError(MnistEdgeError, ValueError):
-    """Images or arrays given to predict have the wrong shape, dtype or values, or cannot be read."""
+    """Images or arrays given to predict have a wrong shape, dtype or values, or are unreadable."""
 
 
 class BlankImageError(InputError):

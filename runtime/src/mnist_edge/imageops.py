@@ -1,4 +1,4 @@
-"""Image primitives of the photo pipeline (preprocess.py), in numpy, each kept for a measured reason.
+"""Image primitives of the photo pipeline (preprocess.py), in numpy, each kept for a reason.
 
 Neither numpy nor Pillow does these jobs as fast (or at all), measured on 256x200 float images:
 
@@ -15,10 +15,17 @@ Neither numpy nor Pillow does these jobs as fast (or at all), measured on 256x20
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up time
+    import numpy.typing as npt
 
-def percentile(a, q, axis=None):
+
+def percentile(a: npt.ArrayLike, q: float | Sequence[float],
+               axis: int | None = None) -> np.ndarray:
     """np.percentile (linear interpolation) by np.partition.
 
     np.percentile and np.median import numpy.ma on first use (10-20 ms of a one-image CLI run).
@@ -43,10 +50,13 @@ def percentile(a, q, axis=None):
         out = vlo + (vhi - vlo) * (pos - lo).reshape(frac_shape)
     if a.dtype.kind == "f":
         out = out.astype(a.dtype, copy=False)
-    return np.take(out, 0, axis=axis) if np.ndim(q) == 0 else np.moveaxis(out, axis, 0)
+    if np.ndim(q) == 0:
+        one: np.ndarray = np.take(out, 0, axis=axis)
+        return one
+    return np.moveaxis(out, axis, 0)
 
 
-def median(a, axis=None):
+def median(a: npt.ArrayLike, axis: int | None = None) -> np.ndarray:
     """np.median without importing numpy.ma."""
     return percentile(a, 50.0, axis)
 
@@ -71,7 +81,8 @@ def border(a: np.ndarray) -> np.ndarray:
     r = max(1, min(h, w) // 16)
     if 2 * r >= h or 2 * r >= w:
         return a.ravel()
-    return np.concatenate([a[:r].ravel(), a[-r:].ravel(), a[r:-r, :r].ravel(), a[r:-r, -r:].ravel()])
+    return np.concatenate([a[:r].ravel(), a[-r:].ravel(), a[r:-r, :r].ravel(),
+                           a[r:-r, -r:].ravel()])
 
 
 def fill(grid: np.ndarray) -> np.ndarray:
@@ -94,7 +105,8 @@ def median3(grid: np.ndarray) -> np.ndarray:
     """3x3 median over the mesh: a cell spoilt by ink takes its neighbours' value."""
     h, w = grid.shape
     p = np.pad(grid, 1, mode="edge")
-    return median(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0)
+    return median(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]),
+                  axis=0)
 
 
 def dilate(mask: np.ndarray, steps: int) -> np.ndarray:
@@ -204,7 +216,8 @@ def reduce(a: np.ndarray, limit: int) -> np.ndarray:
     if hh > h or ww > w:  # a side shorter than one block: pad by repeating the edge
         a = np.pad(a, ((0, max(0, hh - h)), (0, max(0, ww - w))), mode="edge")
     a = a[:hh, :ww]
-    return a.reshape(hh // k, k, ww // k, k).mean(axis=(1, 3), dtype=np.float32)
+    blocks: np.ndarray = a.reshape(hh // k, k, ww // k, k).mean(axis=(1, 3), dtype=np.float32)
+    return blocks
 
 
 def _resize_matrix(src: int, dst: int) -> np.ndarray:
@@ -216,7 +229,8 @@ def _resize_matrix(src: int, dst: int) -> np.ndarray:
             lo, hi = i * step, (i + 1) * step
             for j in range(int(lo), min(src, int(np.ceil(hi)))):
                 m[i, j] = min(hi, j + 1) - max(lo, j)
-        return m / m.sum(axis=1, keepdims=True)
+        weights: np.ndarray = m / m.sum(axis=1, keepdims=True)
+        return weights
     pos = np.clip((np.arange(dst) + 0.5) * src / dst - 0.5, 0, src - 1)
     j0 = np.floor(pos).astype(int)
     j1 = np.minimum(j0 + 1, src - 1)
@@ -227,9 +241,11 @@ def _resize_matrix(src: int, dst: int) -> np.ndarray:
 
 
 def resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``a`` resized to [h, w]: area averaging when shrinking, linear interpolation when growing."""
     return _matmul(_matmul(_resize_matrix(a.shape[0], h), a), _resize_matrix(a.shape[1], w).T)
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # einsum, not @: BLAS's thread pool makes these tiny products erratic (10x slower) on a busy CPU
-    return np.einsum("ij,jk->ik", a, b)
+    product: np.ndarray = np.einsum("ij,jk->ik", a, b)
+    return product

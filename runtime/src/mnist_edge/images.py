@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # Pillow is imported when a file is read, not with the package
+    from PIL.Image import Image as PILImage
 
 from mnist_edge.errors import InputError
 
@@ -19,7 +24,7 @@ DECODE_MAX = 1024         # decode (JPEG draft mode) and shrink to about this ma
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 
-def _pil():
+def _pil() -> tuple[ModuleType, ModuleType]:
     try:
         from PIL import Image, ImageOps
     except ImportError:
@@ -28,7 +33,7 @@ def _pil():
     return Image, ImageOps
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode an image file to a numpy array (gray [H,W], RGB [H,W,3] or RGBA [H,W,4])."""
     Image, ImageOps = _pil()
     path = Path(path)
@@ -51,7 +56,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
                 raise InputError(f"{path}: declares {w}x{h} pixels, more than the {MAX_PIXELS} "
                                  "this reader decodes; shrink the image first")
             if img.format == "JPEG":
-                img.draft(None, (DECODE_MAX, DECODE_MAX))  # DCT-domain downscale: fast, little memory
+                # DCT-domain downscale: fast, little memory
+                img.draft(None, (DECODE_MAX, DECODE_MAX))
             img.load()
             img = ImageOps.exif_transpose(img)
             if max(img.size) > 2 * DECODE_MAX:
@@ -69,7 +75,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path}: {kind}") from None
 
 
-def pil_to_array(img) -> np.ndarray:
+def pil_to_array(img: PILImage) -> np.ndarray:
     """A PIL image as uint8/uint16/float numpy: gray, RGB or RGBA (transparency kept as alpha)."""
     mode = img.mode
     if mode in ("1", "L"):

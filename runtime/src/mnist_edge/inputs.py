@@ -7,6 +7,7 @@ Arrays are read in chunks (``.npy`` memory-mapped, IDX streamed, gzipped or raw)
 from __future__ import annotations
 
 import gzip
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,28 +104,28 @@ def _npy_chunks(path: Path) -> Iterator[np.ndarray]:
         yield np.asarray(arr[start:start + ARRAY_CHUNK])
 
 
-def _open_idx(path: Path):
+def _open_idx(path: Path) -> io.BufferedIOBase:
     """An open binary stream of the IDX file's bytes, gunzipped when it is gzipped."""
     with open(path, "rb") as raw:
         gz = raw.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
+    return gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115 (the caller closes it)
 
 
-def _idx_header(fh, path: Path) -> tuple[int, ...]:
-    """The shape an IDX stream declares (unsigned bytes, 1 to 4 dimensions), read past its header."""
+def _idx_header(fh: io.BufferedIOBase, path: Path) -> tuple[int, ...]:
+    """The shape an IDX stream declares (unsigned bytes, 1 to 4 dimensions), past its header."""
     head = fh.read(4)
     if not head:
         raise InputError(f"{path}: empty file, not an IDX file")
     if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 4:
-        raise InputError(f"{path}: bad magic number {head.hex()}; not an IDX file of unsigned bytes "
-                         "(expected 000008 and 1 to 4 dimensions)")
+        raise InputError(f"{path}: bad magic number {head.hex()}; not an IDX file of unsigned "
+                         "bytes (expected 000008 and 1 to 4 dimensions)")
     dims = fh.read(4 * head[3])
     if len(dims) < 4 * head[3]:
         raise InputError(f"{path}: truncated IDX header")
     return tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4))
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """A whole IDX file of unsigned bytes (raw or gzipped) as a uint8 array of its declared shape.
 
     Raises:
@@ -139,10 +140,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     except InputError:
         raise
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{path}: cannot read IDX file ({exc}); it may be truncated or corrupt") from None
+        raise InputError(f"{path}: cannot read IDX file ({exc}); "
+                         "it may be truncated or corrupt") from None
     if len(data) != expected:
-        raise InputError(f"{path}: wrong length, the header declares shape {shape} ({expected} bytes of "
-                         f"data) but the file holds {len(data)}{' or more' if len(data) > expected else ''}; "
+        more = " or more" if len(data) > expected else ""
+        raise InputError(f"{path}: wrong length, the header declares shape {shape} ({expected} "
+                         f"bytes of data) but the file holds {len(data)}{more}; "
                          "it is truncated or corrupt")
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
@@ -155,7 +158,8 @@ def _idx_chunks(path: Path) -> Iterator[np.ndarray]:
                 raise InputError(f"{path}: IDX file holds a {len(shape)}-D array; expected images "
                                  "[N,28,28] (magic 00000803)")
             if shape[-2:] != (28, 28):
-                raise InputError(f"{path}: IDX images are {'x'.join(map(str, shape[-2:]))}, expected 28x28")
+                raise InputError(f"{path}: IDX images are {'x'.join(map(str, shape[-2:]))}, "
+                                 "expected 28x28")
             count = shape[0] if len(shape) == 3 else 1
             if count == 0:
                 raise InputError(f"{path}: IDX header declares 0 images; nothing to classify")
@@ -164,11 +168,13 @@ def _idx_chunks(path: Path) -> Iterator[np.ndarray]:
                 data = fh.read(n * 784)
                 if len(data) < n * 784:
                     if len(data) >= 784:  # answer the complete images before reporting the cut
-                        yield np.frombuffer(data, np.uint8, len(data) // 784 * 784).reshape(-1, 28, 28)
-                    raise InputError(f"{path}: IDX file is truncated: header declares {count} images, "
-                                     f"data ends after {start + len(data) // 784}")
+                        whole = len(data) // 784 * 784
+                        yield np.frombuffer(data, np.uint8, whole).reshape(-1, 28, 28)
+                    raise InputError(f"{path}: IDX file is truncated: header declares {count} "
+                                     f"images, data ends after {start + len(data) // 784}")
                 yield np.frombuffer(data, dtype=np.uint8).reshape(n, 28, 28)
     except InputError:
         raise
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{path}: cannot read IDX file ({exc}); it may be truncated or corrupt") from None
+        raise InputError(f"{path}: cannot read IDX file ({exc}); "
+                         "it may be truncated or corrupt") from None

@@ -96,7 +96,8 @@ def read_manifest(path: Path) -> Manifest:
     except FileNotFoundError:
         folder = mpath.parent
         where = f"{folder} has no {MANIFEST_NAME}" if folder.is_dir() else f"{mpath}: no such file"
-        raise ModelError(f"{where}; run the export stage (make export) or pass a model file") from None
+        raise ModelError(f"{where}; run the export stage (make export) "
+                         "or pass a model file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelError(f"{mpath}: cannot read manifest ({exc})") from None
     except json.JSONDecodeError as exc:
@@ -121,11 +122,14 @@ def _entry(mpath: Path, index: int, f: Any) -> FileEntry:
     try:
         rel, fmt, size, digest = f["path"], f["format"], f["size"], f["sha256"]
     except KeyError as exc:
-        raise ModelError(f"{where} lacks {exc.args[0]!r}; the manifest is incomplete, export again") from None
+        raise ModelError(f"{where} lacks {exc.args[0]!r}; the manifest is incomplete, "
+                         "export again") from None
     if fmt not in FORMATS:
-        raise ModelError(f"{where} has unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+        raise ModelError(f"{where} has unknown format {fmt!r} "
+                         f"(expected one of {', '.join(FORMATS)})")
     if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
-        raise ModelError(f"{where} has path {rel!r}; paths must be relative to the manifest's folder")
+        raise ModelError(f"{where} has path {rel!r}; "
+                         "paths must be relative to the manifest's folder")
     if not isinstance(size, int) or size < 0 or not isinstance(digest, str) or len(digest) != 64:
         raise ModelError(f"{where} has a malformed size or sha256")
     return FileEntry(key=str(f.get("key", rel)), path=mpath.parent / rel, format=fmt,

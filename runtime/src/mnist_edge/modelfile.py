@@ -19,7 +19,8 @@ from mnist_edge.errors import ModelError
 
 FORMATS = ("tflite", "onnx")
 SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
-MAX_MODEL_BYTES = 512 * 1024 * 1024  # far above any MNIST model; a guard against reading a disk image
+# far above any MNIST model; a guard against reading a disk image
+MAX_MODEL_BYTES = 512 * 1024 * 1024
 _TFLITE_ID = b"TFL3"
 _ONNX_GRAPH_FIELD = 7
 

@@ -27,10 +27,15 @@ anti-aliasing), then placed in a 28x28 field so that their centre of mass sits a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import numpy as np
 
 from mnist_edge import imageops as ops
 from mnist_edge.errors import BlankImageError, InputError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 BOX = 20            # the digit's longest side inside the 28x28 field, as in MNIST
 FIELD = 28
@@ -57,7 +62,7 @@ MIN_PIECE = 0.02     # ...if they hold 2% of its ink mass
 MIN_INK_PIXELS = 4
 
 
-def preprocess_image(image) -> np.ndarray:
+def preprocess_image(image: np.ndarray | PILImage) -> np.ndarray:
     """Normalise a picture of one digit to MNIST's format.
 
     Args:
@@ -100,12 +105,12 @@ def preprocess_image(image) -> np.ndarray:
     return _place(digit / peak)
 
 
-def _to_gray(image) -> np.ndarray:
+def _to_gray(image: object) -> np.ndarray:
     """float32 [H,W] in [0,1]; alpha composited onto the background that contrasts with the ink."""
     if hasattr(image, "mode") and hasattr(image, "getbands"):  # a PIL image, without importing PIL
         from mnist_edge.images import pil_to_array
 
-        image = pil_to_array(image)
+        image = pil_to_array(cast("PILImage", image))
     if not isinstance(image, np.ndarray):
         raise InputError(f"expected a numpy array or a PIL image, got {type(image).__name__}")
     a = image
@@ -171,7 +176,7 @@ def _ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
     free = rest[rest <= ops.median(rest)]
     noise = 1.4826 * float(ops.median(ops.median(rest) - free)) if free.size else 0.0
     mask = (dev > max(NOISE_SIGMAS * noise, ops.otsu(np.clip(rest, 0, None)) / 2)) & ~page
-    mask = ops.fill_holes(ops.dilate(mask, 1))  # the inside of a stroke wider than a cell is ink too
+    mask = ops.fill_holes(ops.dilate(mask, 1))  # inside a stroke wider than a cell is ink too
     dev = a - _background(a, 50.0, MESH, mask | page)
     dev[page] = 0.0
     free = ~(mask | page)
@@ -194,14 +199,16 @@ def _dark_ink(gray: np.ndarray, page: np.ndarray) -> bool:
     rest = ops.sample(gray[~page])
     lo, hi = ops.percentile(rest, [1, 99])
     spread = float(hi - lo)
-    backgrounds = [np.float32(ops.median(ring))]
+    backgrounds: list[np.ndarray | np.floating] = [np.float32(ops.median(ring))]
     if ops.mad(ring) > UNEVEN_RING * spread:  # shading along the border: ask the meshes too
-        backgrounds += [_background(gray, 50.0, COARSE_MESH, page), _background(gray, 50.0, MESH, page)]
+        backgrounds += [_background(gray, 50.0, COARSE_MESH, page),
+                        _background(gray, 50.0, MESH, page)]
     votes = 0
     for background in backgrounds:
         dev = (gray - background)[~page]
         cut = NOISE_SIGMAS * ops.mad(dev)
-        votes += float(np.clip(-dev - cut, 0, None).sum()) > float(np.clip(dev - cut, 0, None).sum())
+        darker = float(np.clip(-dev - cut, 0, None).sum())
+        votes += darker > float(np.clip(dev - cut, 0, None).sum())
     return 2 * votes > len(backgrounds)
 
 
@@ -238,7 +245,7 @@ def _page_edges(gray: np.ndarray) -> np.ndarray:
 
 def _background(a: np.ndarray, percentile: float, mesh: int,
                 masked: np.ndarray | None = None) -> np.ndarray:
-    """Smooth background: a percentile of each cell of a mesh (masked pixels left out), interpolated."""
+    """Smooth background: a percentile of each mesh cell (masked pixels left out), interpolated."""
     h, w = a.shape
     cell = max(CELL_MIN, min(h, w) // mesh)
     gh, gw = -(-h // cell), -(-w // cell)
@@ -315,4 +322,5 @@ def _place(digit: np.ndarray) -> np.ndarray:
     ox = int(np.clip(round(CENTRE - cx), 0, FIELD - w))
     out = np.zeros((FIELD, FIELD), dtype=np.float32)
     out[oy:oy + h, ox:ox + w] = digit
-    return np.rint(out * 255.0).astype(np.uint8)
+    pixels: np.ndarray = np.rint(out * 255.0).astype(np.uint8)
+    return pixels
