@@ -60,21 +60,35 @@ def images(artifacts: str, path: str):
 
 def cli(artifacts: str, path: str, args: list[str]):
     """``mnist-edge predict`` on an input file: results, or one ``mnist-edge:`` line per problem."""
+    return _cli_run(["predict", artifacts, path, *args])
+
+
+def _cli_run(argv: list[str]) -> tuple[str, str]:
+    """The CLI in this process, judged: results, or one ``mnist-edge:`` line per problem."""
+    return _judge_cli(*_cli_capture(argv))
+
+
+def _cli_capture(argv: list[str]) -> tuple[object, str, str]:
+    """(exit status, stdout, stderr) of the CLI run in this process."""
     from mnist_edge import cli as edge_cli
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = edge_cli.main(["predict", artifacts, path, *args])
+            code: object = edge_cli.main(argv)
         except SystemExit as exc:
             code = exc.code
-    lines = [line for line in err.getvalue().splitlines() if line.strip()]
-    if code not in (0, 1, 2) or "Traceback" in err.getvalue():
-        return "bad", f"exit {code}: {err.getvalue()[-300:]}"
+    return code, out.getvalue(), err.getvalue()
+
+
+def _judge_cli(code: object, out: str, err: str, printed: bool = True) -> tuple[str, str]:
+    lines = [line for line in err.splitlines() if line.strip()]
+    if code not in (0, 1, 2) or "Traceback" in err:
+        return "bad", f"exit {code}: {err[-300:]}"
     stray = [line for line in lines if not line.startswith("mnist-edge: ")]
     if stray:
         return "bad", f"stderr line not from mnist-edge: {stray[0][:200]}"
-    if code == 0 and not out.getvalue().strip():
+    if code == 0 and printed and not out.strip():
         return "bad", "exit 0 but no result printed"
     return ("ok", "exit 0") if code == 0 else ("error", lines[0] if lines else f"exit {code}")
 
@@ -102,7 +116,134 @@ def _predict_zero(clf):
     return "ok", f"loaded and predicted ({clf.backend})"
 
 
-TARGETS = {"arrays": arrays, "images": images, "cli": cli, "model": model, "manifest": manifest}
+# ------------------------------------------------------------------------------ hostile classes
+def environment(artifacts: str, inputs: list[str], args: list[str], env: dict[str, str],
+                stdout: str):
+    """``mnist-edge predict`` in a child process: a locale; a closed, full or broken stdout."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n" + ("os.close(1)\n" if stdout == "closed" else "")
+            + "from mnist_edge.cli import main\nsys.exit(main(sys.argv[1:]))")
+    cmd = [sys.executable, "-c", code, "predict", artifacts, *inputs, *args]
+    sink = {"devnull": subprocess.DEVNULL, "closed": subprocess.DEVNULL,
+            "full": "/dev/full", "broken": subprocess.PIPE}[stdout]
+    with contextlib.ExitStack() as stack:
+        if sink == "/dev/full":
+            sink = stack.enter_context(open("/dev/full", "wb"))
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE,
+                                env={**os.environ, **env})
+        if proc.stdout is not None:  # a reader that goes away at once, like `| head -0`
+            proc.stdout.close()
+        _, err = proc.communicate(timeout=120)
+    text = err.decode(errors="replace")
+    outcome = _judge_cli(proc.returncode, "", text, printed=False)
+    if outcome[0] == "ok" and stdout in ("closed", "full"):
+        return "bad", "exit 0 although nothing could be written"
+    return outcome
+
+
+def filesystem(artifacts: str, inputs: list[str], folder: str | None = None,
+               refuse: bool = False):
+    """The CLI on special files, symlinks and odd names, or a model folder that must be refused."""
+    if folder is not None:
+        from mnist_edge import Classifier
+
+        outcome, detail = _predict_zero(Classifier.load(folder))
+        return ("bad", f"loaded a hostile export: {detail}") if refuse else (outcome, detail)
+    return _cli_run(["predict", artifacts, *inputs])
+
+
+def decoders(artifacts: str, path: str, fmt: str, supported: bool):
+    """An image file in one of Pillow's formats, whatever its name: decoded only if supported."""
+    outcome, detail = images(artifacts, path)
+    if outcome == "ok" and not supported:
+        return "bad", f"decoded a {fmt} file, a format the runtime does not support"
+    return outcome, detail
+
+
+def resources(artifacts: str, threads: object, top_k: object, n: int, via: str):
+    """Thread counts, --top-k values and batch sizes, through the API or the CLI."""
+    import tempfile
+
+    x = np.random.default_rng(n).integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    if via == "api":
+        from mnist_edge import Classifier
+
+        pred = Classifier.load(artifacts, threads=threads).predict(x)  # type: ignore[arg-type]
+        labels, _ = pred.top_k(top_k)  # type: ignore[arg-type]
+        return "ok", f"{len(pred)} predicted, top-{labels.shape[1]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/x.npy", x)
+        return _cli_run(["predict", artifacts, f"{tmp}/x.npy", "--threads", str(threads),
+                         "--top-k", str(top_k)])
+
+
+def _value(kind: str, artifacts: str) -> object:
+    """A value a careless caller might pass anywhere."""
+    values = {"none": None, "int": 3, "negative": -1, "float": 2.5, "nan": float("nan"),
+              "bool": True, "empty-str": "", "missing": "/nonexistent/x.png", "text": "digit",
+              "bytes": b"x.png", "dict": {"a": 1}, "set": {1}, "list-none": [None],
+              "list-str": ["/nonexistent/a.png"], "tuple": (1, 2), "object": object(),
+              "folder": artifacts, "huge": 10 ** 30, "array-object": np.array([None, 1]),
+              "array-str": np.array(["a", "b"]), "generator": (i for i in range(2))}
+    return values[kind]
+
+
+def api(artifacts: str, call: str, kind: str):
+    """One public entry point called with a wrong-typed argument: a result or a clear error."""
+    from mnist_edge import Classifier, preprocess_image
+
+    value = _value(kind, artifacts)
+    if call.startswith("load-"):
+        arg = call.removeprefix("load-")
+        clf = Classifier.load(value if arg == "path" else artifacts,  # type: ignore[arg-type]
+                              **({} if arg == "path" else {arg: value}))
+        return _predict_zero(clf)
+    clf = _classifier(artifacts, None)
+    if call == "predict":
+        return "ok", f"{len(clf.predict(value))} predicted"  # type: ignore[arg-type]
+    if call == "predict_files":
+        return "ok", f"{len(clf.predict_files(value))} results"  # type: ignore[arg-type]
+    if call == "preprocess_image":
+        return "ok", f"shape {preprocess_image(value).shape}"  # type: ignore[arg-type]
+    labels, _ = clf.predict(np.zeros((2, 28, 28), np.uint8)).top_k(value)  # type: ignore[arg-type]
+    return "ok", f"top-{labels.shape[1]}"
+
+
+def consistency(artifacts: str, kind: str, seed: int, n: int):
+    """The CLI and the API give the same digit, top-k and confidence for the same images."""
+    import json
+    import tempfile
+
+    rng = np.random.default_rng(seed)
+    x = {"noise": lambda: rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+         "blank": lambda: np.zeros((n, 28, 28), np.uint8),
+         "flat": lambda: np.full((n, 28, 28), int(rng.integers(256)), np.uint8),
+         "sparse": lambda: (rng.random((n, 28, 28)) < 0.02).astype(np.uint8) * 255}[kind]()
+    ref = _classifier(artifacts, None).predict(x)  # the file the CLI picks: the manifest's first
+    top, _ = ref.top_k(3)
+    if not np.array_equal(top[:, 0], ref.labels):
+        return "bad", f"top_k's first label differs from labels ({kind})"
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/x.npy", x)
+        code, out, err = _cli_capture(["predict", artifacts, f"{tmp}/x.npy", "--json",
+                                       "--top-k", "3"])
+    outcome, detail = _judge_cli(code, out, err)
+    if outcome != "ok":
+        return outcome, detail
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    for i, row in enumerate(rows):
+        if row["label"] != int(ref.labels[i]) or [t[0] for t in row["top_k"]] != top[i].tolist():
+            return "bad", (f"image {i}: CLI says {row['label']} (top {row['top_k']}), API "
+                           f"{int(ref.labels[i])} (top {top[i].tolist()}) on {kind} images")
+    return "ok", f"{n} images agree"
+
+
+TARGETS = {"arrays": arrays, "images": images, "cli": cli, "model": model, "manifest": manifest,
+           "environment": environment, "filesystem": filesystem, "decoders": decoders,
+           "resources": resources, "api": api, "consistency": consistency}
 
 
 def make_array(spec: dict):

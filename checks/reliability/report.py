@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from checks import reports
+from checks.reliability.hostile import CLASSES
 
 
 def write_report(out: Path, fuzz: dict, interrupts: list, repro: dict | None, memory: list,
@@ -26,15 +27,19 @@ def _markdown(d: dict) -> list[str]:
              "that run.", ""]
     lines += ["## Fuzzing (property: a result or a one-line MnistEdgeError, the process never "
               "dies)", "",
-              "| target | cases | result | refused (one-line error) | failures | crashes | hangs | "
-              "interpreter crashes contained by the probe |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| class | target | cases | result | refused (one-line error) | failures | crashes | "
+              "hangs | interpreter crashes contained by the probe |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     total = fails = 0
+    per_class: dict[str, int] = {}
     for target, t in d["fuzz"].items():
         total, fails = total + t["tried"], fails + t["failures"]
-        lines.append(f"| {target} | {t['tried']} | {t['ok']} | {t['error']} | {t['failures']} | "
-                     f"{t['crash']} | {t['hang']} | {t['contained_crashes']} |")
-    lines += ["", f"**{total} cases, {fails} failures.**"]
+        kind = CLASSES.get(target, "other")
+        per_class[kind] = per_class.get(kind, 0) + t["tried"]
+        lines.append(f"| {kind} | {target} | {t['tried']} | {t['ok']} | {t['error']} | "
+                     f"{t['failures']} | {t['crash']} | {t['hang']} | {t['contained_crashes']} |")
+    lines += ["", f"**{total} cases, {fails} failures.** Cases per class: "
+              + ", ".join(f"{k} {n:,}" for k, n in per_class.items()) + "."]
     for target, t in d["fuzz"].items():
         for e in t["examples"]:
             lines.append(f"- {target} {e['outcome']}: {e['detail']} "
@@ -93,4 +98,37 @@ def _markdown(d: dict) -> list[str]:
     for t in d["threads"]:
         lines.append(f"| {t['key']} | {t['backend']} | {t['threads']} | {t['calls']} | "
                      f"{t['mismatches']} |")
+    lines += ["", *THREAT_MODEL]
     return lines
+
+
+THREAT_MODEL = [
+    "## Threat model",
+    "",
+    "What the runtime trusts:",
+    "- `manifest.json` in an artifacts folder: the sizes and sha256 it lists are the reference. "
+    "A file that differs from them never reaches an interpreter; a manifest itself is read as "
+    "a bounded regular file and its fields are type-checked.",
+    "- The installed interpreters (ai-edge-litert, onnxruntime, tflite-runtime) and Pillow, run on "
+    "files that passed those checks.",
+    "",
+    "What it refuses, with one line and without a traceback:",
+    "- model or manifest paths that are devices, pipes or sockets, larger than their limits, or "
+    "that resolve outside the artifacts folder (symlinks included);",
+    "- image formats other than PNG, JPEG, BMP, GIF, TIFF, WebP and PPM/PGM/PBM, whatever the "
+    "file name (so no external decoder such as Ghostscript is started), and images whose declared "
+    "size would decode beyond the memory budget;",
+    "- on tflite-runtime, which has no FlatBuffer verifier, a model file no manifest vouches for, "
+    "unless the user opts in (`--unverified`, `probe=True`);",
+    "- thread counts above 64, wrong types in every public call, unwritable output (exit 2).",
+    "",
+    "What it cannot protect against:",
+    "- a malicious model with a matching manifest: whoever can write the artifacts folder can "
+    "write both, and the sha256 check proves only that the file is the one exported;",
+    "- bugs in the interpreters and decoders themselves on files that pass every check "
+    "(`--unverified` files on tflite-runtime above all: the child-process try is best effort);",
+    "- a user who points the CLI at any file they can read: inputs are theirs to choose, so "
+    "symlinks to images and folders are followed;",
+    "- code in the environment the runtime runs in (site-packages, the interpreter itself); "
+    "children it starts are isolated from the current folder and PYTHON* variables only.",
+]

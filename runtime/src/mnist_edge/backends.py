@@ -51,7 +51,7 @@ AUTO_ORDER = {"tflite": ("litert", "tflite-runtime", "tensorflow"), "onnx": ("on
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """A model input or output: name, shape (None for the dynamic batch), dtype, quantization."""
+    """A model input or output: name, shape (None for a dynamic size), dtype, quantization."""
 
     name: str
     shape: tuple[int | None, ...]
@@ -128,6 +128,17 @@ except (MnistEdgeError, RuntimeError, ValueError) as exc:
 """
 
 
+def child_python(code: str) -> list[str]:
+    """The command that runs ``code`` in a child of this Python, isolated from its surroundings.
+
+    ``-I`` ignores the current folder, the PYTHON* variables and the user's site-packages, so a
+    folder named ``mnist_edge`` (or ``numpy``) where the command is run cannot inject code; the
+    folder this package was imported from is added back so the child finds the same mnist_edge.
+    """
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [sys.executable, "-I", "-c", f"import sys\nsys.path.append({here!r})\n{code}"]
+
+
 def probe(name: str, content: bytes, timeout: float = 30.0) -> None:
     """Load the model and run one image in a child process; ModelError if that fails or crashes.
 
@@ -138,7 +149,7 @@ def probe(name: str, content: bytes, timeout: float = 30.0) -> None:
     import subprocess
 
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE, name], input=content,
+        done = subprocess.run([*child_python(_PROBE), name], input=content,
                               capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ModelError(f"loading the model with {name} did not finish in {timeout:.0f} s "
@@ -212,8 +223,10 @@ def _import_interpreter(name: str) -> Any:
 def _spec(details: dict[str, Any]) -> TensorSpec:
     scale, zero_point = details.get("quantization", (0.0, 0))
     shape = tuple(int(d) for d in details["shape"])
+    signature = details.get("shape_signature", details["shape"])
+    batch = None if len(signature) == 0 or int(signature[0]) < 0 else int(signature[0])
     quantized = scale != 0.0 and np.dtype(details["dtype"]).kind in "iu"
-    return TensorSpec(details["name"], (None,) + shape[1:], np.dtype(details["dtype"]),
+    return TensorSpec(details["name"], (batch,) + shape[1:], np.dtype(details["dtype"]),
                       float(scale) if quantized else None, int(zero_point) if quantized else None)
 
 
@@ -306,7 +319,7 @@ class OnnxBackend(Backend):
             raise ModelError(f"tensor {arg.name!r} has type {arg.type}; "
                              "expected a float or int8 tensor")
         shape = tuple(d if isinstance(d, int) else None for d in arg.shape)
-        return TensorSpec(arg.name, (None,) + shape[1:], np.dtype(_ONNX_TYPES[arg.type]))
+        return TensorSpec(arg.name, shape, np.dtype(_ONNX_TYPES[arg.type]))
 
     def prepare(self, n: int) -> np.ndarray:
         buf = self._feed.get(self._in_name)

@@ -32,12 +32,14 @@ import numpy as np
 
 from mnist_edge import backends
 from mnist_edge import choice as choice_mod
-from mnist_edge.errors import MnistEdgeError
+from mnist_edge.classifier import MAX_THREADS
+from mnist_edge.errors import BackendError, MnistEdgeError, ModelError
 
 if TYPE_CHECKING:  # the classifier is imported where a model is loaded
     import argparse
 
     from mnist_edge.classifier import Classifier
+    from mnist_edge.manifest import Manifest
 
 # subprocess and platform are imported where used: the CLI's start-up stays short
 Row = dict[str, Any]  # one benchmark row, as `mnist-edge bench --json` prints it
@@ -194,21 +196,37 @@ def sweep(artifacts: str, cfg: BenchConfig, python: str = sys.executable) -> lis
     from mnist_edge.manifest import read_manifest
 
     manifest = read_manifest(Path(artifacts))  # a folder or its manifest.json
-    rows = []
-    for entry in manifest.files:
-        names = [cfg.backend] if cfg.backend != "auto" else backends.available(entry.format)
-        for name in names:
-            if backends.BACKENDS[name].format != entry.format:
-                continue
-            rows.append(run_child(python, str(manifest.path), entry.key, name, cfg))
-    return rows
+    return [run_child(python, str(manifest.path), key, name, cfg)
+            for key, name in plan(manifest, cfg)]
+
+
+def plan(manifest: Manifest, cfg: BenchConfig) -> list[tuple[str, str]]:
+    """(file key, backend) of each run of a sweep; MnistEdgeError if there is none to make."""
+    if cfg.backend != "auto":
+        fmt = backends.BACKENDS[cfg.backend].format
+        if backends.unusable_reason(cfg.backend) is not None:
+            raise backends.missing_backend_error(fmt, cfg.backend)
+        runs = [(e.key, cfg.backend) for e in manifest.files if e.format == fmt]
+        if not runs:
+            raise ModelError(f"{manifest.path}: lists no {fmt} file for backend "
+                             f"{cfg.backend!r}; use --backend auto")
+        return runs
+    runs = [(e.key, name) for e in manifest.files for name in backends.available(e.format)]
+    if not runs:
+        formats = ", ".join(sorted({e.format for e in manifest.files}))
+        raise BackendError(f"{manifest.path}: no installed interpreter runs any listed file "
+                           f"({formats}); fix: {backends.BACKENDS['litert'].install}")
+    return runs
 
 
 def run_child(python: str, model: str, key: str | None, backend: str, cfg: BenchConfig) -> Row:
     """``mnist-edge bench`` of one file in a fresh process (honest load time and peak RSS)."""
     import subprocess
 
-    cmd = [python, "-m", "mnist_edge", "bench", model, "--backend", backend, "--json",
+    # isolated (-I): a folder named mnist_edge or numpy where this runs cannot inject code
+    start = (backends.child_python("from mnist_edge.cli import main\nsys.exit(main(sys.argv[1:]))")
+             if python == sys.executable else [python, "-I", "-m", "mnist_edge"])
+    cmd = [*start, "bench", model, "--backend", backend, "--json",
            "--threads", str(cfg.threads), "--runs", str(cfg.runs), "--warmup", str(cfg.warmup),
            "--seconds-per-batch", str(cfg.seconds_per_batch), "--no-save"]
     cmd += ["--key", key] if key else []
@@ -277,8 +295,11 @@ def run(args: argparse.Namespace) -> int:
     """``mnist-edge bench``: one model in this process, or a folder swept file by file."""
     from mnist_edge.manifest import manifest_path
 
+    # flags are checked once, here: in a sweep a bad one would fail every row in its child
     if args.runs < 1 or args.warmup < 0 or args.seconds_per_batch <= 0:
         raise MnistEdgeError("--runs must be >= 1, --warmup >= 0 and --seconds-per-batch > 0")
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise MnistEdgeError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
     cfg = BenchConfig(runs=args.runs, warmup=args.warmup, threads=args.threads,
                       backend=args.backend, seconds_per_batch=args.seconds_per_batch,
                       images=args.images)
@@ -290,9 +311,15 @@ def run(args: argparse.Namespace) -> int:
         row = bench_model(args.model, cfg, key=args.key)
         print(json.dumps(row) if args.json else _table([row]))
         return 0
-    rows = sweep(str(mpath), cfg)
+    _images(cfg)  # a bad --images: one line here, not an error in every row
+    rows = sweep(str(mpath), cfg)  # checks the backend against the files before starting any
     choice = recommend(rows)
-    saved = None if args.no_save or not choice else choice_mod.save_choice(mpath, choice, device())
+    saved, not_saved = None, None
+    if choice and not args.no_save:
+        try:
+            saved = choice_mod.save_choice(mpath, choice, device())
+        except MnistEdgeError as exc:  # the figures stand: print them, then say what failed
+            not_saved = str(exc)
     if args.json:
         print(json.dumps({"rows": rows, "recommended": choice,
                           "saved": str(saved) if saved else None, "config": asdict(cfg)}))
@@ -303,6 +330,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{c['images_per_s']:.0f} images/s at batch {max(BATCHES)})")
         if saved:
             print(f"saved to {saved}; Classifier.load('{args.model}', prefer='latency') uses it")
+    if not_saved:
+        sys.stdout.flush()  # the results first, then the warning
+        print(f"mnist-edge: {not_saved}", file=sys.stderr)
     return 0 if choice else 1
 
 

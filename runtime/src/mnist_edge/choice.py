@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_edge.digest import sha256_hex
-from mnist_edge.errors import MnistEdgeError
+from mnist_edge.errors import MnistEdgeError, ModelError
 
 PREFERENCES = ("latency", "throughput")
 SCHEMA = 1
@@ -30,7 +30,14 @@ def cache_dir() -> Path:
 
 def choice_path(manifest_file: Path) -> Path:
     """The choice file of one export on this device, keyed by the manifest's sha256."""
-    digest = sha256_hex(Path(manifest_file).read_bytes())
+    from mnist_edge.manifest import MAX_MANIFEST_BYTES
+    from mnist_edge.modelfile import read_regular_file
+
+    try:
+        data = read_regular_file(Path(manifest_file), MAX_MANIFEST_BYTES, "manifest")
+    except OSError as exc:
+        raise ModelError(f"{manifest_file}: cannot read ({exc.strerror or exc})") from None
+    digest = sha256_hex(data)
     return cache_dir() / f"bench-{digest[:16]}.json"
 
 

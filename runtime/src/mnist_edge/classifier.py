@@ -39,6 +39,9 @@ IMAGE_SHAPE = (28, 28)
 # 256.
 CHUNK = 32
 FLOAT_TOLERANCE = 1e-3  # float pixels may stray this far outside [0, 1] (rounding) and are clipped
+# More interpreter threads are refused: 100,000 crashed litert and made onnxruntime start 32,449
+# threads (16.8 GB). Up to this many, a request above the machine's cores gets the cores.
+MAX_THREADS = 64
 _SMALL_BATCH = 8       # up to this many images, int8 input is made with bytes.translate
 _XOR_TABLE = bytes(i ^ 0x80 for i in range(256))
 _INT8_QUANT_MARKERS = (b"QuantizeLinear", b"QLinear", b"ConvInteger", b"MatMulInteger")
@@ -76,7 +79,12 @@ class Prediction:
         return picked
 
     def top_k(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(labels int64 [N,k], probabilities float32 [N,k]), most likely first."""
+        """(labels int64 [N,k], probabilities float32 [N,k]), most likely first.
+
+        Ties go to the lower label, as in ``labels``; k is clipped to 1..10.
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise InputError(f"k must be a whole number, got {type(k).__name__}")
         k = max(1, min(int(k), self.raw.shape[1]))
         order = np.argsort(-self.probabilities, axis=1, kind="stable")[:, :k]
         return order, np.take_along_axis(self.probabilities, order, axis=1)
@@ -115,6 +123,9 @@ class Classifier:
         self._xor = (spec.dtype == np.int8 and spec.zero_point == -128
                      and spec.scale is not None
                      and abs(spec.scale * 255.0 - 1.0) < 1e-6)  # x - 128 == x ^ 0x80 on the bytes
+        # A model whose batch size is fixed gets whole batches of that size, padded at the end.
+        self._fixed = spec.shape[0]
+        self._step = self._fixed or CHUNK
 
     # ----------------------------------------------------------------------------- loading
     @classmethod
@@ -131,10 +142,13 @@ class Classifier:
             threads: interpreter threads (1 is the fastest for single images on small devices).
             key: with a manifest, pick this file (tflite_int8, tflite_float32, onnx_float32,
                 onnx_int8).
-            probe: load a model file that no manifest vouches for in a child process first, so
-                a malformed file that would crash the interpreter gives a ModelError instead.
-                None (default): only for backends without their own FlatBuffer verifier
-                (tflite-runtime). Files loaded through a manifest are checked by sha256 instead.
+            probe: for a model file that no manifest vouches for. True: load it and run it once
+                in a child process first, so a malformed file that crashes the interpreter there
+                gives a ModelError (best effort: a damaged file may pass once and fail later).
+                False: load it as it is. None (default): backends with their own FlatBuffer
+                verifier load it as it is; on tflite-runtime, which has none, the file is
+                refused (always the same answer) unless probe is True or False. Files loaded
+                through a manifest are checked by size and sha256 instead.
             prefer: with an artifacts folder, "latency" or "throughput": use the file and backend
                 that ``mnist-edge bench FOLDER`` found fastest on this device (saved in
                 ~/.cache/mnist-edge, keyed by the manifest's sha256). Without a saved choice, or
@@ -146,15 +160,18 @@ class Classifier:
         Raises:
             ModelError, IntegrityError, BackendError: one-line messages saying what to do.
         """
-        if backend != "auto" and backend not in backends.BACKENDS:
+        if not isinstance(backend, str) or (backend != "auto" and backend not in backends.BACKENDS):
             raise BackendError(f"unknown backend {backend!r}; choose auto, "
                                f"{', '.join(backends.BACKENDS)}")
-        if not isinstance(threads, int) or threads < 1:
-            raise MnistEdgeError(f"threads must be a positive integer, got {threads!r}")
-        path = Path(path).expanduser()
+        threads = usable_threads(threads)
+        path = _one_path(path, "path")
         mpath = manifest_path(path) if path.exists() else None
-        if prefer is not None and prefer not in PREFERENCES:
+        if prefer is not None and (not isinstance(prefer, str) or prefer not in PREFERENCES):
             raise MnistEdgeError(f"prefer must be 'latency' or 'throughput', got {prefer!r}")
+        if key is not None and not isinstance(key, str):
+            raise MnistEdgeError(f"key must be a format key such as 'tflite_int8', got {key!r}")
+        if probe is not None and not isinstance(probe, bool):
+            raise MnistEdgeError(f"probe must be True, False or None, got {probe!r}")
         if mpath is not None:
             if prefer is not None and key is None:
                 key, backend = _preferred(mpath, prefer, key, backend)
@@ -165,8 +182,12 @@ class Classifier:
         fmt = format_of(path, data)
         check_model_bytes(path, data, fmt)
         name = cls._pick_backend(fmt, backend)
-        careful = probe or (probe is None and name not in backends.VERIFYING)
-        impl = _create(path, name, data, threads, careful)
+        if probe is None and name not in backends.VERIFYING:
+            raise ModelError(f"{path}: {name} does not verify model files, so a damaged one can "
+                             "crash it or give wrong answers; load the file through its artifacts "
+                             "folder (sizes and sha256 checked), or pass probe=True (mnist-edge "
+                             "--unverified) to try it in a separate process first")
+        impl = _create(path, name, data, threads, bool(probe))
         return cls(impl, path, _precision_of(fmt, data, impl))
 
     @classmethod
@@ -246,16 +267,21 @@ class Classifier:
         """
         x = _as_batch(images)
         n = len(x)
-        if 0 < n <= CHUNK:  # the common case: no output buffer beyond the interpreter's
+        step = self._step
+        if 0 < n <= step and (self._fixed is None or n == step):  # the common case: no copy
             with self._lock:
                 self._fill(self._backend.prepare(n), x)
                 return Prediction(self._run(n), self._out.scale, self._out.zero_point)
         raw = np.empty((n, 10), dtype=self._out.dtype)
         with self._lock:
-            for start in range(0, n, CHUNK):
-                chunk = x[start:start + CHUNK]
+            for start in range(0, n, step):
+                chunk = x[start:start + step]
+                m = len(chunk)
+                if self._fixed is not None and m < step:  # pad the last batch to the fixed size
+                    chunk = np.concatenate([chunk, np.zeros((step - m, *chunk.shape[1:]),
+                                                            chunk.dtype)])
                 self._fill(self._backend.prepare(len(chunk)), chunk)
-                raw[start:start + len(chunk)] = self._run(len(chunk))
+                raw[start:start + m] = self._run(len(chunk))[:m]
         return Prediction(raw, self._out.scale, self._out.zero_point)
 
     def interpreter_call(self) -> Callable[[], object]:
@@ -301,11 +327,14 @@ class Classifier:
                              f"({n}, 10); not an mnist-edge classifier")
         return out
 
-    def predict_files(self, paths: Iterable[str | os.PathLike[str]]) -> list[FileResult]:
+    def predict_files(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+                      ) -> list[FileResult]:
         """Classify image files (PNG, JPEG, BMP, ...; any size, polarity, colour), in order.
 
         Each file is decoded and normalised like MNIST (see ``preprocess_image``). A file that
         cannot be read, or holds no ink, gets a FileResult with ``error`` set and no label.
+        One path (a str or os.PathLike) is one file; a path that is not a str, bytes or
+        os.PathLike raises InputError.
         """
         from mnist_edge.images import load_image
         from mnist_edge.preprocess import preprocess_image
@@ -321,7 +350,7 @@ class Classifier:
                     results[i] = FileResult(r.path, int(pred.labels[row]), pred.probabilities[row])
                 pending.clear()
 
-        for p in paths:
+        for p in _paths(paths):
             try:
                 img = preprocess_image(load_image(p))
             except InputError as exc:
@@ -351,6 +380,46 @@ class Classifier:
                                                     "keras_reference", "versions") if k in m},
                                "verification": self.entry.verification}
         return out
+
+
+def usable_threads(threads: object) -> int:
+    """The interpreter threads to use for a request: 1..MAX_THREADS, at most the machine's cores."""
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise MnistEdgeError(f"threads must be a positive integer, got {threads!r}")
+    if threads > MAX_THREADS:
+        raise MnistEdgeError(f"threads must be at most {MAX_THREADS}, got {threads}; "
+                             "more threads than cores only slow a small model down")
+    return min(threads, os.cpu_count() or 1)
+
+
+def _one_path(path: object, what: str) -> Path:
+    """``path`` as a Path (str, bytes or os.PathLike); InputError for anything else."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InputError(f"{what} must be a non-empty str or os.PathLike, got {path!r:.60}")
+    if "\x00" in str(path):
+        raise InputError(f"{what} contains a NUL character: {path!r:.60}")
+    return Path(path).expanduser()
+
+
+def _paths(paths: object) -> list[str | os.PathLike[str]]:
+    """The file paths of predict_files' argument: one path, or an iterable of paths."""
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    try:
+        items = list(paths)  # type: ignore[call-overload]  # checked item by item below
+    except TypeError:
+        raise InputError(f"paths must be a file path or a list of them, "
+                         f"got {type(paths).__name__}") from None
+    out: list[str | os.PathLike[str]] = []
+    for p in items:
+        if isinstance(p, bytes):
+            p = os.fsdecode(p)
+        if not isinstance(p, (str, os.PathLike)):
+            raise InputError(f"each path must be a str or os.PathLike, got {type(p).__name__}")
+        out.append(p)
+    return out
 
 
 def _preferred(mpath: Path, prefer: str, key: str | None, backend: str) -> tuple[str | None, str]:

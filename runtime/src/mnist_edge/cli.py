@@ -14,9 +14,11 @@ a stderr line and a count is printed at the end), 2 when the command could not r
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, TextIO, cast
 
 from mnist_edge import backends
 from mnist_edge.errors import MnistEdgeError
@@ -26,10 +28,11 @@ if TYPE_CHECKING:  # imported where used: `mnist-edge --help` stays fast
 
     import numpy as np
 
-    from mnist_edge.classifier import Classifier
+    from mnist_edge.classifier import Classifier, Prediction
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
 FILE_BATCH = 256  # image files decoded and classified together
+DIGITS = 10       # classes of the model: the largest --top-k
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -39,6 +42,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                         "tensorflow for TFLite; onnxruntime for ONNX)")
     p.add_argument("--threads", type=int, default=1,
                    help="interpreter threads (default: %(default)s)")
+    p.add_argument("--unverified", action="store_true",
+                   help="run a model file that no manifest vouches for on tflite-runtime, which "
+                        "does not verify files: it is tried once in a child process first")
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
@@ -52,24 +58,34 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Classifier:
-    from mnist_edge.classifier import Classifier
+    from mnist_edge.classifier import Classifier, usable_threads
 
-    return Classifier.load(args.model, backend=args.backend, threads=args.threads)
+    threads = usable_threads(args.threads)
+    if threads < args.threads:
+        print(f"mnist-edge: note: --threads {args.threads} is more than this machine's "
+              f"{threads} cores; using {threads}", file=sys.stderr)
+    return Classifier.load(args.model, backend=args.backend, threads=threads,
+                           probe=True if getattr(args, "unverified", False) else None)
 
 
 class _Reporter:
     """Prints one line per input (stdout) or per failure (stderr), counting both."""
 
     def __init__(self, top_k: int, as_json: bool):
-        self.top_k, self.as_json = max(1, min(top_k, 10)), as_json
+        self.top_k, self.as_json = top_k, as_json
         self.done = self.failed = 0
 
-    def result(self, name: str, probabilities: np.ndarray) -> None:
+    def prediction(self, names: list[str], pred: Prediction) -> None:
+        """One line per image of ``pred``: the API's label, the top k in ``Prediction.top_k``."""
+        order, _ = pred.top_k(self.top_k)
+        for name, label, probabilities, top in zip(names, pred.labels, pred.probabilities, order):
+            self.result(name, int(label), probabilities, top)
+
+    def result(self, name: str, label: int, probabilities: np.ndarray, order: np.ndarray) -> None:
         self.done += 1
-        order = probabilities.argsort()[::-1][: self.top_k]
-        label, conf = int(order[0]), float(probabilities[order[0]])
+        conf = float(probabilities[label])
         if self.as_json:
-            row = {"input": name, "label": label, "confidence": round(conf, 6)}
+            row: dict[str, Any] = {"input": name, "label": label, "confidence": round(conf, 6)}
             if self.top_k > 1:
                 row["top_k"] = [[int(i), round(float(probabilities[i]), 6)] for i in order]
             print(json.dumps(row))
@@ -84,20 +100,43 @@ class _Reporter:
             print(json.dumps({"input": name, "error": message}))
 
 
+def _classify(clf: Classifier, out: _Reporter, images: np.ndarray, names: list[str]) -> None:
+    """Answer images [n,28,28(,1)] named ``names``; only the images predict refuses fail.
+
+    A refused batch (a NaN, a pixel out of range) is split in halves until the bad images are
+    alone: the rest keep the batched speed.
+    """
+    from mnist_edge.errors import InputError
+
+    try:
+        pred = clf.predict(images)
+    except InputError as exc:
+        if len(names) == 1:
+            out.error(names[0], str(exc))
+            return
+        half = len(names) // 2
+        _classify(clf, out, images[:half], names[:half])
+        _classify(clf, out, images[half:], names[half:])
+        return
+    out.prediction(names, pred)
+
+
 def _predict(args: argparse.Namespace) -> int:
     from mnist_edge.errors import InputError
     from mnist_edge.inputs import expand, read_array_chunks
 
-    if args.top_k < 1:
-        raise MnistEdgeError(f"--top-k must be at least 1, got {args.top_k}")
+    if not 1 <= args.top_k <= DIGITS:
+        raise MnistEdgeError(f"--top-k must be between 1 and {DIGITS}, got {args.top_k}")
     clf = _load(args)
     out = _Reporter(args.top_k, args.json)
     files: list[Path] = []
 
     def flush_files() -> None:
         for r in clf.predict_files(files):
-            if r.probabilities is not None:
-                out.result(r.path, r.probabilities)
+            if r.label is not None and r.probabilities is not None:
+                # the order of Prediction.top_k: ties go to the lower digit
+                order = (-r.probabilities).argsort(kind="stable")[:out.top_k]
+                out.result(r.path, r.label, r.probabilities, order)
             else:
                 out.error(r.path, r.error or "could not be classified")
         files.clear()
@@ -110,19 +149,20 @@ def _predict(args: argparse.Namespace) -> int:
                 flush_files()
             continue
         flush_files()
+        name = str(source.path)
         if source.kind == "error":
-            out.error(str(source.path), source.error or "cannot be read")
+            out.error(name, source.error or "cannot be read")
             continue
         index = 0
         try:
             for chunk in read_array_chunks(source):
-                single = chunk.ndim == 2 or chunk.shape == (28, 28, 1)
-                probs = clf.predict(chunk).probabilities
-                for row in probs:
-                    out.result(str(source.path) if single else f"{source.path}[{index}]", row)
-                    index += 1
-        except InputError as exc:
-            out.error(str(source.path), str(exc).removeprefix(f"{source.path}: "))
+                if chunk.ndim == 2 or chunk.shape == (28, 28, 1):  # one image: named by its file
+                    _classify(clf, out, chunk[None], [name])
+                    continue
+                _classify(clf, out, chunk, [f"{name}[{index + i}]" for i in range(len(chunk))])
+                index += len(chunk)
+        except InputError as exc:  # the file itself: unreadable, wrong shape, truncated
+            out.error(name, str(exc).removeprefix(f"{name}: "))
     flush_files()
     if out.failed:
         print(f"mnist-edge: {out.failed} of {out.done + out.failed} inputs failed", file=sys.stderr)
@@ -209,8 +249,17 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None
     }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line reported in one line (then exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.partition(" ")[2]  # "predict" in "mnist-edge predict"
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_FATAL, f"mnist-edge: {where}{message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mnist-edge",
         description="Classify handwritten digits with exported mnist-edge models.",
         epilog="exit status: 0 all inputs classified, 1 some failed, 2 the command could not run")
@@ -230,12 +279,70 @@ def _version() -> str:
     return __version__
 
 
+class _OutputError(Exception):
+    """Standard output cannot take what the command writes (a full disk, a closed descriptor).
+
+    Not a MnistEdgeError: code that handles bad inputs or models must not catch it.
+    """
+
+
+class _GuardedStdout:
+    """``sys.stdout`` while a command runs: a failed write or flush, wherever it happens, is an
+    _OutputError (one line, exit 2); a broken pipe (``| head``) stays a BrokenPipeError."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputError(f"cannot write output ({exc.strerror or exc})") from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputError(f"cannot write output ({exc.strerror or exc})") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _any_name_printable(stream: TextIO | None) -> None:
+    """Escape what the stream's encoding cannot carry instead of raising.
+
+    A file name that is not valid UTF-8 reaches Python as lone surrogates ("caf\\udce9.png"),
+    which the strict handler Python picks under a UTF-8 locale refuses with a traceback.
+    """
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        # a descriptor closed under Python's feet: the first write reports it, in one line
+        with contextlib.suppress(OSError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mnist-edge`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    stdout = sys.stdout
+    if stdout is None:  # started with stdout closed (`>&-`): no answer could be delivered
+        print("mnist-edge: cannot write output (standard output is closed)", file=sys.stderr)
+        return EXIT_FATAL
+    _any_name_printable(stdout)
+    _any_name_printable(sys.stderr)
+    sys.stdout = cast(TextIO, _GuardedStdout(stdout))
     try:
         status: int = args.run(args)
+        sys.stdout.flush()  # here, not at exit, where a failure is a traceback and status 120
         return status
+    except _OutputError as exc:
+        print(f"mnist-edge: {exc}", file=sys.stderr)
+        stdout = None  # drop what it still holds, or Python's flush at exit fails again
+        return EXIT_FATAL
     except MnistEdgeError as exc:
         print(f"mnist-edge: {exc}", file=sys.stderr)
         return EXIT_FATAL
@@ -245,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `mnist-edge predict ... | head`
         sys.stderr.close()
         return EXIT_OK
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

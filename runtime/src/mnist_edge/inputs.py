@@ -1,7 +1,9 @@
 """The CLI's inputs: image files, folders (walked recursively), .npy arrays and IDX files.
 
 Arrays are read in chunks (``.npy`` memory-mapped, IDX streamed, gzipped or raw), so a file of
-100,000 images is classified in bounded memory.
+100,000 images is classified in bounded memory. Files are told apart by their content (numpy's
+and IDX's magic numbers, gzip around IDX), then by their name. Symbolic links are followed;
+devices, FIFOs and sockets are refused unopened.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge.errors import InputError
+from mnist_edge.images import IMAGE_SUFFIXES, not_a_file, open_file
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".ppm", ".pnm", ".pbm"}
+__all__ = ["IMAGE_SUFFIXES", "Source", "expand", "read_array_chunks", "read_idx"]
+
 ARRAY_CHUNK = 4096  # images read from a .npy or IDX file at a time
+NPY_MAGIC = b"\x93NUMPY"
+GZIP_MAGIC = b"\x1f\x8b"
+SKIPPED_NAMES = ("._",)  # macOS AppleDouble files (resource forks), not images
+SKIPPED_FOLDERS = ("__MACOSX",)  # where macOS zips keep them
+_ACCEPTED = "pass image files, folders, .npy arrays or IDX files"
 
 
 @dataclass(frozen=True)
@@ -35,36 +45,108 @@ def expand(args: list[str]) -> Iterator[Source]:
     """Sources in command-line order; folders expand to their image files, sorted."""
     for arg in args:
         path = Path(arg)
-        if path.is_dir():
-            found = False
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in sorted(files):
-                    if Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                        found = True
-                        yield Source(Path(root) / name, "image")
-            if not found:
-                yield Source(path, "error", "folder holds no image files (.png, .jpg, .bmp, ...)")
-        elif not path.exists():
-            yield Source(path, "error", "no such file or folder")
+        if arg == "-":
+            yield Source(path, "error", f"reading standard input is not supported; {_ACCEPTED} "
+                                        "(a file named '-': ./-)")
+            continue
+        try:
+            mode = os.stat(path).st_mode  # a link's target
+        except FileNotFoundError:
+            broken = os.path.islink(path)
+            yield Source(path, "error", "broken symbolic link (its target does not exist)"
+                         if broken else "no such file or folder")
+            continue
+        except OSError as exc:
+            yield Source(path, "error", f"cannot read ({exc.strerror or exc})")
+            continue
+        if stat.S_ISDIR(mode):
+            yield from _walk(path)
+        elif not stat.S_ISREG(mode):  # a device, FIFO or socket: not opened
+            yield Source(path, "error", f"is {not_a_file(mode)}, not a file; {_ACCEPTED}")
         else:
-            yield Source(path, _kind(path))
+            yield _source(path)
 
 
-def _kind(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".npy"):
-        return "npy"
-    if "idx" in name or name.endswith("-ubyte") or name.endswith("-ubyte.gz"):
-        return "idx"
+def _walk(folder: Path) -> Iterator[Source]:
+    """The image files under ``folder``, sorted; symlinks followed, each real folder once."""
+    seen: set[tuple[int, int]] = set()
+    _first_visit(folder, seen)
+    problems: list[OSError] = []
+    found = False
+    for root, dirs, files in os.walk(folder, onerror=problems.append, followlinks=True):
+        # real sub-folders are claimed before links to them, then walked in name order
+        dirs.sort(key=lambda d: (os.path.islink(os.path.join(root, d)), d))
+        dirs[:] = sorted(d for d in dirs
+                         if d not in SKIPPED_FOLDERS and _first_visit(Path(root) / d, seen))
+        for name in sorted(files):
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(SKIPPED_NAMES):
+                found = True
+                yield Source(Path(root) / name, "image")  # the image reader refuses odd files
+        while problems:
+            exc = problems.pop(0)
+            found = True
+            yield Source(Path(exc.filename or root), "error",
+                         f"cannot read folder ({exc.strerror or exc})")
+    if not found:
+        yield Source(folder, "error", "folder holds no image files (.png, .jpg, .bmp, ...)")
+
+
+def _first_visit(folder: Path, seen: set[tuple[int, int]]) -> bool:
+    """Whether ``folder`` (a link's target, if a link) is walked for the first time; notes it."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
+        st = os.stat(folder)
+        key = st.st_dev, st.st_ino
     except OSError:
-        return "image"  # the image reader reports the error
-    if len(head) == 4 and head[:2] == b"\x00\x00" and head[2] == 0x08 and head[3] in (2, 3):
-        return "idx"
-    return "image"
+        return True  # os.walk reports it
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
+def _source(path: Path) -> Source:
+    """A regular file as a Source: .npy or IDX (raw or gzipped) by content or name, else image."""
+    name = path.name.lower()
+    inner, gz_error = b"", None
+    try:
+        with open_file(path) as fh:
+            head = fh.read(8)
+            if head[:2] == GZIP_MAGIC:  # what does it hold?
+                fh.seek(0)
+                try:
+                    with gzip.GzipFile(fileobj=fh) as gz:
+                        inner = gz.read(8)
+                except (OSError, EOFError, zlib.error) as exc:
+                    gz_error = f"{type(exc).__name__}: {exc}"
+    except InputError as exc:
+        return Source(path, "error", str(exc).removeprefix(f"{path}: "))
+    idx_name = "idx" in name or name.endswith(("-ubyte", "-ubyte.gz"))
+    if head.startswith(NPY_MAGIC) or name.endswith(".npy"):
+        return Source(path, "npy")
+    if _idx_magic(head) or _idx_magic(inner) or (idx_name and head[:2] == GZIP_MAGIC):
+        return Source(path, "idx")  # the IDX reader says what is wrong with a bad one
+    if gz_error:
+        return Source(path, "error", f"a gzip file that cannot be decompressed ({gz_error}); "
+                                     "it is truncated or corrupt")
+    if head[:2] == GZIP_MAGIC:
+        if inner.startswith(NPY_MAGIC):
+            return Source(path, "error", "a gzipped .npy array; gunzip it first")
+        return Source(path, "error", f"gzip-compressed, but not an IDX file; {_ACCEPTED} "
+                                     "(IDX may be gzipped)")
+    if head[:4] == b"PK\x03\x04":
+        if name.endswith(".npz"):
+            return Source(path, "error", "an .npz archive (numpy's zip of arrays); the CLI takes "
+                                         ".npy arrays: save one with np.save('images.npy', "
+                                         f"np.load('{path}')[NAME])")
+        return Source(path, "error", f"a zip archive; unpack it, then {_ACCEPTED}")
+    if idx_name and path.suffix.lower() not in IMAGE_SUFFIXES:
+        return Source(path, "idx")
+    return Source(path, "image")
+
+
+def _idx_magic(head: bytes) -> bool:
+    """IDX's magic number for unsigned bytes in 1 to 4 dimensions (the reader wants 2 or 3)."""
+    return len(head) >= 4 and head[:3] == b"\x00\x00\x08" and 1 <= head[3] <= 4
 
 
 def read_array_chunks(source: Source) -> Iterator[np.ndarray]:

@@ -3,6 +3,9 @@
     m = read_manifest(Path("artifacts"))          # a folder or the manifest.json itself
     entry = m.files[0]                            # preference order: int8 TFLite first
     data = m.read_verified(entry)                 # bytes, after size and sha256 match
+
+The manifest's types are checked here, once, by hand (a JSON-Schema library would cost start-up
+time and memory on the device); keys this runtime does not know are ignored.
 """
 
 from __future__ import annotations
@@ -14,11 +17,20 @@ from typing import Any
 
 from mnist_edge.digest import sha256_hex
 from mnist_edge.errors import IntegrityError, ModelError
-from mnist_edge.modelfile import FORMATS, check_model_bytes, read_model_bytes
+from mnist_edge.modelfile import (
+    FORMATS,
+    SUFFIXES,
+    check_model_bytes,
+    read_model_bytes,
+    read_regular_file,
+)
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSIONS = (1,)
 MAX_MANIFEST_BYTES = 1024 * 1024
+_EXPORT_AGAIN = "the manifest is corrupt or hand-edited, export again"
+_PASS = "pass an artifacts folder, its manifest.json or a model file"
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class Manifest:
 
     def read_verified(self, entry: FileEntry) -> bytes:
         """The file's bytes once its size, sha256 and format header match the manifest."""
+        self._check_inside(entry)
         data = read_model_bytes(entry.path)
         problem = mismatch(entry, data)
         if problem:
@@ -57,6 +70,19 @@ class Manifest:
                                  f"from another export, copy the artifacts folder again")
         check_model_bytes(entry.path, data, entry.format)
         return data
+
+    def _check_inside(self, entry: FileEntry) -> None:
+        """Refuse a file that resolves outside the manifest's folder: a symlink out of it."""
+        folder = self.path.parent.resolve()  # the folder itself may be reached through a link
+        try:
+            target = entry.path.resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+            raise ModelError(f"{entry.path}: cannot resolve the path ({exc}); "
+                             "copy the artifacts folder again") from None
+        if target == folder or not target.is_relative_to(folder):
+            raise ModelError(f"{entry.path}: leads outside the manifest's folder (a symlink); "
+                             "a manifest names only files inside its folder, put the file itself "
+                             "there or copy the artifacts folder again")
 
     def check(self, entry: FileEntry) -> str | None:
         """What is wrong with the file of ``entry`` (missing, size, sha256, header), or None."""
@@ -88,31 +114,80 @@ def manifest_path(path: Path) -> Path | None:
 
 def read_manifest(path: Path) -> Manifest:
     """Parse and validate a manifest (a folder holding manifest.json, or the file itself)."""
-    mpath = manifest_path(path) or path
+    mpath = manifest_path(path)
+    if mpath is None:
+        raise ModelError(_not_a_manifest(path))
     try:
-        if mpath.stat().st_size > MAX_MANIFEST_BYTES:
-            raise ModelError(f"{mpath}: too large for a manifest ({mpath.stat().st_size} bytes)")
-        raw = json.loads(mpath.read_text(encoding="utf-8"))
+        data = read_regular_file(mpath, MAX_MANIFEST_BYTES, "manifest")
     except FileNotFoundError:
         folder = mpath.parent
-        where = f"{folder} has no {MANIFEST_NAME}" if folder.is_dir() else f"{mpath}: no such file"
-        raise ModelError(f"{where}; run the export stage (make export) "
-                         "or pass a model file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{mpath}: cannot read manifest ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{mpath}: not valid JSON ({exc.msg} at line {exc.lineno}); "
-                         "the manifest is corrupt, export again") from None
-    if not isinstance(raw, dict):
-        raise ModelError(f"{mpath}: a manifest is a JSON object, found {type(raw).__name__}")
-    version = raw.get("schema_version")
-    if version not in SCHEMA_VERSIONS:
-        raise ModelError(f"{mpath}: unknown manifest schema_version {version!r} (this runtime "
-                         f"reads {', '.join(map(str, SCHEMA_VERSIONS))}); upgrade mnist-edge")
+        where = (f"{folder} has no {MANIFEST_NAME}; run the export stage (make export) "
+                 "or pass a model file" if mpath.name == MANIFEST_NAME and folder.is_dir()
+                 else f"{mpath}: no such file; {_PASS}")
+        raise ModelError(where) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ModelError(f"{mpath}: cannot read manifest "
+                         f"({getattr(exc, 'strerror', None) or exc})") from None
+    raw = _parse(mpath, data)
+    if not isinstance(raw, dict) or ("schema_version" not in raw and "files" not in raw):
+        found = "no schema_version, no files" if isinstance(raw, dict) else f"JSON {_kind(raw)}"
+        raise ModelError(f"{mpath}: not an mnist-edge manifest ({found}); {_PASS}")
+    _check_version(mpath, raw)
+    labels = raw.get("labels")
+    if labels is not None and not (isinstance(labels, list) and len(labels) == 10
+                                   and all(isinstance(label, str) for label in labels)):
+        found = (f"{_kind(labels)} of {len(labels)}" if isinstance(labels, list)
+                 and len(labels) != 10 else _kind(labels))
+        raise ModelError(f"{mpath}: labels must be an array of 10 strings, one per digit, "
+                         f"found {found}; {_EXPORT_AGAIN}")
     files = raw.get("files")
     if not isinstance(files, list) or not files:
         raise ModelError(f"{mpath}: the manifest lists no exported files; export again")
     return Manifest(mpath, tuple(_entry(mpath, i, f) for i, f in enumerate(files)), raw)
+
+
+def _not_a_manifest(path: Path) -> str:
+    """The message for a path that is neither a folder nor a .json file."""
+    if not path.exists():
+        return (f"{path}: no such file or folder; pass the artifacts folder written by the export "
+                f"stage (make export) or its {MANIFEST_NAME}")
+    if path.suffix.lower() in SUFFIXES:
+        return (f"{path}: is a model file, not an artifacts folder or {MANIFEST_NAME}; to check it "
+                f"against its manifest, pass the folder that holds it: mnist-edge verify "
+                f"{path.parent}")
+    return (f"{path}: not an artifacts folder or {MANIFEST_NAME}; pass the folder written by the "
+            f"export stage (make export) or its {MANIFEST_NAME}")
+
+
+def _parse(mpath: Path, data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{mpath}: not UTF-8 text ({exc.reason} at byte {exc.start}), so not a "
+                         f"manifest; {_PASS}") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{mpath}: not valid JSON ({exc.msg} at line {exc.lineno}); "
+                         "the manifest is corrupt, export again") from None
+    except RecursionError:
+        raise ModelError(f"{mpath}: JSON nested too deeply to read; {_EXPORT_AGAIN}") from None
+    except ValueError:  # Python refuses to read integers of more than 4300 digits
+        raise ModelError(f"{mpath}: not valid JSON (a number too long to read); "
+                         f"{_EXPORT_AGAIN}") from None
+
+
+def _check_version(mpath: Path, raw: dict[str, Any]) -> None:
+    if "schema_version" not in raw:
+        raise ModelError(f"{mpath}: lacks 'schema_version'; the manifest is incomplete, "
+                         "export again")
+    version = raw["schema_version"]
+    readable = ", ".join(map(str, SCHEMA_VERSIONS))
+    if type(version) is not int:  # JSON true and 1.0 compare equal to 1 in Python
+        raise ModelError(f"{mpath}: schema_version must be the integer {readable}, "
+                         f"found {_shown(version)}; {_EXPORT_AGAIN}")
+    if version not in SCHEMA_VERSIONS:
+        todo = "upgrade mnist-edge" if version > max(SCHEMA_VERSIONS) else _EXPORT_AGAIN
+        raise ModelError(f"{mpath}: unknown manifest schema_version {version} (this runtime "
+                         f"reads {readable}); {todo}")
 
 
 def _entry(mpath: Path, index: int, f: Any) -> FileEntry:
@@ -125,17 +200,75 @@ def _entry(mpath: Path, index: int, f: Any) -> FileEntry:
         raise ModelError(f"{where} lacks {exc.args[0]!r}; the manifest is incomplete, "
                          "export again") from None
     if fmt not in FORMATS:
-        raise ModelError(f"{where} has unknown format {fmt!r} "
+        raise ModelError(f"{where} has unknown format {_shown(fmt)} "
                          f"(expected one of {', '.join(FORMATS)})")
-    if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(rel).parts:
-        raise ModelError(f"{where} has path {rel!r}; "
-                         "paths must be relative to the manifest's folder")
-    if not isinstance(size, int) or size < 0 or not isinstance(digest, str) or len(digest) != 64:
-        raise ModelError(f"{where} has a malformed size or sha256")
-    return FileEntry(key=str(f.get("key", rel)), path=mpath.parent / rel, format=fmt,
-                     precision=str(f.get("precision", "")), size=size, sha256=digest,
-                     input=dict(f.get("input") or {}), output=dict(f.get("output") or {}),
-                     verification=dict(f.get("verification") or {}))
+    rel = _text(where, "path", rel)
+    if not Path(rel).parts or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise ModelError(f"{where} has path {rel!r}; paths must be relative to the manifest's "
+                         "folder and name a file in it")
+    if (type(size) is not int or size < 0 or not isinstance(digest, str) or len(digest) != 64
+            or not _HEX.issuperset(digest)):
+        raise ModelError(f"{where} has a malformed size or sha256; {_EXPORT_AGAIN}")
+    key, precision = f.get("key"), f.get("precision")
+    return FileEntry(key=rel if key is None else _text(where, "key", key),
+                     path=mpath.parent / rel, format=fmt,
+                     precision="" if precision is None else _text(where, "precision", precision),
+                     size=size, sha256=digest, input=_tensor(where, f, "input"),
+                     output=_tensor(where, f, "output"),
+                     verification=_object(where, f, "verification"))
+
+
+def _text(where: str, name: str, value: Any) -> str:
+    if not isinstance(value, str) or "\0" in value:
+        found = "one with a NUL byte" if isinstance(value, str) else _kind(value)
+        raise ModelError(f"{where}.{name} must be a string without NUL bytes, found {found}; "
+                         f"{_EXPORT_AGAIN}")
+    return value
+
+
+def _object(where: str, f: dict[str, Any], name: str) -> dict[str, Any]:
+    """The object ``f[name]``, a copy; {} when absent or null."""
+    value = f.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ModelError(f"{where}.{name} must be an object, found {_kind(value)}; "
+                         f"{_EXPORT_AGAIN}")
+    return dict(value)
+
+
+def _tensor(where: str, f: dict[str, Any], name: str) -> dict[str, Any]:
+    """A tensor spec (input, output): an object whose quantization, if any, has numbers."""
+    spec = _object(where, f, name)
+    q = spec.get("quantization")
+    if q is not None and not (isinstance(q, dict) and _is_number(q.get("scale", 1.0))
+                              and type(q.get("zero_point", 0)) is int):
+        raise ModelError(f"{where}.{name}.quantization must be an object or null, with a numeric "
+                         f"scale and an integer zero_point, found {_shown(q)}; {_EXPORT_AGAIN}")
+    return spec
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)  # bool is an int in Python, not a number in JSON
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of a parsed value, with its article: "an object", "a number", "null"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else "a number"
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as the manifest spells it, cut short: for messages."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def verify_all(path: Path) -> list[tuple[FileEntry, str | None]]:

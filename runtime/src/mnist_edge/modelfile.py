@@ -8,11 +8,17 @@ every file is read here first and checked before any interpreter sees its bytes:
 - ONNX is a protobuf ``ModelProto``: its top-level fields are walked to the end of the file
   (a truncated file leaves a field running past the end) and it must hold a graph.
 
+Only regular files are read (symlinks followed), and never more than a limit: /dev/zero never
+ends, a named pipe blocks, and /proc files report a size of 0.
+
 Files loaded through a manifest are also checked against its size and sha256 (manifest.py).
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from pathlib import Path
 
 from mnist_edge.errors import ModelError
@@ -21,6 +27,7 @@ FORMATS = ("tflite", "onnx")
 SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 # far above any MNIST model; a guard against reading a disk image
 MAX_MODEL_BYTES = 512 * 1024 * 1024
+_READ_CHUNK = 1024 * 1024  # after the size the file reports, read on in chunks of this many bytes
 _TFLITE_ID = b"TFL3"
 _ONNX_GRAPH_FIELD = 7
 
@@ -28,23 +35,67 @@ _ONNX_GRAPH_FIELD = 7
 def read_model_bytes(path: Path) -> bytes:
     """The whole file, with one-line errors for missing, unreadable, empty or oversized files."""
     try:
-        size = path.stat().st_size
-        if size > MAX_MODEL_BYTES:
-            raise ModelError(f"{path}: {size} bytes is too large for a model file "
-                             f"(limit {MAX_MODEL_BYTES}); is this the right file?")
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_regular_file(path, MAX_MODEL_BYTES, "model file")
     except FileNotFoundError:
         raise ModelError(f"{path}: no such model file; pass a .tflite, an .onnx, "
                          "an artifacts folder or its manifest.json") from None
     except IsADirectoryError:
         raise ModelError(f"{path}: is a folder without manifest.json; pass the artifacts folder "
                          "written by the export stage, or a model file") from None
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read model file ({exc.strerror or exc})") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ModelError(f"{path}: cannot read model file "
+                         f"({getattr(exc, 'strerror', None) or exc})") from None
     if not data:
         raise ModelError(f"{path}: model file is empty (0 bytes); copy it again from the artifacts")
     return data
+
+
+def read_regular_file(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of ``path`` (symlinks followed) if it is a regular file of at most ``limit`` bytes.
+
+    Raises OSError as open() does (IsADirectoryError for a folder), ModelError for a device,
+    pipe or socket (refused before it is opened: opening some devices acts, a watchdog for one)
+    and for more than ``limit`` bytes. ``what`` names the file in messages ("model file").
+    """
+    info = os.stat(path)
+    _check_regular(path, info.st_mode, what)
+    if info.st_size > limit:
+        raise _too_large(path, f"{info.st_size} bytes", limit, what)
+    # O_NONBLOCK: a pipe swapped in since the stat makes open() return, and fstat refuses it
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    chunks: list[bytes] = []
+    with open(fd, "rb") as fh:
+        _check_regular(path, os.fstat(fd).st_mode, what)
+        # st_size is exact for most files, but /proc reports 0 and a file may grow: read on in
+        # bounded chunks (read(limit + 1) would allocate the whole limit up front)
+        total, want = 0, info.st_size + 1
+        while total <= limit:
+            chunk = fh.read(min(want, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total, want = total + len(chunk), _READ_CHUNK
+    data = b"".join(chunks)  # one chunk: the same bytes object, no copy
+    if len(data) > limit:
+        raise _too_large(path, f"more than {limit} bytes", limit, what)
+    return data
+
+
+def _check_regular(path: Path, mode: int, what: str) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    kind = ("a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+            else "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a special file")
+    raise ModelError(f"{path}: is {kind}, not a regular file; pass the {what} itself "
+                     "(devices, pipes and links to them are never read)")
+
+
+def _too_large(path: Path, size: str, limit: int, what: str) -> ModelError:
+    return ModelError(f"{path}: {size} is too large for a {what} (limit {limit} bytes); "
+                      "is this the right file?")
 
 
 def format_of(path: Path, data: bytes) -> str:
