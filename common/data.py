@@ -16,15 +16,19 @@ gzipped or raw (for example Debian's ``/usr/share/datasets/fashion-mnist``).
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mnist_edge.images import not_a_file
+
 ENV_VAR = "MNIST_DATA"
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
+MAX_IMAGES = 1_000_000  # per array, checked from the headers before reading (MNIST has 70,000)
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 
 # IDX file stems, as published by LeCun and by Fashion-MNIST.
@@ -75,10 +79,21 @@ def load_mnist(path: str | os.PathLike | None = None) -> Mnist:
     src = resolve_source(path)
     if src is None:
         src = _download()
-    if not src.exists():
+    try:
+        mode = os.stat(src).st_mode  # stat, not open: a FIFO would block, /dev/zero never ends
+    except FileNotFoundError:
         raise DataError(f"{src}: no such file or folder; point {ENV_VAR} or --data at mnist.npz "
-                        "or a folder with the four IDX files")
-    arrays = _read_idx_folder(src) if src.is_dir() else _read_npz(src)
+                        "or a folder with the four IDX files") from None
+    except OSError as exc:
+        raise DataError(f"{src}: cannot read ({exc.strerror or exc}); point {ENV_VAR} or --data "
+                        "at a readable mnist.npz or IDX folder") from None
+    if stat.S_ISDIR(mode):
+        arrays = _read_idx_folder(src)
+    elif stat.S_ISREG(mode):
+        arrays = _read_npz(src)
+    else:
+        raise DataError(f"{src}: is {not_a_file(mode)}, not a file or folder; point {ENV_VAR} or "
+                        "--data at mnist.npz or a folder with the four IDX files")
     _validate(arrays, src)
     return Mnist(**arrays, source=str(src))
 
@@ -101,53 +116,96 @@ def _download() -> Path:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in IDX_STEMS if k not in npz.files]
+        with zipfile.ZipFile(path) as zf:
+            # np.load's naming: member "x_train.npy" (or "x_train") is the array "x_train"
+            members = {name.removesuffix(".npy"): name for name in zf.namelist()}
+            missing = [k for k in IDX_STEMS if k not in members]
             if missing:
                 raise DataError(f"{path}: npz lacks {', '.join(missing)}; expected x_train, "
                                 "y_train, x_test, y_test as in Keras's mnist.npz")
+            for key in IDX_STEMS:
+                with zf.open(members[key]) as fh:
+                    _check_declared(path, key, *_npy_header(fh, path, key))
+        with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in IDX_STEMS}
     except DataError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+            SyntaxError) as exc:
         raise DataError(f"{path}: not a readable npz file ({exc}); it may be truncated or corrupt, "
                         "download it again") from None
+
+
+def _npy_header(fh, path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) that an npz member's .npy header declares, read before any data."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+    except ValueError:
+        raise DataError(f"{path}: {key} is not a .npy array; expected x_train, y_train, x_test, "
+                        "y_test saved with np.savez as in Keras's mnist.npz") from None
+    if version not in ((1, 0), (2, 0)):
+        raise DataError(f"{path}: {key} is a .npy array of format version {version}; the arrays "
+                        "must be plain uint8/integer arrays (np.savez writes version 1.0)")
+    read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, _, dtype = read(fh)
+    if dtype.hasobject:
+        raise DataError(f"{path}: {key} holds pickled Python objects ({dtype}); the arrays must be "
+                        "plain uint8/integer arrays, not pickled objects: save them with "
+                        "np.savez(path, x_train=x.astype(np.uint8), ...)")
+    return tuple(shape), dtype
+
+
+def _check_declared(src: Path, key: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Refuse an array that is not shaped like MNIST, from its shape and dtype alone."""
+    if key.startswith("x_"):
+        if len(shape) != 3 or shape[1:] != IMAGE_SHAPE:
+            raise DataError(f"{src}: {key} has shape {shape}, expected (N, 28, 28)")
+        if dtype != np.uint8:
+            raise DataError(f"{src}: {key} has dtype {dtype}, expected uint8 pixels 0..255")
+    elif len(shape) != 1 or not np.issubdtype(dtype, np.integer):
+        raise DataError(f"{src}: {key} has shape {shape} and dtype {dtype}, "
+                        "expected a 1-D array of integer labels")
+    if shape[0] > MAX_IMAGES:
+        raise DataError(f"{src}: {key} declares {shape[0]:,} {_noun(key)}, more than the "
+                        f"{MAX_IMAGES:,} an MNIST-sized set may hold; refused before reading it")
+
+
+def _noun(key: str) -> str:
+    return "images" if key.startswith("x_") else "labels"
 
 
 def _find_idx(folder: Path, stem: str) -> Path:
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
                  stem.replace("-idx", ".idx") + ".gz"):
-        if (folder / name).is_file():
+        if os.path.lexists(folder / name):  # read_idx refuses a FIFO or device by name
             return folder / name
     raise DataError(f"{folder}: missing {stem} (or {stem}.gz); an IDX folder needs all four "
                     "MNIST files")
 
 
 def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
-    return {key: read_idx(_find_idx(folder, stem)) for key, stem in IDX_STEMS.items()}
+    return {key: read_idx(_find_idx(folder, stem), IMAGE_SHAPE if key.startswith("x_") else ())
+            for key, stem in IDX_STEMS.items()}
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (raw or gzipped), checking magic and length (the runtime's reader)."""
+def read_idx(path: str | os.PathLike, item_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read one IDX file (raw or gzipped), checking magic, declared shape (at most MAX_IMAGES
+    items of ``item_shape``) and length before reading the data (the runtime's reader)."""
     from mnist_edge.errors import InputError
     from mnist_edge.inputs import read_idx as read
 
     try:
-        return read(path)
+        return read(path, item_shape, MAX_IMAGES)
     except InputError as exc:
         raise DataError(str(exc)) from None
 
 
 def _validate(a: dict[str, np.ndarray], src: Path) -> None:
+    for key in IDX_STEMS:
+        _check_declared(src, key, a[key].shape, a[key].dtype)
     for split in ("train", "test"):
         x, y = a[f"x_{split}"], a[f"y_{split}"]
-        if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
-            raise DataError(f"{src}: x_{split} has shape {x.shape}, expected (N, 28, 28)")
-        if x.dtype != np.uint8:
-            raise DataError(f"{src}: x_{split} has dtype {x.dtype}, expected uint8 pixels 0..255")
-        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{src}: y_{split} has shape {y.shape} and dtype {y.dtype}, "
-                            "expected a 1-D array of integer labels")
         if len(x) != len(y):
             raise DataError(f"{src}: {len(x)} {split} images but {len(y)} {split} labels")
         if len(x) == 0:

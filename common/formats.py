@@ -125,8 +125,11 @@ def get_format(key: str) -> ExportFormat:
 
 def parse_formats(text: str) -> tuple[ExportFormat, ...]:
     """'all' or comma-separated keys -> formats in table order (duplicates dropped)."""
-    keys = [k.strip() for k in text.split(",") if k.strip()]
-    if not keys or keys == ["all"]:
+    if text.strip() == "all":
         return FORMATS
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise ValueError(f"no format given in {text!r}; choose 'all' or comma-separated keys "
+                         f"from {', '.join(KEYS)}")
     wanted = {get_format(k).key for k in keys}
     return tuple(f for f in FORMATS if f.key in wanted)

@@ -18,9 +18,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from common import formats as export_formats
 from common import publish
-from common.artifacts import MANIFEST_FILE, MODEL_FILE, read_metrics, weights_sha256
+from common.artifacts import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, read_metrics, weights_sha256
 from common.data import keras_probabilities, load_mnist, to_model_input
 from common.flags import option, positive_int
 from common.formats import KEYS, ExportFormat
@@ -33,7 +35,7 @@ from mnist_edge.digest import sha256_file
 MIN_OPSET, MAX_OPSET = 13, 18  # per-channel QDQ needs 13; tf2onnx 1.17 stops at 18
 
 
-class ExportError(Exception):
+class ExportError(ValueError):
     """An expected, user-fixable problem (missing or unreadable model, bad option)."""
 
 
@@ -78,8 +80,17 @@ class ExportResult:
 
 
 def run(cfg: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
-    """Convert, verify and publish; raises ExportError / DataError for expected problems."""
+    """Convert, verify and publish; raises ExportError / DataError for expected problems.
+
+    The artifacts folder is locked for the whole run: a second run on it waits its turn.
+    """
     formats = _check_options(cfg)
+    with publish.exclusive(cfg.artifacts):
+        return _run(cfg, formats, log)
+
+
+def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
+         log: Callable[[str], None]) -> ExportResult:
     folder = Path(cfg.artifacts)
     model_path = folder / MODEL_FILE
     if not model_path.is_file():
@@ -93,12 +104,16 @@ def run(cfg: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
         model = load_keras_model(model_path)
     except KerasModelError as exc:
         raise ExportError(str(exc)) from None
+    _check_finite_weights(model, model_path)
     mnist = load_mnist(cfg.data)
     keras_probs = keras_probabilities(model, mnist.x_test)
+    _check_finite_predictions(keras_probs, model_path)
+    source_weights = weights_sha256(model_path)
+    training = _training_metrics(folder, source_weights, log)
     keras_accuracy = float((keras_probs.argmax(axis=1) == mnist.y_test).mean())
     calibration = calibration_sample(mnist.x_train, cfg.calibration_samples, cfg.seed)
     ctx = ExportContext(model=model, calibration=to_model_input(calibration), opset=cfg.opset,
-                        source_sha256=source_sha256, weights_sha256=weights_sha256(model_path),
+                        source_sha256=source_sha256, weights_sha256=source_weights,
                         verbose=cfg.verbose)
     log(f"exporting {model_path} (Keras test accuracy {keras_accuracy:.2%}) to "
         f"{', '.join(f.key for f in formats)}; calibrating int8 on {len(calibration)} "
@@ -124,12 +139,43 @@ def run(cfg: ExportConfig, log: Callable[[str], None] = print) -> ExportResult:
                     "calibration_samples": len(calibration),
                     "calibration_source": "seeded random sample of the MNIST training set"}
         settings.pop("verbose")
-        manifest = manifest_mod.build(entries, model_path, read_metrics(folder), keras_accuracy,
+        manifest = manifest_mod.build(entries, model_path, training, keras_accuracy,
                                       manifest_mod.versions(tf.__version__, keras.__version__),
                                       settings)
         publish.write_json(stage / MANIFEST_FILE, manifest)
     return ExportResult(results, keras_accuracy, manifest, folder,
                         [r.failure for r in results if not r.passed])
+
+
+def _check_finite_weights(model, model_path: Path) -> None:
+    """Refuse a model with NaN or infinite weights before any converter sees it."""
+    for variable, values in zip(model.weights, model.get_weights(), strict=True):
+        if not np.isfinite(values).all():
+            raise ExportError(f"{model_path}: weight {variable.path} holds NaN or infinite "
+                              "values (training diverged); retrain it with `make train`")
+
+
+def _check_finite_predictions(probs: np.ndarray, model_path: Path) -> None:
+    """Refuse a model whose test predictions are NaN or infinite (the converters would fail)."""
+    bad = int((~np.isfinite(probs)).any(axis=1).sum())
+    if bad:
+        raise ExportError(f"{model_path}: predictions are NaN or infinite on {bad} of "
+                          f"{len(probs)} test images; retrain it with `make train`")
+
+
+def _training_metrics(folder: Path, source_weights: str,
+                      log: Callable[[str], None]) -> dict | None:
+    """metrics.json if it describes this model.keras (same weights_sha256), else None + a
+    warning."""
+    metrics = read_metrics(folder)
+    if metrics is None:
+        return None
+    if isinstance(metrics, dict) and metrics.get("weights_sha256") == source_weights:
+        return metrics
+    log(f"warning: {folder / METRICS_FILE} describes another model (its weights_sha256 "
+        "differs from model.keras, or is missing); manifest.json gets \"training\": null, "
+        "retrain with `make train` to record it")
+    return None
 
 
 class _Rejected(Exception):

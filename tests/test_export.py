@@ -31,7 +31,8 @@ def _snapshot(folder: Path) -> dict[str, str]:
     return {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def _copy_artifacts(src: Path, dst: Path) -> Path:
+def copy_artifacts(src: Path, dst: Path) -> Path:
+    """A copy of an artifacts folder's files (the shared one is read-only)."""
     dst.mkdir()
     for item in src.iterdir():
         if item.is_file() and not item.name.startswith("."):
@@ -282,7 +283,7 @@ def test_interrupted_export_leaves_previous_set_untouched(tmp_path, monkeypatch,
     from common.artifacts import problems, read_export
     from export.export import ExportConfig, run
 
-    folder = _copy_artifacts(test_artifacts, tmp_path / "artifacts")
+    folder = copy_artifacts(test_artifacts, tmp_path / "artifacts")
     before = _snapshot(folder)
 
     def crash(ctx, path):
@@ -306,7 +307,7 @@ def test_failed_verification_publishes_only_passing_files(tmp_path, monkeypatch,
     from common.artifacts import problems, read_export
     from export.__main__ import main
 
-    folder = _copy_artifacts(test_artifacts, tmp_path / "artifacts")
+    folder = copy_artifacts(test_artifacts, tmp_path / "artifacts")
     impossible = replace(formats.FLOAT_TFLITE, min_agreement=1.01)  # every float file now fails
     monkeypatch.setattr(formats, "FORMATS",
                         tuple(replace(f, tolerance=impossible) if f.precision == "float32"

@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import platform
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,8 +27,9 @@ from common.artifacts import (
     METRICS_FILE,
     MODEL_FILE,
     drop_exports,
+    weights_sha256,
 )
-from common.flags import fraction, option, positive_int
+from common.flags import fraction, option, positive_float, positive_int, seed
 from common.tf import import_tensorflow
 from train import checkpoint
 from train.model import OPTIMIZERS, build_model, compile_model
@@ -43,12 +47,13 @@ class TrainConfig:
     batch_size: int = option(64, "batch size: images per gradient step", type=positive_int)
     optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
     learning_rate: float | None = option(None, "learning rate (default: the optimizer's Keras "
-                                               "default)")
+                                               "default)", type=positive_float)
     validation_split: float = option(0.1, "fraction of the training data held out for validation",
                                      type=fraction)
     lr_schedule: str = option("cosine", "learning-rate schedule: cosine decays to 0 over the run",
                               choices=LR_SCHEDULES)
-    seed: int = option(42, "random seed: Python, numpy and TensorFlow; ops run deterministically")
+    seed: int = option(42, "random seed: Python, numpy and TensorFlow; ops run deterministically",
+                       type=seed)
     limit: int | None = option(None, "use only the first N training images (quick runs)",
                                type=positive_int)
     resume: bool = option(False, "continue an interrupted run from its last completed epoch")
@@ -69,9 +74,22 @@ def learning_rate(cfg: TrainConfig, total_steps: int):
 
 
 def run(cfg: TrainConfig) -> dict:
-    """Train, evaluate on the test set and publish every artifact; returns the metrics."""
+    """Train, evaluate on the test set and publish every artifact; returns the metrics.
+
+    The artifacts folder is locked for the whole run: a second run on it waits its turn.
+    """
+    check_out(cfg.out)
+    with publish.exclusive(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: TrainConfig) -> dict:
     ds = mnist_data.load_mnist(cfg.data)
     x_train, y_train = ds.x_train, ds.y_train
+    # The checkpoint also records which data it was trained on, however --data or MNIST_DATA
+    # named it, so a resume cannot continue on other data.
+    config = asdict(cfg) | {"data_path": str(Path(ds.source).resolve()),
+                            "data_sha256": data_sha256(x_train, y_train)}
     if cfg.limit:
         x_train, y_train = x_train[: cfg.limit], y_train[: cfg.limit]
 
@@ -79,8 +97,10 @@ def run(cfg: TrainConfig) -> dict:
     import keras
 
     tf.config.experimental.enable_op_determinism()
-    config = asdict(cfg)
     resumed = checkpoint.load(cfg.out, config) if cfg.resume else None
+    if cfg.resume and not resumed:
+        print(f"nothing to resume in {checkpoint.folder_for(cfg.out)}; starting fresh",
+              flush=True)
     if resumed:
         model, state = resumed
         first_epoch, history, wall_before = state["epoch"], state["history"], state["wall_time_s"]
@@ -114,12 +134,12 @@ def run(cfg: TrainConfig) -> dict:
     test_loss, test_acc = model.evaluate(x_test, ds.y_test, batch_size=1024, verbose=0)
     predicted = model.predict(x_test, batch_size=1024, verbose=0).argmax(axis=1)
     confusion = confusion_matrix(ds.y_test, predicted)
+    check_finite(model, test_loss)
     metrics = {
         "test_accuracy": float(test_acc),
         "test_loss": float(test_loss),
         "test_images": int(len(ds.y_test)),
-        "per_class_accuracy": {str(d): float(confusion[d, d] / confusion[d].sum())
-                               for d in range(10)},
+        "per_class_accuracy": per_class_accuracy(confusion),
         "parameters": int(model.count_params()),
         "epochs": cfg.epochs,
         "train_images": int(len(x_train)),
@@ -134,6 +154,7 @@ def run(cfg: TrainConfig) -> dict:
         drop_exports(stage)
         with publish.atomic_path(stage / MODEL_FILE) as tmp:
             model.save(tmp)
+        metrics["weights_sha256"] = weights_sha256(stage / MODEL_FILE)
         publish.write_json(stage / HISTORY_FILE, history)
         with publish.atomic_path(stage / CURVES_FILE) as tmp:
             plot_history(history, tmp)
@@ -143,6 +164,55 @@ def run(cfg: TrainConfig) -> dict:
         publish.write_json(stage / METRICS_FILE, metrics)
     checkpoint.discard(cfg.out)
     return metrics
+
+
+def check_out(out: str) -> None:
+    """Refuse, before a long training, an --out that cannot receive the artifacts.
+
+    Publishing writes a staging folder and the checkpoint next to ``out``, so its parent (or
+    the nearest existing ancestor, for a parent still to be created) must take new files. A disk
+    that fills up during training is still only found when it happens.
+    """
+    path = Path(out).absolute()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{out}: not a folder; --out names the folder to publish the artifacts "
+                         "into (created if missing)")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{parent}: not a folder, so --out {out} cannot be created")
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{parent}: cannot write there ({exc.strerror or exc}), so --out {out} "
+                         "cannot be published; choose a writable --out") from None
+
+
+def data_sha256(x: np.ndarray, y: np.ndarray) -> str:
+    """Hex sha256 of the training images and labels (about 0.1 s for MNIST's 47 MB)."""
+    digest = hashlib.sha256(np.ascontiguousarray(x).tobytes())
+    digest.update(np.ascontiguousarray(y).tobytes())
+    return digest.hexdigest()
+
+
+def check_finite(model, test_loss: float) -> None:
+    """Refuse to publish a model that diverged: its test loss or a weight is NaN or infinite."""
+    if not math.isfinite(test_loss):
+        raise ValueError(f"training diverged: test loss is {test_loss}, not finite; nothing "
+                         "published; lower --learning-rate")
+    bad = [w.name for w in model.weights if not np.isfinite(np.asarray(w)).all()]
+    if bad:
+        raise ValueError(f"training diverged: weights {', '.join(bad)} are not finite; nothing "
+                         "published; lower --learning-rate")
+
+
+def per_class_accuracy(confusion: np.ndarray) -> dict[str, float | None]:
+    """Accuracy on each digit's test images; None (null in JSON) for a digit with no images."""
+    totals = confusion.sum(axis=1)
+    return {str(d): float(confusion[d, d] / totals[d]) if totals[d] else None
+            for d in range(len(confusion))}
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) -> np.ndarray:
