@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(args, work: Path, tallies: dict, failed: int) -> int:
-    from checks.reliability import interrupt, load, repro
+    from checks.reliability import buildside, interrupt, load, repro
     from checks.reliability.report import write_report
     from common.data import load_mnist
     from common.testmodels import ensure_test_artifacts
@@ -83,6 +83,9 @@ def _report(args, work: Path, tallies: dict, failed: int) -> int:
     for stage in ("train", "export"):
         print(f"interrupting make {stage} {args.kills} times", flush=True)
         interrupts.append(interrupt.interrupt(stage, work, args.kills, args.data, args.seed))
+    print("the build side under hostile conditions", flush=True)
+    cases = buildside.build_side(work / "build-side", load_mnist(args.data).source, args.seed,
+                                 log=lambda line: print(line, flush=True))
     print("reproducibility: three quick training + int8 export runs", flush=True)
     rep = repro.reproducibility(work, args.data)
     print(f"  same seed: {rep['same_seed_equal']}", flush=True)
@@ -98,9 +101,10 @@ def _report(args, work: Path, tallies: dict, failed: int) -> int:
     path = write_report(Path(args.out), {k: v.as_dict() for k, v in tallies.items()},
                         [{**asdict(s), "lost": s.lost} for s in interrupts], rep, memory, threads,
                         "make reliability" if os.environ.get("MAKELEVEL")
-                        else "python -m checks.reliability report")
+                        else "python -m checks.reliability report",
+                        [asdict(c) | {"lost": c.lost} for c in cases])
     print(f"wrote {path}")
-    lost = sum(s.lost for s in interrupts)
+    lost = sum(s.lost for s in interrupts) + sum(c.lost for c in cases)
     broken = (failed or lost or any(t["mismatches"] for t in threads)
               or any(m["exit_status"] for m in memory))
     return 1 if broken else 0

@@ -12,12 +12,12 @@ from checks.reliability.hostile import CLASSES
 
 
 def write_report(out: Path, fuzz: dict, interrupts: list, repro: dict | None, memory: list,
-                 threads: list, command: str) -> Path:
+                 threads: list, command: str, build_side: list | None = None) -> Path:
     """reports/reliability.md (+ .json); returns the markdown path."""
     data = {"created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": command, "machine": f"{platform.machine()}, {platform.python_version()}",
             "fuzz": fuzz, "interruptions": interrupts, "reproducibility": repro,
-            "memory": memory, "threads": threads}
+            "memory": memory, "threads": threads, "build_side": build_side or []}
     return reports.write(out, "reliability", data, "\n".join(_markdown(data)))["md"]
 
 
@@ -98,7 +98,25 @@ def _markdown(d: dict) -> list[str]:
     for t in d["threads"]:
         lines.append(f"| {t['key']} | {t['backend']} | {t['threads']} | {t['calls']} | "
                      f"{t['mismatches']} |")
+    lines += _build_side(d["build_side"])
     lines += ["", *THREAT_MODEL]
+    return lines
+
+
+def _build_side(cases: list) -> list[str]:
+    """The build side's classes: cases tried and sets lost, then each case."""
+    if not cases:
+        return []
+    kinds: dict[str, list[int]] = {}
+    for c in cases:
+        kinds.setdefault(c["kind"], [0, 0])
+        kinds[c["kind"]][0] += 1
+        kinds[c["kind"]][1] += c["lost"]
+    lines = ["", "## The build side under hostile conditions (train and export, quick settings)",
+             "", "| class | cases | sets lost or mixed |", "|---|---:|---:|"]
+    lines += [f"| {k} | {n} | {lost} |" for k, (n, lost) in kinds.items()]
+    lines += ["", "| class | case | the folder afterwards |", "|---|---|---|"]
+    lines += [f"| {c['kind']} | {c['name']} | {c['verdict']} |" for c in cases]
     return lines
 
 

@@ -1,0 +1,277 @@
+"""The build side under hostile conditions: does a train or export run ever lose or mix a set?
+
+Every case starts from a complete set (a quick training and an int8 export) copied into its own
+folder, does something a careless user or a hostile machine does (foreign files in the folder,
+two runs at once, a symlinked or file target, SIGINT or SIGTERM at a random moment, a resume with
+other flags or data, hostile data files, a diverging training), and then judges the folder: it
+must hold the previous set, or a complete consistent new one, and never lose the user's files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.artifacts import (
+    CONFIG_FILE,
+    MANIFEST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    ROOT,
+    TRAIN_FILES,
+    exported_from,
+    problems,
+    read_export,
+)
+from common.formats import FORMATS
+from mnist_edge.digest import sha256_file
+
+QUICK_TRAIN = ["--epochs", "2", "--limit", "3000"]  # enough for int8 to pass its rule
+QUICK_EXPORT = ["--formats", "tflite_int8", "--calibration-samples", "100"]
+TIMEOUT_S = 300
+SET_FILES = TRAIN_FILES | {f.filename for f in FORMATS} | {MANIFEST_FILE}
+
+
+@dataclass
+class Case:
+    """One case: its class, what it did, and what the folder held afterwards ("ok" or why not)."""
+
+    kind: str
+    name: str
+    verdict: str
+
+    @property
+    def lost(self) -> bool:
+        return self.verdict != "ok"
+
+
+def _cmd(stage: str, folder: Path, args: list[str], data: str) -> list[str]:
+    flag = "--out" if stage == "train" else "--artifacts"
+    return [sys.executable, "-m", stage, flag, str(folder), *args, "--data", data]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=TIMEOUT_S)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """{relative path: sha256} of every file under ``folder`` ({} if it does not exist)."""
+    if not folder.is_dir():
+        return {}
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def consistent(folder: Path) -> str | None:
+    """Why ``folder`` is not one complete, consistent mnist-edge set; None when it is."""
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    if not names >= TRAIN_FILES:
+        return f"training files missing: {sorted(TRAIN_FILES - names)}"
+    if names - SET_FILES:
+        return f"unexpected entries: {sorted(names - SET_FILES)}"
+    import json
+
+    seeds = {json.loads((folder / f).read_text()).get("seed") for f in (CONFIG_FILE, METRICS_FILE)}
+    if len(seeds) != 1:
+        return f"config.json and metrics.json describe different runs (seeds {sorted(seeds)})"
+    if MANIFEST_FILE in names:
+        manifest = read_export(folder)
+        if manifest is None:
+            return "manifest.json unreadable"
+        if exported_from(manifest) != sha256_file(folder / MODEL_FILE):
+            return "manifest.json describes another model.keras"
+        if problems(manifest):
+            return problems(manifest)[0]
+    leftovers = [p.name for p in folder.parent.iterdir() if p.name.startswith(".staging-")]
+    return f"staging leftovers: {leftovers}" if leftovers else None
+
+
+def _same_or_new(folder: Path, before: dict[str, str]) -> str:
+    """'ok' if the folder holds the previous set or a complete consistent one."""
+    if snapshot(folder) == before:
+        return "ok"
+    return consistent(folder) or "ok"
+
+
+def build_side(workdir: Path, data: str, seed: int = 0, log=print) -> list[Case]:
+    """Run every case; returns them with their verdicts."""
+    rng = np.random.default_rng(seed)
+    template = workdir / "template" / "artifacts"
+    template.parent.mkdir(parents=True)
+    for cmd in (_cmd("train", template, QUICK_TRAIN, data), _cmd("export", template, QUICK_EXPORT,
+                                                                  data)):
+        done = _run(cmd)
+        if done.returncode != 0:
+            raise RuntimeError(f"setting up the template set failed: {done.stderr[-800:]}")
+    count = 0
+
+    def fresh() -> Path:
+        nonlocal count
+        count += 1
+        folder = workdir / f"case-{count}" / "artifacts"
+        shutil.copytree(template, folder)
+        return folder
+
+    cases: list[Case] = []
+    for stage in ("train", "export"):  # a folder with the user's own files in it
+        folder = fresh()
+        (folder / "notes").mkdir()
+        (folder / "notes" / "run1.txt").write_text("mine")
+        (folder / "keep.txt").write_text("also mine")
+        before = snapshot(folder)
+        done = _run(_cmd(stage, folder, QUICK_TRAIN if stage == "train" else QUICK_EXPORT, data))
+        verdict = "ok" if snapshot(folder) == before else "the folder changed"
+        if done.returncode == 0:
+            verdict = "published into a folder holding foreign files"
+        cases.append(Case("foreign content", f"{stage} into a folder with the user's files",
+                          verdict))
+    for a, b in (("train", "train"), ("export", "export"), ("train", "export")):
+        folder = fresh()
+        procs = [subprocess.Popen(_cmd(s, folder, (QUICK_TRAIN if s == "train" else QUICK_EXPORT)
+                                       + ["--seed", str(10 + i)], data), cwd=ROOT, env=_env(),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for i, s in enumerate((a, b))]
+        codes = [p.wait(timeout=TIMEOUT_S) for p in procs]
+        verdict = consistent(folder) or ("ok" if codes == [0, 0] else f"exit statuses {codes}")
+        cases.append(Case("concurrent runs", f"{a} + {b} on one folder", verdict))
+    cases += _odd_targets(workdir, template, data)
+    for stage in ("train", "export"):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            folder = fresh()
+            before = snapshot(folder)
+            after_s = float(rng.uniform(0.5, 8.0))
+            proc = subprocess.Popen(_cmd(stage, folder, (QUICK_TRAIN if stage == "train" else
+                                                         QUICK_EXPORT) + ["--seed", "7"], data),
+                                    cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                proc.wait(timeout=after_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=TIMEOUT_S)
+            cases.append(Case("signals", f"{signal.Signals(sig).name} to {stage} after "
+                                         f"{after_s:.1f} s", _same_or_new(folder, before)))
+    cases += _changed_resume(fresh, data)
+    cases += _hostile_data(fresh, workdir, data)
+    folder = fresh()
+    before = snapshot(folder)
+    done = _run(_cmd("train", folder, QUICK_TRAIN + ["--learning-rate", "1e30"], data))
+    verdict = "ok" if done.returncode != 0 and snapshot(folder) == before else \
+        f"exit {done.returncode}, folder {'unchanged' if snapshot(folder) == before else 'changed'}"
+    cases.append(Case("non-finite training", "--learning-rate 1e30", verdict))
+    for c in cases:
+        log(f"  {c.kind}: {c.name}: {c.verdict}")
+    return cases
+
+
+def _odd_targets(workdir: Path, template: Path, data: str) -> list[Case]:
+    cases = []
+    real = workdir / "linked-target"
+    shutil.copytree(template, real)
+    link = workdir / "linked" / "artifacts"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    done = _run(_cmd("train", link, QUICK_TRAIN, data))
+    verdict = ("the symlink was replaced" if not link.is_symlink() else
+               consistent(real) or ("ok" if done.returncode == 0 else f"exit {done.returncode}"))
+    cases.append(Case("odd targets", "train through a symlinked folder", verdict))
+    target = workdir / "a-file"
+    target.write_text("not a folder")
+    done = _run(_cmd("train", target, QUICK_TRAIN, data))
+    verdict = ("ok" if done.returncode != 0 and target.read_text() == "not a folder"
+               and "Traceback" not in done.stderr else f"exit {done.returncode}")
+    cases.append(Case("odd targets", "--out naming a file", verdict))
+    return cases
+
+
+def _changed_resume(fresh, data: str) -> list[Case]:
+    """Interrupt a training after its first checkpoint, then resume it with changed flags/data."""
+    cases = []
+    for change in ("epochs", "data"):
+        folder = fresh()
+        before = snapshot(folder)
+        proc = subprocess.Popen(_cmd("train", folder, ["--epochs", "3", "--limit", "600"], data),
+                                cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        state = folder.parent / f".{folder.name}-checkpoint" / "state.json"
+        deadline = time.monotonic() + TIMEOUT_S
+        while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if not state.exists():
+            cases.append(Case("changed resume", change, "no checkpoint to resume from"))
+            continue
+        if change == "epochs":
+            args, other = ["--epochs", "6", "--limit", "600", "--resume"], data
+        else:
+            other = str(folder.parent / "other.npz")
+            with np.load(data) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            arrays["y_train"] = (arrays["y_train"] + 1) % 10  # other labels: other data
+            np.savez(other, **arrays)
+            args = ["--epochs", "3", "--limit", "600", "--resume"]
+        done = _run(_cmd("train", folder, args, other))
+        verdict = ("ok" if done.returncode != 0 and snapshot(folder) == before
+                   else f"resumed with other {change} (exit {done.returncode})")
+        cases.append(Case("changed resume", f"resume with other {change}", verdict))
+    return cases
+
+
+def _hostile_data(fresh, workdir: Path, data: str) -> list[Case]:
+    """Data that blocks, never ends or declares huge sizes: one line, quickly, nothing touched."""
+    fifo = workdir / "data.fifo.npz"
+    os.mkfifo(fifo)
+    bomb = workdir / "bomb"
+    bomb.mkdir()
+    with np.load(data) as npz:
+        for key, stem in (("x_train", "train-images-idx3-ubyte"), ("y_train",
+                                                                   "train-labels-idx1-ubyte"),
+                          ("x_test", "t10k-images-idx3-ubyte"), ("y_test",
+                                                                 "t10k-labels-idx1-ubyte")):
+            a = npz[key]
+            dims = (2_000_000_000, *a.shape[1:]) if key == "x_train" else a.shape
+            header = bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+            with gzip.open(bomb / f"{stem}.gz", "wb") as fh:
+                fh.write(header + a.tobytes())
+    cases = []
+    for name, source in (("a FIFO", str(fifo)), ("/dev/zero", "/dev/zero"),
+                         ("an IDX header declaring 2e9 images", str(bomb))):
+        folder = fresh()
+        before = snapshot(folder)
+        start = time.monotonic()
+        try:
+            done = _run(_cmd("train", folder, QUICK_TRAIN, source))
+            verdict = ("ok" if done.returncode == 1 and snapshot(folder) == before
+                       and len(done.stderr.strip().splitlines()) == 1
+                       else f"exit {done.returncode}: {done.stderr.strip()[-200:]}")
+        except subprocess.TimeoutExpired:
+            verdict = f"no answer in {TIMEOUT_S} s"
+        cases.append(Case("hostile data", f"--data {name} ({time.monotonic() - start:.1f} s)",
+                          verdict))
+    return cases
+
+
+def summary(cases: list[Case]) -> dict[str, dict[str, int]]:
+    """{class: {"cases": n, "lost": m}} in the order the classes ran."""
+    out: dict[str, dict[str, int]] = {}
+    for c in cases:
+        row = out.setdefault(c.kind, {"cases": 0, "lost": 0})
+        row["cases"] += 1
+        row["lost"] += c.lost
+    return out
