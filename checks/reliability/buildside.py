@@ -148,7 +148,7 @@ def build_side(workdir: Path, data: str, seed: int = 0, log=print) -> list[Case]
         codes = [p.wait(timeout=TIMEOUT_S) for p in procs]
         verdict = consistent(folder) or ("ok" if codes == [0, 0] else f"exit statuses {codes}")
         cases.append(Case("concurrent runs", f"{a} + {b} on one folder", verdict))
-    cases += _odd_targets(workdir, template, data)
+    cases += _odd_targets(workdir, template, data, log)
     for stage in ("train", "export"):
         for sig in (signal.SIGINT, signal.SIGTERM):
             folder = fresh()
@@ -178,7 +178,7 @@ def build_side(workdir: Path, data: str, seed: int = 0, log=print) -> list[Case]
     return cases
 
 
-def _odd_targets(workdir: Path, template: Path, data: str) -> list[Case]:
+def _odd_targets(workdir: Path, template: Path, data: str, log=print) -> list[Case]:
     cases = []
     real = workdir / "linked-target"
     shutil.copytree(template, real)
@@ -195,6 +195,24 @@ def _odd_targets(workdir: Path, template: Path, data: str) -> list[Case]:
     verdict = ("ok" if done.returncode != 0 and target.read_text() == "not a folder"
                and "Traceback" not in done.stderr else f"exit {done.returncode}")
     cases.append(Case("odd targets", "--out naming a file", verdict))
+    for options, name in (("size=2m", "a full disk (2 MB tmpfs)"),
+                          ("ro,size=1m", "a read-only file system")):
+        mount = workdir / f"mount-{len(cases)}"
+        mount.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
+                          capture_output=True).returncode != 0:
+            log(f"  odd targets: {name}: not run (mounting a tmpfs needs root)")
+            continue
+        try:
+            done = _run(_cmd("train", mount / "artifacts", QUICK_TRAIN, data))
+            # the checkpoint folder may stay (a resume would continue from it); nothing else
+            left = sorted(p.name for p in mount.iterdir() if not p.name.endswith("-checkpoint"))
+            verdict = ("ok" if done.returncode == 1 and not left
+                       and len(done.stderr.strip().splitlines()) == 1
+                       else f"exit {done.returncode}, left {left}: {done.stderr.strip()[-200:]}")
+            cases.append(Case("odd targets", f"train onto {name}", verdict))
+        finally:
+            subprocess.run(["umount", str(mount)], capture_output=True)
     return cases
 
 
