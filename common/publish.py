@@ -363,9 +363,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as exc:
         if not _is_storage_error(exc):
             raise
-        raise PublishError(f"{path}: cannot write it ({_reason(exc)}); the previous "
-                           f"{path.name} is intact; free disk space or make {path.parent} "
-                           "writable, then rerun", _reason(exc)) from exc
+        before = (f"the previous {path.name} is intact" if path.exists()
+                  else f"no {path.name} was written")
+        raise PublishError(f"{path}: cannot write it ({_reason(exc)}); {before}; free disk "
+                           f"space or make {path.parent} writable, then rerun",
+                           _reason(exc)) from exc
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)

@@ -258,3 +258,13 @@ def test_full_disk_in_atomic_path_keeps_the_previous_file(tmp_path, monkeypatch)
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
     assert path.read_text() == "{}\n"
+
+
+def test_full_disk_for_a_new_file_says_none_was_written(tmp_path, monkeypatch):
+    path = tmp_path / "new.json"
+    monkeypatch.setattr(Path, "write_bytes", _full_disk)
+    with pytest.raises(publish.PublishError) as exc:
+        publish.write_bytes(path, b"new")
+    assert "no new.json was written" in _one_line(exc) and "intact" not in str(exc.value)
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
