@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from dataclasses import field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,51 +12,29 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
+def _checked(convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str,
+             rule: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the text (else "is not WHAT"), then ``ok`` or "RULE"."""
+    def check(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text} {rule}")
+        return value
 
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (not nan or inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0.0:
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
-    return value
+    return check
 
 
 SEED_MAX = 2**32 - 1  # numpy's and TensorFlow's seeds are unsigned 32-bit
 
-
-def seed(text: str) -> int:
-    """argparse type: a random seed, a whole number in 0..2**32-1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"{text} must be in 0..{SEED_MAX}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """argparse type: a number in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1)")
-    return value
+# argparse types for the build tools' flags
+positive_int = _checked(int, lambda v: v >= 1, "a whole number", "must be at least 1")
+positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0.0, "a number",
+                          "must be a finite number above 0")
+seed = _checked(int, lambda v: 0 <= v <= SEED_MAX, "a whole number", f"must be in 0..{SEED_MAX}")
+fraction = _checked(float, lambda v: 0.0 <= v < 1.0, "a number", "must be in [0, 1)")
 
 
 def option(default, help: str, **flag: Any):
