@@ -290,6 +290,21 @@ def staging(out: str | os.PathLike) -> Iterator[Path]:
             raise _not_published(folder, _reason(exc)) from exc
 
 
+def check_space(out: str | os.PathLike, need: int, what: str) -> None:
+    """Refuse, before long work, an ``out`` whose file system has less than ``need`` bytes free.
+
+    ``out`` may not exist yet: its nearest existing ancestor's file system is asked.
+    """
+    folder = Path(out).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise PublishError(f"{out}: {free / 1e6:.1f} MB free on its disk, {what} needs about "
+                           f"{need / 1e6:.1f} MB; nothing was written; free disk space or choose "
+                           "another folder, then rerun", "no space left")
+
+
 def _not_published(out: Path, reason: str) -> PublishError:
     return PublishError(f"{out}: cannot publish ({reason}); nothing was published and the "
                         f"previous set is intact; free disk space or make {out.parent} "

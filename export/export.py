@@ -105,6 +105,10 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
     except KerasModelError as exc:
         raise ExportError(str(exc)) from None
     _check_finite_weights(model, model_path)
+    # each file holds the weights once: 4 bytes a parameter in float, 1 in int8
+    publish.check_space(folder, 1_000_000 + sum(
+        model.count_params() * (1 if f.precision == "int8" else 4) for f in formats),
+        f"exporting {', '.join(f.key for f in formats)}")
     mnist = load_mnist(cfg.data)
     keras_probs = keras_probabilities(model, mnist.x_test)
     _check_finite_predictions(keras_probs, model_path)

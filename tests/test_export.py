@@ -321,3 +321,19 @@ def test_failed_verification_publishes_only_passing_files(tmp_path, monkeypatch,
     assert [e["key"] for e in manifest["files"]] == ["tflite_int8", "onnx_float32", "onnx_int8"]
     assert not (folder / "model_float32.tflite").exists()
     assert problems(read_export(folder)) == []
+
+
+def test_too_little_free_space_is_refused_before_converting(tmp_path, monkeypatch, test_artifacts):
+    import shutil
+
+    from export.export import ExportConfig, run
+
+    folder = copy_artifacts(test_artifacts, tmp_path / "artifacts")
+    before = _snapshot(folder)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(
+        10**9, 10**9 - 2_000_000, 2_000_000))
+    with pytest.raises(ValueError, match=r"2\.0 MB free on its disk, exporting tflite_int8, "
+                                         r"onnx_int8 needs about [0-9.]+ MB"):
+        run(ExportConfig(artifacts=str(folder), formats="tflite_int8,onnx_int8"),
+            log=lambda line: None)
+    assert _snapshot(folder) == before

@@ -268,3 +268,17 @@ def test_full_disk_for_a_new_file_says_none_was_written(tmp_path, monkeypatch):
     assert "no new.json was written" in _one_line(exc) and "intact" not in str(exc.value)
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+# --- free space, checked before long work --------------------------------------------------------
+
+def test_check_space_refuses_too_little_free_space_in_one_line(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(
+        10_000_000, 9_000_000, 1_000_000))
+    publish.check_space(tmp_path / "not" / "yet" / "artifacts", 900_000, "training")  # fits
+    with pytest.raises(publish.PublishError) as exc:
+        publish.check_space(tmp_path / "not" / "yet" / "artifacts", 25_000_000, "training")
+    assert "1.0 MB free" in _one_line(exc) and "training needs about 25.0 MB" in str(exc.value)
+    assert not (tmp_path / "not").exists()

@@ -326,3 +326,19 @@ def test_resume_with_nothing_to_resume_says_so(tmp_path, monkeypatch, capsys):
     with pytest.raises(Started):
         train.run(_tiny(tmp_path / "artifacts", data=MNIST, resume=True))
     assert "nothing to resume" in capsys.readouterr().out
+
+
+@needs_mnist
+def test_too_little_free_space_is_refused_before_training(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import train.__main__ as cli
+    from train import checkpoint
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(
+        10**9, 10**9 - 5_000_000, 5_000_000))
+    out = tmp_path / "artifacts"
+    assert cli.main(["--data", MNIST, "--out", str(out), "--epochs", "1", "--limit", "300"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "5.0 MB free" in err and "training needs about" in err
+    assert not out.exists() and not checkpoint.folder_for(str(out)).exists()  # fit never began

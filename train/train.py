@@ -113,6 +113,9 @@ def _run(cfg: TrainConfig) -> dict:
                                          / cfg.batch_size))
         model = compile_model(build_model(), cfg.optimizer, learning_rate(cfg, steps))
         first_epoch, history, wall_before = 0, {}, 0.0
+    # model.keras holds the weights and the optimizer's state (Adam: two moments), 4 bytes
+    # each; a run writes it for the checkpoint (two at a rotation) and for the published set.
+    publish.check_space(cfg.out, 3 * 12 * model.count_params() + 2_000_000, "training")
     # Seeding from the epoch makes a resumed run reproducible too (its shuffle order differs
     # from an uninterrupted run's: tf.data's reshuffling cannot be restarted mid-run).
     keras.utils.set_random_seed(cfg.seed + first_epoch)
@@ -170,8 +173,9 @@ def check_out(out: str) -> None:
     """Refuse, before a long training, an --out that cannot receive the artifacts.
 
     Publishing writes a staging folder and the checkpoint next to ``out``, so its parent (or
-    the nearest existing ancestor, for a parent still to be created) must take new files. A disk
-    that fills up during training is still only found when it happens.
+    the nearest existing ancestor, for a parent still to be created) must take new files. Free
+    space is checked once the model is built (its size sets the need); a disk that other
+    programs fill up during training is still only found when it happens.
     """
     path = Path(out).absolute()
     if path.exists() and not path.is_dir():

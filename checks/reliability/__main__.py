@@ -84,7 +84,7 @@ def _report(args, work: Path, tallies: dict, failed: int) -> int:
         print(f"interrupting make {stage} {args.kills} times", flush=True)
         interrupts.append(interrupt.interrupt(stage, work, args.kills, args.data, args.seed))
     print("the build side under hostile conditions", flush=True)
-    cases = buildside.build_side(work / "build-side", load_mnist(args.data).source, args.seed,
+    cases = buildside.build_side(work / "build-side", load_mnist(args.data).source,
                                  log=lambda line: print(line, flush=True))
     print("reproducibility: three quick training + int8 export runs", flush=True)
     rep = repro.reproducibility(work, args.data)

@@ -2,7 +2,7 @@
 
 Every case starts from a complete set (a quick training and an int8 export) copied into its own
 folder, does something a careless user or a hostile machine does (foreign files in the folder,
-two runs at once, a symlinked or file target, SIGINT or SIGTERM at a random moment, a resume with
+two runs at once, a symlinked or file target, SIGINT or SIGTERM in every phase, a resume with
 other flags or data, hostile data files, a diverging training), and then judges the folder: it
 must hold the previous set, or a complete consistent new one, and never lose the user's files.
 """
@@ -107,9 +107,8 @@ def _same_or_new(folder: Path, before: dict[str, str]) -> str:
     return consistent(folder) or "ok"
 
 
-def build_side(workdir: Path, data: str, seed: int = 0, log=print) -> list[Case]:
+def build_side(workdir: Path, data: str, log=print) -> list[Case]:
     """Run every case; returns them with their verdicts."""
-    rng = np.random.default_rng(seed)
     template = workdir / "template" / "artifacts"
     template.parent.mkdir(parents=True)
     for cmd in (_cmd("train", template, QUICK_TRAIN, data), _cmd("export", template, QUICK_EXPORT,
@@ -149,22 +148,7 @@ def build_side(workdir: Path, data: str, seed: int = 0, log=print) -> list[Case]
         verdict = consistent(folder) or ("ok" if codes == [0, 0] else f"exit statuses {codes}")
         cases.append(Case("concurrent runs", f"{a} + {b} on one folder", verdict))
     cases += _odd_targets(workdir, template, data, log)
-    for stage in ("train", "export"):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            folder = fresh()
-            before = snapshot(folder)
-            after_s = float(rng.uniform(0.5, 8.0))
-            proc = subprocess.Popen(_cmd(stage, folder, (QUICK_TRAIN if stage == "train" else
-                                                         QUICK_EXPORT) + ["--seed", "7"], data),
-                                    cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
-            try:
-                proc.wait(timeout=after_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=TIMEOUT_S)
-            cases.append(Case("signals", f"{signal.Signals(sig).name} to {stage} after "
-                                         f"{after_s:.1f} s", _same_or_new(folder, before)))
+    cases += _signals(fresh, data)
     cases += _changed_resume(fresh, data)
     cases += _hostile_data(fresh, workdir, data)
     folder = fresh()
@@ -176,6 +160,91 @@ def build_side(workdir: Path, data: str, seed: int = 0, log=print) -> list[Case]
     for c in cases:
         log(f"  {c.kind}: {c.name}: {c.verdict}")
     return cases
+
+
+# Each phase of a run: the line that starts it on stdout (its n-th occurrence; None: the start of
+# the process) and how long after it the signal goes. Together they cover start-up, data loading,
+# an epoch, the checkpoint between epochs, evaluation, plotting, publishing and shutdown.
+PHASES = {
+    "train": (("start-up", None, 1, 1.0), ("start-up", None, 1, 3.0),
+              ("first epoch", r"^Epoch 1/", 1, 0.3), ("checkpoint", r"val_loss", 1, 0.0),
+              ("evaluation", r"val_loss", 2, 0.1), ("plots", r"val_loss", 2, 0.5),
+              ("plots or publishing", r"val_loss", 2, 0.9),
+              ("after publishing", r"^artifacts in ", 1, 0.0)),
+    "export": (("start-up", None, 1, 1.0), ("start-up", None, 1, 3.0),
+               ("converting", r"^exporting ", 1, 0.1), ("verifying", r"^exporting ", 1, 0.4),
+               ("publishing", r"^  tflite_int8 .* ok$", 1, 0.0),
+               ("after publishing", r"^published in ", 1, 0.0)),
+}
+
+
+def _signals(fresh, data: str) -> list[Case]:
+    """SIGINT and SIGTERM in every phase of train and export (see PHASES)."""
+    cases = []
+    for stage, phases in PHASES.items():
+        args = (QUICK_TRAIN if stage == "train" else QUICK_EXPORT) + ["--seed", "7"]
+        for phase, pattern, nth, delay in phases:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                folder = fresh()
+                before = snapshot(folder)
+                code, stderr, hit = _signal_after(_cmd(stage, folder, args, data), sig, pattern,
+                                                  nth, delay)
+                verdict = _same_or_new(folder, before)
+                changed = snapshot(folder) != before
+                if verdict == "ok" and sig == signal.SIGINT:
+                    verdict = _interrupt_message(code, stderr, changed)
+                where = f"{phase}: {'at' if hit else 'never reached:'} {pattern or 'start'}"
+                outcome = "new set" if changed else "previous set"
+                cases.append(Case("signals", f"{signal.Signals(sig).name} to {stage}, {where} "
+                                             f"+{delay:.1f} s ({outcome})", verdict))
+    return cases
+
+
+def _signal_after(cmd: list[str], sig: int, pattern: str | None, nth: int,
+                  delay: float) -> tuple[int, str, bool]:
+    """Run ``cmd``, send ``sig`` ``delay`` s after the ``nth`` stdout line matching ``pattern``.
+
+    Returns (exit status, stderr, whether the signal was sent before the run ended).
+    """
+    import re
+    import threading
+
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**_env(), "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    err: list[str] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    seen = 0
+    if pattern is None:
+        seen = nth
+    else:
+        for line in proc.stdout:
+            seen += bool(re.search(pattern, line))
+            if seen >= nth:
+                break
+    hit = False
+    if seen >= nth:
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            hit = True
+    proc.stdout.read()
+    code = proc.wait(timeout=TIMEOUT_S)
+    reader.join(timeout=TIMEOUT_S)
+    return code, "".join(err), hit
+
+
+def _interrupt_message(code: int, stderr: str, changed: bool) -> str:
+    """'ok' if a Ctrl-C's exit status and message say what happened to the folder."""
+    if "Traceback" in stderr:
+        return f"traceback: {stderr.strip().splitlines()[-1]}"
+    if code == 0:
+        return "ok" if changed else "exit 0 but nothing was published"
+    said_new = "the new set is in place" in stderr
+    if code != 130 or said_new != changed:
+        return f"exit {code}, {'new' if changed else 'previous'} set, said: {stderr.strip()[-120:]}"
+    return "ok"
 
 
 def _odd_targets(workdir: Path, template: Path, data: str, log=print) -> list[Case]:
