@@ -216,3 +216,44 @@ def write_photo(img: Image.Image, path: Path) -> None:
         img.save(path, quality=img.info.get("quality", 90))
     else:
         img.save(path)
+
+
+# --- whole numbers, for the reader's tests ------------------------------------------------------
+
+def render_number(digits: np.ndarray, rng: np.random.Generator, gap: float = 0.25,
+                  size: tuple[int, int] = (640, 480), height: int = 70,
+                  thin: bool = False, shading: float = 0.3
+                  ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """MNIST digits side by side as dark ink on a noisy, unevenly lit page (uint8 [H,W]).
+
+    ``gap`` is the space between neighbours as a fraction of the digit height (negative:
+    they overlap); ``thin`` draws them with a fine pen; ``shading`` is how much darker the
+    page's right side is than its left. Returns the image and each digit's ink
+    box (left, top, right, bottom).
+    """
+    from PIL import Image, ImageFilter
+
+    tiles = []
+    for d in digits:
+        hi = Image.fromarray(d).resize((height * 4 // 3, height * 4 // 3), Image.Resampling.BICUBIC)
+        if thin:
+            hi = hi.filter(ImageFilter.MinFilter(5))
+        a = np.asarray(hi, dtype=np.float32) / 255.0
+        rows, cols = np.nonzero(a.max(axis=1) > 0.2)[0], np.nonzero(a.max(axis=0) > 0.2)[0]
+        tiles.append(a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    width, page_h = size
+    total = sum(t.shape[1] for t in tiles) + int(gap * height) * (len(tiles) - 1)
+    ink = np.zeros((page_h, width), dtype=np.float32)
+    x = (width - total) // 2
+    boxes = []
+    for t in tiles:
+        y = (page_h - t.shape[0]) // 2 + int(rng.integers(-4, 5))
+        view = ink[y:y + t.shape[0], x:x + t.shape[1]]
+        np.maximum(view, t, out=view)
+        boxes.append((x, y, x + t.shape[1], y + t.shape[0]))
+        x += t.shape[1] + int(gap * height)
+    yy, xx = np.mgrid[0:page_h, 0:width].astype(np.float32)
+    light = 1.0 - shading * xx / width - shading / 3 * yy / page_h
+    page = (0.92 * light * (1 - 0.85 * np.clip(ink, 0, 1))
+            + rng.normal(0, 0.02, size=ink.shape).astype(np.float32))
+    return np.clip(np.rint(page * 255), 0, 255).astype(np.uint8), boxes

@@ -5,6 +5,7 @@
     print(clf.predict(images_uint8_28x28).labels)
     for r in clf.predict_files(["digit.jpg"]):
         print(r.path, r.label, r.error)
+    print(clf.read("meter.jpg").number)             # a whole number: every digit, in order
 
 Importing this package loads numpy only; interpreters and Pillow are imported when used.
 """
@@ -19,7 +20,9 @@ from mnist_edge.errors import (
                                ModelError,
 )
 from mnist_edge.preprocess import preprocess_image
+from mnist_edge.reader import Digit, Reading
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "Prediction", "FileResult", "preprocess_image", "MnistEdgeError",
+__all__ = ["Classifier", "Prediction", "FileResult", "Reading", "Digit", "preprocess_image",
+           "MnistEdgeError",
            "ModelError", "IntegrityError", "BackendError", "InputError", "BlankImageError"]

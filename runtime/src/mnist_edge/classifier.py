@@ -31,6 +31,9 @@ from mnist_edge.modelfile import check_model_bytes, format_of, read_model_bytes
 
 if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up time
     import numpy.typing as npt
+    from PIL.Image import Image as PILImage
+
+    from mnist_edge.reader import Reading
 
 IMAGE_SHAPE = (28, 28)
 # Images per interpreter call. Larger batches reuse the weights more, but past ~32 images the
@@ -362,6 +365,34 @@ class Classifier:
                 flush()
         flush()
         return results
+
+    def read(self, image: str | os.PathLike[str] | np.ndarray | PILImage) -> Reading:
+        """Read every digit in a photo or scan: the number, and each digit's box and label.
+
+        Args:
+            image: an image file's path, a numpy image ([H,W], [H,W,3] or [H,W,4]; see
+                ``preprocess_image``) or a PIL image. Digits on several lines are read top to
+                bottom.
+
+        Returns:
+            A Reading: ``number`` (str, lines joined by newlines, "" when no digit is found)
+            and ``digits`` (box in the input's pixels, label, confidence, the 28x28 crop).
+
+        Raises:
+            InputError: the file cannot be read or the array is not an image.
+        """
+        from mnist_edge.reader import read_number
+
+        if isinstance(image, (str, bytes, os.PathLike)):
+            from mnist_edge.images import load_image
+
+            image = load_image(_one_path(image, "image path"))
+
+        def classify(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            pred = self.predict(batch)
+            return pred.labels, pred.confidences
+
+        return read_number(image, classify)
 
     def info(self) -> dict[str, Any]:
         """Format, backend, input and output specs, size, sha256 and the manifest's metadata."""

@@ -2,6 +2,7 @@
 
     mnist-edge predict artifacts/ digit.jpg scans/ t10k-images-idx3-ubyte.gz batch.npy
     mnist-edge predict artifacts/model_int8.tflite seven.png --top-k 3 --json
+    mnist-edge read artifacts/ meter.jpg --json      # whole numbers: every digit, in order
     mnist-edge info artifacts/
     mnist-edge verify artifacts/
     mnist-edge bench artifacts/          # time every file here; saves the fastest (see bench.py)
@@ -170,6 +171,74 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files or folders (walked recursively) of handwritten numbers")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per input: input, number, digits [{box, label, "
+                        "confidence}]; boxes are [left, top, right, bottom] in the image's pixels")
+    p.add_argument("--crops", metavar="DIR",
+                   help="also write each digit as the model saw it (28x28 PNG) into DIR, to "
+                        "debug a wrong answer")
+
+
+def _read(args: argparse.Namespace) -> int:
+    """Print each input's number: path, number (lines separated by spaces), least confidence."""
+    from pathlib import Path
+
+    from mnist_edge.errors import InputError
+    from mnist_edge.inputs import expand
+
+    clf = _load(args)
+    crops = Path(args.crops) if args.crops else None
+    if crops is not None:
+        try:
+            crops.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MnistEdgeError(f"--crops {crops}: cannot create the folder "
+                                 f"({exc.strerror or exc})") from None
+    out = _Reporter(1, args.json)
+    for n, source in enumerate(expand(args.inputs)):
+        name = str(source.path)
+        if source.kind != "image":
+            out.error(name, source.error or "not an image file; read takes photos and scans")
+            continue
+        try:
+            reading = clf.read(source.path)
+        except InputError as exc:
+            out.error(name, str(exc).removeprefix(f"{name}: "))
+            continue
+        out.done += 1
+        if crops is not None:
+            _write_crops(crops, n, source.path, reading.digits)
+        if args.json:
+            print(json.dumps({"input": name, "number": reading.number, "digits": [
+                {"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 6)}
+                for d in reading.digits]}))
+        else:
+            number = reading.number.replace("\n", " ") or "-"
+            print(f"{name}\t{number}\t{reading.confidence:.4f}")
+        sys.stdout.flush()
+    if out.failed:
+        print(f"mnist-edge: {out.failed} of {out.done + out.failed} inputs failed", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK
+
+
+def _write_crops(folder: Path, n: int, path: Path, digits: Any) -> None:
+    """DIR/<input number>-<file stem>-<digit index>-<label>.png for each digit read."""
+    from PIL import Image
+
+    for i, d in enumerate(digits):
+        target = folder / f"{n:05d}-{path.stem[:60]}-{i}-{d.label}.png"
+        try:
+            Image.fromarray(d.crop).save(target)
+        except OSError as exc:
+            raise MnistEdgeError(f"--crops: cannot write {target} ({exc.strerror or exc})"
+                                 ) from None
+
+
 def _info(args: argparse.Namespace) -> int:
     info = _load(args).info()
     if args.json:
@@ -240,6 +309,8 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None
     return {
         "predict": ("classify digits in images, folders, .npy arrays or IDX files",
                     _predict_args, _predict),
+        "read": ("read whole handwritten numbers in photos: every digit with its box, in "
+                 "reading order", _read_args, _read),
         "info": ("show a model's format, backend, tensors, quantization and manifest data",
                  _info_args, _info),
         "verify": ("check every file of an artifacts folder against its manifest",

@@ -109,17 +109,18 @@ def median3(grid: np.ndarray) -> np.ndarray:
                   axis=0)
 
 
-def dilate(mask: np.ndarray, steps: int) -> np.ndarray:
-    """Grow a boolean mask by ``steps`` pixels (3x3 square each step)."""
-    h, w = mask.shape
+def dilate(a: np.ndarray, steps: int) -> np.ndarray:
+    """Grow a boolean mask, or the light parts of a grey image, by ``steps`` pixels (3x3 maximum
+    each step)."""
+    h, w = a.shape
     for _ in range(steps):
-        p = np.pad(mask, 1)
+        p = np.pad(a, 1)
         out = p[1:-1, 1:-1].copy()
         for dy in range(3):
             for dx in range(3):
-                out |= p[dy:dy + h, dx:dx + w]
-        mask = out
-    return mask
+                np.maximum(out, p[dy:dy + h, dx:dx + w], out=out)
+        a = out
+    return a
 
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -203,12 +204,17 @@ def otsu(a: np.ndarray, bins: int = 256) -> float:
     return float(edges[int(np.argmax(between[:-1])) + 1])
 
 
+def reduction(shape: tuple[int, ...], limit: int) -> int:
+    """The block side ``reduce`` uses for an image of ``shape``: 1 when it fits ``limit``."""
+    return max(1, int(np.ceil(np.sqrt(shape[0] * shape[1] / limit))))
+
+
 def reduce(a: np.ndarray, limit: int) -> np.ndarray:
     """Average k x k blocks so that at most ``limit`` pixels remain (an anti-aliased shrink).
 
     Budgeting pixels rather than the longer side keeps a narrow strip (and the digit in it) sharp.
     """
-    k = int(np.ceil(np.sqrt(a.shape[0] * a.shape[1] / limit)))
+    k = reduction(a.shape, limit)
     if k <= 1:
         return a
     h, w = a.shape
