@@ -22,7 +22,7 @@ TFL_STAMP := $(TFL_VENV)/.installed
 PIP_Q     := -m pip install --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train export test lint format clean runtime-venvs test-runtime parity pi-check fuzz reliability bench
+.PHONY: help venv train export test lint format clean runtime-venvs test-runtime parity reader-report pi-check fuzz reliability bench
 
 help:  ## list the targets
 	@echo "mnist-edge targets:"
@@ -49,6 +49,10 @@ export: $(STAMP) $(ARTIFACTS)/model.keras  ## export + verify int8/float TFLite 
 # parity reads the export as it is (run it after `make train export`); .venv-tflite runs tflite-runtime
 parity: $(STAMP) $(TFL_STAMP)  ## every exported file on every backend vs Keras -> reports/parity.md/.json/.png
 	$(PY) -m checks.parity --artifacts $(ARTIFACTS) --out reports --tflite-python $(TFL_VENV)/bin/python
+
+# reader-report reads the export as it is; sets from MNIST's test digits (--split train to tune)
+reader-report: $(STAMP)  ## the number reader on photo sets made from MNIST test digits -> reports/reader.*
+	$(PY) -m checks.reader --artifacts $(ARTIFACTS) --out reports
 
 test: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## lint, then run the test suite (self-sufficient; set MNIST_DATA to run offline)
 	@$(MAKE) --no-print-directory lint

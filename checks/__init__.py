@@ -1,8 +1,9 @@
-"""The checks beside the pipeline: parity, bench, reliability and pi (make parity, bench,
-reliability, pi-check).
+"""The checks beside the pipeline: parity, bench, reliability, pi and reader (make parity,
+bench, reliability, pi-check, reader-report).
 
 Each runs exported files through the runtime (``mnist_edge``); work that must run in another
 Python (a venv with tflite-runtime, a fresh process for honest memory figures, an emulated Pi)
-goes through the one child-process worker, ``checks/worker.py``. Build-time code: run from the
-repository, never installed.
+goes through the one child-process worker, ``checks/worker.py``. The handwriting photos that
+the reader report and the Pi check both use are made by ``checks/photosets.py``. Build-time
+code: run from the repository, never installed.
 """

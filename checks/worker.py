@@ -91,6 +91,24 @@ def predict(manifest: str, key: str, backend: str, images: str, out: str, count:
             "load_s": load_s, "seconds": seconds}
 
 
+def read(manifest: str, key: str, backend: str, numbers: list[str], singles: list[str]) -> dict:
+    """The photo path with one manifest file on one backend: ``Classifier.read`` of each number
+    photo (number, and each digit's box, label, confidence) and ``predict_files`` of the
+    single-digit photos (label or error)."""
+    from mnist_edge import Classifier
+
+    clf = Classifier.load(manifest, backend=backend, key=key)
+    start = time.perf_counter()
+    read = []
+    for path in numbers:
+        r = clf.read(path)
+        read.append({"number": r.number, "digits": [[*d.box, d.label, round(d.confidence, 6)]
+                                                    for d in r.digits]})
+    files = [[f.label, f.error] for f in clf.predict_files(singles)]
+    return {"backend": clf.backend, "numbers": read, "singles": files,
+            "seconds": time.perf_counter() - start}
+
+
 def bench(model: str, **options) -> dict:
     """``mnist-edge bench --json`` of one file: its row (load time, latency, throughput, memory)."""
     from mnist_edge.bench import BenchConfig, bench_model
@@ -114,8 +132,8 @@ def fuzz(**arguments) -> dict:
     return run_case(**arguments)
 
 
-JOBS = {"environment": environment, "predict": predict, "bench": bench, "baseline": baseline,
-        "fuzz": fuzz}
+JOBS = {"environment": environment, "predict": predict, "read": read, "bench": bench,
+        "baseline": baseline, "fuzz": fuzz}
 
 
 def serve() -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from checks.pi import packages, rootfs
+from checks.pi import packages, photos, rootfs
 from checks.pi.common import PiCheckError, log
 from checks.pi.compare import Row, compare, load_outputs
 from checks.pi.report import write_reports
@@ -136,6 +136,7 @@ class Plan:
     counts: dict[str, int]     # images each file runs on
     batch: int                 # images per predict() call
     images: Path               # .npy of the test images
+    photos: photos.PhotoSet    # number and single-digit photos for the photo path
 
 
 def _jobs(plan: Plan, name: str, backend_of) -> list[dict]:
@@ -177,11 +178,12 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
     np.save(images, x[:n_full])
     log(f"{len(entries)} files from {_manifest_path(cfg.artifacts)} (copied), {n_full:,} test "
         f"images ({n_sub:,} for the other files)")
-    plan = Plan(work, manifest, entries, counts, cfg.batch, images)
+    photo_set = photos.write_photos(work / "photos", x, y)
+    plan = Plan(work, manifest, entries, counts, cfg.batch, images, photo_set)
 
     roots, sites, built = _setup(targets, cache, cfg.mirror)
     t_setup = time.monotonic() - t_start
-    host, host_envs, failures = _host_runs(cfg, targets, plan)
+    host, host_envs, failures, host_photos = _host_runs(cfg, targets, plan)
 
     rows, target_info = [], {}
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:  # qemu processes, one per target
@@ -198,9 +200,14 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
             elif row.images:
                 row.failures.append(f"no host result for {row.key} on {row.backend} "
                                     "to compare with")
-            if not row.ok:
-                log(f"{target.key} {row.key}: FAIL {'; '.join(row.failures)}")
             rows.append(row)
+        for backend, answer in info.pop("photos", {}).items():
+            rows.append(photos.compare_photos(target.key, backend, answer,
+                                              host_photos.get(backend, {"error": "no host run"}),
+                                              plan.photos))
+    for row in rows:
+        if not row.ok:
+            log(f"{row.target} {row.key}: FAIL {'; '.join(row.failures)}")
 
     summary = {
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -240,10 +247,11 @@ def _setup(targets, cache: Path, mirror: str):
     return roots, sites, built
 
 
-def _host_runs(cfg: CheckConfig, targets, plan: Plan) -> tuple[dict, dict, list[str]]:
+def _host_runs(cfg: CheckConfig, targets, plan: Plan) -> tuple[dict, dict, list[str], dict]:
     """Every backend the targets use, run on the host on the same files and images.
 
-    Returns {backend: {key: job result}}, {python: environment} and host failures.
+    Returns {backend: {key: job result}}, {python: environment}, host failures and
+    {backend: photo-path answers} for the TFLite backends.
     """
     pythons = {b: sys.executable for b in HOST_BACKENDS.values()}
     pythons["tflite-runtime"] = str(cfg.host_tflite_python)
@@ -251,7 +259,7 @@ def _host_runs(cfg: CheckConfig, targets, plan: Plan) -> tuple[dict, dict, list[
     by_python: dict[str, list[str]] = {}
     for backend in sorted(needed):
         by_python.setdefault(pythons[backend], []).append(backend)
-    host, envs, failures = {}, {}, []
+    host, envs, failures, photo_answers = {}, {}, [], {}
     for python, backends in by_python.items():
         if not Path(python).is_file():
             raise PiCheckError(f"{python}: no host Python for {', '.join(backends)}; run "
@@ -260,11 +268,14 @@ def _host_runs(cfg: CheckConfig, targets, plan: Plan) -> tuple[dict, dict, list[
         log(f"host: {', '.join(backends)} on {len(jobs)} files ({python})")
         with Worker(python, timeout=JOB_TIMEOUT_S) as worker:
             envs[python], results = _run_jobs(worker, jobs, f"the host run with {python}")
+            for b in backends:
+                if BACKENDS[b].format == "tflite":
+                    photo_answers[b] = worker.call(photos.job(plan.manifest, b, plan.photos))
         for job in results:
             host.setdefault(job["backend"], {})[job["key"]] = job
             if job.get("error"):
                 failures.append(f"host {job['backend']} {job['key']}: {job['error']}")
-    return host, envs, failures
+    return host, envs, failures, photo_answers
 
 
 def _runs_on(backend: str):
@@ -295,6 +306,7 @@ def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,
     qemu = rootfs.emulator(target.stack)
     python = root / "usr/bin/python3.11"
     rows, envs, t0 = [], {}, time.monotonic()
+    photo_answers: dict[str, dict] = {}
     for inst in target.stack.backends:
         runtime_site, site, size = sites[(target.stack.name, inst.backend)]
         runtime_site, site = (root / p.relative_to(stack_root) for p in (runtime_site, site))
@@ -312,6 +324,9 @@ def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,
             with Worker(cmd=cmd, env=env, timeout=JOB_TIMEOUT_S) as worker:
                 env_info, results = _run_jobs(worker, jobs,
                                               f"{target.key} {inst.backend} under qemu")
+                if BACKENDS[inst.backend].format == "tflite":
+                    photo_answers[inst.backend] = worker.call(
+                        photos.job(plan.manifest, inst.backend, plan.photos))
         except PiCheckError as exc:  # a crash fails this backend's rows; the other runs go on
             rows += [Row(target.key, j["key"], inst.backend, 0, required[j["key"]],
                          install_bytes=size, failures=[str(exc)]) for j in jobs]
@@ -337,7 +352,7 @@ def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,
             rows.append(row)
     env_any = next(iter(envs.values()), {})
     info = {"title": target.title, "cpu": target.cpu, "cpu_note": target.cpu_note,
-            "seconds": time.monotonic() - t0,
+            "seconds": time.monotonic() - t0, "photos": photo_answers,
             "environment": dict(env_any, versions={k: v for e in envs.values()
                                                    for k, v in e["versions"].items() if v},
                                 tensorflow_importable=any(e["tensorflow_importable"]

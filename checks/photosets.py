@@ -1,0 +1,814 @@
+"""The number reader's evaluation sets: photos of handwritten numbers, and of single digits with
+thin or broken strokes, composed from MNIST digits; seeded and deterministic.
+
+    from checks import photosets as sets
+    from common.data import load_mnist
+    digits = sets.split_digits(load_mnist(), "test")     # report on test digits, tune on train
+    s = sets.number_sample(digits, seed=1234, index=0)   # s.image, s.truth ("4071"), s.tags
+    for s in sets.numbers(digits, seed=1234, n=1000): ...
+    d = sets.single_sample(digits, seed=1234, index=0)   # one digit, thin or broken strokes
+    sets.save_sets(digits, "/tmp/reader-sets", seed=1234, n_numbers=200, n_singles=200)
+
+Each sample has its own random generator, seeded with (seed, set, index): sample i is the same
+whatever the set's size, and can be made again alone (the report redraws its failures that way).
+A set built from one split reads only that split's arrays (``Digits``).
+
+A digit is drawn at the photo's scale: its MNIST image is cropped, enlarged (bicubic), slanted
+(shear) and given a crisp pen edge; a fine pen or pencil redraws its skeleton 1 or 2 px wide, a
+ballpoint 2-5% of the height wide (a marker keeps MNIST's stroke); breaks erase short bands
+across the stroke; pencil grain and uneven pressure change only the intensity. The touching,
+broken and size-variation tags are measured on each digit's ink mask (coverage above one half,
+as drawn, before paper, light, blur, noise and JPEG), never taken from the intention.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from common.data import Mnist
+
+SPLITS = ("test", "train")
+_SET_IDS = {"numbers": 1, "singles": 2}
+
+# --- numbers: how often each property is drawn (the measured shares are in the report)
+TWO_LINES = 0.05          # numbers written on two lines (each line 2-3 digits)
+TOUCHING = 0.5            # numbers where some neighbours are pushed into each other
+TOUCH_PAIR = 0.5          # ...each neighbour pair of such a number (at least one)
+# pens: 1-2 px thin lines, a ballpoint 2-5% of the height wide, or the MNIST stroke enlarged
+STROKES = {"fine pen": 0.12, "pencil": 0.10, "pen": 0.38, "marker": 0.40}
+THIN = ("fine pen", "pencil")
+BROKEN = 0.18             # numbers with cut strokes...
+BROKEN_DIGIT = 0.6        # ...each digit of such a number (at least one)
+PRESSURE = 0.15           # numbers written with uneven pressure
+MAX_SLANT = 15.0          # degrees of shear, either way
+SIZE_VARIATION = 0.3      # numbers whose digit heights are drawn 1.3-1.9x apart (others: 1.15x)
+MAX_HEIGHT_RATIO = 2.0    # ...and measured, tallest / shortest, never more than this
+# frames: mostly 640x480 (landscape), some portrait and other sizes and aspect ratios
+OTHER_FRAMES = ((320, 240), (400, 300), (800, 600), (1024, 768), (960, 540), (1280, 720),
+                (600, 600), (720, 960))
+# --- the photo
+LIGHT_ON_DARK = 0.15      # chalk on a board, white pen on dark paper
+LIGHTING = ("flat", "gradient", "vignette", "shadow")
+TEXTURE = 0.5             # blotchy paper grain
+BLUR = 0.35               # out of focus or moving: Gaussian, 0.4-1.2 px
+GRAY = 0.1                # saved as grayscale
+JPEG = 0.85               # JPEG at quality 35-95; the rest PNG
+# --- single digits: every one thin or broken
+SINGLE_STROKES = {"fine pen": 0.45, "pencil": 0.35, "pen": 0.1, "marker": 0.1}
+SINGLE_BROKEN = 0.35      # thin strokes cut too (thicker ones always are)
+SINGLE_PRESSURE = 0.35
+# --- measuring the ink
+INK = 0.5                 # coverage above which a pixel is ink (masks, pieces, touching)
+NEST = 0.3                # a digit's box overlaps the previous one's by at most 30% of the
+                          # narrower one's width (reading order stays left to right)
+MIN_PIECE = 0.02          # a piece holds at least 2% of its digit's ink (smaller: a speck)
+
+
+@dataclass(frozen=True)
+class Digits:
+    """One MNIST split: uint8 images [N,28,28], labels [N], and the split's name."""
+
+    x: np.ndarray
+    y: np.ndarray
+    split: str
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """One written digit in a photo: label, MNIST index, box, and its ink as drawn."""
+
+    label: int
+    source: int                      # index into the split's arrays
+    box: tuple[int, int, int, int]   # (left, top, right, bottom) of its ink, photo pixels
+                                     # (right and bottom exclusive)
+    ink: np.ndarray                  # uint8 [bottom-top, right-left]: coverage 0..255 as drawn
+    mask: np.ndarray                 # bool, same shape: the stroke's shape (coverage > INK
+                                     # before pencil and pressure lighten it)
+    pieces: int                      # connected pieces of the mask
+    clean_pieces: int                # ...before any cut
+    line: int = 0                    # 0 = the top line
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One photo with its truth string, digits, breakdown tags and exact parameters."""
+
+    set: str                         # "numbers" or "singles"
+    index: int
+    split: str
+    image: np.ndarray                # uint8 [H,W,3] or [H,W]: the photo as decoded (with JPEG
+                                     # artefacts)
+    truth: str                       # digits in reading order, lines joined by "\n"
+    glyphs: tuple[Glyph, ...]
+    tags: dict[str, str]             # one value per factor, for the report's breakdowns
+    params: dict[str, float | int | str] = field(default_factory=dict)
+    jpeg: bytes | None = None        # the file when the photo is a JPEG (else saved as PNG)
+
+    @property
+    def suffix(self) -> str:
+        """The file suffix the photo is saved with."""
+        return ".jpg" if self.jpeg is not None else ".png"
+
+    def file_bytes(self) -> bytes:
+        """The photo as a file: the JPEG it was decoded from, or a PNG of its pixels."""
+        if self.jpeg is not None:
+            return self.jpeg
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(self.image).save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
+
+    def write(self, stem: Path) -> Path:
+        """Save the photo as ``stem`` + its suffix; returns the path."""
+        path = stem.with_suffix(self.suffix)
+        path.write_bytes(self.file_bytes())
+        return path
+
+
+def split_digits(mnist: Mnist, split: str) -> Digits:
+    """The digits a set may use: MNIST's test split (for the report) or train (for tuning)."""
+    if split == "test":
+        return Digits(mnist.x_test, mnist.y_test, "test")
+    if split == "train":
+        return Digits(mnist.x_train, mnist.y_train, "train")
+    raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+
+
+def numbers(digits: Digits, seed: int, n: int) -> Iterator[Sample]:
+    """The first ``n`` number photos of the set for ``seed``, made one at a time."""
+    return (number_sample(digits, seed, i) for i in range(n))
+
+
+def singles(digits: Digits, seed: int, n: int) -> Iterator[Sample]:
+    """The first ``n`` single thin/broken digit photos of the set for ``seed``."""
+    return (single_sample(digits, seed, i) for i in range(n))
+
+
+def _rng(seed: int, set_name: str, index: int) -> np.random.Generator:
+    """Sample ``index``'s own generator."""
+    return np.random.default_rng([seed, _SET_IDS[set_name], index])
+
+
+# ------------------------------------------------------------------ pixels: small numpy helpers
+
+def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of a small float image (zero outside); Pillow's needs 8 bits."""
+    r = max(1, int(3 * sigma + 0.5))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2).astype(np.float32)
+    k /= k.sum()
+    h, w = a.shape
+    p = np.pad(a.astype(np.float32), r)
+    rows = sum(k[i] * p[:, i:i + w] for i in range(2 * r + 1))
+    return np.asarray(sum(k[i] * rows[i:i + h] for i in range(2 * r + 1)), dtype=np.float32)
+
+
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    """3x3 dilation of a boolean mask (same shape)."""
+    p = np.pad(mask, 1)
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    for dy in range(3):
+        for dx in range(3):
+            out |= p[dy:dy + h, dx:dx + w]
+    return out
+
+
+def skeleton(mask: np.ndarray) -> np.ndarray:
+    """One-pixel-wide centre lines of a boolean mask (Zhang-Suen thinning, vectorised)."""
+    m = np.pad(mask.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            c = m[1:-1, 1:-1]
+            p2, p3, p4 = m[:-2, 1:-1], m[:-2, 2:], m[1:-1, 2:]
+            p5, p6, p7 = m[2:, 2:], m[2:, 1:-1], m[2:, :-2]
+            p8, p9 = m[1:-1, :-2], m[:-2, :-2]
+            ring = (p2, p3, p4, p5, p6, p7, p8, p9, p2)
+            b = sum(q.astype(np.int32) for q in ring[:8])
+            a = sum(((ring[k] == 0) & (ring[k + 1] == 1)).astype(np.int32) for k in range(8))
+            if step == 0:
+                side = ((p2 & p4 & p6) == 0) & ((p4 & p6 & p8) == 0)
+            else:
+                side = ((p2 & p4 & p8) == 0) & ((p2 & p6 & p8) == 0)
+            gone = (c == 1) & (b >= 2) & (b <= 6) & (a == 1) & side
+            if gone.any():
+                c[gone] = 0
+                changed = True
+        if not changed:
+            return m[1:-1, 1:-1].astype(bool)
+
+
+def count_pieces(mask: np.ndarray, min_share: float = MIN_PIECE) -> int:
+    """Connected pieces (8-neighbour) of a boolean mask, not counting specks under ``min_share``
+    of its pixels (union-find over the runs of each row)."""
+    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    ends = np.nonzero(edges == -1)[1]            # row-major order: paired with the starts
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    prev: list[int] = []                         # runs of the row above
+    cur: list[int] = []
+    row_of, s_of, e_of = rows.tolist(), starts.tolist(), ends.tolist()
+    for i, r in enumerate(row_of):
+        if cur and row_of[cur[0]] != r:
+            prev, cur = (cur if row_of[cur[0]] == r - 1 else []), []
+        for j in prev:
+            if s_of[j] <= e_of[i] and s_of[i] <= e_of[j]:  # [s, e) spans touch, diagonals too
+                a, b = find(i), find(j)
+                if a != b:
+                    parent[a] = b
+        cur.append(i)
+    total: Counter[int] = Counter()
+    for i in range(len(rows)):
+        total[find(i)] += e_of[i] - s_of[i]
+    floor = max(2.0, min_share * sum(total.values()))
+    return sum(1 for size in total.values() if size >= floor)
+
+
+def touching(a: Glyph, b: Glyph) -> bool:
+    """True when the two digits' ink masks touch or overlap (8-neighbour)."""
+    left, top = min(a.box[0], b.box[0]) - 1, min(a.box[1], b.box[1]) - 1
+    right, bottom = max(a.box[2], b.box[2]) + 1, max(a.box[3], b.box[3]) + 1
+    if a.box[0] > b.box[2] or b.box[0] > a.box[2] or a.box[1] > b.box[3] or b.box[1] > a.box[3]:
+        return False
+    grids = []
+    for g in (a, b):
+        grid = np.zeros((bottom - top, right - left), dtype=bool)
+        grid[g.box[1] - top:g.box[3] - top, g.box[0] - left:g.box[2] - left] = g.mask
+        grids.append(grid)
+    return bool((_dilate(grids[0]) & grids[1]).any())
+
+
+# ------------------------------------------------------------------ one digit, drawn
+
+@dataclass
+class _Pen:
+    """How a number (or a single digit) is written."""
+
+    stroke: str = "marker"           # one of STROKES
+    width: float = 1.0               # "fine pen", "pencil": 1 or 2 px; "pen": a share of the
+                                     # height; "marker": unused (the MNIST stroke, enlarged)
+    pressure: bool = False
+    slant: float = 0.0               # degrees, positive leans right
+
+
+@dataclass
+class _Drawn:
+    """One digit drawn at photo scale, in its own crop."""
+
+    ink: np.ndarray                  # float32 coverage 0..1
+    mask: np.ndarray                 # bool: the shape
+    pieces: int
+    clean_pieces: int
+    label: int
+    source: int
+
+
+def _enlarge(digit: np.ndarray, height: int, slant: float,
+             rng: np.random.Generator) -> np.ndarray:
+    """An MNIST digit as float coverage ``height`` px tall, slanted, with a crisp pen edge."""
+    from PIL import Image
+
+    on = digit > 30
+    rows, cols = np.flatnonzero(on.any(axis=1)), np.flatnonzero(on.any(axis=0))
+    crop = np.pad(digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255, 1)
+    scale = height / crop.shape[0]
+    width = max(3, round(crop.shape[1] * scale * rng.uniform(0.88, 1.12)))
+    img = Image.fromarray(crop, "F").resize((width, height), Image.Resampling.BICUBIC)
+    t = math.tan(math.radians(slant))
+    if abs(t) > 1e-3:  # shear about the baseline: the top moves by t * height
+        grow = math.ceil(abs(t) * height)
+        img = img.transform((width + grow, height), Image.Transform.AFFINE,
+                            (1.0, t, -max(t, 0.0) * height, 0.0, 1.0, 0.0),
+                            Image.Resampling.BICUBIC)
+    a = np.pad(np.asarray(img, dtype=np.float32), 3)  # room for a redrawn stroke's edge
+    # The enlarged MNIST edge ramps over ~scale pixels; a pen's edge is about 1.5 px.
+    level = rng.uniform(0.35, 0.55)
+    return np.clip(0.5 + (a - level) * max(2.0, 0.8 * scale), 0.0, 1.0)
+
+
+def _redraw(ink: np.ndarray, width: float) -> np.ndarray:
+    """The digit redrawn along its skeleton by a round pen ``width`` px wide (anti-aliased)."""
+    line = skeleton(ink > INK)
+    if width >= 3:  # grow by (width - 1) / 2, alternating 4- and 8-neighbour steps: a disc
+        for step in range(int(round((width - 1) / 2))):
+            line = _grow4(line) if step % 2 == 0 else _dilate(line)
+    elif width >= 2:
+        grown = line.copy()
+        grown[1:, :] |= line[:-1, :]
+        grown[:, 1:] |= line[:, :-1]
+        grown[1:, 1:] |= line[:-1, :-1]
+        line = grown
+    return np.clip(_blur(line.astype(np.float32), 0.45) * 1.5, 0.0, 1.0)
+
+
+def _grow4(mask: np.ndarray) -> np.ndarray:
+    """4-neighbour dilation of a boolean mask."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
+
+
+def _cut(ink: np.ndarray, rng: np.random.Generator, cuts: int) -> np.ndarray:
+    """Erase short bands across the stroke at points along it: a pen that skips."""
+    mask = ink > INK
+    skel = skeleton(mask)
+    ys, xs = np.nonzero(skel)
+    if len(ys) < 6:
+        return ink
+    width = float(mask.sum()) / len(ys)
+    # mid-stroke points only: a skeleton pixel with exactly two skeleton neighbours
+    mid = np.flatnonzero(_neighbours(skel)[ys, xs] == 2)
+    out = ink.copy()
+    yy, xx = np.mgrid[0:ink.shape[0], 0:ink.shape[1]].astype(np.float32)
+    chosen: list[tuple[int, int]] = []
+    for i in rng.permutation(mid):
+        y, x = int(ys[i]), int(xs[i])
+        if any(math.hypot(y - cy, x - cx) < 3 * width + 6 for cy, cx in chosen):
+            continue
+        # the stroke's direction here: the main axis of the skeleton pixels around the point
+        near = np.hypot(ys - y, xs - x) <= max(3.0, width)
+        pts = np.stack([ys[near] - y, xs[near] - x]).astype(np.float64)
+        ty, tx = np.linalg.eigh(pts @ pts.T)[1][:, -1]
+        along = np.abs((yy - y) * ty + (xx - x) * tx)
+        across = np.abs((yy - y) * tx - (xx - x) * ty)
+        gap = rng.uniform(2.0, 4.0) + rng.uniform(0.0, 0.5) * width
+        gap = min(gap, 0.12 * ink.shape[0])
+        band = (1 - np.clip(along - gap / 2 + 0.5, 0, 1)) * (across <= 0.8 * width + 2)
+        out *= 1 - band
+        chosen.append((y, x))
+        if len(chosen) >= cuts:
+            break
+    return out
+
+
+def _neighbours(mask: np.ndarray) -> np.ndarray:
+    """How many of each pixel's 8 neighbours are set."""
+    p = np.pad(mask.astype(np.int32), 1)
+    h, w = mask.shape
+    total = sum(p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+    return np.asarray(total - mask, dtype=np.int32)
+
+
+def _pressure(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A smooth factor in [lo, 1] varying along the digit: uneven pen pressure."""
+    from PIL import Image
+
+    coarse = rng.random((3, 3)).astype(np.float32)
+    f = np.asarray(Image.fromarray(coarse, "F").resize((shape[1], shape[0]),
+                                                       Image.Resampling.BICUBIC))
+    f = (f - f.min()) / max(1e-6, float(f.max() - f.min()))
+    lo = rng.uniform(0.25, 0.55)
+    return np.asarray(lo + (1 - lo) * f, dtype=np.float32)
+
+
+def _draw(digits: Digits, source: int, height: int, pen: _Pen, broken: bool,
+          rng: np.random.Generator) -> _Drawn:
+    """Digit ``source`` of the split drawn ``height`` px tall with ``pen``, cut if ``broken``."""
+    slant = float(np.clip(pen.slant + rng.uniform(-2, 2), -MAX_SLANT, MAX_SLANT))
+    ink = _enlarge(digits.x[source], height, slant, rng)
+    if pen.stroke in THIN:
+        ink = _redraw(ink, pen.width)
+    elif pen.stroke == "pen":
+        ink = _redraw(ink, max(3.0, pen.width * height))
+    clean = pieces = count_pieces(ink > INK)
+    if broken:
+        for attempt in range(4):  # a cut at a junction or near a tip may leave it whole
+            cut = _cut(ink, rng, (1 if rng.random() < 0.7 else 2) + attempt)
+            pieces = count_pieces(cut > INK)
+            if pieces > clean:
+                ink = cut
+                break
+        else:
+            pieces = clean
+    mask = ink > INK
+    if pen.stroke == "pencil":  # grey, grainy graphite
+        grain = _blur(rng.random(ink.shape).astype(np.float32), 0.6)
+        ink = ink * rng.uniform(0.5, 0.8) * np.clip(0.8 + 2.0 * (grain - 0.5), 0.3, 1.0)
+    if pen.pressure:
+        ink = ink * _pressure(ink.shape, rng)
+    rows, cols = np.flatnonzero(ink.max(axis=1) > 0.02), np.flatnonzero(ink.max(axis=0) > 0.02)
+    crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return _Drawn(ink[crop].astype(np.float32), mask[crop], pieces, clean,
+                  int(digits.y[source]), source)
+
+
+# ------------------------------------------------------------------ a number: digits in a row
+
+def _profile(mask: np.ndarray, right: bool) -> np.ndarray:
+    """Per row, the rightmost (or leftmost) ink column; -inf/+inf on rows without ink."""
+    has = mask.any(axis=1)
+    if right:
+        idx = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
+        return np.where(has, idx, -np.inf)
+    return np.where(has, np.argmax(mask, axis=1), np.inf)
+
+
+def _line(drawn: list[_Drawn], heights: list[int], gaps: list[float], jitter: list[float]
+          ) -> list[tuple[int, int]]:
+    """(top, left) of each digit in a line: bottoms on a jittered baseline, each digit ``gap``
+    px right of the ink before it, row by row (a gap of 1 or less makes the ink touch)."""
+    base = max(heights) + 1
+    tops = [int(round(base - d.ink.shape[0] + j)) for d, j in zip(drawn, jitter, strict=True)]
+    shift = -min(tops)
+    tops = [t + shift for t in tops]
+    rows = max(t + d.ink.shape[0] for t, d in zip(tops, drawn, strict=True))
+    right = np.full(rows, -np.inf)      # rightmost ink so far, per row
+    places: list[tuple[int, int]] = []
+    for d, top, gap in zip(drawn, tops, gaps, strict=True):
+        h = d.ink.shape[0]
+        if not places:
+            left = 0
+        else:
+            near = right.copy()          # a row's neighbours count too: diagonal contact
+            near[1:] = np.maximum(near[1:], right[:-1])
+            near[:-1] = np.maximum(near[:-1], right[1:])
+            mine = _profile(d.mask, right=False)
+            both = np.isfinite(near[top:top + h]) & np.isfinite(mine)
+            if both.any():
+                left = int(math.ceil(gap + np.max(near[top:top + h][both] - mine[both])))
+            else:  # no row in common: space from the boxes
+                left = int(math.ceil(np.max(right[np.isfinite(right)]) + gap))
+            # a digit may tuck under its neighbour's overhang (a 7's bar), never pass it
+            prev, (_, prev_left) = drawn[len(places) - 1], places[-1]
+            narrow = min(prev.ink.shape[1], d.ink.shape[1])
+            left = max(left, prev_left + prev.ink.shape[1] - int(NEST * narrow))
+        places.append((top, left))
+        r = _profile(d.mask, right=True) + left
+        right[top:top + h] = np.maximum(right[top:top + h], r)
+    return places
+
+
+def _number_pen(rng: np.random.Generator) -> _Pen:
+    """The pen, pressure and slant of one number."""
+    stroke = str(rng.choice(list(STROKES), p=list(STROKES.values())))
+    width = float(rng.integers(1, 3)) if stroke in THIN else float(rng.uniform(0.02, 0.05))
+    return _Pen(stroke=stroke, width=width, pressure=bool(rng.random() < PRESSURE),
+                slant=float(rng.uniform(-MAX_SLANT, MAX_SLANT)))
+
+
+def _frame(rng: np.random.Generator) -> tuple[int, int]:
+    """(width, height) of a number photo: mostly 640x480, some portrait and other sizes."""
+    u = rng.random()
+    if u < 0.65:
+        return 640, 480
+    if u < 0.75:
+        return 480, 640
+    w, h = OTHER_FRAMES[int(rng.integers(len(OTHER_FRAMES)))]
+    return int(w), int(h)
+
+
+def _at_least_one(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
+    """n booleans, each True with probability p, at least one True."""
+    pick = rng.random(n) < p
+    if not pick.any():
+        pick[int(rng.integers(n))] = True
+    return pick
+
+
+def number_sample(digits: Digits, seed: int, index: int, frame: tuple[int, int] | None = None,
+                  n_digits: int | None = None) -> Sample:
+    """Number photo ``index`` of the set for ``seed`` (``frame`` and ``n_digits`` force its
+    size and length; both also rule out a second line)."""
+    rng = _rng(seed, "numbers", index)
+    width, height = frame or _frame(rng)
+    two = frame is None and n_digits is None and rng.random() < TWO_LINES
+    counts = ([int(rng.integers(2, 4)), int(rng.integers(2, 4))] if two
+              else [n_digits or int(rng.integers(2, 7))])
+    pen = _number_pen(rng)
+    touch = rng.random() < TOUCHING
+    broken = rng.random() < BROKEN
+    varied = rng.random() < SIZE_VARIATION
+    ratio = float(rng.uniform(1.3, 1.9)) if varied else 1.0
+    jitter = float(rng.uniform(0.0, 0.12))
+    share = float(rng.uniform(0.25, 0.75))  # the longest line's share of the frame's width
+    sources = [rng.integers(len(digits.x), size=c) for c in counts]
+    longest = max(counts)
+    # mean digit width with its gap is about 0.8 of the height
+    h_mean = share * width / (longest * 0.8)
+    h_mean = float(np.clip(h_mean, max(20.0, 0.07 * height), (0.42 if not two else 0.22) * height))
+    for _ in range(10):
+        lines = [_number_line(digits, src, h_mean, ratio, jitter, pen, touch, broken, rng)
+                 for src in sources]
+        sizes = [d.ink.shape[0] for placed, _, _ in lines for d, _ in placed]
+        if max(sizes) > MAX_HEIGHT_RATIO * min(sizes):  # pen tips and cuts change heights too
+            ratio = max(1.0, ratio * 0.9)
+            continue
+        line_gap = int(rng.uniform(0.25, 0.6) * h_mean)
+        w_total = max(w for _, w, _ in lines)
+        h_total = sum(h for _, _, h in lines) + line_gap * (len(lines) - 1)
+        fit = min(0.92 * width / w_total, 0.9 * height / h_total)
+        if fit >= 1.0:
+            break
+        h_mean *= fit * 0.97
+    left0 = _place(rng, width, w_total)
+    top0 = _place(rng, height, h_total)
+    glyphs: list[Glyph] = []
+    y = top0
+    for n_line, (placed, w_line, h_line) in enumerate(lines):
+        x = left0 + int(rng.integers(0, max(1, w_total - w_line + 1)))  # lines need not align
+        for d, (top, left) in placed:
+            box = (x + left, y + top, x + left + d.ink.shape[1], y + top + d.ink.shape[0])
+            glyphs.append(Glyph(d.label, d.source, box,
+                                np.rint(d.ink * 255).astype(np.uint8), d.mask, d.pieces,
+                                d.clean_pieces, n_line))
+        y += h_line + line_gap
+    pairs = sum(touching(a, b) for i, a in enumerate(glyphs) for b in glyphs[i + 1:]
+                if a.line == b.line)
+    sizes = [g.box[3] - g.box[1] for g in glyphs]
+    tags = {"digits": str(sum(counts)), "lines": str(len(counts)),
+            "touching": "yes" if pairs else "no",
+            "stroke": pen.stroke, "thin": "yes" if pen.stroke in THIN else "no",
+            "broken": "yes" if any(g.pieces > g.clean_pieces for g in glyphs) else "no",
+            "pressure": "yes" if pen.pressure else "no",
+            "slant": _slant_tag(pen.slant),
+            "size variation": _size_tag(max(sizes) / min(sizes))}
+    params: dict[str, float | int | str] = {
+        "slant_deg": round(pen.slant, 2), "size_ratio_drawn": round(ratio, 3),
+        "height_ratio_measured": round(max(sizes) / min(sizes), 3),
+        "baseline_jitter": round(jitter, 3), "touching_pairs": int(pairs),
+        "pen_width": pen.width if pen.stroke in THIN + ("pen",) else 0,
+        "digit_height_px": round(float(np.mean(sizes)), 1)}
+    truth = "\n".join("".join(str(g.label) for g in glyphs if g.line == n)
+                      for n in range(len(counts)))
+    return _finish("numbers", index, digits.split, glyphs, truth, (width, height),
+                   pen.stroke == "pencil", tags, params, rng)
+
+
+def _place(rng: np.random.Generator, side: int, size: int) -> int:
+    """A random start for ``size`` pixels along ``side``, 3% of it clear at both ends if room."""
+    margin = int(0.03 * side)
+    return int(rng.integers(margin, max(margin + 1, side - size - margin)))
+
+
+def _size_tag(ratio: float) -> str:
+    """The bucket of a number's tallest / shortest digit height, as measured."""
+    return "1-1.15x" if ratio < 1.15 else "1.15-1.3x" if ratio < 1.3 else "1.3-2x"
+
+
+def _slant_tag(slant: float) -> str:
+    """The slant's bucket."""
+    a = abs(slant)
+    return "0-5 deg" if a < 5 else "5-10 deg" if a < 10 else "10-15 deg"
+
+
+def _number_line(digits: Digits, sources: np.ndarray, h_mean: float, ratio: float,
+                 jitter: float, pen: _Pen, touch: bool, broken: bool, rng: np.random.Generator
+                 ) -> tuple[list[tuple[_Drawn, tuple[int, int]]], int, int]:
+    """One line of digits drawn and placed: [(drawn, (top, left))], its width and height."""
+    n = len(sources)
+    if ratio > 1.0:  # heights spread over [1, ratio], with both ends used
+        f = rng.uniform(1.0, ratio, size=n)
+        ends = rng.permutation(n)[:2]
+        f[ends[0]], f[ends[1]] = 1.0, ratio
+    else:
+        f = rng.uniform(0.93, 1.07, size=n)
+    f = f / f.mean()
+    heights = [max(12, int(round(h_mean * v))) for v in f]
+    cut = _at_least_one(rng, n, BROKEN_DIGIT) if broken else np.zeros(n, dtype=bool)
+    drawn = [_draw(digits, int(s), h, pen, bool(c), rng)
+             for s, h, c in zip(sources, heights, cut, strict=True)]
+    pushed = _at_least_one(rng, n - 1, TOUCH_PAIR) if touch else np.zeros(n - 1, dtype=bool)
+    gaps = [0.0]
+    for i in range(1, n):
+        if pushed[i - 1]:  # touching (gap 1: adjacent pixels) or overlapping by a few pixels
+            narrow = min(drawn[i].ink.shape[1], drawn[i - 1].ink.shape[1])
+            gaps.append(1.0 - min(rng.uniform(0, 0.08) * h_mean, 0.25 * narrow))
+        else:
+            gaps.append(max(3.0, rng.uniform(0.06, 0.4) * h_mean))
+    offsets = [float(rng.uniform(-jitter, jitter)) * h for h in heights]
+    places = _line(drawn, heights, gaps, offsets)
+    w = max(left + d.ink.shape[1] for d, (_, left) in zip(drawn, places, strict=True))
+    h = max(top + d.ink.shape[0] for d, (top, _) in zip(drawn, places, strict=True))
+    return list(zip(drawn, places, strict=True)), w, h
+
+
+# ------------------------------------------------------------------ single thin/broken digits
+
+def single_sample(digits: Digits, seed: int, index: int,
+                  frame: tuple[int, int] | None = None) -> Sample:
+    """Single-digit photo ``index`` of the set for ``seed``: fine pen, pencil or uneven pressure,
+    often broken (``frame`` forces the photo's size)."""
+    rng = _rng(seed, "singles", index)
+    source = int(rng.integers(len(digits.x)))
+    # every one thin (1-2 px) or broken; uneven pressure on some
+    stroke = str(rng.choice(list(SINGLE_STROKES), p=list(SINGLE_STROKES.values())))
+    width = float(rng.integers(1, 3)) if stroke in THIN else float(rng.uniform(0.02, 0.05))
+    pen = _Pen(stroke=stroke, width=width, pressure=bool(rng.random() < SINGLE_PRESSURE),
+               slant=float(rng.uniform(-10, 10)))
+    broken = stroke not in THIN or bool(rng.random() < SINGLE_BROKEN)
+    if frame is None:
+        while True:  # a crop around one digit: 120-480 px, up to 1.6:1
+            width, height = (int(v) for v in rng.integers(120, 481, size=2))
+            if max(width, height) <= 1.6 * min(width, height):
+                break
+    else:
+        width, height = frame
+    h = max(24, int(rng.uniform(0.35, 0.75) * min(width, height)))
+    d = _draw(digits, source, h, pen, broken, rng)
+    h_ink, w_ink = d.ink.shape
+    if w_ink > 0.9 * width:  # a wide, slanted digit in a narrow frame
+        width = int(w_ink / 0.9) + 1
+    if h_ink > 0.9 * height:
+        height = int(h_ink / 0.9) + 1
+    top, left = _place(rng, height, h_ink), _place(rng, width, w_ink)
+    glyph = Glyph(d.label, source, (left, top, left + w_ink, top + h_ink),
+                  np.rint(d.ink * 255).astype(np.uint8), d.mask, d.pieces, d.clean_pieces)
+    tags = {"stroke": stroke, "thin": "yes" if stroke in THIN else "no",
+            "broken": "yes" if d.pieces > d.clean_pieces else "no",
+            "pressure": "yes" if pen.pressure else "no"}
+    params: dict[str, float | int | str] = {"slant_deg": round(pen.slant, 2),
+                                            "pen_width": pen.width, "digit_height_px": h_ink}
+    return _finish("singles", index, digits.split, [glyph], str(d.label), (width, height),
+                   stroke == "pencil", tags, params, rng)
+
+
+# ------------------------------------------------------------------ the photo
+
+def _finish(set_name: str, index: int, split: str, glyphs: list[Glyph], truth: str,
+            frame: tuple[int, int], pencil: bool, tags: dict[str, str],
+            params: dict[str, float | int | str], rng: np.random.Generator) -> Sample:
+    """Lay the glyphs' ink on paper and photograph it: the finished Sample."""
+    width, height = frame
+    ink = np.zeros((height, width), dtype=np.float32)
+    for g in glyphs:
+        left, top, right, bottom = g.box
+        region = ink[top:bottom, left:right]
+        region[:] = 1 - (1 - region) * (1 - g.ink.astype(np.float32) / 255)  # inks layer up
+    image, jpeg, photo_tags, photo_params = _photograph(ink, pencil, rng)
+    params = {**params, **photo_params, "width": width, "height": height}
+    if set_name == "singles":  # crops around one digit
+        frame_tag = "crop <240 px" if min(width, height) < 240 else "crop 240-480 px"
+    else:
+        frame_tag = f"{width}x{height}" if (width, height) in ((640, 480), (480, 640)) else "other"
+    return Sample(set_name, index, split, image, truth, tuple(glyphs),
+                  {**tags, **photo_tags, "frame": frame_tag}, params, jpeg)
+
+
+def _colours(rng: np.random.Generator, dark_ink: bool, pencil: bool
+             ) -> tuple[np.ndarray, np.ndarray, str]:
+    """(paper RGB, ink RGB, ink name), far enough apart in luma to be legible."""
+    luma = np.array([0.299, 0.587, 0.114])
+    while True:
+        if dark_ink:
+            paper = rng.uniform(175, 250) + rng.uniform(-12, 12, size=3)
+            name = "pencil" if pencil else str(rng.choice(["black", "blue", "dark grey"]))
+            ink = {"pencil": lambda: np.full(3, rng.uniform(40, 80)),
+                   "black": lambda: rng.uniform(5, 45, size=3),
+                   "blue": lambda: np.array([rng.uniform(15, 60), rng.uniform(25, 70),
+                                             rng.uniform(100, 160)]),
+                   "dark grey": lambda: np.full(3, rng.uniform(50, 90))}[name]()
+        else:
+            paper = rng.uniform(15, 70) + np.array([0, rng.uniform(0, 20), 0])  # boards: greenish
+            name = "chalk"
+            ink = rng.uniform(190, 250) + rng.uniform(-8, 8, size=3)
+        if abs(float((paper - ink) @ luma)) >= 100:
+            return paper, ink, name
+
+
+def _lighting(kind: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """Illumination factor [H,W]: flat, a gradient, a vignette or a soft cast shadow."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    if kind == "gradient":
+        theta = rng.uniform(0, 2 * np.pi)
+        t = np.cos(theta) * xx / width + np.sin(theta) * yy / height
+        t = (t - t.min()) / max(1e-6, float(t.max() - t.min()))
+        return np.asarray(1 - rng.uniform(0.2, 0.55) * t, dtype=np.float32)
+    if kind == "vignette":
+        cx, cy = width * rng.uniform(0.35, 0.65), height * rng.uniform(0.35, 0.65)
+        r2 = ((xx - cx) / (width / 2)) ** 2 + ((yy - cy) / (height / 2)) ** 2
+        return np.asarray(1 - rng.uniform(0.2, 0.5) * np.clip(r2 / 2, 0, 1), dtype=np.float32)
+    if kind == "shadow":  # the edge of a hand's or phone's shadow, soft
+        theta = rng.uniform(0, 2 * np.pi)
+        cx, cy = width * rng.uniform(0.2, 0.8), height * rng.uniform(0.2, 0.8)
+        d = np.cos(theta) * (xx - cx) + np.sin(theta) * (yy - cy)
+        soft = rng.uniform(0.02, 0.15) * min(width, height)
+        return np.asarray(1 - rng.uniform(0.25, 0.5) / (1 + np.exp(-d / soft)),
+                          dtype=np.float32)
+    return np.ones((height, width), dtype=np.float32)
+
+
+def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator
+                ) -> tuple[np.ndarray, bytes | None, dict[str, str], dict[str, float | int | str]]:
+    """Ink coverage [H,W] -> a photo: paper and ink colours, texture, light, blur, noise, JPEG."""
+    from PIL import Image, ImageFilter
+
+    height, width = ink.shape
+    dark_ink = rng.random() >= LIGHT_ON_DARK
+    paper, pen, pen_name = _colours(rng, dark_ink, pencil)
+    page: np.ndarray = np.broadcast_to(paper.astype(np.float32), (height, width, 3))
+    texture = rng.random() < TEXTURE
+    if texture:  # blotchy low-frequency grain
+        coarse = rng.normal(0, 1, size=(max(2, height // 40), max(2, width // 40)))
+        blotch = np.asarray(Image.fromarray(coarse.astype(np.float32), "F").resize(
+            (width, height), Image.Resampling.BICUBIC))
+        page = page + np.float32(rng.uniform(2, 6)) * blotch[..., None]
+    cover = ink[..., None]
+    rgb = page * (1 - cover) + pen.astype(np.float32) * cover
+    light = str(rng.choice(LIGHTING))
+    rgb *= _lighting(light, height, width, rng)[..., None]
+    img = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
+    blur = rng.random() < BLUR
+    sigma_blur = float(rng.uniform(0.4, 1.2)) if blur else 0.0
+    if blur:
+        img = img.filter(ImageFilter.GaussianBlur(sigma_blur))
+    rgb = np.asarray(img, dtype=np.float32)
+    noise = float(rng.uniform(1.5, 8.0))
+    rgb += np.float32(noise) * rng.standard_normal((height, width, 1), dtype=np.float32)
+    img = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
+    gray = rng.random() < GRAY
+    if gray:
+        img = img.convert("L")
+    tags = {"background": light, "texture": "yes" if texture else "no",
+            "polarity": "dark on light" if dark_ink else "light on dark",
+            "blur": "yes" if blur else "no"}
+    params: dict[str, float | int | str] = {"ink": pen_name, "blur_sigma": round(sigma_blur, 2),
+                                            "noise_sigma": round(noise, 2), "gray": int(gray)}
+    if rng.random() < JPEG:
+        quality = int(rng.integers(35, 96))
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=quality)
+        data = buf.getvalue()
+        with Image.open(io.BytesIO(data)) as decoded:
+            image = np.asarray(decoded)
+        tags["file"] = "jpeg q35-69" if quality < 70 else "jpeg q70-95"
+        params["jpeg_quality"] = quality
+        return image, data, tags, params
+    tags["file"] = "png"
+    return np.asarray(img), None, tags, params
+
+
+# ------------------------------------------------------------------ summaries and files
+
+def shares(tag_sets: Iterable[dict[str, str]]) -> dict[str, dict[str, float]]:
+    """For each tag, the share of samples holding each value (values sorted)."""
+    counts: dict[str, Counter[str]] = {}
+    n = 0
+    for tags in tag_sets:
+        n += 1
+        for k, v in tags.items():
+            counts.setdefault(k, Counter())[v] += 1
+    return {k: {v: round(c[v] / n, 6) for v in sorted(c, key=value_order)}
+            for k, c in counts.items()}
+
+
+def value_order(value: str) -> tuple[int, str]:
+    """Sort key of tag values: numbers by value ("2", "10-15 deg"), then words."""
+    head = value.split()[0].split("-")[0].rstrip("x")
+    return (0, f"{float(head):012.3f}") if head.replace(".", "", 1).isdigit() else (1, value)
+
+
+def describe(sample: Sample, file: str | None = None) -> dict:
+    """A sample's truth as JSON: file, truth, tags, parameters and each digit's box."""
+    out: dict = {"index": sample.index, "truth": sample.truth, "tags": sample.tags,
+                 "params": sample.params,
+                 "digits": [{"label": g.label, "box": list(g.box), "line": g.line,
+                             "mnist_index": g.source, "pieces": g.pieces} for g in sample.glyphs]}
+    if file is not None:
+        out = {"file": file, **out}
+    return out
+
+
+def save_sets(digits: Digits, folder: str | Path, seed: int, n_numbers: int, n_singles: int,
+              log: Callable[[str], None] = print) -> Path:
+    """Write both sets' photos into FOLDER/numbers and FOLDER/singles, and FOLDER/truth.json."""
+    from common.publish import write_json
+
+    root = Path(folder)
+    entries: dict[str, list[dict]] = {}
+    for name, make, n in (("numbers", number_sample, n_numbers),
+                          ("singles", single_sample, n_singles)):
+        sub = root / name
+        sub.mkdir(parents=True, exist_ok=True)
+        entries[name] = []
+        for i in range(n):
+            s = make(digits, seed, i)
+            path = s.write(sub / f"{i:05d}")
+            entries[name].append(describe(s, f"{name}/{path.name}"))
+            if (i + 1) % 200 == 0 or i + 1 == n:
+                log(f"  {name}: {i + 1}/{n}")
+    truth = root / "truth.json"
+    write_json(truth, {"split": digits.split, "seed": seed,
+                       "mnist_index": f"into MNIST's x_{digits.split}",
+                       "box": "left, top, right, bottom in photo pixels (right, bottom exclusive)",
+                       **entries})
+    return truth

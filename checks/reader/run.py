@@ -1,0 +1,345 @@
+"""Score the number reader and the single-digit path on the reader sets, and time both.
+
+    from checks.reader.run import ReaderConfig, run
+    result = run(ReaderConfig(n_numbers=200, n_singles=400))
+    result["numbers"]["exact_rate"], result["singles"]["photo_accuracy"], result["targets"]
+
+Numbers go through ``Classifier.read`` (as decoded numpy photos); single digits through
+``Classifier.predict_files`` (as files), and the same digits' MNIST images through
+``Classifier.predict``. The timing reads files on both sides, in one process, one thread,
+alternating the two calls.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from checks import photosets as sets
+from common.flags import option, positive_int
+from common.flags import seed as seed_type
+
+# Targets (docs/reader.md): the report marks each met or missed; it does not gate.
+EXACT_GOAL = 0.90      # numbers read exactly
+SINGLES_GOAL = 0.97    # thin/broken single digits right through predict_files
+SPEED_GOAL = 2.0       # read (4-digit 640x480 photo) / predict_files (one-digit 640x480 photo)
+TIMING_FRAME = (640, 480)
+TIMING_DIGITS = 4
+TIMING_PHOTOS = 4      # different photos of each kind, cycled through the repetitions
+TIMING_INDEX = 10**6   # timing photos are made at indices past any set's own
+FILE_CHUNK = 256       # single-digit files written and classified per batch
+PROGRESS_EVERY = 100
+
+
+@dataclass
+class ReaderConfig:
+    """Options of one reader report (the flags of python -m checks.reader)."""
+
+    artifacts: str = option("artifacts", "folder with manifest.json (its first file, the int8 "
+                                         "TFLite model, is used), or a .tflite/.onnx file")
+    data: str | None = option(None, "MNIST npz or IDX folder (default: $MNIST_DATA, else Keras's "
+                                    "download)")
+    out: str = option("reports", "folder for reader.json, reader.md and reader_failures.png")
+    split: str = option("test", "MNIST split the sets are made from: 'test' for the report, "
+                                "'train' for tuning the reader (never tune on test)",
+                        choices=sets.SPLITS)
+    seed: int = option(1234, "seed of both sets (sample i is the same for any set size)",
+                       type=seed_type)
+    n_numbers: int = option(1000, "number photos read with Classifier.read", type=positive_int)
+    n_singles: int = option(2000, "single thin/broken digit photos classified with "
+                                  "predict_files", type=positive_int)
+    repeats: int = option(40, "timed calls of read and of predict_files each (medians; 30 or "
+                              "more for the report)", type=positive_int)
+    failures: int = option(24, "hardest failures drawn in reader_failures.png", type=positive_int)
+    save_sets: str | None = option(None, "write both sets' photos and truth.json into this "
+                                         "folder and stop: no model, no report (default: off)",
+                                  metavar="DIR")
+
+
+@dataclass
+class ReaderResult:
+    """A run's figures (``data``: what reader.json holds), one row per number photo, and the
+    digits the sets were made from (to redraw failures)."""
+
+    data: dict
+    rows: list[dict]
+    digits: sets.Digits
+
+
+def run(cfg: ReaderConfig, command: str = "", log: Callable[[str], None] = print
+        ) -> ReaderResult:
+    """Build the sets, score them and time the reader; everything the reports show."""
+    from common.data import load_mnist
+    from mnist_edge import Classifier
+    from mnist_edge.digest import sha256_file
+
+    start = time.perf_counter()
+    mnist = load_mnist(cfg.data)
+    digits = sets.split_digits(mnist, cfg.split)
+    clf = Classifier.load(cfg.artifacts, threads=1)
+    log(f"model {clf.path} on {clf.backend} ({clf.precision}); {digits.split} split of "
+        f"{mnist.source}; seed {cfg.seed}")
+    result: dict = {
+        "schema_version": 1,
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command, "config": asdict(cfg),
+        "model": {"file": str(clf.path), "backend": clf.backend, "precision": clf.precision,
+                  "sha256": sha256_file(clf.path)},
+        "data": mnist.source, "split": digits.split, "seed": cfg.seed,
+        "n_numbers": cfg.n_numbers, "n_singles": cfg.n_singles,
+        "reader": hasattr(clf, "read"),
+    }
+    with tempfile.TemporaryDirectory(prefix="mnist-edge-reader-") as tmp:
+        if result["reader"]:
+            result["numbers"], rows = score_numbers(clf, digits, cfg, log)
+            result["failures"] = failures(rows)
+            result["timing"] = time_read(clf, digits, cfg, Path(tmp), log)
+        else:
+            log("Classifier has no read(): numbers and timing are not measured")
+            rows = []
+        result["singles"] = score_singles(clf, digits, cfg, Path(tmp), log)
+    result["targets"] = targets(result)
+    result["wall_time_s"] = round(time.perf_counter() - start, 1)
+    return ReaderResult(result, rows, digits)
+
+
+def _progress(log: Callable[[str], None], what: str, done: int, total: int,
+              start: float) -> None:
+    """One progress line every PROGRESS_EVERY samples (and at the end)."""
+    if done % PROGRESS_EVERY == 0 or done == total:
+        rate = done / max(1e-9, time.perf_counter() - start)
+        log(f"  {what}: {done}/{total} ({rate:.0f}/s)")
+
+
+# ------------------------------------------------------------------ numbers
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions turning a into b."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def matched(truth: str, read: str) -> list[bool]:
+    """For each digit read, whether an optimal alignment (least edits) pairs it with the same
+    digit of the truth."""
+    n, m = len(truth), len(read)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        for j in range(m + 1):
+            cost[i][j] = (i + j if i == 0 or j == 0 else
+                          min(cost[i - 1][j] + 1, cost[i][j - 1] + 1,
+                              cost[i - 1][j - 1] + (truth[i - 1] != read[j - 1])))
+    ok = [False] * m
+    i, j = n, m
+    while i > 0 and j > 0:
+        if cost[i][j] == cost[i - 1][j - 1] + (truth[i - 1] != read[j - 1]):
+            ok[j - 1] = truth[i - 1] == read[j - 1]
+            i, j = i - 1, j - 1
+        elif cost[i][j] == cost[i][j - 1] + 1:
+            j -= 1
+        else:
+            i -= 1
+    return ok
+
+
+def compare(truth: str, read: str | None) -> dict:
+    """One number's scores: exact, digits right position by position (when the lengths match),
+    length error and edit distance, on the digits with line breaks removed."""
+    t = truth.replace("\n", "")
+    r = (read or "").replace("\n", "")
+    same = len(t) == len(r)
+    return {"exact": read == truth, "same_length": same,
+            "length_error": len(r) - len(t),
+            "right_in_place": sum(a == b for a, b in zip(t, r, strict=True)) if same else None,
+            "distance": edit_distance(t, r), "digits": len(t),
+            "lines_right": read is not None and read.count("\n") == truth.count("\n")}
+
+
+def score_numbers(clf, digits: sets.Digits, cfg: ReaderConfig,
+                  log: Callable[[str], None]) -> tuple[dict, list[dict]]:
+    """Read every number photo; the summary and one row per photo."""
+    rows: list[dict] = []
+    start = time.perf_counter()
+    tag_list = []
+    for s in sets.numbers(digits, cfg.seed, cfg.n_numbers):
+        t0 = time.perf_counter()
+        try:
+            r = clf.read(s.image)
+            read, error = r.number, None
+            found = [{"box": [int(v) for v in d.box], "label": int(d.label),
+                      "confidence": round(float(d.confidence), 4)} for d in r.digits]
+        except Exception as exc:  # a reader failure on one photo is a result, not a crash
+            read, error, found = None, f"{type(exc).__name__}: {exc}"[:300], []
+        ms = (time.perf_counter() - t0) * 1000
+        rows.append({"index": s.index, "truth": s.truth, "read": read, "error": error,
+                     "found": found, "tags": s.tags, "ms": ms, **compare(s.truth, read)})
+        tag_list.append(s.tags)
+        _progress(log, "numbers read", len(rows), cfg.n_numbers, start)
+    return summarise_numbers(rows, sets.shares(tag_list)), rows
+
+
+def summarise_numbers(rows: list[dict], shares: dict) -> dict:
+    """Exact rate overall and per tag value, per-digit accuracy, length errors, errors."""
+    n = len(rows)
+    same = [r for r in rows if r["same_length"]]
+    digits = sum(r["digits"] for r in rows)
+    by_tag: dict[str, dict[str, dict]] = {}
+    for key in rows[0]["tags"] if rows else []:
+        by_tag[key] = {}
+        for v in sorted({r["tags"][key] for r in rows}, key=sets.value_order):
+            group = [r for r in rows if r["tags"][key] == v]
+            by_tag[key][v] = {"n": len(group),
+                              "exact_rate": _rate(sum(r["exact"] for r in group), len(group)),
+                              "digit_accuracy": _rate(
+                                  sum(r["digits"] - r["distance"] for r in group),
+                                  sum(r["digits"] for r in group))}
+    return {
+        "n": n, "exact": sum(r["exact"] for r in rows),
+        "exact_rate": _rate(sum(r["exact"] for r in rows), n),
+        "same_length_rate": _rate(len(same), n),
+        "too_few_digits_rate": _rate(sum(r["length_error"] < 0 for r in rows), n),
+        "too_many_digits_rate": _rate(sum(r["length_error"] > 0 for r in rows), n),
+        "digit_accuracy_same_length": _rate(sum(r["right_in_place"] for r in same),
+                                            sum(r["digits"] for r in same)),
+        "digit_accuracy_edit": _rate(digits - sum(r["distance"] for r in rows), digits),
+        "line_count_right_rate": _rate(sum(r["lines_right"] for r in rows), n),
+        "errors": sum(r["error"] is not None for r in rows),
+        "error_examples": sorted({r["error"] for r in rows if r["error"]})[:5],
+        "read_ms_mean_all_sizes": round(statistics.fmean(r["ms"] for r in rows), 2) if rows
+        else None,
+        "by_tag": by_tag, "set_shares": shares,
+    }
+
+
+def _rate(k: float, n: float) -> float | None:
+    """k / n rounded, or None when n is 0."""
+    return round(k / n, 6) if n else None
+
+
+def failures(rows: list[dict]) -> list[dict]:
+    """Every misread number, hardest first: most digits wrong, then most confident."""
+    bad = [r for r in rows if not r["exact"]]
+
+    def hardness(r: dict) -> tuple:
+        conf = min((d["confidence"] for d in r["found"]), default=0.0)
+        return (-r["distance"], -conf, r["index"])
+
+    return [{"index": r["index"], "truth": r["truth"], "read": r["read"], "error": r["error"],
+             "distance": r["distance"], "found": r["found"], "tags": r["tags"]}
+            for r in sorted(bad, key=hardness)]
+
+
+# ------------------------------------------------------------------ single digits
+
+def score_singles(clf, digits: sets.Digits, cfg: ReaderConfig, tmp: Path,
+                  log: Callable[[str], None]) -> dict:
+    """predict_files on every single-digit photo, and predict on the same MNIST digits."""
+    folder = tmp / "singles"
+    folder.mkdir()
+    labels, sources, tag_list, photo, no_label = [], [], [], [], 0
+    start = time.perf_counter()
+    samples = sets.singles(digits, cfg.seed, cfg.n_singles)
+    done = 0
+    while done < cfg.n_singles:
+        batch = [next(samples) for _ in range(min(FILE_CHUNK, cfg.n_singles - done))]
+        paths = [s.write(folder / f"{s.index:05d}") for s in batch]
+        results = clf.predict_files(paths)
+        for s, res, p in zip(batch, results, paths, strict=True):
+            labels.append(s.glyphs[0].label)
+            sources.append(s.glyphs[0].source)
+            tag_list.append(s.tags)
+            photo.append(-1 if res.label is None else res.label)
+            no_label += res.label is None
+            p.unlink()
+        done += len(batch)
+        log(f"  single digits classified: {done}/{cfg.n_singles} "
+            f"({done / max(1e-9, time.perf_counter() - start):.0f}/s)")
+    y = np.array(labels)
+    photo_ok = np.array(photo) == y
+    clean_ok = clf.predict(digits.x[np.array(sources)]).labels == y
+    by_tag: dict[str, dict[str, dict]] = {}
+    for key in tag_list[0]:
+        by_tag[key] = {}
+        for v in sorted({t[key] for t in tag_list}, key=sets.value_order):
+            idx = np.array([t[key] == v for t in tag_list])
+            by_tag[key][v] = {"n": int(idx.sum()),
+                              "photo_accuracy": _rate(int(photo_ok[idx].sum()), int(idx.sum())),
+                              "clean_accuracy": _rate(int(clean_ok[idx].sum()), int(idx.sum()))}
+    return {"n": len(y), "photo_accuracy": _rate(int(photo_ok.sum()), len(y)),
+            "clean_accuracy": _rate(int(clean_ok.sum()), len(y)), "no_label": no_label,
+            "by_tag": by_tag, "set_shares": sets.shares(tag_list)}
+
+
+# ------------------------------------------------------------------ timing
+
+def time_read(clf, digits: sets.Digits, cfg: ReaderConfig, tmp: Path,
+              log: Callable[[str], None]) -> dict:
+    """Median time of read (a 640x480 photo of a 4-digit number) and of predict_files (a
+    640x480 photo of one digit), both from files, alternating, one thread."""
+    folder = tmp / "timing"
+    folder.mkdir()
+    numbers = [sets.number_sample(digits, cfg.seed, TIMING_INDEX + k, frame=TIMING_FRAME,
+                                  n_digits=TIMING_DIGITS).write(folder / f"number{k}")
+               for k in range(TIMING_PHOTOS)]
+    singles = [sets.single_sample(digits, cfg.seed, TIMING_INDEX + k, frame=TIMING_FRAME)
+               .write(folder / f"single{k}") for k in range(TIMING_PHOTOS)]
+    for n, s in zip(numbers, singles, strict=True):  # warm-up: imports, caches
+        clf.read(n)
+        clf.predict_files([s])
+    read_s: list[float] = []
+    files_s: list[float] = []
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(cfg.repeats):
+            calls = [(clf.read, numbers[i % TIMING_PHOTOS], read_s),
+                     (clf.predict_files, [singles[i % TIMING_PHOTOS]], files_s)]
+            for call, arg, into in calls[::-1] if i % 2 else calls:  # alternate which goes first
+                t0 = time.perf_counter()
+                call(arg)
+                into.append(time.perf_counter() - t0)
+    finally:
+        if gc_was:
+            gc.enable()
+    read_ms = statistics.median(read_s) * 1000
+    files_ms = statistics.median(files_s) * 1000
+    log(f"  timing: read {read_ms:.1f} ms, predict_files {files_ms:.1f} ms "
+        f"(median of {cfg.repeats} each)")
+    return {"read_ms_median": round(read_ms, 3), "predict_files_ms_median": round(files_ms, 3),
+            "ratio": round(read_ms / files_ms, 3), "repeats": cfg.repeats,
+            "photos": TIMING_PHOTOS, "frame": list(TIMING_FRAME), "number_digits": TIMING_DIGITS,
+            "threads": 1, "read_ms_p90": round(float(np.percentile(read_s, 90)) * 1000, 3),
+            "predict_files_ms_p90": round(float(np.percentile(files_s, 90)) * 1000, 3),
+            "python": sys.version.split()[0]}
+
+
+# ------------------------------------------------------------------ targets
+
+def targets(result: dict) -> list[dict]:
+    """Each target with its value, goal and whether it is met (None: not measured)."""
+    numbers, timing, singles = result.get("numbers"), result.get("timing"), result["singles"]
+    exact = numbers["exact_rate"] if numbers else None
+    ratio = timing["ratio"] if timing else None
+    return [
+        {"target": "numbers read exactly", "value": exact, "goal": f">= {EXACT_GOAL:.0%}",
+         "met": None if exact is None else exact >= EXACT_GOAL},
+        {"target": "thin/broken single digits right (predict_files)",
+         "value": singles["photo_accuracy"], "goal": f">= {SINGLES_GOAL:.0%}",
+         "met": singles["photo_accuracy"] >= SINGLES_GOAL},
+        {"target": "read / predict_files time, 640x480", "value": ratio,
+         "goal": f"<= {SPEED_GOAL:g}x", "met": None if ratio is None else ratio <= SPEED_GOAL},
+    ]
