@@ -1,4 +1,5 @@
-"""Image primitives of the photo pipeline (preprocess.py), in numpy, each kept for a reason.
+"""Image primitives of the photo pipeline (preprocess.py, reader.py), in numpy, each kept for a
+reason.
 
 Neither numpy nor Pillow does these jobs as fast (or at all), measured on 256x200 float images:
 
@@ -8,17 +9,21 @@ Neither numpy nor Pillow does these jobs as fast (or at all), measured on 256x20
 - blur3: Pillow's BoxBlur does not take float ("F") images.
 - resize: area averaging with exact fractional coverage (MNIST's anti-aliasing); Pillow's BOX
   filter weighs whole pixels by their centre, up to 0.46 off on a 1.5x shrink.
-- runs / label_runs / fill_holes: connected components; Pillow has none, and SciPy is not a
-  dependency of the runtime.
+- runs / label_runs / components / fill_holes: connected components; Pillow has none, and
+  SciPy is not a dependency of the runtime.
 - otsu, mad, median3, fill, reduce, border: a few lines each, with no library equivalent in numpy.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+LARGE_PRODUCT = 4_000_000  # multiply-adds from which a matrix product goes to BLAS
 
 if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up time
     import numpy.typing as npt
@@ -162,6 +167,51 @@ def label_runs(row: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarra
     return np.unique(roots, return_inverse=True)[1]
 
 
+@dataclass
+class Components:
+    """The 8-connected components of a mask: each run's component, and per component its ink
+    mass (the sum of ``weights`` over it), pixel count and box (inclusive)."""
+
+    row: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    comp: np.ndarray
+    mass: np.ndarray
+    area: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+    def pixels(self, chosen: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """A mask of the components where ``chosen`` (bool per component) is True."""
+        out = np.zeros(shape, dtype=bool)
+        for i in np.nonzero(chosen[self.comp])[0]:
+            out[self.row[i], self.start[i]:self.end[i]] = True
+        return out
+
+
+def components(mask: np.ndarray, weights: np.ndarray) -> Components | None:
+    """The components of ``mask`` with their statistics; None when the mask is empty."""
+    row, start, end = runs(mask)
+    if row.size == 0:
+        return None
+    comp = label_runs(row, start, end)
+    n = int(comp.max()) + 1
+    h, w = mask.shape
+    csum = np.zeros((h, w + 1), dtype=np.float64)
+    np.cumsum(weights, axis=1, out=csum[:, 1:])
+    mass = np.bincount(comp, csum[row, end] - csum[row, start], minlength=n)
+    area = np.bincount(comp, end - start, minlength=n).astype(np.float64)
+    top, bottom = np.full(n, h), np.full(n, -1)
+    left, right = np.full(n, w), np.full(n, -1)
+    np.minimum.at(top, comp, row)
+    np.maximum.at(bottom, comp, row)
+    np.minimum.at(left, comp, start)
+    np.maximum.at(right, comp, end - 1)
+    return Components(row, start, end, comp, mass, area, top, bottom, left, right)
+
+
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """The mask with every region it encloses (not reaching the image's border) filled."""
     row, start, end = runs(~mask)
@@ -226,8 +276,12 @@ def reduce(a: np.ndarray, limit: int) -> np.ndarray:
     return blocks
 
 
+@functools.lru_cache(maxsize=512)
 def _resize_matrix(src: int, dst: int) -> np.ndarray:
-    """[dst, src] weights: area averaging when shrinking, linear interpolation when growing."""
+    """[dst, src] weights: area averaging when shrinking, linear interpolation when growing.
+
+    Cached (the reader resizes hundreds of crops of a few sizes); callers never write to it.
+    """
     m = np.zeros((dst, src), dtype=np.float32)
     if dst <= src:
         step = src / dst
@@ -252,6 +306,10 @@ def resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # einsum, not @: BLAS's thread pool makes these tiny products erratic (10x slower) on a busy CPU
+    # einsum for the small products of crops: BLAS's thread pool makes them erratic (10x slower)
+    # on a busy CPU; BLAS for large ones (a background scaled up to 640x480: 8x faster)
+    if a.shape[0] * a.shape[1] * b.shape[1] > LARGE_PRODUCT:
+        large: np.ndarray = a @ b
+        return large
     product: np.ndarray = np.einsum("ij,jk->ik", a, b)
     return product

@@ -42,7 +42,11 @@ if TYPE_CHECKING:
 BOX = 20            # the digit's longest side inside the 28x28 field, as in MNIST
 FIELD = 28
 CENTRE = 14.0       # MNIST's mean centre of mass, in pixel-index coordinates
-WORK_PIXELS = 256 * 256  # larger inputs are box-reduced to about this many pixels first
+WORK_PIXELS = 256 * 256  # larger inputs are box-reduced to about this many pixels first...
+DETAIL_PIXELS = 256 * 256  # ...and their ink is taken at up to this many
+NOISE_SAMPLE = 16384  # pixels sampled for the noise of a finer view
+SOFT = 0.4          # ink pieces whose mean intensity is below 40% of the strokes' level...
+FILLED = 0.3        # ...and that fill 30% of their box are shading, not strokes
 BLUR_MIN_SIDE = 48  # smaller images (already digit-sized) are not blurred
 MESH = 16           # background cells: the shorter side is cut into about this many...
 COARSE_MESH = 6     # ...and into this many for the first look (wider than a thick stroke)
@@ -52,7 +56,7 @@ PAPER_PERCENTILE = 10.0  # first estimate of a cell's paper level: its paper-sid
 UNEVEN_RING = 0.05  # a border ring varying by 5% of the image's contrast is unevenly lit
 NOISE_SIGMAS = 3.0  # deviations beyond 3 noise sigmas count as ink when choosing the polarity
 SHADING_RESIDUE = 0.1  # ...and beyond 10% of the image's range
-MIN_CONTRAST = 0.10  # ink must differ from the background by 10% of the full range...
+MIN_CONTRAST = 0.04  # ink must differ from the background by 10% of the full range...
 NOISE_FACTOR = 8.0   # ...and by 8 standard deviations of the (blurred) background noise
 THRESHOLD_NOISE = 4.0  # ink pixels stand 4 noise sigmas above the background at least
 FLOOR = 0.5         # intensities below this fraction of the threshold become background
@@ -94,17 +98,35 @@ class Ink:
     scale: int        # input pixels per working pixel, along each side
 
 
-def find_ink(image: np.ndarray | PILImage, work_pixels: int = WORK_PIXELS) -> Ink:
-    """Steps 1-3: the picture's ink, at about ``work_pixels`` pixels; BlankImageError if none."""
-    gray = _to_gray(image)
-    if min(gray.shape) < 1:
-        raise InputError(f"image has shape {gray.shape}; it needs at least one pixel")
-    scale = ops.reduction(gray.shape, work_pixels)
-    gray = ops.reduce(gray, work_pixels)
-    if min(gray.shape) >= BLUR_MIN_SIDE:
-        gray = ops.blur3(gray)
-    ink, noise = _ink(gray)
-    threshold = ops.otsu(ink)
+def find_ink(image: np.ndarray | PILImage, work_pixels: int = WORK_PIXELS,
+             detail_pixels: int = DETAIL_PIXELS) -> Ink:
+    """Steps 1-3: the picture's ink; BlankImageError if none.
+
+    The paper (polarity, uneven light, page edges) is read at about ``work_pixels`` pixels; the
+    ink is then taken at up to ``detail_pixels``, against that paper scaled up, so a fine pen's
+    strokes are not averaged away.
+    """
+    full = _to_gray(image)
+    if min(full.shape) < 1:
+        raise InputError(f"image has shape {full.shape}; it needs at least one pixel")
+    scale = ops.reduction(full.shape, work_pixels)
+    gray = _smooth(ops.reduce(full, work_pixels))
+    ink, noise, paper = _ink(gray)
+    detail = ops.reduction(full.shape, detail_pixels)
+    if detail < scale:
+        ink, noise = _ink_in_detail(_smooth(ops.reduce(full, detail_pixels)), paper, noise)
+        scale = detail
+    ink_map = _scaled_ink(ink, noise)
+    shading = _shading(ink_map)
+    if shading.any():  # set the shading aside and look again at what remains
+        ink = np.where(ops.dilate(shading, KEEP_MARGIN), 0.0, ink).astype(np.float32)
+        ink_map = _scaled_ink(ink, noise)
+    return Ink(ink_map.z, ink_map.mask, scale)
+
+
+def _scaled_ink(ink: np.ndarray, noise: float) -> Ink:
+    """Otsu's threshold, the strokes' level and the soft intensities of an ink map (scale 1)."""
+    threshold = ops.otsu(ink if ink.size <= WORK_PIXELS else ink[::2, ::2])
     strokes = ink[ink > threshold]
     level = float(ops.percentile(strokes, 90)) if strokes.size else 0.0
     if strokes.size < MIN_INK_PIXELS or level < max(MIN_CONTRAST, NOISE_FACTOR * noise):
@@ -112,7 +134,50 @@ def find_ink(image: np.ndarray | PILImage, work_pixels: int = WORK_PIXELS) -> In
     threshold = max(threshold, THRESHOLD_NOISE * noise)
     floor = FLOOR * threshold
     z = np.clip((ink - floor) / (level - floor), 0.0, 1.0).astype(np.float32)
-    return Ink(z, ink > threshold, scale)
+    return Ink(z, ink > threshold, 1)
+
+
+def _shading(ink: Ink) -> np.ndarray:
+    """Pieces of the ink map that are shading left over, not strokes: soft (their intensities
+    ramp up from the threshold instead of standing flat at the strokes' level) and filled
+    (they cover much of their box, as no handwritten stroke does unless it is bold and flat)."""
+    c = ops.components(ink.mask, ink.z)
+    if c is None:
+        return np.zeros_like(ink.mask)
+    filled = c.area / ((c.bottom - c.top + 1) * (c.right - c.left + 1))
+    soft = (c.mass / c.area < SOFT) & (filled > FILLED) & (c.area >= 4 * MIN_INK_PIXELS)
+    return c.pixels(soft, ink.mask.shape)
+
+
+def _smooth(gray: np.ndarray) -> np.ndarray:
+    """A 3x3 blur against noise, for pictures larger than a digit-sized crop."""
+    return ops.blur3(gray) if min(gray.shape) >= BLUR_MIN_SIDE else gray
+
+
+@dataclass
+class _Paper:
+    """What step 3 learnt about the paper, at working resolution."""
+
+    dark_ink: bool
+    background: np.ndarray   # the paper's level under the ink
+    page: np.ndarray         # bands of table or scanner lid beyond the page
+    ink: np.ndarray          # where the ink roughly is (left out of the noise estimate)
+
+
+def _ink_in_detail(gray: np.ndarray, paper: _Paper, noise: float) -> tuple[np.ndarray, float]:
+    """The ink of a finer view of the same picture, against the paper scaled up to it."""
+    h, w = gray.shape
+    rows = np.minimum(np.arange(h) * paper.page.shape[0] // h, paper.page.shape[0] - 1)
+    cols = np.minimum(np.arange(w) * paper.page.shape[1] // w, paper.page.shape[1] - 1)
+    page = paper.page[np.ix_(rows, cols)]
+    a = 1.0 - gray if paper.dark_ink else gray
+    dev = a - ops.resize(paper.background, h, w)
+    dev[page] = 0.0
+    step = max(1, int(np.sqrt(h * w / NOISE_SAMPLE)))  # the noise, from an even sample
+    free = dev[::step, ::step][~(paper.ink | paper.page)[np.ix_(rows[::step], cols[::step])]]
+    if free.size > 8:
+        noise = ops.mad(free)
+    return np.clip(dev, 0.0, None).astype(np.float32), noise
 
 
 def to_field(z: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -211,7 +276,7 @@ def _to_unit(a: np.ndarray) -> np.ndarray:
     raise InputError(f"image has dtype {a.dtype}; pass uint8, uint16, bool or float pixels")
 
 
-def _ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
+def _ink(gray: np.ndarray) -> tuple[np.ndarray, float, _Paper]:
     """Ink made light on dark with the (possibly uneven) background subtracted, and the noise.
 
     The background is read from a coarse mesh of cells and interpolated, so gradients,
@@ -221,27 +286,31 @@ def _ink(gray: np.ndarray) -> tuple[np.ndarray, float]:
     as the median of what remains.
     """
     page = _page_edges(gray)
-    a = 1.0 - gray if _dark_ink(gray, page) else gray
+    dark = _dark_ink(gray, page)
+    a = 1.0 - gray if dark else gray
     dev = a - _background(a, PAPER_PERCENTILE, COARSE_MESH, page)
     rest = dev[~page]
     free = rest[rest <= ops.median(rest)]
     noise = 1.4826 * float(ops.median(ops.median(rest) - free)) if free.size else 0.0
     mask = (dev > max(NOISE_SIGMAS * noise, ops.otsu(np.clip(rest, 0, None)) / 2)) & ~page
     mask = ops.fill_holes(ops.dilate(mask, 1))  # inside a stroke wider than a cell is ink too
-    dev = a - _background(a, 50.0, MESH, mask | page)
+    background = _background(a, 50.0, MESH, mask | page)
+    dev = a - background
     dev[page] = 0.0
     free = ~(mask | page)
     noise = ops.mad(dev[free]) if free.sum() > 8 else noise
-    return np.clip(dev, 0.0, None).astype(np.float32), noise
+    return (np.clip(dev, 0.0, None).astype(np.float32), noise,
+            _Paper(dark, background, page, mask))
 
 
 def _dark_ink(gray: np.ndarray, page: np.ndarray) -> bool:
     """Whether the ink is darker than the paper: the side of the background holding more ink mass.
 
-    The background is the border ring's median when the ring is even. When shading runs along
-    it, three views vote: the ring, and a coarse and a fine mesh of local medians (the ring is
-    fooled by shadows reaching the border, the meshes by strokes wider than their cells; they
-    rarely fail together).
+    The background is the border ring's median when the ring is even, counting only pixels that
+    also stand out of a fine mesh of local medians (a shadow or a vignette does not). When
+    shading runs along the ring, three views vote: the ring, and the coarse and a fine mesh
+    (the ring is fooled by shadows reaching the border, the meshes by strokes wider than their
+    cells; they rarely fail together).
     """
     ring = ops.border(np.where(page, np.nan, gray))
     ring = ring[~np.isnan(ring)]
@@ -250,13 +319,18 @@ def _dark_ink(gray: np.ndarray, page: np.ndarray) -> bool:
     rest = ops.sample(gray[~page])
     lo, hi = ops.percentile(rest, [1, 99])
     spread = float(hi - lo)
-    backgrounds: list[np.ndarray | np.floating] = [np.float32(ops.median(ring))]
+    fine = (gray - _background(gray, 50.0, MESH, page))[~page]
+    fine_cut = NOISE_SIGMAS * ops.mad(fine)
+    ring_dev = (gray - np.float32(ops.median(ring)))[~page]
+    # the ring's view: what stands out of its surroundings (a fine mesh of local medians), on the
+    # side of the ring it lies; a shadow or a vignette differs from the ring over wide areas,
+    # but not from its surroundings
+    views = [np.where((np.sign(ring_dev) == np.sign(fine)) & (np.abs(fine) > fine_cut),
+                      fine, 0.0)]
     if ops.mad(ring) > UNEVEN_RING * spread:  # shading along the border: ask the meshes too
-        backgrounds += [_background(gray, 50.0, COARSE_MESH, page),
-                        _background(gray, 50.0, MESH, page)]
+        views += [(gray - _background(gray, 50.0, COARSE_MESH, page))[~page], fine]
     votes = voters = 0
-    for background in backgrounds:
-        dev = (gray - background)[~page]
+    for dev in views:
         # beyond the noise, and beyond what a mesh leaves of smooth shading (a tenth of the
         # image's range), so a fine pen's little ink outweighs a lighting gradient's residue
         cut = max(NOISE_SIGMAS * ops.mad(dev), SHADING_RESIDUE * spread)
@@ -330,21 +404,11 @@ def _digit_mask(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
     lying along one side are left out unless nothing else holds ink; specks far from the digit
     are dropped.
     """
-    row, start, end = ops.runs(mask)
-    if row.size == 0:
+    c = ops.components(mask, ink)
+    if c is None:
         return mask
-    comp = ops.label_runs(row, start, end)
-    n = int(comp.max()) + 1
     h, w = mask.shape
-    csum = np.zeros((h, w + 1), dtype=np.float64)
-    np.cumsum(ink, axis=1, out=csum[:, 1:])
-    mass = np.bincount(comp, csum[row, end] - csum[row, start], minlength=n)
-    top, bottom = np.full(n, h), np.full(n, -1)
-    left, right = np.full(n, w), np.full(n, -1)
-    np.minimum.at(top, comp, row)
-    np.maximum.at(bottom, comp, row)
-    np.minimum.at(left, comp, start)
-    np.maximum.at(right, comp, end - 1)
+    mass, top, bottom, left, right = c.mass, c.top, c.bottom, c.left, c.right
     sides = ((top == 0).astype(int) + (bottom == h - 1) + (left == 0) + (right == w - 1))
     along = (((top == 0) | (bottom == h - 1)) & (right - left + 1 >= EDGE_SPAN * w)) | \
             (((left == 0) | (right == w - 1)) & (bottom - top + 1 >= EDGE_SPAN * h))
@@ -353,7 +417,7 @@ def _digit_mask(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
         edge[:] = False
     score = np.where(edge, -1.0, mass)
     main = int(np.argmax(score))
-    chosen = np.zeros(n, dtype=bool)
+    chosen = np.zeros(len(mass), dtype=bool)
     chosen[main] = True
     for _ in range(8):  # pieces near the digit (a detached bar, a broken stroke) join it
         t, b = top[chosen].min(), bottom[chosen].max()
@@ -365,10 +429,7 @@ def _digit_mask(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
         if (grown == chosen).all():
             break
         chosen = grown
-    out = np.zeros_like(mask)
-    for i in np.nonzero(chosen[comp])[0]:
-        out[row[i], start[i]:end[i]] = True
-    return out
+    return c.pixels(chosen, mask.shape)
 
 
 def _place(digit: np.ndarray) -> np.ndarray:

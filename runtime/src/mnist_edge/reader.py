@@ -6,17 +6,20 @@
     r.number                                 # "1396"; lines top to bottom, joined by "\\n"
     [(d.box, d.label, d.confidence) for d in r.digits]
 
-How (numpy alone, at about 320x240 working pixels):
+How (numpy alone; the paper is read at about 256x256 pixels, the ink at up to 640x480):
 
-1. the ink is found as for one digit (``preprocess.find_ink``: polarity, uneven light, noise);
-2. pieces of ink closer than a broken stroke's gap are grouped into blobs; specks, dots and
-   pieces along the image's sides are set aside;
+1. the ink is found as for one digit (``preprocess.find_ink``: polarity, uneven light, noise,
+   shading left over);
+2. pieces of ink closer than a broken stroke's gap are grouped into blobs, and blobs stacked
+   over each other (a detached bar, a digit broken across) are merged; specks, dots and pieces
+   along the image's sides are set aside;
 3. blobs are sorted into lines (by their vertical extent) and, in each line, left to right;
-4. each line is cut into digits by recognition: blobs, and blobs too wide for one digit cut at
-   the thin places of their ink, are atoms; every run of neighbouring atoms that could be one
-   digit is normalised like MNIST and classified in one batch, and the cut of the line whose
-   digits are most confidently recognised, with shapes a digit can have, wins (dynamic
-   programming over the atoms).
+4. each blob is cut into digits by recognition: paths from its top to its bottom through the
+   least ink (bending around slanted or overlapping strokes) are cut candidates; every run of
+   neighbouring pieces between cuts is normalised like MNIST and classified in one batch, and
+   the reading scoring best wins (dynamic programming): the model's confidence, less the ink
+   the cuts go through and penalties for a digit wider or lower than a line allows. A blob
+   with no reading that scores well enough (a stray stroke) is not read.
 """
 
 from __future__ import annotations
@@ -34,23 +37,26 @@ from mnist_edge.preprocess import WORK_PIXELS, find_ink, to_field
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-READ_PIXELS = 2 * WORK_PIXELS  # a number holds several digits: twice one digit's pixels
-GAP = 0.06          # pieces closer than 6% of the line's height join (a broken stroke)
+DETAIL = 640 * 480  # a number's digits are small: its ink is taken at up to this many pixels
+GAP = 0.06          # pieces closer than twice 6% of the digits' height join (a broken stroke)
 SPECK = 0.25        # blobs lower than 25% of the line's height and...
 SPECK_MASS = 0.15   # ...lighter than 15% of a typical digit's ink are specks or dots
 LINE_OVERLAP = 0.5  # blobs sharing half their height are on one line
-STACKED = 0.5       # neighbours sharing half the narrower one's columns are one blob
+STACKED = 0.5       # blobs sharing half the narrower one's columns...
+STACK_GAP = 0.3     # ...and less than this (of the typical height) apart are one blob
 MAX_ATOMS = 6       # a digit spans at most this many pieces between cuts
-WIDE = 0.75         # blobs wider than 75% of the line's height may hold several digits
+WIDE = 0.5          # blobs wider than half the line's height may hold several digits
 CUT_MARGIN = 0.25   # cuts stay this far (of the height) from a blob's sides and each other
 NARROW = 0.5        # a blob may hold one digit per half its height in width...
-CUTS_PER_DIGIT = 2  # ...and gets this many cut candidates per extra digit
-CUT_COST = 0.2      # log-score a cut costs per stroke it goes through
-DIGIT_PENALTY = 0.3   # log-score each digit costs: of equally confident readings, fewer win
-WIDTH_LIMIT = 1.0     # a digit wider than this (of the line's height; MNIST: 75th to 95th
+CUTS_PER_DIGIT = 3  # ...and gets this many cut candidates per extra digit
+CUT_COST = 0.6      # log-score a cut costs per stroke it goes through
+CUT_BEND = 0.3      # a cut may bend this far (of the height) from its starting column
+DIGIT_PENALTY = 0.0   # log-score each digit costs: of equally confident readings, fewer win
+WIDTH_LIMIT = 1.3     # a digit wider than this (of the line's height; MNIST: 75th to 95th
 WIDTH_WEIGHT = 8.0    # percentile) is penalised by this much per unit of excess width
 LOW = 0.5             # a digit lower than half the line's height is penalised...
 LOW_WEIGHT = 4.0      # ...by this much per unit it falls short
+STRAY = 1.5           # a blob whose best reading scores below -STRAY is not read at all
 
 
 @dataclass(frozen=True)
@@ -101,11 +107,11 @@ class _Blob:
 def read_number(image: np.ndarray | PILImage, classify: Classify) -> Reading:
     """Every digit in ``image``, read with ``classify``; an empty Reading for a blank picture."""
     try:
-        ink = find_ink(image, READ_PIXELS)
+        ink = find_ink(image, WORK_PIXELS, DETAIL)
     except BlankImageError:
         return Reading("", ())
     blobs = _blobs(ink.mask, ink.z)
-    lines = [_read_line(line, ink.z, classify) for line in _lines(blobs)]
+    lines = [_read_line(line, ink.z, classify) for line in _lines(_stacked(blobs))]
     lines = [line for line in lines if line]
     k = ink.scale
     digits = tuple(Digit((d.box[0] * k, d.box[1] * k, d.box[2] * k, d.box[3] * k), d.label,
@@ -115,37 +121,32 @@ def read_number(image: np.ndarray | PILImage, classify: Classify) -> Reading:
 
 def _blobs(mask: np.ndarray, z: np.ndarray) -> list[_Blob]:
     """Pieces of ink grouped across small gaps, without specks and page edges."""
-    row, start, end = ops.runs(mask)
-    if row.size == 0:
+    c = ops.components(mask, z)
+    if c is None:
         return []
-    comp = ops.label_runs(row, start, end)
-    n = int(comp.max()) + 1
-    h, w = mask.shape
-    top, bottom = np.full(n, h), np.full(n, -1)
-    np.minimum.at(top, comp, row)
-    np.maximum.at(bottom, comp, row)
-    heights = bottom - top + 1
-    csum = np.zeros((h, w + 1), dtype=np.float64)
-    np.cumsum(z, axis=1, out=csum[:, 1:])
-    mass = np.bincount(comp, csum[row, end] - csum[row, start], minlength=n)
-    big = heights[mass >= 0.2 * mass.max()]
+    row, start, end = c.row, c.start, c.end
+    heights = c.bottom - c.top + 1
+    big = heights[c.mass >= 0.2 * c.mass.max()]
     scale = float(np.median(big)) if big.size else float(heights.max())
-    gap = max(1, int(round(GAP * scale / 2)))
-    # group across gaps: components of the dilated mask, each keeping only its own ink
-    grown_row, grown_start, grown_end = ops.runs(ops.dilate(mask, gap))
+    gap = max(1, int(round(GAP * scale)))
+    # group across gaps: components of the dilated mask (within the ink's box), each keeping
+    # only its own ink
+    r0, c0 = max(0, int(row.min()) - gap), max(0, int(start.min()) - gap)
+    box = mask[r0:int(row.max()) + gap + 1, c0:int(end.max()) + gap]
+    grown_row, grown_start, grown_end = ops.runs(ops.dilate(box, gap))
     grown = ops.label_runs(grown_row, grown_start, grown_end)
-    owner = np.full(mask.shape, -1, dtype=np.int64)
+    owner = np.full(box.shape, -1, dtype=np.int64)
     for i in range(len(grown_row)):
         owner[grown_row[i], grown_start[i]:grown_end[i]] = grown[i]
-    group = owner[row, start]
+    group = owner[row - r0, start - c0]
     blobs = []
     for g in np.unique(group):
         sel = group == g
         r, s, e = row[sel], start[sel], end[sel]
-        m = float((csum[r, e] - csum[r, s]).sum())
+        m = float(c.mass[np.unique(c.comp[sel])].sum())
         blobs.append(_Blob(r, s, e, int(r.min()), int(r.max()) + 1, int(s.min()), int(e.max()),
                            m))
-    blobs = [b for b in blobs if not _page_edge(b, h, w)]
+    blobs = [b for b in blobs if not _page_edge(b, *mask.shape)]
     if not blobs:
         return []
     heights = np.array([b.height for b in blobs])
@@ -166,8 +167,7 @@ def _page_edge(b: _Blob, h: int, w: int) -> bool:
 
 
 def _lines(blobs: list[_Blob]) -> list[list[_Blob]]:
-    """Blobs in lines (top to bottom), each line left to right; blobs stacked over each other
-    (a detached bar, a dot over a stroke) are one blob."""
+    """Blobs in lines (top to bottom), each line left to right."""
     lines: list[list[_Blob]] = []
     for b in sorted(blobs, key=lambda b: -b.mass):  # the big blobs define the lines
         for line in lines:
@@ -180,48 +180,103 @@ def _lines(blobs: list[_Blob]) -> list[list[_Blob]]:
         else:
             lines.append([b])
     lines.sort(key=lambda line: min(x.top for x in line))
-    return [_stacked(sorted(line, key=lambda b: b.left)) for line in lines]
+    return [sorted(line, key=lambda b: (b.left + b.right) / 2) for line in lines]
 
 
-def _stacked(line: list[_Blob]) -> list[_Blob]:
-    """Merge neighbours that share most of the narrower one's columns."""
-    out: list[_Blob] = []
-    for b in line:
-        if out:
-            a = out[-1]
-            shared = min(a.right, b.right) - max(a.left, b.left)
-            if shared >= STACKED * min(a.right - a.left, b.right - b.left):
-                out[-1] = _Blob(np.concatenate([a.rows, b.rows]),
-                                np.concatenate([a.starts, b.starts]),
-                                np.concatenate([a.ends, b.ends]), min(a.top, b.top),
-                                max(a.bottom, b.bottom), min(a.left, b.left),
-                                max(a.right, b.right), a.mass + b.mass)
-                continue
-        out.append(b)
+def _stacked(blobs: list[_Blob]) -> list[_Blob]:
+    """Blobs over each other that share most of the narrower one's columns and lie close (a
+    detached bar, a digit broken across) are one blob."""
+    if not blobs:
+        return blobs
+    height = float(np.median([b.height for b in blobs]))
+    out = sorted(blobs, key=lambda b: b.left)
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(out):
+            for j in range(i + 1, len(out)):
+                b = out[j]
+                if b.left >= a.right:
+                    break
+                shared = min(a.right, b.right) - max(a.left, b.left)
+                gap = max(a.top, b.top) - min(a.bottom, b.bottom)
+                if (shared >= STACKED * min(a.right - a.left, b.right - b.left)
+                        and gap <= STACK_GAP * height):
+                    out[i] = _Blob(np.concatenate([a.rows, b.rows]),
+                                   np.concatenate([a.starts, b.starts]),
+                                   np.concatenate([a.ends, b.ends]), min(a.top, b.top),
+                                   max(a.bottom, b.bottom), min(a.left, b.left),
+                                   max(a.right, b.right), a.mass + b.mass)
+                    del out[j]
+                    merged = True
+                    break
+            if merged:
+                break
     return out
 
 
-def _cuts(b: _Blob, height: float) -> list[tuple[int, float]]:
-    """Where touching digits may meet: the columns where the blob's ink is thinnest, each with
-    its cost (the strokes a cut there goes through)."""
+def _cuts(b: _Blob, height: float) -> list[tuple[np.ndarray, float]]:
+    """Where touching digits may meet: paths from the blob's top to its bottom through the least
+    ink, each as the column it takes in every row, with its cost (the strokes it goes through).
+
+    Each path starts from a column where the ink is thinnest and may bend by one pixel a row
+    (at most CUT_BEND of the height either way), so it follows the gap between slanted or
+    overlapping digits.
+    """
     width = b.right - b.left
     if width <= WIDE * height:
         return []
-    profile = np.zeros(width + 1, dtype=np.float64)
-    np.add.at(profile, b.starts - b.left, 1)
-    np.add.at(profile, b.ends - b.left, -1)
-    profile = np.cumsum(profile)[:width]  # ink pixels in each column
+    ink = np.zeros((b.height, width), dtype=np.float64)
+    for r, s, e in zip((b.rows - b.top).tolist(), (b.starts - b.left).tolist(),
+                       (b.ends - b.left).tolist(), strict=True):
+        ink[r, s:e] = 1.0
+    profile = ink.sum(axis=0)
     stroke = max(1.0, float(np.median(b.ends - b.starts)))
     margin = max(1, int(CUT_MARGIN * height))
     order = np.argsort(profile[margin:width - margin], kind="stable") + margin
-    chosen: list[int] = []
+    seeds: list[int] = []
     limit = CUTS_PER_DIGIT * (math.ceil(width / (NARROW * height)) - 1)
     for c in order.tolist():
-        if len(chosen) >= limit:
+        if len(seeds) >= limit:
             break
-        if all(abs(c - x) >= margin for x in chosen):
-            chosen.append(c)
-    return sorted((b.left + c, CUT_COST * float(profile[c]) / stroke) for c in chosen)
+        if all(abs(c - x) >= margin for x in seeds):
+            seeds.append(c)
+    if not seeds:
+        return []
+    bend = max(1, int(CUT_BEND * height))
+    seeds.sort()
+    paths, crossed = _least_ink_paths(ink, np.array(seeds, dtype=np.int64), bend)
+    return [(path + b.left, CUT_COST * float(n) / stroke) for path, n in zip(paths, crossed,
+                                                                             strict=True)]
+
+
+def _least_ink_paths(ink: np.ndarray, seeds: np.ndarray,
+                     bend: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each seed column, the top-to-bottom path through ``ink`` crossing the least ink,
+    moving at most one column a row and staying within ``bend`` columns of the seed (nearest
+    to it on ties): each path's column per row [seeds, rows], and the ink each crosses."""
+    h, w = ink.shape
+    offsets = np.arange(-bend, bend + 1)
+    cols = seeds[:, None] + offsets[None, :]                 # [seeds, band]
+    inside = (cols >= 1) & (cols < w - 1)                    # never the blob's own sides
+    band = np.where(inside[None], ink[:, np.clip(cols, 0, w - 1)], np.inf)  # [rows, seeds, band]
+    drift = 1e-3 * np.abs(offsets)[None, :]
+    cost = band[0] + drift
+    back = np.zeros(band.shape, dtype=np.int64)
+    pad = np.full((len(seeds), 1), np.inf)
+    for y in range(1, h):
+        options = np.stack([np.concatenate([pad, cost[:, :-1]], axis=1), cost,
+                            np.concatenate([cost[:, 1:], pad], axis=1)])
+        pick = options.argmin(axis=0)
+        back[y] = pick - 1
+        cost = np.take_along_axis(options, pick[None], axis=0)[0] + band[y] + drift
+    at = np.empty((len(seeds), h), dtype=np.int64)
+    at[:, -1] = cost.argmin(axis=1)
+    rows = np.arange(len(seeds))
+    for y in range(h - 1, 0, -1):
+        at[:, y - 1] = at[:, y] + back[y, rows, at[:, y]]
+    crossed = band[np.arange(h)[None, :], rows[:, None], at].sum(axis=1)
+    return cols[rows[:, None], at], crossed
 
 
 def _read_line(line: list[_Blob], z: np.ndarray, classify: Classify) -> list[Digit]:
@@ -233,7 +288,7 @@ def _read_line(line: list[_Blob], z: np.ndarray, classify: Classify) -> list[Dig
     crops, boxes, pieces = [], [], []
     for bi, b in enumerate(line):
         cuts = _cuts(b, height)
-        edges = [b.left, *(c for c, _ in cuts), b.right]
+        edges = [np.full(b.height, b.left), *(c for c, _ in cuts), np.full(b.height, b.right)]
         costs = [0.0, *(cost for _, cost in cuts), 0.0]
         pieces.append(len(edges) - 1)
         for j in range(1, len(edges)):
@@ -266,7 +321,7 @@ def _read_line(line: list[_Blob], z: np.ndarray, classify: Classify) -> list[Dig
             for i in range(max(0, j - MAX_ATOMS), j):
                 if (i, j) in score and best[i] + score[(i, j)][0] > best[j]:
                     best[j], back[j] = best[i] + score[(i, j)][0], i
-        if best[n] == -math.inf:
+        if best[n] < -STRAY:  # no reading of it looks like digits: a stroke, a mark, a speck
             continue
         picked = []
         j = n
@@ -278,13 +333,13 @@ def _read_line(line: list[_Blob], z: np.ndarray, classify: Classify) -> list[Dig
     return out
 
 
-def _piece(b: _Blob, left: int, right: int,
+def _piece(b: _Blob, left: np.ndarray, right: np.ndarray,
            shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
-    """The mask of the blob's ink between columns ``left`` and ``right``, and its box."""
+    """The mask of the blob's ink between two cuts (a column per row of the blob), and its box."""
     mask = np.zeros(shape, dtype=bool)
-    lo = np.maximum(b.starts, left)
-    hi = np.minimum(b.ends, right)
-    for r, s, e in zip(b.rows.tolist(), lo.tolist(), hi.tolist()):
+    lo = np.maximum(b.starts, left[b.rows - b.top])
+    hi = np.minimum(b.ends, right[b.rows - b.top])
+    for r, s, e in zip(b.rows.tolist(), lo.tolist(), hi.tolist(), strict=True):
         if s < e:
             mask[r, s:e] = True
     rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
