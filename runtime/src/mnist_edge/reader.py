@@ -305,16 +305,20 @@ def _read_line(line: list[_Blob], z: np.ndarray, classify: Classify) -> list[Dig
     if not crops:
         return []
     labels, confidences = classify(np.stack(crops))
+    readings = [Digit(box, int(label), float(conf), crop) for box, label, conf, crop
+                in zip(boxes, labels, confidences, crops, strict=True)]
+    return _best_cut(readings, spans, pieces, height)
+
+
+def _best_cut(readings: list[Digit], spans: list[tuple[int, int, int, float]], pieces: list[int],
+              height: float) -> list[Digit]:
+    """The best-scoring cut of each blob of a line into digits (dynamic programming)."""
     out: list[Digit] = []
     for bi, n in enumerate(pieces):
         score: dict[tuple[int, int], tuple[float, int]] = {}
         for k, (owner, i, j, cost) in enumerate(spans):
             if owner == bi:
-                left, top, right, bottom = boxes[k]
-                excess = max(0.0, (right - left) / height - WIDTH_LIMIT)
-                short = max(0.0, LOW - (bottom - top) / height)
-                score[(i, j)] = (math.log(max(float(confidences[k]), 1e-9)) - DIGIT_PENALTY
-                                 - cost / 2 - WIDTH_WEIGHT * excess - LOW_WEIGHT * short, k)
+                score[(i, j)] = (_score(readings[k], height) - cost / 2, k)
         best = [0.0] + [-math.inf] * n
         back = [0] * (n + 1)
         for j in range(1, n + 1):
@@ -326,11 +330,20 @@ def _read_line(line: list[_Blob], z: np.ndarray, classify: Classify) -> list[Dig
         picked = []
         j = n
         while j > 0:
-            k = score[(back[j], j)][1]
-            picked.append(Digit(boxes[k], int(labels[k]), float(confidences[k]), crops[k]))
+            picked.append(readings[score[(back[j], j)][1]])
             j = back[j]
         out += picked[::-1]
     return out
+
+
+def _score(d: Digit, height: float) -> float:
+    """How much a reading looks like one digit: the model's confidence (log), less penalties
+    for a box wider or lower than the line allows."""
+    left, top, right, bottom = d.box
+    excess = max(0.0, (right - left) / height - WIDTH_LIMIT)
+    short = max(0.0, LOW - (bottom - top) / height)
+    return (math.log(max(d.confidence, 1e-9)) - DIGIT_PENALTY - WIDTH_WEIGHT * excess
+            - LOW_WEIGHT * short)
 
 
 def _piece(b: _Blob, left: np.ndarray, right: np.ndarray,
