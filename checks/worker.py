@@ -99,13 +99,13 @@ def read(manifest: str, key: str, backend: str, numbers: list[str], singles: lis
 
     clf = Classifier.load(manifest, backend=backend, key=key)
     start = time.perf_counter()
-    read = []
+    readings = []
     for path in numbers:
         r = clf.read(path)
-        read.append({"number": r.number, "digits": [[*d.box, d.label, round(d.confidence, 6)]
+        readings.append({"number": r.number, "digits": [[*d.box, d.label, round(d.confidence, 6)]
                                                     for d in r.digits]})
     files = [[f.label, f.error] for f in clf.predict_files(singles)]
-    return {"backend": clf.backend, "numbers": read, "singles": files,
+    return {"backend": clf.backend, "numbers": readings, "singles": files,
             "seconds": time.perf_counter() - start}
 
 

@@ -10,17 +10,21 @@ must hold the previous set, or a complete consistent new one, and never lose the
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from checks.reliability.interrupt import snapshot
 from common.artifacts import (
     CONFIG_FILE,
     MANIFEST_FILE,
@@ -32,13 +36,13 @@ from common.artifacts import (
     problems,
     read_export,
 )
-from common.formats import FORMATS
+from common.publish import allowed_names
 from mnist_edge.digest import sha256_file
 
 QUICK_TRAIN = ["--epochs", "2", "--limit", "3000"]  # enough for int8 to pass its rule
 QUICK_EXPORT = ["--formats", "tflite_int8", "--calibration-samples", "100"]
 TIMEOUT_S = 300
-SET_FILES = TRAIN_FILES | {f.filename for f in FORMATS} | {MANIFEST_FILE}
+SET_FILES = allowed_names()
 
 
 @dataclass
@@ -68,14 +72,6 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
                           timeout=TIMEOUT_S)
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    """{relative path: sha256} of every file under ``folder`` ({} if it does not exist)."""
-    if not folder.is_dir():
-        return {}
-    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
 def consistent(folder: Path) -> str | None:
     """Why ``folder`` is not one complete, consistent mnist-edge set; None when it is."""
     names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
@@ -83,8 +79,6 @@ def consistent(folder: Path) -> str | None:
         return f"training files missing: {sorted(TRAIN_FILES - names)}"
     if names - SET_FILES:
         return f"unexpected entries: {sorted(names - SET_FILES)}"
-    import json
-
     seeds = {json.loads((folder / f).read_text()).get("seed") for f in (CONFIG_FILE, METRICS_FILE)}
     if len(seeds) != 1:
         return f"config.json and metrics.json describe different runs (seeds {sorted(seeds)})"
@@ -206,9 +200,6 @@ def _signal_after(cmd: list[str], sig: int, pattern: str | None, nth: int,
 
     Returns (exit status, stderr, whether the signal was sent before the run ended).
     """
-    import re
-    import threading
-
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**_env(), "PYTHONUNBUFFERED": "1"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

@@ -33,10 +33,11 @@ from common.artifacts import (
     read_export,
 )
 from common.formats import FORMATS
+from common.publish import allowed_names
 from mnist_edge.digest import sha256_file
 
 TRAIN_QUICK = "--epochs 2 --limit 3000"
-EXPORT_FILES = TRAIN_FILES | {f.filename for f in FORMATS} | {MANIFEST_FILE}
+EXPORT_FILES = allowed_names()
 # what a re-export with another calibration rewrites: the manifest and the int8 files
 EXPORT_REWRITES = {MANIFEST_FILE} | {f.filename for f in FORMATS if f.precision == "int8"}
 
@@ -67,10 +68,11 @@ class StageReport:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """{file name: sha256} of the files in ``folder`` ({} if it does not exist)."""
+    """{relative path: sha256} of every file under ``folder`` ({} if it does not exist)."""
     if not folder.is_dir():
         return {}
-    return {p.name: sha256_file(p) for p in folder.iterdir() if p.is_file()}
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
 
 
 def make_stage(stage: str, artifacts: Path, args: str, data: str | None) -> list[str]:

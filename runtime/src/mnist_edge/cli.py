@@ -193,6 +193,9 @@ def _read(args: argparse.Namespace) -> int:
     clf = _load(args)
     crops = Path(args.crops) if args.crops else None
     if crops is not None:
+        if crops.exists() and not crops.is_dir():
+            raise MnistEdgeError(f"--crops {crops}: exists and is not a folder; name a folder "
+                                 "(it is created if missing)")
         try:
             crops.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -42,8 +42,7 @@ if TYPE_CHECKING:
 BOX = 20            # the digit's longest side inside the 28x28 field, as in MNIST
 FIELD = 28
 CENTRE = 14.0       # MNIST's mean centre of mass, in pixel-index coordinates
-WORK_PIXELS = 256 * 256  # larger inputs are box-reduced to about this many pixels first...
-DETAIL_PIXELS = 256 * 256  # ...and their ink is taken at up to this many
+WORK_PIXELS = 256 * 256  # larger inputs are box-reduced to about this many pixels first
 NOISE_SAMPLE = 16384  # pixels sampled for the noise of a finer view
 SOFT = 0.4          # ink pieces whose mean intensity is below 40% of the strokes' level...
 FILLED = 0.3        # ...and that fill 30% of their box are shading, not strokes
@@ -99,12 +98,12 @@ class Ink:
 
 
 def find_ink(image: np.ndarray | PILImage, work_pixels: int = WORK_PIXELS,
-             detail_pixels: int = DETAIL_PIXELS) -> Ink:
+             detail_pixels: int | None = None) -> Ink:
     """Steps 1-3: the picture's ink; BlankImageError if none.
 
     The paper (polarity, uneven light, page edges) is read at about ``work_pixels`` pixels; the
-    ink is then taken at up to ``detail_pixels``, against that paper scaled up, so a fine pen's
-    strokes are not averaged away.
+    ink is then taken at up to ``detail_pixels`` when given, against that paper scaled up, so a
+    fine pen's strokes are not averaged away.
     """
     full = _to_gray(image)
     if min(full.shape) < 1:
@@ -112,10 +111,9 @@ def find_ink(image: np.ndarray | PILImage, work_pixels: int = WORK_PIXELS,
     scale = ops.reduction(full.shape, work_pixels)
     gray = _smooth(ops.reduce(full, work_pixels))
     ink, noise, paper = _ink(gray)
-    detail = ops.reduction(full.shape, detail_pixels)
-    if detail < scale:
+    if detail_pixels and ops.reduction(full.shape, detail_pixels) < scale:
         ink, noise = _ink_in_detail(_smooth(ops.reduce(full, detail_pixels)), paper, noise)
-        scale = detail
+        scale = ops.reduction(full.shape, detail_pixels)
     ink_map = _scaled_ink(ink, noise)
     shading = _shading(ink_map)
     if shading.any():  # set the shading aside and look again at what remains
@@ -188,9 +186,9 @@ def to_field(z: np.ndarray, keep: np.ndarray) -> np.ndarray:
         raise BlankImageError("no ink found: the image is blank or holds only noise")
     t, b, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     m = KEEP_MARGIN
-    near = ops.dilate(keep[max(0, t - m):b + m, max(0, left - m):right + m], m)
-    soft = z[max(0, t - m):b + m, max(0, left - m):right + m] * near
-    digit = soft[t - max(0, t - m):, left - max(0, left - m):][:b - t, :right - left]
+    t0, l0 = max(0, t - m), max(0, left - m)  # a window a margin wider, for the soft edges
+    soft = z[t0:b + m, l0:right + m] * ops.dilate(keep[t0:b + m, l0:right + m], m)
+    digit = soft[t - t0:b - t0, left - l0:right - l0]
     box = _scaled(digit)
     width = stroke_width(box)
     side = max(digit.shape)
