@@ -4,7 +4,9 @@
     python3 checks/worker.py         # as a file where only the runtime is installed
                                      # (an emulated Pi)
 
-Each line on stdin is a job, ``{"job": NAME, ...arguments}``; each gets one JSON line back,
+Each line on stdin is a job, ``{"job": NAME, ...arguments}``: NAME is one of this file's jobs
+(``predict``) or a function the caller names as ``"module:function"`` (``job_name``), which the
+worker imports when asked, so it imports none of its callers. Each job gets one JSON line back,
 ``{"ok": true, ...results}`` or ``{"ok": false, "error": "one line"}`` (a MnistEdgeError's own
 message, else the exception's type and first line). Arrays travel in .npy/.npz
 files the job names. Whatever native code prints on fd 1 is sent to stderr, so it cannot corrupt
@@ -12,12 +14,12 @@ the answers. The parent side is ``Worker``: when the child dies mid-job the pipe
 counts as a crash; a job that outlives its timeout is a hang, and the child's process group is
 killed.
 
-``environment`` and ``predict`` need only the standard library, numpy and mnist_edge (they run on
-devices); ``bench``, ``baseline`` and ``fuzz`` import their module from the repository when asked.
+This file's jobs need only the standard library, numpy and mnist_edge (they run on devices).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import select
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -117,23 +120,18 @@ def bench(model: str, **options) -> dict:
     return bench_model(model, BenchConfig(**options), key=key)
 
 
-def baseline(**arguments) -> dict:
-    """One of the ways people run such models today, timed like ``bench``
-    (checks/bench/baselines.py)."""
-    from checks.bench.baselines import run
-
-    return run(**arguments)
+JOBS = {"environment": environment, "predict": predict, "read": read, "bench": bench}
 
 
-def fuzz(**arguments) -> dict:
-    """One fuzz case: a result, a clear refusal or anything else (checks/reliability/cases.py)."""
-    from checks.reliability.cases import run_case
-
-    return run_case(**arguments)
+def job_name(function: Callable[..., dict]) -> str:
+    """The job name of a module's function, ``"module:function"``, for ``{"job": ...}``."""
+    return f"{function.__module__}:{function.__qualname__}"
 
 
-JOBS = {"environment": environment, "predict": predict, "read": read, "bench": bench,
-        "baseline": baseline, "fuzz": fuzz}
+def _job(name: str) -> Callable[..., dict]:
+    """The function a job names: this file's own, or ``module:function`` imported now."""
+    module, _, function = name.rpartition(":")
+    return getattr(importlib.import_module(module), function) if module else JOBS[name]
 
 
 def serve() -> int:
@@ -144,7 +142,7 @@ def serve() -> int:
     for line in sys.stdin:
         job = json.loads(line)
         try:
-            answer = {"ok": True, **JOBS[job.pop("job")](**job)}
+            answer = {"ok": True, **_job(job.pop("job"))(**job)}
         except Exception as exc:  # reported to the parent, which decides what it means
             from mnist_edge.errors import MnistEdgeError
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from checks.bench.baselines import run as run_baseline
 from checks.bench.oneshot import one_image
 from checks.options import CheckOptions
-from checks.worker import run_once
+from checks.worker import job_name, run_once
 from common.artifacts import MODEL_FILE, ROOT
 from common.flags import option, positive_int
 from common.formats import KEYS, get_format
@@ -166,8 +167,8 @@ def _runtime_row(c: Configuration, manifest_file: Path, cfg: SweepConfig, images
 
 def _baseline_row(b: Baseline, cfg: SweepConfig, images: str) -> dict:
     runs = cfg.runs if b.kind != "keras" else max(50, cfg.runs // 5)  # eager calls are slow
-    row = _job(b.python, {"job": "baseline", "kind": b.kind, "model": b.model, "images": images,
-                          "runs": runs, "backend": b.backend, "threads": 1})
+    row = _job(b.python, {"job": job_name(run_baseline), "kind": b.kind, "model": b.model,
+                          "images": images, "runs": runs, "backend": b.backend, "threads": 1})
     return {**row, "baseline": b.kind, "key": b.key, "backend": b.backend}
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from checks.reliability import hostile, mutate
-from checks.reliability.cases import ARRAY_FILLS
-from checks.worker import Worker
+from checks.reliability.cases import ARRAY_FILLS, run_case
+from checks.worker import Worker, job_name
 from common.artifacts import MANIFEST_FILE, ROOT
 from common.formats import FORMATS, KEYS
 from mnist_edge.digest import sha256_hex
@@ -94,7 +94,7 @@ class CaseRunner:
         else:
             case = self._case(target.split("-")[0] if target.startswith("model") else target, spec)
         timeout = SHORT_TIMEOUT_S if target == "filesystem" else None
-        answer = self.worker.call({"job": "fuzz", **case}, timeout=timeout)
+        answer = self.worker.call({"job": job_name(run_case), **case}, timeout=timeout)
         if answer.pop("ok"):
             return answer
         return {"outcome": answer.get("outcome", "bad"), "detail": answer["error"],
