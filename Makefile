@@ -81,9 +81,9 @@ $(TFL_STAMP): $(RT_SRC) runtime/tests/requirements-tflite.txt runtime/tests/requ
 
 runtime-venvs: $(RT_STAMP) $(TFL_STAMP)  ## build .venv-runtime (litert, onnxruntime) and .venv-tflite (tflite-runtime)
 
-# runtime/tests get the exported test models from common/testmodels.py and run in all three venvs
+# runtime/tests get the exported test models from checks/testmodels.py and run in all three venvs
 test-runtime: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run runtime/tests in .venv, .venv-runtime and .venv-tflite
-	@art="$$($(PY) -m common.testmodels)" && for py in $(PY) $(RT_VENV)/bin/python $(TFL_VENV)/bin/python; do \
+	@art="$$($(PY) -m checks.testmodels)" && for py in $(PY) $(RT_VENV)/bin/python $(TFL_VENV)/bin/python; do \
 	  echo "== runtime/tests with $$py"; \
 	  MNIST_EDGE_TEST_ARTIFACTS="$$art" $$py -m pytest -q runtime/tests || exit 1; \
 	done

@@ -7,9 +7,9 @@ import pytest
 
 @pytest.fixture(scope="session")
 def test_artifacts():
-    """A trained + exported artifacts folder (see common/testmodels.py); treat it as read-only."""
+    """A trained + exported artifacts folder (see checks/testmodels.py); treat it as read-only."""
+    from checks.testmodels import ensure_test_artifacts
     from common.data import DataError
-    from common.testmodels import ensure_test_artifacts
 
     try:
         return ensure_test_artifacts()

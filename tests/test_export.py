@@ -1,6 +1,6 @@
 """The export stage: four verified formats, an honest manifest, clear errors, nothing half-written.
 
-Most tests share the small trained+exported folder from common/testmodels.py (built once, cached).
+Most tests share the small trained+exported folder from checks/testmodels.py (built once, cached).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Parity: every exported format on every installed backend answers like the Keras model.
 
 Runs against artifacts/ when it holds a fresh export, else the small fixture model
-(common/testmodels.py).
+(checks/testmodels.py).
 """
 
 from __future__ import annotations

@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 def _report(args, work: Path, tallies: dict, failed: int) -> int:
     from checks.reliability import buildside, interrupt, load, repro
     from checks.reliability.report import write_report
+    from checks.testmodels import ensure_test_artifacts
     from common.data import load_mnist
-    from common.testmodels import ensure_test_artifacts
 
     interrupts = []
     for stage in ("train", "export"):

@@ -233,9 +233,9 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
 
 # ------------------------------------------------------------------------------ the run
 def prepare(workdir: Path, data: str | None = None) -> tuple[Path, Path]:
-    """(artifacts, corpus): the test artifacts (common/testmodels.py) and the image seed corpus."""
+    """(artifacts, corpus): the test artifacts (checks/testmodels.py) and the image seed corpus."""
+    from checks.testmodels import ensure_test_artifacts
     from common.data import load_mnist
-    from common.testmodels import ensure_test_artifacts
 
     artifacts = ensure_test_artifacts()
     corpus = mutate.build_corpus(workdir / "corpus", load_mnist(data).x_test[:8])

@@ -4,7 +4,7 @@ They need exported models and MNIST test digits, and import neither TensorFlow n
 project's train/export code:
 
 - ``MNIST_EDGE_TEST_ARTIFACTS``: an artifacts folder with manifest.json and the exported files
-  (``make test`` passes the one built by ``python -m common.testmodels``);
+  (``make test`` passes the one built by ``python -m checks.testmodels``);
 - ``MNIST_DATA`` (mnist.npz or a folder of IDX files), else Keras's cache
   ~/.keras/datasets/mnist.npz.
 """
@@ -27,7 +27,7 @@ def artifacts() -> Path:
     folder = os.environ.get("MNIST_EDGE_TEST_ARTIFACTS")
     if not folder:
         pytest.skip("MNIST_EDGE_TEST_ARTIFACTS is not set (make test-runtime sets it to the folder "
-                    "printed by `.venv/bin/python -m common.testmodels`)")
+                    "printed by `.venv/bin/python -m checks.testmodels`)")
     path = Path(folder)
     if not (path / "manifest.json").is_file():
         pytest.fail(f"MNIST_EDGE_TEST_ARTIFACTS={folder} holds no manifest.json")

@@ -1,15 +1,16 @@
 """A small trained and exported artifacts folder shared by the tests and the reliability checks.
 
-    from common.testmodels import ensure_test_artifacts
+    from checks.testmodels import ensure_test_artifacts
     folder = ensure_test_artifacts()   # Path with model.keras, the four exported files,
                                        # manifest.json
 
-    python -m common.testmodels        # build (or reuse) it and print its path
+    python -m checks.testmodels        # build (or reuse) it and print its path
 
 If ``artifacts/`` holds a fresh full export (its manifest covers every format, matches the files
 and was made from the current ``artifacts/model.keras``) that folder is returned. Otherwise a
 small model (1 epoch on TRAIN_IMAGES images) is trained and exported into .cache/test-artifacts/,
-and reused until train/, export/, common/ or requirements.txt change (their hash is the cache key).
+and reused until train/, export/, common/, this file or requirements.txt change (their hash is the
+cache key). It lives with the checks, which may start the build stages they check.
 MNIST comes from $MNIST_DATA, else the Keras download (common.data.DataError when neither works).
 Treat the returned folder as read-only.
 """
@@ -30,7 +31,8 @@ CACHE = ROOT / ".cache" / "test-artifacts"
 KEY_FILE = ROOT / ".cache" / "test-artifacts.key"
 LOCK_FILE = ROOT / ".cache" / "test-artifacts.lock"
 TRAIN_IMAGES = 12000  # enough for ~95% after one epoch, so int8 stays well inside its tolerance
-KEYED_FILES = ("train/*.py", "export/*.py", "common/*.py", "requirements.txt")
+KEYED_FILES = ("train/*.py", "export/*.py", "common/*.py", "checks/testmodels.py",
+               "requirements.txt")
 
 
 def cache_key() -> str:
