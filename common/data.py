@@ -185,20 +185,35 @@ def _find_idx(folder: Path, stem: str) -> Path:
 
 
 def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
-    return {key: read_idx(_find_idx(folder, stem), IMAGE_SHAPE if key.startswith("x_") else ())
-            for key, stem in IDX_STEMS.items()}
+    return {key: read_idx(_find_idx(folder, stem), key) for key, stem in IDX_STEMS.items()}
 
 
-def read_idx(path: str | os.PathLike, item_shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Read one IDX file (raw or gzipped), checking magic, declared shape (at most MAX_IMAGES
-    items of ``item_shape``) and length before reading the data (the runtime's reader)."""
+def read_idx(path: Path, key: str) -> np.ndarray:
+    """The array ``key`` (x_train, y_train, ...) from one IDX file (raw or gzipped): magic and
+    declared shape are checked before any data is read or gunzipped, then the length."""
     from mnist_edge.errors import InputError
-    from mnist_edge.inputs import read_idx as read
+    from mnist_edge.inputs import open_idx, read_idx_header
 
     try:
-        return read(path, item_shape, MAX_IMAGES)
+        what = not_a_file(os.stat(path).st_mode)  # stat, not open: a FIFO would block
+        if what is not None:
+            raise DataError(f"{path}: is {what}, not a file; pass an IDX file")
+        with open_idx(path) as fh:
+            shape = read_idx_header(fh, path)
+            _check_declared(path, key, shape, np.dtype(np.uint8))
+            expected = int(np.prod(shape, dtype=np.int64))
+            data = fh.read(expected + 1)
     except InputError as exc:
         raise DataError(str(exc)) from None
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot read IDX file ({exc}); "
+                        "it may be truncated or corrupt") from None
+    if len(data) != expected:
+        more = " or more" if len(data) > expected else ""
+        raise DataError(f"{path}: wrong length, the header declares shape {shape} ({expected} "
+                        f"bytes of data) but the file holds {len(data)}{more}; "
+                        "it is truncated or corrupt")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def _validate(a: dict[str, np.ndarray], src: Path) -> None:

@@ -139,7 +139,7 @@ def test_bad_data_gives_clear_error(tmp_path, case):
 def test_read_idx_empty_file(tmp_path):
     (tmp_path / "empty").write_bytes(b"")
     with pytest.raises(DataError, match="empty file"):
-        read_idx(tmp_path / "empty")
+        read_idx(tmp_path / "empty", "x_test")
 
 
 @pytest.mark.parametrize("case", ["truncated npz", "labels out of range", "bad magic gz"])

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from mnist_edge import backends
-from mnist_edge.inputs import read_idx
+from mnist_edge.inputs import open_idx, read_idx_header
 
 
 @pytest.fixture(scope="session")
@@ -49,13 +49,20 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
             for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"),
                          stem.replace("-idx", ".idx") + ".gz"):
                 if (src / name).is_file():
-                    found[stem] = read_idx(src / name)
+                    found[stem] = _read_idx(src / name)
         if len(found) == 2:
             return found["t10k-images-idx3-ubyte"], found["t10k-labels-idx1-ubyte"]
     elif src.is_file():
         with np.load(src) as npz:
             return npz["x_test"], npz["y_test"].astype(np.int64)
     pytest.skip(f"no MNIST test data at {src}; set MNIST_DATA to mnist.npz or an IDX folder")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """A whole IDX file (MNIST's own), through the runtime's IDX header reader."""
+    with open_idx(path) as fh:
+        shape = read_idx_header(fh, path)
+        return np.frombuffer(fh.read(), dtype=np.uint8).reshape(shape)
 
 
 def installed_backends() -> list[str]:

@@ -22,10 +22,9 @@ import numpy as np
 from mnist_edge.errors import InputError
 from mnist_edge.images import IMAGE_SUFFIXES, not_a_file, open_file
 
-__all__ = ["IMAGE_SUFFIXES", "Source", "expand", "read_array_chunks", "read_idx"]
+__all__ = ["IMAGE_SUFFIXES", "Source", "expand", "open_idx", "read_array_chunks", "read_idx_header"]
 
 ARRAY_CHUNK = 4096  # images read from a .npy or IDX file at a time
-MAX_IDX_ITEMS = 1_000_000  # items read_idx accepts in one file (MNIST has 70,000)
 NPY_MAGIC = b"\x93NUMPY"
 GZIP_MAGIC = b"\x1f\x8b"
 SKIPPED_NAMES = ("._",)  # macOS AppleDouble files (resource forks), not images
@@ -187,14 +186,14 @@ def _npy_chunks(path: Path) -> Iterator[np.ndarray]:
         yield np.asarray(arr[start:start + ARRAY_CHUNK])
 
 
-def _open_idx(path: Path) -> io.BufferedIOBase:
+def open_idx(path: Path) -> io.BufferedIOBase:
     """An open binary stream of the IDX file's bytes, gunzipped when it is gzipped."""
     with open(path, "rb") as raw:
         gz = raw.read(2) == b"\x1f\x8b"
     return gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115 (the caller closes it)
 
 
-def _idx_header(fh: io.BufferedIOBase, path: Path) -> tuple[int, ...]:
+def read_idx_header(fh: io.BufferedIOBase, path: Path) -> tuple[int, ...]:
     """The shape an IDX stream declares (unsigned bytes, 1 to 4 dimensions), past its header."""
     head = fh.read(4)
     if not head:
@@ -208,69 +207,10 @@ def _idx_header(fh: io.BufferedIOBase, path: Path) -> tuple[int, ...]:
     return tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4))
 
 
-def read_idx(path: str | os.PathLike[str], item_shape: tuple[int, ...] | None = None,
-             max_items: int = MAX_IDX_ITEMS) -> np.ndarray:
-    """A whole IDX file of unsigned bytes (raw or gzipped) as a uint8 array of its declared shape.
-
-    The declared shape is checked before any data is read or decompressed, so a small file that
-    declares (or gunzips to) gigabytes is refused in bounded memory.
-
-    Args:
-        path: a regular file (devices, FIFOs and sockets are refused unopened).
-        item_shape: the shape each item must have, e.g. (28, 28) for images or () for labels;
-            None accepts any, up to ``max_items`` times 28x28 bytes in all.
-        max_items: the most items (the first dimension) the file may declare.
-
-    Returns:
-        uint8 array of the declared shape.
-
-    Raises:
-        InputError: not a regular file, unreadable, not IDX, declaring a shape other than
-            ``item_shape`` or beyond ``max_items``, or not exactly as long as it declares.
-    """
-    path = Path(path)
-    try:
-        what = not_a_file(os.stat(path).st_mode)  # stat, not open: a FIFO would block
-        if what is not None:
-            raise InputError(f"{path}: is {what}, not a file; pass an IDX file")
-        with _open_idx(path) as fh:
-            shape = _idx_header(fh, path)
-            _check_declared(path, shape, item_shape, max_items)
-            expected = int(np.prod(shape, dtype=np.int64))
-            data = fh.read(expected + 1)
-    except InputError:
-        raise
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{path}: cannot read IDX file ({exc}); "
-                         "it may be truncated or corrupt") from None
-    if len(data) != expected:
-        more = " or more" if len(data) > expected else ""
-        raise InputError(f"{path}: wrong length, the header declares shape {shape} ({expected} "
-                         f"bytes of data) but the file holds {len(data)}{more}; "
-                         "it is truncated or corrupt")
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
-
-
-def _check_declared(path: Path, shape: tuple[int, ...], item_shape: tuple[int, ...] | None,
-                    max_items: int) -> None:
-    """Refuse a declared IDX shape other than [N, *item_shape] with N <= max_items."""
-    if item_shape is not None:
-        if shape[1:] != item_shape:
-            want = ", ".join(["N", *map(str, item_shape)])
-            raise InputError(f"{path}: IDX header declares shape {shape}, expected ({want}); "
-                             "not an MNIST-style IDX file")
-    elif int(np.prod(shape, dtype=np.int64)) > max_items * 28 * 28:
-        raise InputError(f"{path}: IDX header declares shape {shape}, more than "
-                         f"{max_items:,} 28x28 images' worth of data; refused unread")
-    if shape[0] > max_items:
-        raise InputError(f"{path}: IDX header declares {shape[0]:,} items, more than the "
-                         f"{max_items:,} accepted; refused unread")
-
-
 def _idx_chunks(path: Path) -> Iterator[np.ndarray]:
     try:
-        with _open_idx(path) as fh:
-            shape = _idx_header(fh, path)
+        with open_idx(path) as fh:
+            shape = read_idx_header(fh, path)
             if len(shape) not in (2, 3):
                 raise InputError(f"{path}: IDX file holds a {len(shape)}-D array; expected images "
                                  "[N,28,28] (magic 00000803)")
