@@ -55,17 +55,12 @@ def kind_names() -> tuple[str, ...]:
     return tuple(k.name for k in KINDS)
 
 
-def get_kind(name: str) -> Kind:
-    """The kind called ``name``; a ValueError lists the known kinds."""
-    for kind in KINDS:
-        if kind.name == name:
-            return kind
-    raise ValueError(f"unknown model format {name!r}; choose from {', '.join(kind_names())}")
-
-
 def backend_order(kind: str) -> tuple[str, ...]:
-    """The backends that run ``kind``, in auto-selection order."""
-    return get_kind(kind).backends
+    """The backends that run ``kind``, in auto-selection order; a ValueError lists the kinds."""
+    for row in KINDS:
+        if row.name == kind:
+            return row.backends
+    raise ValueError(f"unknown model format {kind!r}; choose from {', '.join(kind_names())}")
 
 
 def kind_of_suffix(suffix: str) -> str | None:
