@@ -10,7 +10,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from common.formats import FORMATS, ExportFormat
+from common import formats
 from mnist_edge.digest import sha256_file, sha256_hex
 from mnist_edge.errors import ModelError
 from mnist_edge.manifest import MANIFEST_NAME, Manifest, read_manifest
@@ -59,16 +59,15 @@ def problems(manifest: Manifest) -> list[str]:
             if (problem := manifest.check(entry)) is not None]
 
 
-def is_fresh(folder: str | Path, formats: tuple[ExportFormat, ...] = FORMATS) -> bool:
-    """True when ``folder`` holds an intact export of its current model.keras covering
-    ``formats``."""
+def is_fresh(folder: str | Path) -> bool:
+    """True when ``folder`` holds an intact export of its current model.keras in every format."""
     folder = Path(folder)
     manifest, model = read_export(folder), folder / MODEL_FILE
     if manifest is None or not model.is_file():
         return False
     listed = {e.key for e in manifest.files}
     return (exported_from(manifest) == sha256_file(model)
-            and all(f.key in listed for f in formats) and not problems(manifest))
+            and all(f.key in listed for f in formats.FORMATS) and not problems(manifest))
 
 
 def exported_from(manifest: Manifest) -> str | None:
@@ -80,5 +79,5 @@ def exported_from(manifest: Manifest) -> str | None:
 def drop_exports(folder: Path) -> None:
     """Remove an export (the format table's files and manifest.json): it describes an older
     model."""
-    for name in [f.filename for f in FORMATS] + [MANIFEST_FILE]:
+    for name in [f.filename for f in formats.FORMATS] + [MANIFEST_FILE]:
         (folder / name).unlink(missing_ok=True)

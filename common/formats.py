@@ -1,5 +1,6 @@
-"""The one table of export formats and their tolerances, read by export, parity, bench and the
-checks.
+"""The format table's build side: each row of the runtime's table (``mnist_edge/formats.py``: key,
+file name, kind, precision, input dtype) with its converter, scheme and tolerances, read by
+export, parity, bench and the checks.
 
     >>> from common.formats import FORMATS, get_format
     >>> [f.key for f in FORMATS]
@@ -7,12 +8,12 @@ checks.
     >>> get_format("onnx_int8").filename
     'model_int8.onnx'
 
-The table's order is the runtime's order of preference, and the order of ``manifest.json``'s
-``files`` list. Each row carries its tolerance: export verification and parity hold a file to
-the same rule against Keras, so a file that passes ``make export`` passes ``make parity`` on the
-same backend; parity across backends and the Pi check hold it to its rule against itself
-elsewhere. Figures are fractions: an agreement of 0.995 is 99.5%, an accuracy difference of 0.01
-is one point.
+The rows follow the runtime table's order: the runtime's order of preference, and the order of
+``manifest.json``'s ``files`` list. Each row carries its tolerance: export verification and
+parity hold a file to the same rule against Keras, so a file that passes ``make export`` passes
+``make parity`` on the same backend; parity across backends and the Pi check hold it to its rule
+against itself elsewhere. Figures are fractions: an agreement of 0.995 is 99.5%, an accuracy
+difference of 0.01 is one point.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+from mnist_edge import formats as device
 
 INT8_STEPS, PROBABILITY = "int8 steps", "probability"  # units of an output difference
 
@@ -81,16 +84,19 @@ FLOAT_ONNX = replace(FLOAT_TFLITE, max_prob_diff=1e-5)
 
 
 @dataclass(frozen=True)
-class ExportFormat:
-    """One exported file: what it is, how it is made and how closely it must match."""
+class ExportFormat(device.Format):
+    """One exported file (a row of the runtime's table), how it is made and how closely it must
+    match."""
 
-    key: str         # stable id used by --formats, manifest.json and the runtime
-    filename: str    # file name inside the artifacts folder
-    kind: str        # "tflite" or "onnx": the runtime's model format
-    precision: str   # "int8" or "float32"
     converter: str   # "module:function" of the export stage; takes (ExportContext, Path)
     scheme: str      # how it was made, one line for humans and the manifest
     tolerance: Tolerance
+
+    @classmethod
+    def of(cls, row: device.Format, converter: str, scheme: str,
+           tolerance: Tolerance) -> ExportFormat:
+        """The runtime's ``row`` with its build facts."""
+        return cls(**vars(row), converter=converter, scheme=scheme, tolerance=tolerance)
 
     def load_converter(self) -> Callable:
         """Import and return the converter function (imported lazily: TensorFlow is heavy)."""
@@ -99,17 +105,16 @@ class ExportFormat:
 
 
 FORMATS: tuple[ExportFormat, ...] = (
-    ExportFormat("tflite_int8", "model_int8.tflite", "tflite", "int8",
-                 "export.to_tflite:convert_int8", "full-integer post-training quantization "
-                 "(TFLITE_BUILTINS_INT8), per-channel weights, int8 input and output", INT8),
-    ExportFormat("tflite_float32", "model_float32.tflite", "tflite", "float32",
-                 "export.to_tflite:convert_float32", "float32 TFLite, no optimizations",
-                 FLOAT_TFLITE),
-    ExportFormat("onnx_float32", "model.onnx", "onnx", "float32", "export.to_onnx:convert_float32",
-                 "float32 ONNX via tf2onnx, dynamic batch, NHWC input", FLOAT_ONNX),
-    ExportFormat("onnx_int8", "model_int8.onnx", "onnx", "int8", "export.to_onnx:convert_int8",
-                 "static int8 QDQ quantization (onnxruntime), per-channel weights, float32 input "
-                 "and output", INT8),
+    ExportFormat.of(device.TFLITE_INT8, "export.to_tflite:convert_int8",
+                    "full-integer post-training quantization (TFLITE_BUILTINS_INT8), per-channel "
+                    "weights, int8 input and output", INT8),
+    ExportFormat.of(device.TFLITE_FLOAT32, "export.to_tflite:convert_float32",
+                    "float32 TFLite, no optimizations", FLOAT_TFLITE),
+    ExportFormat.of(device.ONNX_FLOAT32, "export.to_onnx:convert_float32",
+                    "float32 ONNX via tf2onnx, dynamic batch, NHWC input", FLOAT_ONNX),
+    ExportFormat.of(device.ONNX_INT8, "export.to_onnx:convert_int8",
+                    "static int8 QDQ quantization (onnxruntime), per-channel weights, float32 "
+                    "input and output", INT8),
 )
 
 KEYS: tuple[str, ...] = tuple(f.key for f in FORMATS)
@@ -130,6 +135,6 @@ def parse_formats(text: str) -> tuple[ExportFormat, ...]:
     keys = [k.strip() for k in text.split(",") if k.strip()]
     if not keys:
         raise ValueError(f"no format given in {text!r}; choose 'all' or comma-separated keys "
-                         f"from {', '.join(KEYS)}")
+                         f"from {', '.join(f.key for f in FORMATS)}")
     wanted = {get_format(k).key for k in keys}
     return tuple(f for f in FORMATS if f.key in wanted)

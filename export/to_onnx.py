@@ -19,6 +19,7 @@ from pathlib import Path
 from common.tf import import_tensorflow, quiet
 from export.context import ExportContext
 from export.contract import embedded_metadata
+from mnist_edge.formats import ONNX_FLOAT32, ONNX_INT8
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
@@ -28,8 +29,8 @@ CALIBRATION_BATCH = 50  # images per calibration batch fed to onnxruntime
 
 def float_model(ctx: ExportContext):
     """The float32 ONNX ModelProto of ``ctx.model`` (converted once per run, then cached)."""
-    if "onnx_float32" in ctx.cache:
-        return ctx.cache["onnx_float32"]
+    if ONNX_FLOAT32.key in ctx.cache:
+        return ctx.cache[ONNX_FLOAT32.key]
     tf = import_tensorflow(ctx.verbose)
     model = ctx.model
     spec = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT_NAME)]
@@ -46,13 +47,13 @@ def float_model(ctx: ExportContext):
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
     proto.doc_string = ("mnist-edge digit classifier: float32 NHWC [batch,28,28,1] in [0,1] -> "
                         "10 probabilities")
-    ctx.cache["onnx_float32"] = proto
+    ctx.cache[ONNX_FLOAT32.key] = proto
     return proto
 
 
 def convert_float32(ctx: ExportContext, path: Path) -> None:
     """Write the float32 ONNX model to ``path``."""
-    _save(float_model(ctx), path, embedded_metadata("onnx_float32", ctx.weights_sha256))
+    _save(float_model(ctx), path, embedded_metadata(ONNX_FLOAT32.key, ctx.weights_sha256))
 
 
 def convert_int8(ctx: ExportContext, path: Path) -> None:
@@ -89,7 +90,7 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
                             weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
         quantized = onnx.load(q_path)
     quantized.doc_string = source.doc_string + " (static int8 QDQ inside, float32 I/O)"
-    _save(quantized, path, embedded_metadata("onnx_int8", ctx.weights_sha256))
+    _save(quantized, path, embedded_metadata(ONNX_INT8.key, ctx.weights_sha256))
 
 
 def _save(proto, path: Path, metadata: dict[str, str]) -> None:

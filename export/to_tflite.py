@@ -12,6 +12,7 @@ from pathlib import Path
 from common.tf import import_tensorflow, quiet
 from export.context import ExportContext
 from export.contract import embedded_metadata
+from mnist_edge.formats import TFLITE_FLOAT32, TFLITE_INT8
 
 METADATA_NAME = "mnist_edge"  # name of the TFLite metadata entry holding embedded_metadata()
                               # as JSON
@@ -20,7 +21,7 @@ METADATA_NAME = "mnist_edge"  # name of the TFLite metadata entry holding embedd
 def convert_float32(ctx: ExportContext, path: Path) -> None:
     """Write the float32 TFLite model to ``path``."""
     converter = _converter(ctx)
-    _write(ctx, path, "tflite_float32", _convert(ctx, converter))
+    _write(ctx, path, TFLITE_FLOAT32.key, _convert(ctx, converter))
 
 
 def convert_int8(ctx: ExportContext, path: Path) -> None:
@@ -38,7 +39,7 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
             yield [images[i: i + 1]]
 
     converter.representative_dataset = representative_dataset
-    _write(ctx, path, "tflite_int8", _convert(ctx, converter))
+    _write(ctx, path, TFLITE_INT8.key, _convert(ctx, converter))
 
 
 def _converter(ctx: ExportContext):

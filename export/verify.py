@@ -2,7 +2,8 @@
 
 The file runs in ``mnist_edge.Classifier`` (the code users run) on the default backend of its
 format, and is held to its format's rule against Keras (``common/formats.py``): the same rule, on
-the same images and backend, as ``make parity``.
+the same images and backend, as ``make parity``. Its input tensor must have the dtype its row
+names (``mnist_edge/formats.py``).
 """
 
 from __future__ import annotations
@@ -72,14 +73,18 @@ def verify(fmt: ExportFormat, path: Path, images: np.ndarray, labels: np.ndarray
     delta = accuracy - float(np.mean(reference == labels))
     agreement = float(np.mean(predicted == reference))
     max_diff = float(np.max(np.abs(probs.astype(np.float64) - keras_probs)))
+    name = f"{fmt.key} on {clf.backend}"
+    failures = fmt.tolerance.against_keras(name, delta, agreement, max_diff)
+    if clf.input_spec.dtype.name != fmt.input_dtype:
+        failures.append(f"{name}: input dtype {clf.input_spec.dtype.name}, but the format table "
+                        f"says {fmt.input_dtype}")
     return Verification(
         fmt=fmt, size=Path(path).stat().st_size, test_images=int(len(labels)), accuracy=accuracy,
         accuracy_delta_vs_keras=delta, agreement_with_keras=agreement, max_abs_prob_diff=max_diff,
         conversion_time_s=conversion_time_s, verification_time_s=time.perf_counter() - start,
         backend=clf.backend, runtime=backends.runtime_version(clf.backend),
         input=clf.input_spec.as_dict(), output=clf.output_spec.as_dict(),
-        failures=fmt.tolerance.against_keras(f"{fmt.key} on {clf.backend}", delta, agreement,
-                                             max_diff),
+        failures=failures,
     )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from checks.measure import Measured, measure
 from common.artifacts import MODEL_FILE, ROOT
+from mnist_edge.formats import TFLITE_INT8
 
 # What a user writes without the runtime: decode, resize, quantize, invoke, argmax.
 BARE_LITERT = """
@@ -57,7 +58,7 @@ def one_image(python: str, repeats: int, manifest, image: np.ndarray, tmp: Path)
 
     png = tmp / "digit.png"
     Image.fromarray(image).save(png)
-    int8 = next((e for e in manifest.files if e.format == "tflite" and e.precision == "int8"), None)
+    int8 = next((e for e in manifest.files if e.key == TFLITE_INT8.key), None)
     keras_file = manifest.path.parent / MODEL_FILE
     commands = {"mnist-edge predict": [python, "-m", "mnist_edge", "predict",
                                        str(manifest.path.parent), str(png), "--backend", "litert"]}

@@ -29,11 +29,12 @@ from common.formats import INT8_STEPS, Tolerance, get_format
 from mnist_edge.backends import BACKENDS
 from mnist_edge.digest import sha256_hex
 from mnist_edge.errors import ModelError
+from mnist_edge.formats import KINDS, TFLITE_INT8
 from mnist_edge.manifest import read_manifest
 
 JOB_TIMEOUT_S = 3600  # one file on up to 10,000 images under emulation
-HOST_BACKENDS = {"tflite": "litert", "onnx": "onnxruntime"}  # the host's default backends (.venv)
-FULL_SET_KEY = "tflite_int8"   # runs on every test image; the other files on a subset
+HOST_BACKENDS = {k.name: k.backends[0] for k in KINDS}  # the host's default backends (.venv)
+FULL_SET_KEY = TFLITE_INT8.key  # runs on every test image; the other files on a subset
 MIN_SUBSET = 1000              # the least a float/ONNX run may use and still pass
 
 

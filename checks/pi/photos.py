@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from checks.pi.compare import Row
+from mnist_edge.formats import TFLITE_INT8
 
-PHOTO_KEY = "tflite_int8"  # the file the photo path runs on
+PHOTO_KEY = TFLITE_INT8.key  # the file the photo path runs on
 NUMBERS = 12               # number photos per run (each read is ~40x slower under qemu)
 SINGLES = 12               # single thin/broken digit photos
 SEED = 4321

@@ -16,7 +16,6 @@ class BackendInstall:
     """One runtime backend as a device installs it: `pip install mnist-edge[extra]`."""
 
     backend: str                  # the runtime's backend name (Classifier.load(backend=...))
-    fmt: str                      # model format it runs: "tflite" or "onnx"
     extra: str                    # runtime/pyproject.toml optional-dependency group to install
 
 
@@ -57,8 +56,7 @@ ARM64 = Stack(
     name="arm64", debian_arch="arm64", qemu="qemu-aarch64-static", triplet="aarch64-linux-gnu",
     platforms=_manylinux("aarch64", ("2_36", "2_35", "2_34", "2_31", "2_28", "2_27", "2_17")),
     debs=("python3",),
-    backends=(BackendInstall("litert", "tflite", "litert"),
-              BackendInstall("onnxruntime", "onnx", "onnx")),
+    backends=(BackendInstall("litert", "litert"), BackendInstall("onnxruntime", "onnx")),
 )
 
 ARMHF = Stack(
@@ -67,7 +65,7 @@ ARMHF = Stack(
     # PyPI has no armv7l wheel of numpy<2 (tflite-runtime 2.14 crashes under numpy 2) nor of
     # Pillow: like a Pi OS user, take Debian's (numpy 1.24.2, Pillow 9.4.0).
     debs=("python3", "python3-numpy", "python3-pil"),
-    backends=(BackendInstall("tflite-runtime", "tflite", "tflite"),),
+    backends=(BackendInstall("tflite-runtime", "tflite"),),
     debian_python=(("numpy", "python3-numpy"), ("pillow", "python3-pil")),
     alternatives=(("libblas.so.3", "blas/libblas.so.3"),
                   ("liblapack.so.3", "lapack/liblapack.so.3")),

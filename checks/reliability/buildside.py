@@ -38,9 +38,10 @@ from common.artifacts import (
 )
 from common.publish import allowed_names
 from mnist_edge.digest import sha256_file
+from mnist_edge.formats import TFLITE_INT8
 
 QUICK_TRAIN = ["--epochs", "2", "--limit", "3000"]  # enough for int8 to pass its rule
-QUICK_EXPORT = ["--formats", "tflite_int8", "--calibration-samples", "100"]
+QUICK_EXPORT = ["--formats", TFLITE_INT8.key, "--calibration-samples", "100"]
 TIMEOUT_S = 300
 SET_FILES = allowed_names()
 
@@ -167,7 +168,7 @@ PHASES = {
               ("after publishing", r"^artifacts in ", 1, 0.0)),
     "export": (("start-up", None, 1, 1.0), ("start-up", None, 1, 3.0),
                ("converting", r"^exporting ", 1, 0.1), ("verifying", r"^exporting ", 1, 0.4),
-               ("publishing", r"^  tflite_int8 .* ok$", 1, 0.0),
+               ("publishing", rf"^  {TFLITE_INT8.key} .* ok$", 1, 0.0),
                ("after publishing", r"^published in ", 1, 0.0)),
 }
 

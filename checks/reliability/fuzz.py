@@ -30,9 +30,11 @@ from checks.worker import Worker, job_name
 from common.artifacts import MANIFEST_FILE, ROOT
 from common.formats import FORMATS, KEYS
 from mnist_edge.digest import sha256_hex
+from mnist_edge.formats import KINDS
 from mnist_edge.manifest import read_manifest
 
 SUFFIX = {f.key: Path(f.filename).suffix for f in FORMATS}
+TFLITE_KEYS = [f.key for f in FORMATS if f.kind == "tflite"]  # what tflite-runtime runs
 IMAGES = ("digit.png", "digit.jpg", "digit.bmp", "photo.png", "photo.jpg", "gray16.png")
 ARRAY_DTYPES = ("uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
                 "float16", "float32", "float64", "longdouble", "bool", "complex64", "U3")
@@ -212,15 +214,15 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
     if target.startswith("model"):
         base = str(rng.choice(KEYS)) if rng.random() < 0.9 else str(rng.choice(IMAGES))
         own = SUFFIX.get(base, ".tflite")
-        swapped = {".tflite": ".onnx", ".onnx": ".tflite"}[own]
-        suffix = own if rng.random() < 0.8 else str(rng.choice([swapped, ".bin"]))
+        swapped = [k.suffix for k in KINDS if k.suffix != own]
+        suffix = own if rng.random() < 0.8 else str(rng.choice([*swapped, ".bin"]))
         ops = random_ops(rng) if rng.random() < 0.9 else []  # unmutated but possibly swapped
         spec = {"base": base, "ops": ops, "suffix": suffix}
         if target == "model-tflite-runtime":
             spec["backend"] = ("tflite-runtime" if own == ".tflite" or suffix == ".tflite"
                                else "onnxruntime")
-            if base not in ("tflite_int8", "tflite_float32"):
-                spec["base"] = str(rng.choice(["tflite_int8", "tflite_float32"]))
+            if base not in TFLITE_KEYS:
+                spec["base"] = str(rng.choice(TFLITE_KEYS))
             spec["suffix"] = ".tflite"
             # the default: a file no manifest vouches for is refused on tflite-runtime, every
             # time (probe=True, trying it in a child first, is best effort and not fuzzed)

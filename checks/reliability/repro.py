@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from common.artifacts import METRICS_FILE, MODEL_FILE, ROOT, weights_sha256
-from common.formats import get_format
 from mnist_edge.digest import sha256_file
+from mnist_edge.formats import TFLITE_INT8
 from mnist_edge.manifest import read_manifest
 
-INT8 = get_format("tflite_int8")
 QUICK = ["--epochs", "1", "--limit", "6000"]
 
 
@@ -32,12 +31,12 @@ def train_and_export(out: Path, seed: int, data: str | None) -> dict:
     """Train (quick config) and export int8 TFLite into ``out``; the figures to compare."""
     extra = ["--data", data] if data else []
     _run(["-m", "train", *QUICK, "--seed", str(seed), "--out", str(out), *extra])
-    _run(["-m", "export", "--artifacts", str(out), "--formats", INT8.key, *extra])
+    _run(["-m", "export", "--artifacts", str(out), "--formats", TFLITE_INT8.key, *extra])
     metrics = json.loads((out / METRICS_FILE).read_text())
     manifest = read_manifest(out)
     return {"seed": seed, "test_accuracy": metrics["test_accuracy"],
             "test_loss": metrics.get("test_loss"),
-            "int8_sha256": sha256_file(out / INT8.filename),
+            "int8_sha256": sha256_file(out / TFLITE_INT8.filename),
             "int8_accuracy": manifest.files[0].verification["accuracy"],
             "weights_sha256": weights_sha256(out / MODEL_FILE)}
 
@@ -48,7 +47,7 @@ def reproducibility(workdir: Path, data: str | None, seed: int = 42) -> dict:
     b = train_and_export(workdir / "repro-b", seed, data)
     c = train_and_export(workdir / "repro-c", seed + 1, data)
     same = {k: a[k] == b[k] for k in ("test_accuracy", "test_loss", "int8_sha256", "int8_accuracy")}
-    fa, fb = (np.fromfile(workdir / f"repro-{r}" / INT8.filename, np.uint8) for r in "ab")
+    fa, fb = (np.fromfile(workdir / f"repro-{r}" / TFLITE_INT8.filename, np.uint8) for r in "ab")
     differing = int((fa != fb).sum()) if len(fa) == len(fb) else None
     return {"config": " ".join(QUICK), "runs": [a, b, c], "same_seed_equal": same,
             "int8_sizes": [len(fa), len(fb)], "int8_bytes_differing": differing,

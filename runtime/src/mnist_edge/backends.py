@@ -19,6 +19,7 @@ import numpy as np
 
 from mnist_edge import quiet
 from mnist_edge.errors import BackendError, ModelError
+from mnist_edge.formats import backend_order
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,6 @@ BACKENDS = {
 # Interpreters that run the FlatBuffer verifier themselves; tflite-runtime 2.14 does not and
 # segfaults on a truncated file, so unverified files are first loaded in a child process.
 VERIFYING = {"litert", "tensorflow", "onnxruntime"}
-AUTO_ORDER = {"tflite": ("litert", "tflite-runtime", "tensorflow"), "onnx": ("onnxruntime",)}
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def runtime_version(name: str) -> str:
 
 def available(fmt: str) -> list[str]:
     """Backends that can run format ``fmt`` here, in auto-selection order."""
-    return [name for name in AUTO_ORDER[fmt] if unusable_reason(name) is None]
+    return [name for name in backend_order(fmt) if unusable_reason(name) is None]
 
 
 def missing_backend_error(fmt: str, backend: str = "auto") -> BackendError:
@@ -99,7 +99,7 @@ def missing_backend_error(fmt: str, backend: str = "auto") -> BackendError:
         info = BACKENDS[backend]
         return BackendError(f"backend {backend!r} cannot run here ({unusable_reason(backend)}); "
                             f"fix: {info.install}, or use --backend auto")
-    first = BACKENDS[AUTO_ORDER[fmt][0]]
+    first = BACKENDS[backend_order(fmt)[0]]
     return BackendError(f"no installed interpreter runs {fmt} models; fix: {first.install}")
 
 

@@ -34,6 +34,7 @@ from mnist_edge import backends
 from mnist_edge import choice as choice_mod
 from mnist_edge.classifier import MAX_THREADS
 from mnist_edge.errors import BackendError, MnistEdgeError, ModelError
+from mnist_edge.formats import FORMATS
 
 if TYPE_CHECKING:  # the classifier is imported where a model is loaded
     import argparse
@@ -275,7 +276,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=d.threads, help="interpreter threads")
     p.add_argument("--key", type=str, default=None,
                    help="with a folder: benchmark only this file "
-                        "(tflite_int8, tflite_float32, ...)")
+                        f"({', '.join(f.key for f in FORMATS)})")
     p.add_argument("--runs", type=int, default=d.runs, help="timed batch-1 predictions")
     p.add_argument("--warmup", type=int, default=d.warmup, help="untimed predictions first")
     p.add_argument("--seconds-per-batch", type=float, default=d.seconds_per_batch,

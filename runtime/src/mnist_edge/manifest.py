@@ -17,9 +17,8 @@ from typing import Any
 
 from mnist_edge.digest import sha256_hex
 from mnist_edge.errors import IntegrityError, ModelError
+from mnist_edge.formats import kind_names, kind_of_suffix
 from mnist_edge.modelfile import (
-    FORMATS,
-    SUFFIXES,
     check_model_bytes,
     read_model_bytes,
     read_regular_file,
@@ -151,7 +150,7 @@ def _not_a_manifest(path: Path) -> str:
     if not path.exists():
         return (f"{path}: no such file or folder; pass the artifacts folder written by the export "
                 f"stage (make export) or its {MANIFEST_NAME}")
-    if path.suffix.lower() in SUFFIXES:
+    if kind_of_suffix(path.suffix) is not None:
         return (f"{path}: is a model file, not an artifacts folder or {MANIFEST_NAME}; to check it "
                 f"against its manifest, pass the folder that holds it: mnist-edge verify "
                 f"{path.parent}")
@@ -199,9 +198,9 @@ def _entry(mpath: Path, index: int, f: Any) -> FileEntry:
     except KeyError as exc:
         raise ModelError(f"{where} lacks {exc.args[0]!r}; the manifest is incomplete, "
                          "export again") from None
-    if fmt not in FORMATS:
+    if fmt not in kind_names():
         raise ModelError(f"{where} has unknown format {_shown(fmt)} "
-                         f"(expected one of {', '.join(FORMATS)})")
+                         f"(expected one of {', '.join(kind_names())})")
     rel = _text(where, "path", rel)
     if not Path(rel).parts or Path(rel).is_absolute() or ".." in Path(rel).parts:
         raise ModelError(f"{where} has path {rel!r}; paths must be relative to the manifest's "

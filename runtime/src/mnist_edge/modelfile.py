@@ -22,9 +22,8 @@ import stat
 from pathlib import Path
 
 from mnist_edge.errors import ModelError
+from mnist_edge.formats import kind_of_suffix
 
-FORMATS = ("tflite", "onnx")
-SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 # far above any MNIST model; a guard against reading a disk image
 MAX_MODEL_BYTES = 512 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024  # after the size the file reports, read on in chunks of this many bytes
@@ -104,7 +103,7 @@ def format_of(path: Path, data: bytes) -> str:
         return "tflite"
     if _looks_like_onnx(data):
         return "onnx"
-    hint = SUFFIXES.get(path.suffix.lower())
+    hint = kind_of_suffix(path.suffix)
     if hint == "tflite":
         raise ModelError(f"{path}: not a TFLite model (no 'TFL3' identifier at bytes 4..8); "
                          "the file is corrupt or truncated, copy it again")

@@ -1,0 +1,68 @@
+"""The one table of model files: one row per exported file, and the facts of each model kind.
+
+    >>> from mnist_edge.formats import FORMATS, backend_order, kind_of_suffix
+    >>> [f.key for f in FORMATS]
+    ['tflite_int8', 'tflite_float32', 'onnx_float32', 'onnx_int8']
+    >>> kind_of_suffix(".ONNX"), backend_order("tflite")
+    ('onnx', ('litert', 'tflite-runtime', 'tensorflow'))
+
+The rows' order is the runtime's order of preference, and the order of ``manifest.json``'s
+``files`` list. The build side (``common/formats.py``) extends each row with how it is made and
+how closely it must match Keras; the runtime reads the kinds (file suffix, backends). Lookups read
+the tables when called, never a copy made at import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A model format an interpreter reads: its file suffix and backends, preferred first."""
+
+    name: str                  # manifest "format" and Classifier.format: "tflite" or "onnx"
+    suffix: str                # lower-case file suffix, with the dot
+    backends: tuple[str, ...]  # backends.BACKENDS names in auto-selection order
+
+
+@dataclass(frozen=True)
+class Format:
+    """One exported file."""
+
+    key: str          # stable id used by --formats, manifest.json and the runtime
+    filename: str     # file name inside the artifacts folder
+    kind: str         # a Kind's name: the interpreters that run it
+    precision: str    # "int8" or "float32"
+    input_dtype: str  # numpy dtype name of the model's input tensor
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("tflite", ".tflite", ("litert", "tflite-runtime", "tensorflow")),
+    Kind("onnx", ".onnx", ("onnxruntime",)),
+)
+
+TFLITE_INT8 = Format("tflite_int8", "model_int8.tflite", "tflite", "int8", "int8")
+TFLITE_FLOAT32 = Format("tflite_float32", "model_float32.tflite", "tflite", "float32", "float32")
+ONNX_FLOAT32 = Format("onnx_float32", "model.onnx", "onnx", "float32", "float32")
+# int8 inside (QDQ), float32 input and output: one preprocessing for every ONNX file
+ONNX_INT8 = Format("onnx_int8", "model_int8.onnx", "onnx", "int8", "float32")
+FORMATS: tuple[Format, ...] = (TFLITE_INT8, TFLITE_FLOAT32, ONNX_FLOAT32, ONNX_INT8)
+
+
+def kind_names() -> tuple[str, ...]:
+    """The model kinds this runtime reads, e.g. ('tflite', 'onnx')."""
+    return tuple(k.name for k in KINDS)
+
+
+def backend_order(kind: str) -> tuple[str, ...]:
+    """The backends that run ``kind``, in auto-selection order; a ValueError lists the kinds."""
+    for row in KINDS:
+        if row.name == kind:
+            return row.backends
+    raise ValueError(f"unknown model format {kind!r}; choose from {', '.join(kind_names())}")
+
+
+def kind_of_suffix(suffix: str) -> str | None:
+    """The kind whose files end in ``suffix`` (any case), or None."""
+    return next((k.name for k in KINDS if k.suffix == suffix.lower()), None)
