@@ -4,6 +4,7 @@ data through checks/templates/STEM.md.j2), STEM.png where drawn."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def fmt(value: Any, spec: str, none: str = "–", scale: float = 1) -> str:
     figure that was not measured."""
     if value is None:
         return none
-    value = value * scale if scale != 1 else value
+    value = value * scale
     return spec.format(value) if "{" in spec else format(value, spec)
 
 
@@ -57,5 +58,5 @@ def _environment():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              undefined=jinja2.StrictUndefined, autoescape=False,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(fmt=fmt, pairs=pairs)
+    env.filters.update(fmt=fmt, pairs=pairs, json=json.dumps)
     return env
