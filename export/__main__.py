@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
+from common import entry
 from common.artifacts import MANIFEST_FILE
 from common.data import DataError
 from common.flags import parse
@@ -29,20 +29,14 @@ def parse_args(argv: list[str] | None = None) -> ExportConfig:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and a non-zero exit for expected problems."""
     cfg = parse_args(argv)
-    before = _manifest(cfg.artifacts)
-    try:
-        result = run(cfg, log=lambda line: print(line, flush=True))
-    except (ExportError, DataError, ValueError, FileNotFoundError, PermissionError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        after = _manifest(cfg.artifacts)
-        if after is not None and after != before:  # every publish writes a new manifest
-            print(f"{PROG}: interrupted after publishing: the new set is in place",
-                  file=sys.stderr)
-        else:
-            print(f"{PROG}: interrupted; artifacts left as they were", file=sys.stderr)
-        return 130
+    # every publish writes a new manifest
+    return entry.run(PROG, cfg, _export,
+                     (ExportError, DataError, ValueError, FileNotFoundError, PermissionError),
+                     published=Path(cfg.artifacts) / MANIFEST_FILE)
+
+
+def _export(cfg: ExportConfig) -> int:
+    result = run(cfg, log=lambda line: print(line, flush=True))
     print()
     print(result.table())
     files = ", ".join(e["path"] for e in result.manifest["files"]) or "no files"
@@ -54,14 +48,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _manifest(folder: str) -> bytes | None:
-    try:
-        return (Path(folder) / MANIFEST_FILE).read_bytes()
-    except OSError:
-        return None
-
-
 if __name__ == "__main__":
-    code = main()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # done: a Ctrl-C during shutdown changes nothing
-    sys.exit(code)
+    entry.exit(main)

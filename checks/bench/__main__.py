@@ -3,11 +3,11 @@ baselines."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from checks.bench.report import write_reports
 from checks.bench.run import BenchError, SweepConfig, run
+from common import entry
 from common.flags import parse
 from mnist_edge.errors import MnistEdgeError
 
@@ -26,12 +26,11 @@ def parse_args(argv: list[str] | None = None) -> SweepConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write the reports; one stderr line and exit 1 on an expected error."""
-    cfg = parse_args(argv)
-    try:
-        result = run(cfg)
-    except (BenchError, MnistEdgeError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+    return entry.run(PROG, parse_args(argv), _bench, (BenchError, MnistEdgeError))
+
+
+def _bench(cfg: SweepConfig) -> int:
+    result = run(cfg)
     paths = write_reports(result, Path(cfg.out))
     for t in result["targets"]:
         print(f"  {'met   ' if t['met'] else 'MISSED'} {t['target']}: {t['value']} "
@@ -41,4 +40,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry.exit(main)

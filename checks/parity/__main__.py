@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from checks.parity.run import ParityConfig, ParityError, run
+from common import entry
 from common.data import DataError
 from common.flags import parse
 from common.tf import KerasModelError
@@ -28,23 +29,20 @@ def parse_args(argv: list[str] | None = None) -> ParityConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """Run parity; one stderr line per broken tolerance or for an error, exit status 1."""
-    cfg = parse_args(argv)
-    try:
-        result = run(cfg)
-    except (ParityError, DataError, KerasModelError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+    return entry.run(PROG, parse_args(argv), _parity, (ParityError, DataError, KerasModelError))
+
+
+def _parity(cfg: ParityConfig) -> int:
+    result = run(cfg)
     for r in result.pairs:
         print(f"  {'ok  ' if r.passed else 'FAIL'} {r.run.pair.name}")
     print(f"wrote {', '.join(str(p) for p in result.reports.values())} ({result.seconds:.0f} s)")
-    if result.passed:
-        return 0
-    for failure in result.failures:
-        print(f"{PROG}: FAIL {failure}", file=sys.stderr)
-    print(f"{PROG}: {len(result.failures)} tolerance(s) broken; see {result.reports['md']}",
-          file=sys.stderr)
-    return 1
+    if entry.failed(PROG, result.failures):
+        print(f"{PROG}: {len(result.failures)} tolerance(s) broken; see {result.reports['md']}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry.exit(main)

@@ -1,4 +1,5 @@
-"""reports/parity.md (the table people read), parity.json (the same for machines), parity.png.
+"""reports/parity.md (the table people read: checks/templates/parity.md.j2), parity.json (the
+same for machines), parity.png.
 
 Each is written to a temporary file beside it and renamed into place.
 """
@@ -22,8 +23,10 @@ COLUMNS = 8           # thumbnails per row
 
 def write_reports(result, out: Path) -> dict[str, Path]:
     """Write parity.md, parity.json and parity.png into ``out``; returns their paths."""
-    return reports.write(out, "parity", to_json(result), markdown(result),
-                         lambda p: draw(result, p))
+    data = to_json(result)
+    rules = {key: get_format(key).tolerance.rule() for key in data["tolerances"]}
+    return reports.write(out, "parity", data, lambda p: draw(result, p), rules=rules,
+                         worst_class=_worst_class, max_indices=MAX_INDICES_MD)
 
 
 def _r(x: float | None, digits: int = 6) -> float | None:
@@ -69,83 +72,13 @@ def to_json(result) -> dict:
     }
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2%}"
-
-
-def _pt(x: float | None) -> str:
-    return "–" if x is None else f"{x * 100:+.2f} pt"
-
-
-def _sci(x: float | None) -> str:
-    return "–" if x is None else f"{x:.1e}"
-
-
-def _mark(passed: bool) -> str:
-    return "✅ pass" if passed else "❌ FAIL"
-
-
 def _worst_class(deltas: list) -> str:
+    """The class whose accuracy dropped most against Keras, for parity.md."""
     known = [(d, c) for c, d in enumerate(deltas) if d is not None]
     if not known:
         return "–"
     d, c = min(known)
     return f"{c}: {d * 100:+.2f} pt" if d < 0 else "none lower"
-
-
-def markdown(result) -> str:
-    """The human report: one row per format × backend, then cross-backend and per-class detail."""
-    lines = [
-        "# Parity: every exported format on every backend, against Keras", "",
-        f"{result.n_images:,} MNIST test images ({result.data_source}); "
-        f"`{result.config.artifacts}/model.keras` sha256 `{result.source_model['sha256'][:12]}…`, "
-        f"Keras accuracy **{result.keras_accuracy:.2%}**. "
-        "Predictions through `mnist_edge.Classifier`. "
-        f"{result.created_utc}, {result.seconds:.0f} s.", "",
-        f"**{'All pairs within tolerance' if result.passed else 'TOLERANCE BROKEN'}.** "
-        "Tolerances (the format table, `common/formats.py`, the same rules as `make export`): "
-        + "; ".join(f"{key}: {get_format(key).tolerance.rule()}, the same file on two backends "
-                    f"agrees on ≥ {get_format(key).tolerance.cross_min_agreement:.2%}"
-                    for key in result.format_keys()) + ".", "",
-    ]
-    rows = [["keras", "model.keras", "keras", _pct(result.keras_accuracy), "", "", "", "", "", "",
-             "", "reference"]]
-    for r in result.pairs:
-        p = r.run.pair
-        rows.append([p.key, p.filename, p.backend,
-                     _pct(r.accuracy), _pt(r.accuracy_delta), _pct(r.agreement),
-                     _sci(r.max_abs_prob_diff), _sci(r.mean_abs_prob_diff),
-                     _worst_class(r.per_class_delta),
-                     "–" if r.run.error else str(len(r.disagreements)), f"{r.run.seconds:.1f}",
-                     _mark(r.passed)])
-    lines += reports.table(["format", "file", "backend", "accuracy", "Δ vs Keras", "agreement",
-                     "max \\|Δp\\|", "mean \\|Δp\\|", "worst class Δ", "disagreements", "s",
-                     "status"], rows)
-    if result.skipped:
-        lines += ["", "Not run: " + "; ".join(f"{b} ({why})" for b, why in result.skipped.items())
-                  + "."]
-    if result.failures:
-        lines += ["", "## Failures", ""] + [f"- {f}" for f in result.failures]
-    lines += ["", "## Same file on two backends", ""]
-    lines += reports.table(["file", "backends", "agreement", "max \\|Δp\\|", "disagreements",
-                            "status"],
-                    [[c.key, " vs ".join(c.backends), _pct(c.agreement), _sci(c.max_abs_prob_diff),
-                      str(len(c.disagreements)), _mark(c.passed)] for c in result.cross]
-                    or [["–", "no file ran on two backends", "", "", "", ""]])
-    lines += ["", "## Per-class accuracy difference from Keras (points)", ""]
-    lines += reports.table(["pair", *map(str, range(10))],
-                    [[r.run.pair.name,
-                      *("–" if d is None else f"{d * 100:+.2f}" for d in r.per_class_delta)]
-                     for r in result.pairs if not r.run.error])
-    lines += ["", "## Images where a pair's answer differs from Keras's", ""]
-    for r in result.pairs:
-        if r.disagreements:
-            shown = ", ".join(map(str, r.disagreements[:MAX_INDICES_MD]))
-            more = (f", … ({len(r.disagreements)} in all; see parity.json)"
-                    if len(r.disagreements) > MAX_INDICES_MD else "")
-            lines.append(f"- {r.run.pair.name}: {shown}{more}")
-    lines += ["", "`parity.png` shows these digits with every format's answer.", ""]
-    return "\n".join(lines)
 
 
 def disputed(result) -> list[int]:

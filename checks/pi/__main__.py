@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from checks.pi.check import CheckConfig
 from checks.pi.common import PiCheckError, log
+from common import entry
 from common.flags import parse
 
 
@@ -16,27 +15,24 @@ def parse_args(argv: list[str] | None = None) -> CheckConfig:
                  "bookworm) and check it predicts the same digits as the host.")
 
 
-def main(argv=None) -> int:
-    cfg = parse_args(argv)
-    try:
-        from checks.pi.check import run_check
-        from checks.pi.report import table
+def main(argv: list[str] | None = None) -> int:
+    """Run the check; one stderr line and exit 2 on an expected error, 1 when a run failed."""
+    return entry.run("pi-check", parse_args(argv), _check, (PiCheckError,), status=2)
 
-        rows, md = run_check(cfg)
-    except PiCheckError as exc:
-        print(f"pi-check: error: {exc}", file=sys.stderr)
-        return 2
+
+def _check(cfg: CheckConfig) -> int:
+    from checks.pi.check import run_check
+    from checks.pi.report import table
+
+    rows, md = run_check(cfg)
     print(table([r for r in rows if r.target != "host"]))
-    failed = [f if r.target == "host" else f"{r.target} {r.key} {r.backend}: {f}"
-              for r in rows for f in r.failures]
     log(f"report: {md} and {md.with_suffix('.json')}")
-    if failed:
-        for f in failed:
-            print(f"pi-check: FAILED {f}", file=sys.stderr)
+    if entry.failed("pi-check", [f if r.target == "host" else f"{r.target} {r.key} {r.backend}: {f}"
+                                 for r in rows for f in r.failures], "FAILED"):
         return 1
     log(f"passed: {len(rows)} runs agree with the host on every image")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry.exit(main)

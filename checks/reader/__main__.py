@@ -11,6 +11,7 @@ from pathlib import Path
 from checks import photosets as sets
 from checks.reader.report import write_reports
 from checks.reader.run import ReaderConfig, run
+from common import entry
 from common.data import DataError
 from common.flags import parse
 from mnist_edge.errors import MnistEdgeError
@@ -35,24 +36,24 @@ def parse_args(argv: list[str] | None = None) -> ReaderConfig:
 def main(argv: list[str] | None = None) -> int:
     """Write the sets (--save-sets) or the report; one stderr line and exit 1 on an expected
     error."""
-    cfg = parse_args(argv)
     command = " ".join([PROG, shlex.join(sys.argv[1:] if argv is None else argv)]).strip()
-    try:
-        if cfg.save_sets:
-            from common.data import load_mnist
+    return entry.run(PROG, parse_args(argv), lambda cfg: _reader(cfg, command),
+                     (DataError, MnistEdgeError, OSError))
 
-            start = time.perf_counter()
-            digits = sets.split_digits(load_mnist(cfg.data), cfg.split)
-            truth = sets.save_sets(digits, cfg.save_sets, cfg.seed, cfg.n_numbers, cfg.n_singles)
-            print(f"wrote {cfg.n_numbers} number and {cfg.n_singles} single-digit photos "
-                  f"({digits.split} split, seed {cfg.seed}) and {truth} "
-                  f"({time.perf_counter() - start:.0f} s)")
-            return 0
-        result = run(cfg, command)
-        paths = write_reports(result, Path(cfg.out), cfg.failures)
-    except (DataError, MnistEdgeError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
+
+def _reader(cfg: ReaderConfig, command: str) -> int:
+    if cfg.save_sets:
+        from common.data import load_mnist
+
+        start = time.perf_counter()
+        digits = sets.split_digits(load_mnist(cfg.data), cfg.split)
+        truth = sets.save_sets(digits, cfg.save_sets, cfg.seed, cfg.n_numbers, cfg.n_singles)
+        print(f"wrote {cfg.n_numbers} number and {cfg.n_singles} single-digit photos "
+              f"({digits.split} split, seed {cfg.seed}) and {truth} "
+              f"({time.perf_counter() - start:.0f} s)")
+        return 0
+    result = run(cfg, command)
+    paths = write_reports(result, Path(cfg.out), cfg.failures)
     for t in result.data["targets"]:
         status = "not measured" if t["met"] is None else "met   " if t["met"] else "MISSED"
         print(f"  {status} {t['target']}: {t['value']} (goal {t['goal']})")
@@ -62,4 +63,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry.exit(main)

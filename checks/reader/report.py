@@ -1,5 +1,6 @@
-"""reports/reader.md (tables with the targets), reader.json (every figure) and
-reader_failures.png (the hardest misread photos, with the boxes the reader found).
+"""reports/reader.md (tables with the targets: checks/templates/reader.md.j2), reader.json
+(every figure) and reader_failures.png (the hardest misread photos, with the boxes the reader
+found).
 
 Each is written to a temporary file beside it and renamed into place.
 """
@@ -16,13 +17,16 @@ from common.publish import atomic_path
 
 FAILURES_MD = 20      # misread numbers listed in reader.md (all are in the JSON)
 COLUMNS = 4           # photos per row in reader_failures.png
+FAILURE_TAGS = ("digits", "touching", "stroke", "broken", "slant", "size variation",
+                "background")  # the tags listed for each misread number in reader.md
 SHARE_TAGS = ("digits", "lines", "touching", "stroke", "thin", "broken", "pressure", "slant",
               "size variation", "background", "texture", "polarity", "blur", "file", "frame")
 
 
 def write_reports(result: ReaderResult, out: Path, n_failures: int) -> dict[str, Path]:
     """Write reader.md, reader.json and reader_failures.png into ``out``; returns their paths."""
-    paths = reports.write(out, "reader", result.data, markdown(result.data))
+    paths = reports.write(out, "reader", result.data, failures_md=FAILURES_MD,
+                          failure_tags=FAILURE_TAGS, share_rows=share_rows(result.data))
     if result.data.get("numbers") is not None:
         paths["png"] = out / "reader_failures.png"
         with atomic_path(paths["png"]) as tmp:
@@ -30,156 +34,14 @@ def write_reports(result: ReaderResult, out: Path, n_failures: int) -> dict[str,
     return paths
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x:.1%}"
-
-
-def _mark(met: bool | None) -> str:
-    return "not measured" if met is None else "✅ met" if met else "❌ missed"
-
-
-def _value(t: dict) -> str:
-    v = t["value"]
-    if v is None:
-        return "–"
-    return f"{v:.2f}x" if "time" in t["target"] else _pct(v)
-
-
-def markdown(data: dict) -> str:
-    """The human report: targets, numbers (overall, per digit, per tag), single digits, speed,
-    failures, and the sets' measured make-up."""
-    model = data["model"]
-    lines = [
-        "# Number reader: numbers in photos, thin and broken strokes, speed", "",
-        f"`{model['file']}` ({model['precision']}) on {model['backend']}, one thread. Sets made "
-        f"from the MNIST **{data['split']}** split ({data['data']}), seed {data['seed']}: "
-        f"{data['n_numbers']:,} number photos, {data['n_singles']:,} single-digit photos. "
-        f"{data['created_utc']}, {data['wall_time_s']:.0f} s. Method: `docs/reader.md`.", "",
-        f"Command: `{data['command']}`", "",
-    ]
-    if data["split"] != "test":
-        lines += [f"**Tuning figures: the sets come from the {data['split']} split. Report only "
-                  "figures made from the test split.**", ""]
-    lines += ["## Targets", ""]
-    lines += reports.table(["target", "value", "goal", "status"],
-                           [[t["target"], _value(t), t["goal"], _mark(t["met"])]
-                            for t in data["targets"]])
-    lines += _numbers_md(data)
-    lines += _singles_md(data["singles"])
-    lines += _timing_md(data.get("timing"))
-    lines += _failures_md(data)
-    lines += _shares_md(data)
-    return "\n".join(lines)
-
-
-def _numbers_md(data: dict) -> list[str]:
-    """The numbers section."""
-    lines = ["", "## Numbers: `Classifier.read`", ""]
-    nb = data.get("numbers")
-    if nb is None:
-        return lines + ["Not measured: this runtime's Classifier has no `read`."]
-    lines += [
-        f"**{_pct(nb['exact_rate'])}** of {nb['n']:,} numbers read exactly (the whole string, "
-        "line breaks included). Per digit, with line breaks removed: when the reader found as "
-        "many digits as there are, its digits are compared position by position; over all "
-        "numbers, digits right = digits − edit distance (Levenshtein) between truth and "
-        "reading.", ""]
-    lines += reports.table(["figure", "value"], [
-        ["numbers read exactly", _pct(nb["exact_rate"])],
-        ["right number of digits", _pct(nb["same_length_rate"])],
-        ["too few digits (missed or merged)", _pct(nb["too_few_digits_rate"])],
-        ["too many digits (split or specks)", _pct(nb["too_many_digits_rate"])],
-        ["digits right, position by position (right length only)",
-         _pct(nb["digit_accuracy_same_length"])],
-        ["digits right, by edit distance (all numbers)", _pct(nb["digit_accuracy_edit"])],
-        ["number of lines right", _pct(nb["line_count_right_rate"])],
-        ["photos where read raised an exception", str(nb["errors"])],
-        ["mean read time, all photo sizes (ms)", f"{nb['read_ms_mean_all_sizes']:.1f}"],
-    ])
-    if nb["error_examples"]:
-        lines += ["", "Exceptions: " + "; ".join(f"`{e}`" for e in nb["error_examples"])]
-    lines += ["", "### By tag", "",
-              "Exact-number rate and digits right (by edit distance) for each value of each "
-              "tag; a photo counts once per tag.", ""]
-    rows = []
-    for key, values in nb["by_tag"].items():
-        for v, f in values.items():
-            rows.append([key, v, str(f["n"]), _pct(f["exact_rate"]), _pct(f["digit_accuracy"])])
-    lines += reports.table(["tag", "value", "photos", "exact", "digits right"], rows)
-    return lines
-
-
-def _singles_md(sg: dict) -> list[str]:
-    """The single-digit section."""
-    lines = ["", "## Single digits with thin or broken strokes: `predict_files`", "",
-             f"**{_pct(sg['photo_accuracy'])}** of {sg['n']:,} photos classified right "
-             f"({sg['no_label']} got no label); the same digits as clean MNIST images through "
-             f"`predict`: {_pct(sg['clean_accuracy'])}.", ""]
-    rows = [["all", "", str(sg["n"]), _pct(sg["photo_accuracy"]), _pct(sg["clean_accuracy"])]]
-    for key, values in sg["by_tag"].items():
-        for v, f in values.items():
-            rows.append([key, v, str(f["n"]), _pct(f["photo_accuracy"]),
-                         _pct(f["clean_accuracy"])])
-    return lines + reports.table(["tag", "value", "photos", "photo accuracy",
-                                  "clean MNIST accuracy"], rows)
-
-
-def _timing_md(tm: dict | None) -> list[str]:
-    """The speed section."""
-    lines = ["", "## Speed: read vs predict_files, 640x480, one thread", ""]
-    if tm is None:
-        return lines + ["Not measured: this runtime's Classifier has no `read`."]
-    lines += [f"Median of {tm['repeats']} calls each, alternating, from JPEG files, over "
-              f"{tm['photos']} photos of each kind, in one process: `read` of a photo holding "
-              f"a {tm['number_digits']}-digit number vs `predict_files` of a photo of one "
-              f"digit. Ratio **{tm['ratio']:.2f}x**."
-              + (" Fewer than 30 repetitions: indicative only." if tm["repeats"] < 30 else ""),
-              ""]
-    return lines + reports.table(["call", "median ms", "p90 ms"], [
-        ["read (4-digit number)", f"{tm['read_ms_median']:.1f}", f"{tm['read_ms_p90']:.1f}"],
-        ["predict_files (one digit)", f"{tm['predict_files_ms_median']:.1f}",
-         f"{tm['predict_files_ms_p90']:.1f}"]])
-
-
-def _failures_md(data: dict) -> list[str]:
-    """The hardest misreadings, listed."""
-    fails = data.get("failures")
-    if fails is None:
-        return []
-    lines = ["", "## Hardest failures", "",
-             f"{len(fails)} numbers misread; hardest first (most digits wrong by edit distance, "
-             "then the most confident reading). `reader_failures.png` shows the first ones with "
-             "the boxes the reader found; all are in `reader.json`.", ""]
-    keys = ("digits", "touching", "stroke", "broken", "slant", "size variation", "background")
-    rows = [[str(f["index"]), _show(f["truth"]),
-             _show(f["read"]) if f["error"] is None else f"error: {f['error'][:60]}",
-             str(f["distance"]), ", ".join(f"{k} {f['tags'][k]}" for k in keys)]
-            for f in fails[:FAILURES_MD]]
-    return lines + reports.table(["photo", "truth", "read", "edit distance", "tags"], rows)
-
-
-def _show(text: str | None) -> str:
-    """A number for a table cell: lines separated by ' / ', empty shown as (nothing)."""
-    if text is None:
-        return "–"
-    return f"`{text.replace(chr(10), ' / ')}`" if text else "(nothing)"
-
-
-def _shares_md(data: dict) -> list[str]:
-    """The sets' measured make-up."""
-    lines = ["", "## The sets, as measured", "",
-             "Share of photos with each tag value (touching, broken and size variation are "
-             "measured on the ink as drawn; see `docs/reader.md`).", ""]
-    rows = []
-    number_shares = data["numbers"]["set_shares"] if data.get("numbers") else {}
-    single_shares = data["singles"]["set_shares"]
-    for key in SHARE_TAGS:
-        values = sorted(set(number_shares.get(key, {})) | set(single_shares.get(key, {})),
-                        key=sets.value_order)
-        for v in values:
-            rows.append([key, v, _pct(number_shares.get(key, {}).get(v)),
-                         _pct(single_shares.get(key, {}).get(v))])
-    return lines + reports.table(["tag", "value", "numbers", "single digits"], rows)
+def share_rows(data: dict) -> list[tuple]:
+    """(tag, value, share of number photos, share of single-digit photos) for reader.md."""
+    numbers = data["numbers"]["set_shares"] if data.get("numbers") else {}
+    singles = data["singles"]["set_shares"]
+    return [(key, v, numbers.get(key, {}).get(v), singles.get(key, {}).get(v))
+            for key in SHARE_TAGS
+            for v in sorted(set(numbers.get(key, {})) | set(singles.get(key, {})),
+                            key=sets.value_order)]
 
 
 def draw_failures(result: ReaderResult, path: Path, limit: int) -> None:

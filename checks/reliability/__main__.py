@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common import entry
 from common.flags import HelpFormatter, add_options, option, positive_int
 
 
@@ -38,8 +38,11 @@ class ReportConfig(FuzzConfig):
     out: str = option("reports", "folder for reliability.md/.json")
 
 
-def _args(argv):
-    p = argparse.ArgumentParser(prog="python -m checks.reliability",
+PROG = "python -m checks.reliability"
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=PROG,
                                 description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     for name, config in (("fuzz", FuzzConfig), ("report", ReportConfig)):
@@ -48,15 +51,17 @@ def _args(argv):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Fuzz, or fuzz and measure the rest and write the report; exit 1 when something broke."""
+    return entry.run(PROG, _args(argv), _run, status=2)
+
+
+def _run(args: argparse.Namespace) -> int:
     from checks.reliability import fuzz as fz
 
-    args = _args(argv)
     targets = None if args.target == "all" else args.target.split(",")
     bad = [t for t in targets or [] if t not in fz.SHARES]
     if bad:
-        print(f"python -m checks.reliability: error: unknown target {bad[0]!r}; "
-              f"choose from {', '.join(fz.SHARES)}", file=sys.stderr)
-        return 2
+        raise entry.CommandError(f"unknown target {bad[0]!r}; choose from {', '.join(fz.SHARES)}")
     with tempfile.TemporaryDirectory(prefix="mnist-edge-reliability-") as tmp:
         work = Path(tmp)
         print(fz.HEADER, flush=True)
@@ -111,4 +116,4 @@ def _report(args, work: Path, tallies: dict, failed: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry.exit(main)
