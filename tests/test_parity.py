@@ -49,7 +49,7 @@ def test_every_format_on_every_backend_matches_keras(test_artifacts, keras_cache
     from mnist_edge.backends import BACKENDS
 
     expected = {(f["key"], b) for f in manifest["files"] for b, info in BACKENDS.items()
-                if info.format == f["format"] and b not in result.skipped}
+                if info.format == f["format"]}
     assert {(r.run.pair.key, r.run.pair.backend) for r in result.pairs} == expected
     assert {f["key"] for f in manifest["files"]} == {"tflite_int8", "tflite_float32",
                                                      "onnx_float32", "onnx_int8"}
@@ -57,10 +57,19 @@ def test_every_format_on_every_backend_matches_keras(test_artifacts, keras_cache
         assert r.agreement >= 0.995 and abs(r.accuracy_delta) <= 0.003, r.run.pair.name
         if r.run.pair.precision == "float32":
             assert r.max_abs_prob_diff <= 1e-4, r.run.pair.name
-    tflite_backends = [b for b in ("litert", "tflite-runtime", "tensorflow")
-                       if b not in result.skipped]
-    n = len(tflite_backends)
+    n = len(("litert", "tflite-runtime", "tensorflow"))
     assert len(result.cross) == 2 * n * (n - 1) // 2  # both TFLite files, every two backends
+
+
+def test_a_backend_that_cannot_run_fails_the_run_and_is_named(test_artifacts, keras_cache,
+                                                               tmp_path):
+    cfg = _config(test_artifacts, tmp_path / "reports", keras_cache)
+    cfg.tflite_python = str(tmp_path / "no-venv" / "bin" / "python")
+    result = run(cfg, log=lambda _: None)
+    assert not result.passed
+    assert [f for f in result.failures if "not run" in f] == [result.failures[0]]
+    assert result.failures[0].startswith("tflite-runtime: not run")
+    assert all(r.passed for r in result.pairs)  # the pairs that ran are still within tolerance
 
 
 def test_reports_agree_with_each_other(test_artifacts, keras_cache, tmp_path):

@@ -142,3 +142,48 @@ def test_qemu_has_the_cpu_model_each_target_names(target):
         pytest.skip(f"{target.stack.qemu} not installed (make pi-check installs it)")
     models = subprocess.run([qemu, "-cpu", "help"], capture_output=True, text=True).stdout.split()
     assert target.cpu in models
+
+
+# ------------------------------------------------------------------ the photo path's comparison
+
+def _photo_answers(numbers: list[str], singles: list[list]) -> dict:
+    digits = [[[10 * i, 5, 10 * i + 8, 30, int(c), 0.9] for i, c in enumerate(n)] for n in numbers]
+    return {"numbers": [{"number": n, "digits": d} for n, d in zip(numbers, digits, strict=True)],
+            "singles": singles, "seconds": 1.0}
+
+
+def _photo_set():
+    from checks.pi.photos import PhotoSet
+
+    return PhotoSet(numbers=["n0.png", "n1.png"], singles=["d0.png", "d1.png"],
+                    truths=["12", "345"], labels=[7, 1])
+
+
+def test_photo_answers_that_match_the_host_pass_with_their_accuracy():
+    from checks.pi.photos import compare_photos
+
+    host = _photo_answers(["12", "340"], [[7, None], [2, None]])
+    row = compare_photos("pi5", "litert", host, host, _photo_set())
+    assert row.failures == [] and row.agreement == 1.0
+    assert row.accuracy == row.host_accuracy == 2 / 4  # "12" and the 7 are right
+
+
+def test_a_photo_answered_differently_from_the_host_fails():
+    from checks.pi.photos import compare_photos
+
+    host = _photo_answers(["12", "345"], [[7, None], [1, None]])
+    device = _photo_answers(["12", "346"], [[7, None], [1, None]])
+    row = compare_photos("pi5", "litert", device, host, _photo_set())
+    assert row.agreement == 3 / 4
+    assert row.failures == ["photo path: 1 of 4 photos answered differently from the host"]
+
+
+def test_a_photo_that_fails_on_both_sides_is_a_failure_not_an_agreement():
+    from checks.pi.photos import compare_photos
+
+    both = _photo_answers(["12", "345"], [[7, None], [None, "cannot decode"]])
+    row = compare_photos("pi5", "litert", both, both, _photo_set())
+    assert row.agreement == 1.0
+    assert len(row.failures) == 2
+    assert all("1 of 2 digit photos gave an error" in f and "d1.png: cannot decode" in f
+               for f in row.failures)

@@ -92,10 +92,9 @@ _RUN = textwrap.dedent("""
     with publish.staging(out) as stage:
         publish.write_json(stage / name, {"by": name})
         ready.touch()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while not go.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(1.0)  # the other run is now trying to stage the same folder
         publish.write_json(stage / "config.json", {"by": name})
 """)
 
@@ -107,18 +106,23 @@ def _start(out: Path, name: str, ready: Path, go: Path) -> subprocess.Popen:
 
 def test_two_runs_at_once_publish_one_after_the_other(tmp_path):
     out = tmp_path / "artifacts"
-    first = _start(out, "metrics.json", tmp_path / "first-ready", tmp_path / "second-started")
+    first = _start(out, "metrics.json", tmp_path / "first-ready", tmp_path / "go")
     deadline = time.monotonic() + 30
     while not (tmp_path / "first-ready").exists():
         assert first.poll() is None and time.monotonic() < deadline, first.stderr
         time.sleep(0.05)
+    second = _start(out, "history.json", tmp_path / "second-ready", tmp_path / "never")
+    # the first run holds its staging folder until the second says it is waiting for it, so the
+    # two runs provably overlap (the second's first stderr line, read before the first may go on)
+    waiting = second.stderr.readline()
+    assert "waiting for another run" in waiting, waiting
+    assert not (tmp_path / "second-ready").exists()
+    (tmp_path / "never").touch()  # the second run, once it holds the lock, need not wait again
     (tmp_path / "go").touch()
-    second = _start(out, "history.json", tmp_path / "second-ready", tmp_path / "go")
-    (tmp_path / "second-started").touch()
     _, err1 = first.communicate(timeout=60)
     _, err2 = second.communicate(timeout=60)
     assert first.returncode == 0, err1
-    assert second.returncode == 0, err2
+    assert second.returncode == 0, waiting + err2
     # the second run waited, was seeded with the first one's set and published on top of it
     assert json.loads((out / "metrics.json").read_text()) == {"by": "metrics.json"}
     assert json.loads((out / "history.json").read_text()) == {"by": "history.json"}

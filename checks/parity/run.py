@@ -73,7 +73,12 @@ class ParityResult:
 
     @property
     def failures(self) -> list[str]:
-        return [f for r in (*self.pairs, *self.cross) for f in r.failures]
+        """Broken tolerances, and every backend asked for that did not run: a run that leaves
+        pairs out does not pass."""
+        missing = [f"{backend}: not run ({why}); every backend is required with --backends all: "
+                   "install it (make runtime-venvs) or name the backends to compare"
+                   for backend, why in self.skipped.items()]
+        return missing + [f for r in (*self.pairs, *self.cross) for f in r.failures]
 
     @property
     def passed(self) -> bool:

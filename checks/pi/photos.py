@@ -73,6 +73,13 @@ def compare_photos(target: str, backend: str, device: dict, host: dict,
     if same < n:
         row.failures.append(f"photo path: {n - same} of {n} photos answered differently from "
                             "the host")
+    # a photo that fails on both sides agrees, but the photo path is broken all the same
+    for side, answers in (("device", device), ("host", host)):
+        errors = [f"{Path(path).name}: {error}" for path, (_, error)
+                  in zip(photos.singles, answers["singles"], strict=True) if error]
+        if errors:
+            row.failures.append(f"photo path: {len(errors)} of {len(photos.singles)} digit "
+                                f"photos gave an error on the {side}, e.g. {errors[0]}")
     row.notes.append(f"{len(photos.numbers)} number photos read and {len(photos.singles)} "
                      "single thin/broken digit photos classified; accuracy is exact numbers "
                      "and right digits")
