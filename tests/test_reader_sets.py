@@ -389,10 +389,19 @@ def test_save_sets_writes_photos_and_truth(mnist, test_digits, tmp_path):
 
 
 def test_the_report_runs_end_to_end(test_artifacts, tmp_path):
+    from common.floors import FLOORS, lookup
+
     done = _cli("--artifacts", str(test_artifacts), "--out", str(tmp_path), "--n-numbers", "6",
                 "--n-singles", "6", "--repeats", "2", "--failures", "3")
-    assert done.returncode == 0, done.stderr
     data = json.loads((tmp_path / "reader.json").read_text())
+    # every floor's figure is in the report, and each one broken is named, with exit status 1
+    for floor in FLOORS["reader"]:
+        value = lookup(data, floor.figure)
+        assert isinstance(value, (int, float)), floor.figure
+        broken = value > floor.limit if floor.at_most else value < floor.limit
+        assert (f"FLOOR {floor.figure} = " in done.stderr) == broken, (floor, done.stderr)
+    assert done.returncode == (1 if "FLOOR" in done.stderr else 0), done.stderr
+    assert "error:" not in done.stderr and "Traceback" not in done.stderr
     assert data["split"] == "test" and data["seed"] == SEED and data["n_numbers"] == 6
     assert data["model"]["file"].endswith(".tflite") and "checks.reader" in data["command"]
     assert data["singles"]["n"] == 6

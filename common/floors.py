@@ -1,0 +1,83 @@
+"""Regression floors: the figures each report CI runs must not fall below (or, for a cost, rise
+above), read by the reports' commands, which exit 1 naming every figure that breaks its floor.
+
+    >>> from common.floors import breaches
+    >>> breaches("reader", {"numbers": {"exact_rate": 0.10, "errors": 0}})[0]
+    'numbers.exact_rate = 0.1, below its floor 0.42 (measured 0.45 on the reference model)'
+
+A floor sits a noise margin under today's measured value on the reference CNN (10 epochs, the
+default `make train export`), so it catches a product that got worse, not one that missed an
+aspiration: the targets stay in the reports. Each row records the value it was set from. A
+figure the report did not measure breaks its floor too (a check that measures nothing passes
+nothing). Raise a floor when the product gets better; never lower one in the change that moves
+its value.
+
+Figures are paths into the report's JSON: ``a.b.c`` for nested keys, ``rows[key=x,threads=1]``
+for the one row of a list whose fields match.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Floor:
+    """One figure of one report and the value it must keep."""
+
+    figure: str          # path into the report's JSON
+    limit: float         # the floor (or, with at_most, the ceiling)
+    measured: float      # the value the floor was set from, for the record
+    at_most: bool = False  # a cost (errors, a time ratio): the value must not exceed ``limit``
+
+    def breach(self, data: dict) -> str | None:
+        """Why ``data`` breaks this floor (one line), or None when it holds."""
+        value = lookup(data, self.figure)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return f"{self.figure}: not measured, floor {self.limit:g}"
+        if self.at_most and value > self.limit:
+            return (f"{self.figure} = {value:g}, above its ceiling {self.limit:g} (measured "
+                    f"{self.measured:g} on the reference model)")
+        if not self.at_most and value < self.limit:
+            return (f"{self.figure} = {value:g}, below its floor {self.limit:g} (measured "
+                    f"{self.measured:g} on the reference model)")
+        return None
+
+
+FLOORS: dict[str, tuple[Floor, ...]] = {
+    # make reader-report, int8 TFLite, MNIST test digits, the default sets
+    "reader": (
+        # 1,000 numbers: two standard errors are about 3 points (4 for the 384 touching ones)
+        Floor("numbers.exact_rate", 0.42, 0.45),
+        Floor("numbers.by_tag.touching.yes.exact_rate", 0.17, 0.211),
+        Floor("numbers.digit_accuracy_edit", 0.67, 0.71),
+        Floor("singles.photo_accuracy", 0.80, 0.826),
+        Floor("numbers.errors", 0, 0, at_most=True),  # read() raised on a generated photo
+        # read / predict_files on 640x480 photos, alternating in one run: 2.9x on an idle
+        # machine, 5.4x with both cores busy
+        Floor("timing.ratio", 8.0, 2.9, at_most=True),
+    ),
+}
+
+
+def breaches(report: str, data: dict) -> list[str]:
+    """One line per floor of ``report`` that ``data`` (the report's JSON) breaks."""
+    return [line for floor in FLOORS.get(report, ()) if (line := floor.breach(data))]
+
+
+_STEP = re.compile(r"([^.\[\]]+)(?:\[([^\]]*)\])?")
+
+
+def lookup(data: Any, path: str) -> Any:
+    """The value at ``path`` (see the module docstring), or None when it is not there."""
+    for match in _STEP.finditer(path):
+        name, selector = match.groups()
+        data = data.get(name) if isinstance(data, dict) else None
+        if selector is not None:
+            wanted = dict(part.split("=", 1) for part in selector.split(","))
+            rows = [r for r in data or [] if isinstance(r, dict)
+                    and all(str(r.get(k)) == v for k, v in wanted.items())]
+            data = rows[0] if len(rows) == 1 else None
+    return data
