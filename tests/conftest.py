@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+
+def local_mnist() -> str | None:
+    """MNIST here without a download: $MNIST_DATA, else Keras's cached mnist.npz; None when
+    neither is there (the tests that train then skip and say so)."""
+    cached = Path.home() / ".keras" / "datasets" / "mnist.npz"
+    return os.environ.get("MNIST_DATA") or (str(cached) if cached.is_file() else None)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import local_mnist
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,7 @@ from checks.reliability.cases import ARRAY_FILLS
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
-DATA = os.environ.get("MNIST_DATA")
+DATA = local_mnist()
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +180,7 @@ def test_threads_sharing_a_classifier_get_the_serial_answers(test_artifacts, mni
 def test_killed_make_leaves_the_previous_or_the_new_set_and_the_next_run_succeeds(tmp_path, stage,
                                                                                   kills):
     if DATA is None:
-        pytest.skip("set MNIST_DATA: the interruption test trains on it through make")
+        pytest.skip("no MNIST here (MNIST_DATA or Keras's cache) to train through make")
     # the kill times come from this seed; set MNIST_EDGE_KILL_SEED to replay a failing run
     seed = int(os.environ.get("MNIST_EDGE_KILL_SEED", "20261206"))
     report = interrupt.interrupt(stage, tmp_path, kills, DATA, seed=seed)

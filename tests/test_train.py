@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import local_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST = os.environ.get("MNIST_DATA")
+MNIST = local_mnist()
 
 
 def test_reference_model_layers_and_parameters():
@@ -39,7 +39,7 @@ def test_compile_uses_sparse_crossentropy():
         compile_model(build_model(), "sgd")
 
 
-@pytest.mark.skipif(not MNIST, reason="set MNIST_DATA to run a real (short) training on MNIST")
+@pytest.mark.skipif(not MNIST, reason="no MNIST here (MNIST_DATA or Keras's cache) to train")
 def test_short_training_run_writes_every_artifact(tmp_path):
     out = tmp_path / "artifacts"
     proc = subprocess.run(
@@ -70,7 +70,7 @@ def test_short_training_run_writes_every_artifact(tmp_path):
     assert model.count_params() == 693_962
 
 
-@pytest.mark.skipif(not MNIST, reason="set MNIST_DATA to run a real (short) training on MNIST")
+@pytest.mark.skipif(not MNIST, reason="no MNIST here (MNIST_DATA or Keras's cache) to train")
 def test_killed_run_resumes_from_last_epoch(tmp_path):
     """SIGKILL after the first epoch: nothing is published, and --resume continues from epoch 1."""
     import signal

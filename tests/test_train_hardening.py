@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -11,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import local_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST = os.environ.get("MNIST_DATA")
-needs_mnist = pytest.mark.skipif(not MNIST, reason="set MNIST_DATA to run short trainings")
+MNIST = local_mnist()
+needs_mnist = pytest.mark.skipif(not MNIST,
+                                 reason="no MNIST here (MNIST_DATA or Keras's cache) to train")
 
 
 def _tiny(out: Path, **changes):
@@ -146,7 +147,7 @@ def test_model_with_non_finite_weights_or_loss_is_refused():
 def published_without_nines(tmp_path_factory):
     """A tiny run whose test set has no digit 9: (artifacts folder, metrics)."""
     if not MNIST:
-        pytest.skip("set MNIST_DATA to run short trainings")
+        pytest.skip("no MNIST here (MNIST_DATA or Keras's cache) for short trainings")
     from train import train
 
     tmp = tmp_path_factory.mktemp("no-nines")
