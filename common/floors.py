@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mnist_edge.formats import FORMATS, backend_order
+
 
 @dataclass(frozen=True)
 class Floor:
@@ -36,7 +38,8 @@ class Floor:
         """Why ``data`` breaks this floor (one line), or None when it holds."""
         value = lookup(data, self.figure)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return f"{self.figure}: not measured, floor {self.limit:g}"
+            return (f"{self.figure}: not measured, {'ceiling' if self.at_most else 'floor'} "
+                    f"{self.limit:g}")
         if self.at_most and value > self.limit:
             return (f"{self.figure} = {value:g}, above its ceiling {self.limit:g} (measured "
                     f"{self.measured:g} on the reference model)")
@@ -60,6 +63,32 @@ FLOORS: dict[str, tuple[Floor, ...]] = {
         Floor("timing.ratio", 8.0, 2.9, at_most=True),
     ),
 }
+
+
+def _bench_rows() -> tuple[Floor, ...]:
+    """Every file on every backend that runs it, one thread: its accuracy on the test images and
+    its predict overhead over the bare interpreter call (a row missing is a row not measured)."""
+    out: list[Floor] = []
+    for fmt in FORMATS:
+        for backend in backend_order(fmt.kind):
+            row = f"rows[key={fmt.key},backend={backend},threads=1]"
+            # 1,000 images in the short run: 0.985-0.986 measured, two standard errors ~0.8 pt
+            out.append(Floor(f"{row}.accuracy", 0.975, 0.985))
+            # 1.06-1.20 measured with both cores busy (the target, 1.05, is in the report)
+            out.append(Floor(f"{row}.overhead", 1.6, 1.2, at_most=True))
+    return tuple(out)
+
+
+_ONE_IMAGE = "targets[target={}].value"
+FLOORS["bench"] = (
+    *_bench_rows(),
+    # one image from a cold start, the device venv
+    Floor("one_image.mnist-edge predict.peak_rss_mb", 60, 48.7, at_most=True),
+    Floor(_ONE_IMAGE.format("mnist-edge predict wall / bare ai-edge-litert script"), 1.8, 1.29,
+          at_most=True),
+    Floor(_ONE_IMAGE.format("TF+Keras wall / mnist-edge predict wall"), 12, 23.1),
+    Floor(_ONE_IMAGE.format("TF+Keras peak RSS / mnist-edge predict peak RSS"), 8, 12.2),
+)
 
 
 def breaches(report: str, data: dict) -> list[str]:

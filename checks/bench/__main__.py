@@ -9,6 +9,7 @@ from checks.bench.report import write_reports
 from checks.bench.run import BenchError, SweepConfig, run
 from common import entry
 from common.flags import parse
+from common.floors import breaches
 from mnist_edge.errors import MnistEdgeError
 
 PROG = "python -m checks.bench"
@@ -21,7 +22,10 @@ def parse_args(argv: list[str] | None = None) -> SweepConfig:
                  "count with `mnist-edge bench` (a fresh process each), next to the textbook "
                  "interpreter loop, Keras, a default onnxruntime session and the bare interpreter "
                  "call, and one image from a cold start; write bench.md, bench.json and bench.png "
-                 "into OUT.")
+                 "into OUT.",
+                 "Exit status: 0 when every figure holds its regression floor (common/floors.py; "
+                 "the targets in the report inform, they do not gate), 1 when one does not (each "
+                 "named on stderr) or on an error.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +40,7 @@ def _bench(cfg: SweepConfig) -> int:
         print(f"  {'met   ' if t['met'] else 'MISSED'} {t['target']}: {t['value']} "
               f"(goal {t['goal']})")
     print(f"wrote {', '.join(str(p) for p in paths.values())} ({result['wall_time_s']:.0f} s)")
-    return 0
+    return entry.failed(PROG, breaches("bench", result), "FLOOR")
 
 
 if __name__ == "__main__":
