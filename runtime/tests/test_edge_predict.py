@@ -24,12 +24,15 @@ def test_some_backend_is_installed():
     assert BACKENDS, "no interpreter installed: pip install 'mnist-edge[litert]'"
 
 
-def test_every_file_and_backend_keeps_the_exported_accuracy(artifacts, manifest, mnist_test):
-    """Each file, run by each installed backend, scores what the export stage verified."""
+def test_every_file_and_backend_keeps_the_keras_accuracy(artifacts, manifest, mnist_test):
+    """Each file, run by each installed backend, scores what the Keras model scored (measured by
+    Keras at export) within the format's rule: int8 within 0.3 point; float files agree with
+    Keras on 99.95% of images, so within 0.05 point."""
     x, y = mnist_test
     pairs = _pairs(manifest)
     if not pairs:
         pytest.skip("no installed backend runs any exported file")
+    keras_accuracy = manifest["keras_reference"]["test_accuracy"]
     labels = {}
     for key, backend in pairs:
         clf = Classifier.load(artifacts, backend=backend, key=key)
@@ -37,18 +40,20 @@ def test_every_file_and_backend_keeps_the_exported_accuracy(artifacts, manifest,
         pred = clf.predict(x)
         accuracy = float((pred.labels == y).mean())
         entry = next(f for f in manifest["files"] if f["key"] == key)
-        expected = entry["verification"]["accuracy"]
-        assert abs(accuracy - expected) <= 0.003, (
-            f"{key} via {backend}: accuracy {accuracy:.4f}, manifest says {expected:.4f}")
+        bound = 0.003 if entry["precision"] == "int8" else 0.0005
+        assert abs(accuracy - keras_accuracy) <= bound + 1e-9, (
+            f"{key} via {backend}: accuracy {accuracy:.4f}, Keras {keras_accuracy:.4f}")
         labels[(key, backend)] = pred.labels
     for (key, backend), got in labels.items():
-        # the same file gives the same answers through every interpreter
+        # the same file gives the same answers through every interpreter (99.9%, the format
+        # table's rule across backends)
         for (key2, backend2), other in labels.items():
             if key2 == key and backend2 != backend:
-                assert (got == other).mean() >= 0.998, f"{key}: {backend} vs {backend2}"
+                assert (got == other).mean() >= 0.999, f"{key}: {backend} vs {backend2}"
     reference = next(iter(labels.values()))
-    for (key, backend), got in labels.items():  # and the formats agree with each other
-        assert (got == reference).mean() >= 0.98, f"{key} via {backend} disagrees with the others"
+    for (key, backend), got in labels.items():
+        # each file agrees with Keras on at least 99.5% of images, so any two on at least 99%
+        assert (got == reference).mean() >= 0.99, f"{key} via {backend} disagrees with the others"
 
 
 @pytest.fixture(scope="module")
