@@ -139,7 +139,8 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
 def test_qemu_has_the_cpu_model_each_target_names(target):
     qemu = shutil.which(target.stack.qemu)
     if qemu is None:
-        pytest.skip(f"{target.stack.qemu} not installed (make pi-check installs it)")
+        pytest.skip(f"{target.stack.qemu} not installed (make pi-check installs it; .ci/run "
+                    "installs it before the tests, so this runs in CI)")
     models = subprocess.run([qemu, "-cpu", "help"], capture_output=True, text=True).stdout.split()
     assert target.cpu in models
 
