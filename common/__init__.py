@@ -2,7 +2,8 @@
 
 Artifact layout and freshness (artifacts.py), atomic publishing (publish.py), command-line value
 checks (flags.py), MNIST loading (data.py), TensorFlow import and quieting (tf.py), the format
-table with its tolerances (formats.py) and the small test models (testmodels.py). Stages import
-this layer and the runtime package ``mnist_edge``, never each other. Build-time code: run from the
-repository, never installed.
+table with its tolerances (formats.py), the small test models (testmodels.py), and photos of
+handwritten digits and numbers with their scoring (photos.py, photo_score.py; numpy and Pillow
+only: the runtime's tests use them too). Stages import this layer and the runtime package
+``mnist_edge``, never each other. Build-time code: run from the repository, never installed.
 """

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from checks import photosets as sets
 from checks.reader.report import write_reports
 from checks.reader.run import ReaderConfig, run
+from common import photos as sets
 from common.data import DataError
 from common.flags import parse
 from mnist_edge.errors import MnistEdgeError

@@ -1,13 +1,13 @@
 """The number reader's evaluation sets: photos of handwritten numbers, and of single digits with
 thin or broken strokes, composed from MNIST digits; seeded and deterministic.
 
-    from checks import photosets as sets
+    from common import photos
     from common.data import load_mnist
-    digits = sets.split_digits(load_mnist(), "test")     # report on test digits, tune on train
-    s = sets.number_sample(digits, seed=1234, index=0)   # s.image, s.truth ("4071"), s.tags
-    for s in sets.numbers(digits, seed=1234, n=1000): ...
-    d = sets.single_sample(digits, seed=1234, index=0)   # one digit, thin or broken strokes
-    sets.save_sets(digits, "/tmp/reader-sets", seed=1234, n_numbers=200, n_singles=200)
+    digits = photos.split_digits(load_mnist(), "test")     # report on test digits, tune on train
+    s = photos.number_sample(digits, seed=1234, index=0)   # s.image, s.truth ("4071"), s.tags
+    for s in photos.numbers(digits, seed=1234, n=1000): ...
+    d = photos.single_sample(digits, seed=1234, index=0)   # one digit, thin or broken strokes
+    photos.save_sets(digits, "/tmp/reader-sets", seed=1234, n_numbers=200, n_singles=200)
 
 Each sample has its own random generator, seeded with (seed, set, index): sample i is the same
 whatever the set's size, and can be made again alone (the report redraws its failures that way).
@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import io
 import math
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from mnist_edge.imageops import components, dilate
 
 if TYPE_CHECKING:
     from common.data import Mnist
@@ -172,17 +173,6 @@ def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(sum(k[i] * rows[i:i + h] for i in range(2 * r + 1)), dtype=np.float32)
 
 
-def _dilate(mask: np.ndarray) -> np.ndarray:
-    """3x3 dilation of a boolean mask (same shape)."""
-    p = np.pad(mask, 1)
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    for dy in range(3):
-        for dx in range(3):
-            out |= p[dy:dy + h, dx:dx + w]
-    return out
-
-
 def skeleton(mask: np.ndarray) -> np.ndarray:
     """One-pixel-wide centre lines of a boolean mask (Zhang-Suen thinning, vectorised)."""
     m = np.pad(mask.astype(np.uint8), 1)
@@ -210,35 +200,11 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
 
 def count_pieces(mask: np.ndarray, min_share: float = MIN_PIECE) -> int:
     """Connected pieces (8-neighbour) of a boolean mask, not counting specks under ``min_share``
-    of its pixels (union-find over the runs of each row)."""
-    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    ends = np.nonzero(edges == -1)[1]            # row-major order: paired with the starts
-    parent = list(range(len(rows)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    prev: list[int] = []                         # runs of the row above
-    cur: list[int] = []
-    row_of, s_of, e_of = rows.tolist(), starts.tolist(), ends.tolist()
-    for i, r in enumerate(row_of):
-        if cur and row_of[cur[0]] != r:
-            prev, cur = (cur if row_of[cur[0]] == r - 1 else []), []
-        for j in prev:
-            if s_of[j] <= e_of[i] and s_of[i] <= e_of[j]:  # [s, e) spans touch, diagonals too
-                a, b = find(i), find(j)
-                if a != b:
-                    parent[a] = b
-        cur.append(i)
-    total: Counter[int] = Counter()
-    for i in range(len(rows)):
-        total[find(i)] += e_of[i] - s_of[i]
-    floor = max(2.0, min_share * sum(total.values()))
-    return sum(1 for size in total.values() if size >= floor)
+    of its pixels."""
+    pieces = components(mask, mask)
+    if pieces is None:
+        return 0
+    return int((pieces.area >= max(2.0, min_share * pieces.area.sum())).sum())
 
 
 def touching(a: Glyph, b: Glyph) -> bool:
@@ -252,7 +218,7 @@ def touching(a: Glyph, b: Glyph) -> bool:
         grid = np.zeros((bottom - top, right - left), dtype=bool)
         grid[g.box[1] - top:g.box[3] - top, g.box[0] - left:g.box[2] - left] = g.mask
         grids.append(grid)
-    return bool((_dilate(grids[0]) & grids[1]).any())
+    return bool((dilate(grids[0], 1) & grids[1]).any())
 
 
 # ------------------------------------------------------------------ one digit, drawn
@@ -308,7 +274,7 @@ def _redraw(ink: np.ndarray, width: float) -> np.ndarray:
     line = skeleton(ink > INK)
     if width >= 3:  # grow by (width - 1) / 2, alternating 4- and 8-neighbour steps: a disc
         for step in range(int(round((width - 1) / 2))):
-            line = _grow4(line) if step % 2 == 0 else _dilate(line)
+            line = _grow4(line) if step % 2 == 0 else dilate(line, 1)
     elif width >= 2:
         grown = line.copy()
         grown[1:, :] |= line[:-1, :]
@@ -758,18 +724,6 @@ def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator
 
 
 # ------------------------------------------------------------------ summaries and files
-
-def shares(tag_sets: Iterable[dict[str, str]]) -> dict[str, dict[str, float]]:
-    """For each tag, the share of samples holding each value (values sorted)."""
-    counts: dict[str, Counter[str]] = {}
-    n = 0
-    for tags in tag_sets:
-        n += 1
-        for k, v in tags.items():
-            counts.setdefault(k, Counter())[v] += 1
-    return {k: {v: round(c[v] / n, 6) for v in sorted(c, key=value_order)}
-            for k, c in counts.items()}
-
 
 def value_order(value: str) -> tuple[int, str]:
     """Sort key of tag values: numbers by value ("2", "10-15 deg"), then words."""
