@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -232,6 +232,7 @@ class _Pen:
                                      # height; "marker": unused (the MNIST stroke, enlarged)
     pressure: bool = False
     slant: float = 0.0               # degrees, positive leans right
+    crisp: bool = True               # a pen's edge; False: the MNIST edge, enlarged
 
 
 @dataclass
@@ -246,9 +247,10 @@ class _Drawn:
     source: int
 
 
-def _enlarge(digit: np.ndarray, height: int, slant: float,
-             rng: np.random.Generator) -> np.ndarray:
-    """An MNIST digit as float coverage ``height`` px tall, slanted, with a crisp pen edge."""
+def _enlarge(digit: np.ndarray, height: int, slant: float, rng: np.random.Generator,
+             crisp: bool = True) -> np.ndarray:
+    """An MNIST digit as float coverage ``height`` px tall, slanted, with a crisp pen edge (or
+    its own, enlarged)."""
     from PIL import Image
 
     on = digit > 30
@@ -264,6 +266,8 @@ def _enlarge(digit: np.ndarray, height: int, slant: float,
                             (1.0, t, -max(t, 0.0) * height, 0.0, 1.0, 0.0),
                             Image.Resampling.BICUBIC)
     a = np.pad(np.asarray(img, dtype=np.float32), 3)  # room for a redrawn stroke's edge
+    if not crisp:
+        return np.clip(a, 0.0, 1.0)
     # The enlarged MNIST edge ramps over ~scale pixels; a pen's edge is about 1.5 px.
     level = rng.uniform(0.35, 0.55)
     return np.clip(0.5 + (a - level) * max(2.0, 0.8 * scale), 0.0, 1.0)
@@ -351,7 +355,7 @@ def _draw(digits: Digits, source: int, height: int, pen: _Pen, broken: bool,
           rng: np.random.Generator) -> _Drawn:
     """Digit ``source`` of the split drawn ``height`` px tall with ``pen``, cut if ``broken``."""
     slant = float(np.clip(pen.slant + rng.uniform(-2, 2), -MAX_SLANT, MAX_SLANT))
-    ink = _enlarge(digits.x[source], height, slant, rng)
+    ink = _enlarge(digits.x[source], height, slant, rng, pen.crisp)
     if pen.stroke in THIN:
         ink = _redraw(ink, pen.width)
     elif pen.stroke == "pen":
@@ -568,6 +572,36 @@ def _number_line(digits: Digits, sources: np.ndarray, h_mean: float, ratio: floa
     return list(zip(drawn, places, strict=True)), w, h
 
 
+def plain_number(digits: Digits, sources: list[int], rng: np.random.Generator,
+                 gap: float = 0.25, height: int = 70, thin: bool = False,
+                 shading: float = 0.3, frame: tuple[int, int] = (640, 480)) -> Sample:
+    """Digits ``sources`` of the split in a row, centred, as dark ink on a noisy grey page whose
+    right side is ``shading`` darker than its left: one property at a time, for tests.
+
+    ``gap`` is the space between neighbouring digits' boxes as a share of ``height`` (negative:
+    the boxes overlap); ``thin`` draws with a 2 px fine pen instead of MNIST's stroke.
+    """
+    pen = _Pen(stroke="fine pen", width=2.0) if thin else _Pen(crisp=False)
+    drawn = [_draw(digits, s, height, pen, False, rng) for s in sources]
+    lefts = np.cumsum([0] + [d.ink.shape[1] + int(gap * height) for d in drawn[:-1]])
+    tops = [(height - d.ink.shape[0]) // 2 + int(rng.integers(-4, 5)) + 4 for d in drawn]
+    places = list(zip(tops, lefts.tolist(), strict=True))
+    w = max(left + d.ink.shape[1] for d, (_, left) in zip(drawn, places, strict=True))
+    h = max(top + d.ink.shape[0] for d, (top, _) in zip(drawn, places, strict=True))
+    x0, y0 = (frame[0] - w) // 2, (frame[1] - h) // 2
+    glyphs = [Glyph(d.label, d.source, (x0 + left, y0 + top, x0 + left + d.ink.shape[1],
+                                        y0 + top + d.ink.shape[0]),
+                    np.rint(d.ink * 255).astype(np.uint8), d.mask, d.pieces, d.clean_pieces)
+              for d, (top, left) in zip(drawn, places, strict=True)]
+    ink = _lay(glyphs, frame)
+    yy, xx = np.mgrid[0:frame[1], 0:frame[0]].astype(np.float32)
+    light = 1.0 - shading * xx / frame[0] - shading / 3 * yy / frame[1]
+    page = 0.92 * light * (1 - 0.85 * ink) + rng.normal(0, 0.02, size=ink.shape)
+    image = np.clip(np.rint(page * 255), 0, 255).astype(np.uint8)
+    truth = "".join(str(g.label) for g in glyphs)
+    return Sample("numbers", 0, digits.split, image, truth, tuple(glyphs), {})
+
+
 # ------------------------------------------------------------------ single thin/broken digits
 
 def single_sample(digits: Digits, seed: int, index: int,
@@ -615,12 +649,7 @@ def _finish(set_name: str, index: int, split: str, glyphs: list[Glyph], truth: s
             params: dict[str, float | int | str], rng: np.random.Generator) -> Sample:
     """Lay the glyphs' ink on paper and photograph it: the finished Sample."""
     width, height = frame
-    ink = np.zeros((height, width), dtype=np.float32)
-    for g in glyphs:
-        left, top, right, bottom = g.box
-        region = ink[top:bottom, left:right]
-        region[:] = 1 - (1 - region) * (1 - g.ink.astype(np.float32) / 255)  # inks layer up
-    image, jpeg, photo_tags, photo_params = _photograph(ink, pencil, rng)
+    image, jpeg, photo_tags, photo_params = _photograph(_lay(glyphs, frame), pencil, rng)
     params = {**params, **photo_params, "width": width, "height": height}
     if set_name == "singles":  # crops around one digit
         frame_tag = "crop <240 px" if min(width, height) < 240 else "crop 240-480 px"
@@ -628,6 +657,16 @@ def _finish(set_name: str, index: int, split: str, glyphs: list[Glyph], truth: s
         frame_tag = f"{width}x{height}" if (width, height) in ((640, 480), (480, 640)) else "other"
     return Sample(set_name, index, split, image, truth, tuple(glyphs),
                   {**tags, **photo_tags, "frame": frame_tag}, params, jpeg)
+
+
+def _lay(glyphs: Iterable[Glyph], frame: tuple[int, int]) -> np.ndarray:
+    """The glyphs' ink coverage on a ``frame`` (width, height) page: float32 [H,W] in [0,1]."""
+    ink = np.zeros(frame[::-1], dtype=np.float32)
+    for g in glyphs:
+        left, top, right, bottom = g.box
+        region = ink[top:bottom, left:right]
+        region[:] = 1 - (1 - region) * (1 - g.ink.astype(np.float32) / 255)  # inks layer up
+    return ink
 
 
 def _colours(rng: np.random.Generator, dark_ink: bool, pencil: bool
