@@ -8,9 +8,6 @@ down by the photos' tags (common/photos.py).
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
-
 import numpy as np
 
 from common.photos import value_order
@@ -83,14 +80,7 @@ def by_tag(tags: list[dict[str, str]], rates: dict[str, tuple[np.ndarray, np.nda
     return out
 
 
-def shares(tag_sets: Iterable[dict[str, str]]) -> dict[str, dict[str, float]]:
+def shares(tags: list[dict[str, str]]) -> dict[str, dict[str, float]]:
     """For each tag, the share of samples holding each value (values sorted)."""
-    counts: dict[str, Counter[str]] = {}
-    n = 0
-    for tags in tag_sets:
-        n += 1
-        for k, v in tags.items():
-            counts.setdefault(k, Counter())[v] += 1
-    return {k: {v: round(c[v] / n, 6) for v in sorted(c, key=value_order)}
-            for k, c in counts.items()}
-
+    return {k: {v: round(row["n"] / len(tags), 6) for v, row in values.items()}
+            for k, values in by_tag(tags, {}).items()}
