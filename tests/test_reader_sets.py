@@ -1,4 +1,4 @@
-"""The number reader's evaluation sets (checks/photosets.py) hold what they claim.
+"""The number reader's evaluation sets (common/photos.py) hold what they claim.
 
 Each property is measured again here, independently of the code that made the set: the splits
 are kept apart (every array access is recorded), the truth strings are the source labels in
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from checks import photosets as sets
-from checks.reader.run import compare, edit_distance, matched
+from common import photos as sets
+from common.photo_score import compare, edit_distance, matched
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 1234

@@ -1,7 +1,7 @@
 """The photo path on the devices: number photos read and single-digit photos classified, with
 the same answers as the host.
 
-The photos are the reader report's (checks/photosets.py), from MNIST test digits: touching
+The photos are the reader report's (common/photos.py), from MNIST test digits: touching
 digits, thin and broken strokes, slant, uneven light, JPEG. They run through the int8 TFLite
 file on each target's TFLite backend (Debian's Pillow and numpy on 32-bit Pi OS) and on the same
 backend on the host; boxes and labels must be identical, confidences within a few int8 steps.
@@ -36,7 +36,7 @@ class PhotoSet:
 
 def write_photos(folder: Path, x: np.ndarray, y: np.ndarray) -> PhotoSet:
     """Render the photos from MNIST test digits into ``folder``."""
-    from checks import photosets as sets
+    from common import photos as sets
 
     folder.mkdir(parents=True, exist_ok=True)
     digits = sets.Digits(x, y, "test")

@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from checks import photosets as sets
 from checks.reader.report import write_reports
 from checks.reader.run import ReaderConfig, run
 from common import entry
+from common import photos as sets
 from common.data import DataError
 from common.flags import parse
 from common.floors import breaches

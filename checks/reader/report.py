@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from checks import photosets as sets
 from checks import reports
-from checks.reader.run import ReaderResult, matched
+from checks.reader.run import ReaderResult
+from common import photos as sets
+from common.photo_score import matched
 from common.publish import atomic_path
 
 FAILURES_MD = 20      # misread numbers listed in reader.md (all are in the JSON)

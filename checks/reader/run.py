@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from checks import photosets as sets
+from common import photo_score as score
+from common import photos as sets
 from common.flags import option, positive_int
 from common.flags import seed as seed_type
 
@@ -122,53 +123,6 @@ def _progress(log: Callable[[str], None], what: str, done: int, total: int,
 
 # ------------------------------------------------------------------ numbers
 
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance: insertions, deletions and substitutions turning a into b."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def matched(truth: str, read: str) -> list[bool]:
-    """For each digit read, whether an optimal alignment (least edits) pairs it with the same
-    digit of the truth."""
-    n, m = len(truth), len(read)
-    cost = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n + 1):
-        for j in range(m + 1):
-            cost[i][j] = (i + j if i == 0 or j == 0 else
-                          min(cost[i - 1][j] + 1, cost[i][j - 1] + 1,
-                              cost[i - 1][j - 1] + (truth[i - 1] != read[j - 1])))
-    ok = [False] * m
-    i, j = n, m
-    while i > 0 and j > 0:
-        if cost[i][j] == cost[i - 1][j - 1] + (truth[i - 1] != read[j - 1]):
-            ok[j - 1] = truth[i - 1] == read[j - 1]
-            i, j = i - 1, j - 1
-        elif cost[i][j] == cost[i][j - 1] + 1:
-            j -= 1
-        else:
-            i -= 1
-    return ok
-
-
-def compare(truth: str, read: str | None) -> dict:
-    """One number's scores: exact, digits right position by position (when the lengths match),
-    length error and edit distance, on the digits with line breaks removed."""
-    t = truth.replace("\n", "")
-    r = (read or "").replace("\n", "")
-    same = len(t) == len(r)
-    return {"exact": read == truth, "same_length": same,
-            "length_error": len(r) - len(t),
-            "right_in_place": sum(a == b for a, b in zip(t, r, strict=True)) if same else None,
-            "distance": edit_distance(t, r), "digits": len(t),
-            "lines_right": read is not None and read.count("\n") == truth.count("\n")}
-
-
 def score_numbers(clf, digits: sets.Digits, cfg: ReaderConfig,
                   log: Callable[[str], None]) -> tuple[dict, list[dict]]:
     """Read every number photo; the summary and one row per photo."""
@@ -186,10 +140,10 @@ def score_numbers(clf, digits: sets.Digits, cfg: ReaderConfig,
             read, error, found = None, f"{type(exc).__name__}: {exc}"[:300], []
         ms = (time.perf_counter() - t0) * 1000
         rows.append({"index": s.index, "truth": s.truth, "read": read, "error": error,
-                     "found": found, "tags": s.tags, "ms": ms, **compare(s.truth, read)})
+                     "found": found, "tags": s.tags, "ms": ms, **score.compare(s.truth, read)})
         tag_list.append(s.tags)
         _progress(log, "numbers read", len(rows), cfg.n_numbers, start)
-    return summarise_numbers(rows, sets.shares(tag_list)), rows
+    return summarise_numbers(rows, score.shares(tag_list)), rows
 
 
 def summarise_numbers(rows: list[dict], shares: dict) -> dict:
@@ -197,37 +151,26 @@ def summarise_numbers(rows: list[dict], shares: dict) -> dict:
     n = len(rows)
     same = [r for r in rows if r["same_length"]]
     digits = sum(r["digits"] for r in rows)
-    by_tag: dict[str, dict[str, dict]] = {}
-    for key in rows[0]["tags"] if rows else []:
-        by_tag[key] = {}
-        for v in sorted({r["tags"][key] for r in rows}, key=sets.value_order):
-            group = [r for r in rows if r["tags"][key] == v]
-            by_tag[key][v] = {"n": len(group),
-                              "exact_rate": _rate(sum(r["exact"] for r in group), len(group)),
-                              "digit_accuracy": _rate(
-                                  sum(r["digits"] - r["distance"] for r in group),
-                                  sum(r["digits"] for r in group))}
+    by_tag = score.by_tag([r["tags"] for r in rows], {
+        "exact_rate": (np.array([r["exact"] for r in rows]), np.ones(n)),
+        "digit_accuracy": (np.array([r["digits"] - r["distance"] for r in rows]),
+                           np.array([r["digits"] for r in rows]))})
     return {
         "n": n, "exact": sum(r["exact"] for r in rows),
-        "exact_rate": _rate(sum(r["exact"] for r in rows), n),
-        "same_length_rate": _rate(len(same), n),
-        "too_few_digits_rate": _rate(sum(r["length_error"] < 0 for r in rows), n),
-        "too_many_digits_rate": _rate(sum(r["length_error"] > 0 for r in rows), n),
-        "digit_accuracy_same_length": _rate(sum(r["right_in_place"] for r in same),
-                                            sum(r["digits"] for r in same)),
-        "digit_accuracy_edit": _rate(digits - sum(r["distance"] for r in rows), digits),
-        "line_count_right_rate": _rate(sum(r["lines_right"] for r in rows), n),
+        "exact_rate": score.rate(sum(r["exact"] for r in rows), n),
+        "same_length_rate": score.rate(len(same), n),
+        "too_few_digits_rate": score.rate(sum(r["length_error"] < 0 for r in rows), n),
+        "too_many_digits_rate": score.rate(sum(r["length_error"] > 0 for r in rows), n),
+        "digit_accuracy_same_length": score.rate(sum(r["right_in_place"] for r in same),
+                                                 sum(r["digits"] for r in same)),
+        "digit_accuracy_edit": score.rate(digits - sum(r["distance"] for r in rows), digits),
+        "line_count_right_rate": score.rate(sum(r["lines_right"] for r in rows), n),
         "errors": sum(r["error"] is not None for r in rows),
         "error_examples": sorted({r["error"] for r in rows if r["error"]})[:5],
         "read_ms_mean_all_sizes": round(statistics.fmean(r["ms"] for r in rows), 2) if rows
         else None,
         "by_tag": by_tag, "set_shares": shares,
     }
-
-
-def _rate(k: float, n: float) -> float | None:
-    """k / n rounded, or None when n is 0."""
-    return round(k / n, 6) if n else None
 
 
 def failures(rows: list[dict]) -> list[dict]:
@@ -271,17 +214,12 @@ def score_singles(clf, digits: sets.Digits, cfg: ReaderConfig, tmp: Path,
     y = np.array(labels)
     photo_ok = np.array(photo) == y
     clean_ok = clf.predict(digits.x[np.array(sources)]).labels == y
-    by_tag: dict[str, dict[str, dict]] = {}
-    for key in tag_list[0]:
-        by_tag[key] = {}
-        for v in sorted({t[key] for t in tag_list}, key=sets.value_order):
-            idx = np.array([t[key] == v for t in tag_list])
-            by_tag[key][v] = {"n": int(idx.sum()),
-                              "photo_accuracy": _rate(int(photo_ok[idx].sum()), int(idx.sum())),
-                              "clean_accuracy": _rate(int(clean_ok[idx].sum()), int(idx.sum()))}
-    return {"n": len(y), "photo_accuracy": _rate(int(photo_ok.sum()), len(y)),
-            "clean_accuracy": _rate(int(clean_ok.sum()), len(y)), "no_label": no_label,
-            "by_tag": by_tag, "set_shares": sets.shares(tag_list)}
+    ones = np.ones(len(y))
+    by_tag = score.by_tag(tag_list, {"photo_accuracy": (photo_ok, ones),
+                                     "clean_accuracy": (clean_ok, ones)})
+    return {"n": len(y), "photo_accuracy": score.rate(int(photo_ok.sum()), len(y)),
+            "clean_accuracy": score.rate(int(clean_ok.sum()), len(y)), "no_label": no_label,
+            "by_tag": by_tag, "set_shares": score.shares(tag_list)}
 
 
 # ------------------------------------------------------------------ timing

@@ -19,13 +19,14 @@ import os
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
 from render import plain_resize, render_digit, render_photo, write_photo  # noqa: E402
+
+from common.photo_score import by_tag  # noqa: E402
 
 
 def render_set(digits: np.ndarray, folder: Path, seed: int,
@@ -50,19 +51,6 @@ def render_set(digits: np.ndarray, folder: Path, seed: int,
         tags.append(t)
         drawn.append(preprocess_image(ink))
     return paths, tags, np.stack(drawn)
-
-
-def breakdown(tags: list[dict], ok: dict[str, np.ndarray]) -> list[tuple[str, str, int, dict]]:
-    """(factor, value, count, {column: accuracy}) for every variation value."""
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, t in enumerate(tags):
-        for factor, value in t.items():
-            groups[(factor, value)].append(i)
-    rows = []
-    for (factor, value), idx in sorted(groups.items()):
-        idx = np.array(idx)
-        rows.append((factor, value, len(idx), {k: float(v[idx].mean()) for k, v in ok.items()}))
-    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  failed: {path}: {error}")
     print(f"\n{'factor':<15} {'value':<18} {'n':>5} {'clean':>7} {'drawn':>7} "
           f"{'photos':>7} {'resize':>7}")
-    rows = breakdown(tags, ok)
+    ones = np.ones(args.n)
+    table = by_tag(tags, {k: (v, ones) for k, v in ok.items()})
+    rows = [(f, v, a.pop("n"), a) for f, values in sorted(table.items()) for v, a in values.items()]
     for factor, value, n, acc in rows:
         print(f"{factor:<15} {value:<18} {n:>5} {acc['clean']:>7.2%} {acc['drawn']:>7.2%} "
               f"{acc['photos']:>7.2%} {acc['resize']:>7.2%}")

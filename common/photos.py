@@ -1,13 +1,13 @@
 """The number reader's evaluation sets: photos of handwritten numbers, and of single digits with
 thin or broken strokes, composed from MNIST digits; seeded and deterministic.
 
-    from checks import photosets as sets
+    from common import photos
     from common.data import load_mnist
-    digits = sets.split_digits(load_mnist(), "test")     # report on test digits, tune on train
-    s = sets.number_sample(digits, seed=1234, index=0)   # s.image, s.truth ("4071"), s.tags
-    for s in sets.numbers(digits, seed=1234, n=1000): ...
-    d = sets.single_sample(digits, seed=1234, index=0)   # one digit, thin or broken strokes
-    sets.save_sets(digits, "/tmp/reader-sets", seed=1234, n_numbers=200, n_singles=200)
+    digits = photos.split_digits(load_mnist(), "test")     # report on test digits, tune on train
+    s = photos.number_sample(digits, seed=1234, index=0)   # s.image, s.truth ("4071"), s.tags
+    for s in photos.numbers(digits, seed=1234, n=1000): ...
+    d = photos.single_sample(digits, seed=1234, index=0)   # one digit, thin or broken strokes
+    photos.save_sets(digits, "/tmp/reader-sets", seed=1234, n_numbers=200, n_singles=200)
 
 Each sample has its own random generator, seeded with (seed, set, index): sample i is the same
 whatever the set's size, and can be made again alone (the report redraws its failures that way).
@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import io
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from mnist_edge.imageops import components, dilate
 
 if TYPE_CHECKING:
     from common.data import Mnist
@@ -172,17 +173,6 @@ def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
     return np.asarray(sum(k[i] * rows[i:i + h] for i in range(2 * r + 1)), dtype=np.float32)
 
 
-def _dilate(mask: np.ndarray) -> np.ndarray:
-    """3x3 dilation of a boolean mask (same shape)."""
-    p = np.pad(mask, 1)
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    for dy in range(3):
-        for dx in range(3):
-            out |= p[dy:dy + h, dx:dx + w]
-    return out
-
-
 def skeleton(mask: np.ndarray) -> np.ndarray:
     """One-pixel-wide centre lines of a boolean mask (Zhang-Suen thinning, vectorised)."""
     m = np.pad(mask.astype(np.uint8), 1)
@@ -210,35 +200,11 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
 
 def count_pieces(mask: np.ndarray, min_share: float = MIN_PIECE) -> int:
     """Connected pieces (8-neighbour) of a boolean mask, not counting specks under ``min_share``
-    of its pixels (union-find over the runs of each row)."""
-    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    ends = np.nonzero(edges == -1)[1]            # row-major order: paired with the starts
-    parent = list(range(len(rows)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    prev: list[int] = []                         # runs of the row above
-    cur: list[int] = []
-    row_of, s_of, e_of = rows.tolist(), starts.tolist(), ends.tolist()
-    for i, r in enumerate(row_of):
-        if cur and row_of[cur[0]] != r:
-            prev, cur = (cur if row_of[cur[0]] == r - 1 else []), []
-        for j in prev:
-            if s_of[j] <= e_of[i] and s_of[i] <= e_of[j]:  # [s, e) spans touch, diagonals too
-                a, b = find(i), find(j)
-                if a != b:
-                    parent[a] = b
-        cur.append(i)
-    total: Counter[int] = Counter()
-    for i in range(len(rows)):
-        total[find(i)] += e_of[i] - s_of[i]
-    floor = max(2.0, min_share * sum(total.values()))
-    return sum(1 for size in total.values() if size >= floor)
+    of its pixels."""
+    pieces = components(mask, mask)
+    if pieces is None:
+        return 0
+    return int((pieces.area >= max(2.0, min_share * pieces.area.sum())).sum())
 
 
 def touching(a: Glyph, b: Glyph) -> bool:
@@ -252,7 +218,7 @@ def touching(a: Glyph, b: Glyph) -> bool:
         grid = np.zeros((bottom - top, right - left), dtype=bool)
         grid[g.box[1] - top:g.box[3] - top, g.box[0] - left:g.box[2] - left] = g.mask
         grids.append(grid)
-    return bool((_dilate(grids[0]) & grids[1]).any())
+    return bool((dilate(grids[0], 1) & grids[1]).any())
 
 
 # ------------------------------------------------------------------ one digit, drawn
@@ -266,6 +232,7 @@ class _Pen:
                                      # height; "marker": unused (the MNIST stroke, enlarged)
     pressure: bool = False
     slant: float = 0.0               # degrees, positive leans right
+    crisp: bool = True               # a pen's edge; False: the MNIST edge, enlarged
 
 
 @dataclass
@@ -280,9 +247,10 @@ class _Drawn:
     source: int
 
 
-def _enlarge(digit: np.ndarray, height: int, slant: float,
-             rng: np.random.Generator) -> np.ndarray:
-    """An MNIST digit as float coverage ``height`` px tall, slanted, with a crisp pen edge."""
+def _enlarge(digit: np.ndarray, height: int, slant: float, rng: np.random.Generator,
+             crisp: bool = True) -> np.ndarray:
+    """An MNIST digit as float coverage ``height`` px tall, slanted, with a crisp pen edge (or
+    its own, enlarged)."""
     from PIL import Image
 
     on = digit > 30
@@ -298,6 +266,8 @@ def _enlarge(digit: np.ndarray, height: int, slant: float,
                             (1.0, t, -max(t, 0.0) * height, 0.0, 1.0, 0.0),
                             Image.Resampling.BICUBIC)
     a = np.pad(np.asarray(img, dtype=np.float32), 3)  # room for a redrawn stroke's edge
+    if not crisp:
+        return np.clip(a, 0.0, 1.0)
     # The enlarged MNIST edge ramps over ~scale pixels; a pen's edge is about 1.5 px.
     level = rng.uniform(0.35, 0.55)
     return np.clip(0.5 + (a - level) * max(2.0, 0.8 * scale), 0.0, 1.0)
@@ -308,7 +278,7 @@ def _redraw(ink: np.ndarray, width: float) -> np.ndarray:
     line = skeleton(ink > INK)
     if width >= 3:  # grow by (width - 1) / 2, alternating 4- and 8-neighbour steps: a disc
         for step in range(int(round((width - 1) / 2))):
-            line = _grow4(line) if step % 2 == 0 else _dilate(line)
+            line = _grow4(line) if step % 2 == 0 else dilate(line, 1)
     elif width >= 2:
         grown = line.copy()
         grown[1:, :] |= line[:-1, :]
@@ -385,7 +355,7 @@ def _draw(digits: Digits, source: int, height: int, pen: _Pen, broken: bool,
           rng: np.random.Generator) -> _Drawn:
     """Digit ``source`` of the split drawn ``height`` px tall with ``pen``, cut if ``broken``."""
     slant = float(np.clip(pen.slant + rng.uniform(-2, 2), -MAX_SLANT, MAX_SLANT))
-    ink = _enlarge(digits.x[source], height, slant, rng)
+    ink = _enlarge(digits.x[source], height, slant, rng, pen.crisp)
     if pen.stroke in THIN:
         ink = _redraw(ink, pen.width)
     elif pen.stroke == "pen":
@@ -602,6 +572,36 @@ def _number_line(digits: Digits, sources: np.ndarray, h_mean: float, ratio: floa
     return list(zip(drawn, places, strict=True)), w, h
 
 
+def plain_number(digits: Digits, sources: list[int], rng: np.random.Generator,
+                 gap: float = 0.25, height: int = 70, thin: bool = False,
+                 shading: float = 0.3, frame: tuple[int, int] = (640, 480)) -> Sample:
+    """Digits ``sources`` of the split in a row, centred, as dark ink on a noisy grey page whose
+    right side is ``shading`` darker than its left: one property at a time, for tests.
+
+    ``gap`` is the space between neighbouring digits' boxes as a share of ``height`` (negative:
+    the boxes overlap); ``thin`` draws with a 2 px fine pen instead of MNIST's stroke.
+    """
+    pen = _Pen(stroke="fine pen", width=2.0) if thin else _Pen(crisp=False)
+    drawn = [_draw(digits, s, height, pen, False, rng) for s in sources]
+    lefts = np.cumsum([0] + [d.ink.shape[1] + int(gap * height) for d in drawn[:-1]])
+    tops = [(height - d.ink.shape[0]) // 2 + int(rng.integers(-4, 5)) + 4 for d in drawn]
+    places = list(zip(tops, lefts.tolist(), strict=True))
+    w = max(left + d.ink.shape[1] for d, (_, left) in zip(drawn, places, strict=True))
+    h = max(top + d.ink.shape[0] for d, (top, _) in zip(drawn, places, strict=True))
+    x0, y0 = (frame[0] - w) // 2, (frame[1] - h) // 2
+    glyphs = [Glyph(d.label, d.source, (x0 + left, y0 + top, x0 + left + d.ink.shape[1],
+                                        y0 + top + d.ink.shape[0]),
+                    np.rint(d.ink * 255).astype(np.uint8), d.mask, d.pieces, d.clean_pieces)
+              for d, (top, left) in zip(drawn, places, strict=True)]
+    ink = _lay(glyphs, frame)
+    yy, xx = np.mgrid[0:frame[1], 0:frame[0]].astype(np.float32)
+    light = 1.0 - shading * xx / frame[0] - shading / 3 * yy / frame[1]
+    page = 0.92 * light * (1 - 0.85 * ink) + rng.normal(0, 0.02, size=ink.shape)
+    image = np.clip(np.rint(page * 255), 0, 255).astype(np.uint8)
+    truth = "".join(str(g.label) for g in glyphs)
+    return Sample("numbers", 0, digits.split, image, truth, tuple(glyphs), {})
+
+
 # ------------------------------------------------------------------ single thin/broken digits
 
 def single_sample(digits: Digits, seed: int, index: int,
@@ -649,12 +649,7 @@ def _finish(set_name: str, index: int, split: str, glyphs: list[Glyph], truth: s
             params: dict[str, float | int | str], rng: np.random.Generator) -> Sample:
     """Lay the glyphs' ink on paper and photograph it: the finished Sample."""
     width, height = frame
-    ink = np.zeros((height, width), dtype=np.float32)
-    for g in glyphs:
-        left, top, right, bottom = g.box
-        region = ink[top:bottom, left:right]
-        region[:] = 1 - (1 - region) * (1 - g.ink.astype(np.float32) / 255)  # inks layer up
-    image, jpeg, photo_tags, photo_params = _photograph(ink, pencil, rng)
+    image, jpeg, photo_tags, photo_params = _photograph(_lay(glyphs, frame), pencil, rng)
     params = {**params, **photo_params, "width": width, "height": height}
     if set_name == "singles":  # crops around one digit
         frame_tag = "crop <240 px" if min(width, height) < 240 else "crop 240-480 px"
@@ -662,6 +657,16 @@ def _finish(set_name: str, index: int, split: str, glyphs: list[Glyph], truth: s
         frame_tag = f"{width}x{height}" if (width, height) in ((640, 480), (480, 640)) else "other"
     return Sample(set_name, index, split, image, truth, tuple(glyphs),
                   {**tags, **photo_tags, "frame": frame_tag}, params, jpeg)
+
+
+def _lay(glyphs: Iterable[Glyph], frame: tuple[int, int]) -> np.ndarray:
+    """The glyphs' ink coverage on a ``frame`` (width, height) page: float32 [H,W] in [0,1]."""
+    ink = np.zeros(frame[::-1], dtype=np.float32)
+    for g in glyphs:
+        left, top, right, bottom = g.box
+        region = ink[top:bottom, left:right]
+        region[:] = 1 - (1 - region) * (1 - g.ink.astype(np.float32) / 255)  # inks layer up
+    return ink
 
 
 def _colours(rng: np.random.Generator, dark_ink: bool, pencil: bool
@@ -758,18 +763,6 @@ def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator
 
 
 # ------------------------------------------------------------------ summaries and files
-
-def shares(tag_sets: Iterable[dict[str, str]]) -> dict[str, dict[str, float]]:
-    """For each tag, the share of samples holding each value (values sorted)."""
-    counts: dict[str, Counter[str]] = {}
-    n = 0
-    for tags in tag_sets:
-        n += 1
-        for k, v in tags.items():
-            counts.setdefault(k, Counter())[v] += 1
-    return {k: {v: round(c[v] / n, 6) for v in sorted(c, key=value_order)}
-            for k, c in counts.items()}
-
 
 def value_order(value: str) -> tuple[int, str]:
     """Sort key of tag values: numbers by value ("2", "10-15 deg"), then words."""
