@@ -39,10 +39,12 @@ def page(rows: list[np.ndarray]) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def two_rows(mnist_test):
-    """(image, labels of row 1, labels of row 2): test digits 0-9, one of each, in two rows."""
+def two_rows(mnist_test, clf):
+    """(image, labels of row 1, labels of row 2) in two rows: for each digit, the first test image
+    of it that the model classifies right on its own (this tests reading, not the classifier)."""
     x, y = mnist_test
-    first = [int(np.nonzero(y == d)[0][0]) for d in range(10)]
+    right = clf.predict(x[:1000]).labels == y[:1000]
+    first = [int(np.nonzero((y[:1000] == d) & right)[0][0]) for d in range(10)]
     top, bottom = [first[d] for d in (2, 0, 2, 6)], [first[d] for d in (1, 3, 9)]
     return page([x[top], x[bottom]]), y[top], y[bottom]
 
