@@ -138,7 +138,11 @@ THREAT_MODEL = [
     "size would decode beyond the memory budget;",
     "- on tflite-runtime, which has no FlatBuffer verifier, a model file no manifest vouches for, "
     "unless the user opts in (`--unverified`, `probe=True`);",
-    "- thread counts above 64, wrong types in every public call, unwritable output (exit 2).",
+    "- thread counts above 64, wrong types in every public call, unwritable output (exit 2);",
+    "- ONNX models that keep tensor data in external files (never looked for in the current "
+    "folder); links out of a walked folder; any existing name in the `--crops` folder (a crop "
+    "takes the next free name, never writes through a link); control characters in printed "
+    "names and manifest text (escaped). docs/reliability.md gives the limits of each.",
     "",
     "What it cannot protect against:",
     "- a malicious model with a matching manifest: whoever can write the artifacts folder can "
@@ -146,7 +150,7 @@ THREAT_MODEL = [
     "- bugs in the interpreters and decoders themselves on files that pass every check "
     "(`--unverified` files on tflite-runtime above all: the child-process try is best effort);",
     "- a user who points the CLI at any file they can read: inputs are theirs to choose, so "
-    "symlinks to images and folders are followed;",
+    "symlinks named on the command line and links to image files are followed;",
     "- code in the environment the runtime runs in (site-packages, the interpreter itself); "
     "children it starts are isolated from the current folder and PYTHON* variables only.",
 ]
