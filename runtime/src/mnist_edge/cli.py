@@ -196,7 +196,8 @@ def _read_args(p: argparse.ArgumentParser) -> None:
                         "confidence}]; boxes are [left, top, right, bottom] in the image's pixels")
     p.add_argument("--crops", metavar="DIR",
                    help="also write each digit as the model saw it (28x28 PNG) into DIR, to "
-                        "debug a wrong answer")
+                        "debug a wrong answer; only new files: a name already taken (a file or a "
+                        "link) gets ~2, ~3, ..., and DIR is never read as an input")
 
 
 def _read(args: argparse.Namespace) -> int:
