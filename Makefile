@@ -101,7 +101,7 @@ pi-check: $(STAMP) $(TFL_STAMP)  ## run the runtime on emulated Pi 4/5 and 32-bi
 	$(PY) -m checks.pi --artifacts $(ARTIFACTS) --host-tflite-python $(TFL_VENV)/bin/python
 
 # fuzz cases run in a child worker, so an interpreter crash is counted instead of ending the run
-FUZZ_CASES ?= 21000
+FUZZ_CASES ?= 25000
 fuzz: $(STAMP) $(TFL_STAMP)  ## fuzz the runtime (arrays, image files, CLI, model files, manifests); counts per target
 	$(PY) -m checks.reliability fuzz --cases $(FUZZ_CASES)
 

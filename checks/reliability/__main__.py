@@ -1,8 +1,8 @@
 """python -m checks.reliability: fuzz the runtime, or measure everything and write \
 reports/reliability.md.
 
-    python -m checks.reliability fuzz --cases 21000            # make fuzz
-    python -m checks.reliability report --cases 21000 --kills 4  # make reliability
+    python -m checks.reliability fuzz --cases 25000            # make fuzz
+    python -m checks.reliability report --cases 25000 --kills 4  # make reliability
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from common.flags import HelpFormatter, add_options, option, positive_int
 class FuzzConfig:
     """The flags of python -m checks.reliability fuzz (and report)."""
 
-    cases: int = option(21000, "fuzz cases over all targets", type=positive_int)
+    cases: int = option(25000, "fuzz cases over all targets", type=positive_int)
     target: str = option("all", "'all' or comma-separated fuzz targets")
     seed: int = option(0, "seed of the random cases and kill moments")
     timeout: float = option(150.0, "seconds before a case counts as a hang (above the runtime "

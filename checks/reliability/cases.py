@@ -241,9 +241,140 @@ def consistency(artifacts: str, kind: str, seed: int, n: int):
     return "ok", f"{n} images agree"
 
 
+# ------------------------------------------------------- what the CLI writes, walks and prints
+# control characters a line of output must not carry (the C0 and C1 sets, Unicode separators)
+_CONTROL = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]))
+
+
+def _snapshot(folder: str) -> dict[str, tuple]:
+    """Every entry under ``folder`` (links not followed): what it is and what it holds."""
+    import os
+    import stat
+
+    out: dict[str, tuple] = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                out[path] = ("link", os.readlink(path))
+            elif stat.S_ISREG(mode):
+                with open(path, "rb") as fh:
+                    out[path] = ("file", fh.read())
+            else:
+                out[path] = ("folder" if stat.S_ISDIR(mode) else "special",)
+    return out
+
+
+def _inside(path: str, folder: str) -> bool:
+    import os
+
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def crops(artifacts: str, inputs: list[str], crops: str, scratch: str, runs: int, as_json: bool,
+          images: int):
+    """``read --crops`` with links, files, folders and pipes at the crop names: one answer per
+    photo, nothing outside the crops folder written, nothing already there changed."""
+    import json
+    import os
+
+    before = _snapshot(scratch)
+    for _ in range(runs):
+        code, out, err = _cli_capture(["read", artifacts, *inputs, "--crops", crops,
+                                       *(["--json"] if as_json else [])])
+        outcome, detail = _judge_cli(code, out, err)
+        if outcome == "bad":
+            return outcome, detail
+        answered = [json.loads(line)["input"] if as_json else line.split("\t")[0]
+                    for line in out.splitlines()]
+        if outcome == "ok" and len(answered) != images:
+            return "bad", f"{len(answered)} answers for {images} photos"
+        read_back = [name for name in answered if _inside(os.path.dirname(name), crops)]
+        if read_back:
+            return "bad", f"read its own crop {read_back[0]!r}"
+    after = _snapshot(scratch)
+    changed = [path for path, state in before.items() if after.get(path) != state]
+    if changed:
+        return "bad", f"changed or removed {changed[0]!r}, which was there before"
+    for path in sorted(after.keys() - before.keys()):
+        state = after[path]
+        if state[0] == "folder" and _inside(crops, path):
+            continue  # the crops folder, created with its parents
+        if not (os.path.dirname(path) == crops and state[0] == "file"
+                and state[1].startswith(b"\x89PNG")):
+            return "bad", f"wrote {path!r} ({state[0]}), not a new PNG in the crops folder"
+    return outcome, detail
+
+
+def walk(artifacts: str, folder: str, command: str):
+    """A folder tree with links in, out, up, around and to /: the walk ends, answers every real
+    image in the tree, and never enters a folder outside it."""
+    import json
+    import os
+
+    code, out, err = _cli_capture([command, artifacts, folder, "--json"])
+    outcome, detail = _judge_cli(code, out, err, printed=False)
+    if outcome == "bad":
+        return outcome, detail
+    answered = [json.loads(line)["input"] for line in out.splitlines()]
+    outside = [name for name in answered
+               if name != folder and not _inside(os.path.dirname(name), folder)]
+    if outside:
+        return "bad", f"walked out of the folder: {outside[0]!r}"
+    real = {os.path.realpath(name) for name in answered}
+    for root, _, files in os.walk(folder):  # links not followed: the tree's own files
+        for name in files:
+            path = os.path.join(root, name)
+            if name.endswith(".png") and not os.path.islink(path) and path not in real:
+                return "bad", f"{path!r} in the tree was not answered"
+    return outcome, detail
+
+
+def forging(artifacts: str, names: list[str], kinds: list[str], command: str, args: list[str],
+            inputs: list[str]):
+    """Files whose names carry tabs, newlines and escapes: one line per answer, no control
+    character printed, exact names in --json."""
+    import json
+
+    code, out, err = _cli_capture([command, artifacts, *inputs, *args])
+    outcome, detail = _judge_cli(code, out, err, printed=False)
+    if outcome == "bad":
+        return outcome, detail
+    folder = inputs != names  # a folder: only its image files are walked, .npy left out
+    arrays = command == "predict" and not folder
+    answers = sum(1 if kind == "image" else 4 if kind == "npy" and arrays else 0 for kind in kinds)
+    failures = sum(kind == "garbage" or (kind == "npy" and command == "read" and not folder)
+                   for kind in kinds)
+    if folder and "image" not in kinds and "garbage" not in kinds:
+        failures = 1  # a folder without image files
+    rows, problems = out.splitlines(), err.splitlines()
+    if len(problems) != failures + bool(failures):
+        return "bad", f"{len(problems)} stderr lines for {failures} failures"
+    raw = [line for line in problems if any(c in _CONTROL for c in line)]
+    if "--json" in args:
+        if len(rows) != answers + failures:
+            return "bad", f"{len(rows)} JSON lines for {answers} answers and {failures} failures"
+        seen = [json.loads(line)["input"] for line in rows]
+        lost = [n for n, k in zip(names, kinds, strict=True) if k != "npy" and seen.count(n) != 1]
+        if lost:
+            return "bad", f"--json does not name {lost[0]!r} exactly once"
+    else:
+        if len(rows) != answers:
+            return "bad", f"{len(rows)} lines for {answers} answers"
+        fields = 3 + (2 if "--top-k" in args else 0)
+        raw += [line for line in rows if len(line.split("\t")) != fields
+                or any(c in _CONTROL for c in line.replace("\t", ""))]
+    if raw:
+        return "bad", f"a forged or raw output line: {raw[0][:200]!r}"
+    return outcome, detail
+
+
 TARGETS = {"arrays": arrays, "images": images, "cli": cli, "model": model, "manifest": manifest,
            "environment": environment, "filesystem": filesystem, "decoders": decoders,
-           "resources": resources, "api": api, "consistency": consistency}
+           "resources": resources, "api": api, "consistency": consistency,
+           "crops": crops, "walk": walk, "forging": forging}
 
 
 def make_array(spec: dict):

@@ -1,6 +1,6 @@
 """Fuzz the runtime: bad arrays, mutated image files, the CLI, mutated model files and manifests.
 
-    python -m checks.reliability fuzz --cases 10000           # make fuzz: ~10k cases
+    python -m checks.reliability fuzz --cases 25000           # make fuzz: ~25k cases
                                                               # over every target
     python -m checks.reliability fuzz --cases 500 --target model
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from checks.reliability import hostile, mutate
+from checks.reliability import hostile, mutate, untrusted
 from checks.reliability.cases import ARRAY_FILLS, run_case
 from checks.worker import Worker, job_name
 from common.artifacts import MANIFEST_FILE, ROOT
@@ -42,12 +42,14 @@ ARRAY_LAYOUTS = ("c", "c", "c", "fortran", "strided", "readonly", "list", "objec
                  "bytes")
 # Share of the cases of a run that each target gets (tflite-runtime loads each file in a child
 # process, about a second per case, so it gets few); every class (hostile.CLASSES) gets at least
-# 1,000 of the default 21,000 cases.
+# 1,000 of the default 25,000 cases.
 SHARES = {"arrays": 0.16, "images": 0.16, "cli": 0.08, "model": 0.15, "manifest": 0.08,
           "model-tflite-runtime": 0.013, "environment": 0.05, "filesystem": 0.06,
-          "decoders": 0.06, "resources": 0.06, "api": 0.06, "consistency": 0.05}
+          "decoders": 0.06, "resources": 0.06, "api": 0.06, "consistency": 0.05,
+          "crops": 0.05, "walk": 0.05, "forging": 0.05}
 SHARES_OF_BYTES = ("arrays", "images", "cli", "model", "manifest", "model-tflite-runtime")
 SHORT_TIMEOUT_S = 30  # a file-system case that blocks (a FIFO opened) is a hang after this
+SHORT_TIMEOUT = ("filesystem", "crops", "walk", "forging")  # a walk of / would not end either
 TFLITE_PYTHON = ROOT / ".venv-tflite" / "bin" / "python"
 
 
@@ -91,11 +93,13 @@ class CaseRunner:
         """The outcome of one case of ``target`` ("model-..." targets are model cases)."""
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir()
-        if target not in SHARES_OF_BYTES:
+        if target in untrusted.CLASSES:
+            case = untrusted.build_case(target, spec, self.scratch, self.artifacts, self.corpus)
+        elif target not in SHARES_OF_BYTES:
             case = hostile.build_case(target, spec, self.scratch, self.artifacts, self.corpus)
         else:
             case = self._case(target.split("-")[0] if target.startswith("model") else target, spec)
-        timeout = SHORT_TIMEOUT_S if target == "filesystem" else None
+        timeout = SHORT_TIMEOUT_S if target in SHORT_TIMEOUT else None
         answer = self.worker.call({"job": job_name(run_case), **case}, timeout=timeout)
         if answer.pop("ok"):
             return answer
@@ -189,6 +193,8 @@ def random_ops(rng: np.random.Generator, image: bool = False) -> list:
 
 def random_spec(target: str, rng: np.random.Generator) -> dict:
     """A random case for ``target``."""
+    if target in untrusted.CLASSES:
+        return untrusted.random_spec(target, rng)
     if target not in SHARES_OF_BYTES and target in SHARES:
         return hostile.random_spec(target, rng)
     if target == "arrays":

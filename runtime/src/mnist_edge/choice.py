@@ -60,10 +60,19 @@ def save_choice(manifest_file: Path, choice: dict[str, dict[str, Any]],
 
 
 def load_choice(manifest_file: Path, prefer: str) -> dict[str, Any] | None:
-    """The saved {"key", "backend", ...} for ``prefer`` here; None if never benchmarked."""
+    """The saved {"key", "backend", ...} for ``prefer`` here; None if never benchmarked, or if
+    the saved file is damaged (not JSON, or a key or backend that is not one of the manifest's
+    files or of the runtime's backends): the manifest's order applies then."""
+    from mnist_edge.backends import BACKENDS
+    from mnist_edge.manifest import read_manifest
+
     try:
         data = json.loads(choice_path(manifest_file).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     pick = data.get(prefer) if isinstance(data, dict) else None
-    return pick if isinstance(pick, dict) and {"key", "backend"} <= pick.keys() else None
+    if not (isinstance(pick, dict) and isinstance(pick.get("key"), str)
+            and isinstance(pick.get("backend"), str) and pick["backend"] in BACKENDS):
+        return None
+    keys = {entry.key for entry in read_manifest(Path(manifest_file)).files}
+    return pick if pick["key"] in keys else None

@@ -10,6 +10,9 @@
 Expected problems (a missing model, an unreadable image) print one line on stderr, never a
 traceback. Exit status: 0 when every input was classified, 1 when some were not (each gets
 a stderr line and a count is printed at the end), 2 when the command could not run at all.
+
+One line per input: control characters in file names and manifest text (tab, newline, terminal
+escapes) are printed as Python escapes (\\t, \\n, \\x1b); --json keeps names exact, in JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import argparse
 import contextlib
 import io
 import json
+import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, TextIO, cast
 
@@ -34,6 +39,15 @@ if TYPE_CHECKING:  # imported where used: `mnist-edge --help` stays fast
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
 FILE_BATCH = 256  # image files decoded and classified together
 DIGITS = 10       # classes of the model: the largest --top-k
+SAME_NAME_TRIES = 1000  # --crops: name~2.png, name~3.png, ... when a name is taken
+# C0 and C1 controls (tab, newline, ESC, CSI, ...) and Unicode's line and paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters as Python escapes (\\t, \\n, \\x1b, \\u2028): a file
+    name or a manifest value can neither split an output line nor drive the terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -55,7 +69,9 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=1,
                    help="also list the K most likely digits with their probabilities "
                         "(default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="one JSON object per line, for machines")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per line, for machines (file names exact; tab-separated "
+                        "lines print control characters in names escaped: \\t, \\n, \\x1b)")
 
 
 def _load(args: argparse.Namespace) -> Classifier:
@@ -92,11 +108,11 @@ class _Reporter:
             print(json.dumps(row))
         else:
             extra = "".join(f"\t{int(i)}:{probabilities[i]:.4f}" for i in order[1:])
-            print(f"{name}\t{label}\t{conf:.4f}{extra}")
+            print(f"{printable(name)}\t{label}\t{conf:.4f}{extra}")
 
     def error(self, name: str, message: str) -> None:
         self.failed += 1
-        print(f"mnist-edge: {name}: {message}", file=sys.stderr)
+        print(f"mnist-edge: {printable(name)}: {printable(message)}", file=sys.stderr)
         if self.as_json:
             print(json.dumps({"input": name, "error": message}))
 
@@ -180,7 +196,8 @@ def _read_args(p: argparse.ArgumentParser) -> None:
                         "confidence}]; boxes are [left, top, right, bottom] in the image's pixels")
     p.add_argument("--crops", metavar="DIR",
                    help="also write each digit as the model saw it (28x28 PNG) into DIR, to "
-                        "debug a wrong answer")
+                        "debug a wrong answer; only new files: a name already taken (a file or a "
+                        "link) gets ~2, ~3, ..., and DIR is never read as an input")
 
 
 def _read(args: argparse.Namespace) -> int:
@@ -191,18 +208,9 @@ def _read(args: argparse.Namespace) -> int:
     from mnist_edge.inputs import expand
 
     clf = _load(args)
-    crops = Path(args.crops) if args.crops else None
-    if crops is not None:
-        if crops.exists() and not crops.is_dir():
-            raise MnistEdgeError(f"--crops {crops}: exists and is not a folder; name a folder "
-                                 "(it is created if missing)")
-        try:
-            crops.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise MnistEdgeError(f"--crops {crops}: cannot create the folder "
-                                 f"({exc.strerror or exc})") from None
+    crops = _crops_folder(Path(args.crops)) if args.crops else None
     out = _Reporter(1, args.json)
-    for n, source in enumerate(expand(args.inputs)):
+    for n, source in enumerate(expand(args.inputs, outputs=[crops] if crops else [])):
         name = str(source.path)
         if source.kind != "image":
             out.error(name, source.error or "not an image file; read takes photos and scans")
@@ -221,7 +229,7 @@ def _read(args: argparse.Namespace) -> int:
                 for d in reading.digits]}))
         else:
             number = reading.number.replace("\n", " ") or "-"
-            print(f"{name}\t{number}\t{reading.confidence:.4f}")
+            print(f"{printable(name)}\t{number}\t{reading.confidence:.4f}")
         sys.stdout.flush()
     if out.failed:
         print(f"mnist-edge: {out.failed} of {out.done + out.failed} inputs failed", file=sys.stderr)
@@ -229,17 +237,64 @@ def _read(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _crops_folder(folder: Path) -> Path:
+    """The --crops folder, created if missing."""
+    if folder.exists() and not folder.is_dir():
+        raise MnistEdgeError(f"--crops {printable(folder)}: exists and is not a folder; name a "
+                             "folder (it is created if missing)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MnistEdgeError(f"--crops {printable(folder)}: cannot create the folder "
+                             f"({exc.strerror or exc})") from None
+    return folder
+
+
 def _write_crops(folder: Path, n: int, path: Path, digits: Any) -> None:
     """DIR/<input number>-<file stem>-<digit index>-<label>.png for each digit read."""
     from PIL import Image
 
     for i, d in enumerate(digits):
-        target = folder / f"{n:05d}-{path.stem[:60]}-{i}-{d.label}.png"
-        try:
-            Image.fromarray(d.crop).save(target)
-        except OSError as exc:
-            raise MnistEdgeError(f"--crops: cannot write {target} ({exc.strerror or exc})"
-                                 ) from None
+        png = io.BytesIO()
+        Image.fromarray(d.crop).save(png, format="PNG")
+        _save_new(folder, f"{n:05d}-{path.stem[:60]}-{i}-{d.label}", ".png", png.getvalue())
+
+
+def _save_new(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """Write ``data`` as a new file in ``folder``, atomically: never over an existing file or
+    link, never through a link (a taken name becomes stem~2, stem~3, ...)."""
+    import secrets
+
+    # O_EXCL: a name that exists, even as a link, is refused rather than opened
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_BINARY", 0))
+    tmp = folder / f".{stem[:20]}.{secrets.token_hex(8)}.tmp"
+    target = folder / f"{stem}{suffix}"
+    try:
+        with open(os.open(tmp, flags, 0o666), "wb") as fh:
+            fh.write(data)
+        for k in range(1, SAME_NAME_TRIES + 1):
+            target = folder / f"{stem}{f'~{k}' if k > 1 else ''}{suffix}"
+            try:
+                os.link(tmp, target)  # fails on a taken name (a link too), never replaces it
+                return target
+            except FileExistsError:
+                continue
+            except OSError:  # a file system without hard links (FAT): claim the name, rename
+                try:
+                    os.close(os.open(target, flags, 0o666))
+                except FileExistsError:
+                    continue
+                os.replace(tmp, target)
+                return target
+        raise MnistEdgeError(f"--crops: {SAME_NAME_TRIES} files named {printable(stem)}~N"
+                             f"{suffix} already exist in {printable(folder)}; empty the folder")
+    except OSError as exc:
+        raise MnistEdgeError(f"--crops: cannot write {printable(target)} "
+                             f"({exc.strerror or exc})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -248,20 +303,22 @@ def _info(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2, default=str))
         return EXIT_OK
     for key in ("path", "format", "precision", "backend", "size", "sha256"):
-        print(f"{key:<16}{info[key]}")
+        print(f"{key:<16}{printable(info[key])}")
     for key in ("input", "output"):
         spec = info[key]
         q = spec["quantization"]
         quant = f"scale={q['scale']:.6g} zero_point={q['zero_point']}" if q else "none (float)"
-        print(f"{key:<16}{spec['name']} {spec['shape']} {spec['dtype']}, quantization {quant}")
+        print(printable(f"{key:<16}{spec['name']} {spec['shape']} {spec['dtype']}, "
+                        f"quantization {quant}"))
     manifest = info.get("manifest")
     if manifest:
-        print(f"{'manifest':<12}{manifest['path']} "
-              f"(file {manifest['key']}, size and sha256 verified)")
+        print(printable(f"{'manifest':<12}{manifest['path']} "
+                        f"(file {manifest['key']}, size and sha256 verified)"))
         for key in ("created_utc", "verification", "training", "keras_reference", "versions"):
             if key in manifest:
                 value = manifest[key]
-                print(f"{key:<16}{json.dumps(value) if isinstance(value, dict) else value}")
+                print(f"{key:<16}"
+                      f"{printable(json.dumps(value) if isinstance(value, dict) else value)}")
     return EXIT_OK
 
 
@@ -282,10 +339,10 @@ def _verify(args: argparse.Namespace) -> int:
     results = verify_all(Path(args.artifacts))
     for entry, problem in results:
         if problem is None:
-            print(f"OK    {entry.key:<16}{entry.path}  {entry.size} bytes  "
-                  f"sha256 {entry.sha256[:12]}...")
+            print(printable(f"OK    {entry.key:<16}{entry.path}  {entry.size} bytes  "
+                            f"sha256 {entry.sha256[:12]}..."))
         else:
-            print(f"FAIL  {entry.key:<16}{entry.path}: {problem}")
+            print(printable(f"FAIL  {entry.key:<16}{entry.path}: {problem}"))
     bad = sum(problem is not None for _, problem in results)
     if bad:
         print(f"mnist-edge: {bad} of {len(results)} files do not match the manifest; "
@@ -336,7 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mnist-edge",
         description="Classify handwritten digits with exported mnist-edge models.",
-        epilog="exit status: 0 all inputs classified, 1 some failed, 2 the command could not run")
+        epilog="exit status: 0 all inputs classified, 1 some failed, 2 the command could not run. "
+               "Output is one line per input: control characters in file names are printed "
+               "escaped (a tab as \\t, a newline as \\n, ESC as \\x1b); --json keeps them "
+               "exact")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, run) in _commands().items():
@@ -418,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         stdout = None  # drop what it still holds, or Python's flush at exit fails again
         return EXIT_FATAL
     except MnistEdgeError as exc:
-        print(f"mnist-edge: {exc}", file=sys.stderr)
+        print(f"mnist-edge: {printable(exc)}", file=sys.stderr)
         return EXIT_FATAL
     except KeyboardInterrupt:
         print("mnist-edge: interrupted", file=sys.stderr)

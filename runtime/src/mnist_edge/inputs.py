@@ -2,8 +2,10 @@
 
 Arrays are read in chunks (``.npy`` memory-mapped, IDX streamed, gzipped or raw), so a file of
 100,000 images is classified in bounded memory. Files are told apart by their content (numpy's
-and IDX's magic numbers, gzip around IDX), then by their name. Symbolic links are followed;
-devices, FIFOs and sockets are refused unopened.
+and IDX's magic numbers, gzip around IDX), then by their name. Symbolic links named on the
+command line and links to files are followed; a folder walk follows links to folders only while
+they lead to a folder inside the one given (each real folder once, so loops end). Devices, FIFOs
+and sockets are refused unopened, and a command's own output folder is never read.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import io
 import os
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +43,12 @@ class Source:
     error: str | None = None
 
 
-def expand(args: list[str]) -> Iterator[Source]:
-    """Sources in command-line order; folders expand to their image files, sorted."""
+def expand(args: list[str], outputs: Iterable[Path] = ()) -> Iterator[Source]:
+    """Sources in command-line order; folders expand to their image files, sorted.
+
+    ``outputs`` are the folders the command writes into: never walked, and refused if named.
+    """
+    skip = {key for key in map(_folder_key, outputs) if key is not None}
     for arg in args:
         path = Path(arg)
         if arg == "-":
@@ -60,28 +66,40 @@ def expand(args: list[str]) -> Iterator[Source]:
             yield Source(path, "error", f"cannot read ({exc.strerror or exc})")
             continue
         if stat.S_ISDIR(mode):
-            yield from _walk(path)
+            if _folder_key(path) in skip:
+                yield Source(path, "error", "is where this command writes its output "
+                                            "(--crops); its files are not read as inputs")
+                continue
+            yield from _walk(path, skip)
         elif not stat.S_ISREG(mode):  # a device, FIFO or socket: not opened
             yield Source(path, "error", f"is {not_a_file(mode)}, not a file; {_ACCEPTED}")
         else:
             yield _source(path)
 
 
-def _walk(folder: Path) -> Iterator[Source]:
-    """The image files under ``folder``, sorted; symlinks followed, each real folder once."""
-    seen: set[tuple[int, int]] = set()
+def _walk(folder: Path, skip: set[tuple[int, int]]) -> Iterator[Source]:
+    """The image files under ``folder``, sorted; links to folders followed only while they lead
+    inside ``folder``, each real folder once; folders whose (device, inode) is in ``skip`` left
+    out."""
+    seen = set(skip)
     _first_visit(folder, seen)
+    inside = os.path.realpath(folder)
     problems: list[OSError] = []
     found = False
     for root, dirs, files in os.walk(folder, onerror=problems.append, followlinks=True):
         # real sub-folders are claimed before links to them, then walked in name order
         dirs.sort(key=lambda d: (os.path.islink(os.path.join(root, d)), d))
-        dirs[:] = sorted(d for d in dirs
-                         if d not in SKIPPED_FOLDERS and _first_visit(Path(root) / d, seen))
+        outward = [d for d in dirs if not _leads_inside(os.path.join(root, d), inside)]
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS and d not in outward
+                         and _first_visit(Path(root) / d, seen))
         for name in sorted(files):
             if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(SKIPPED_NAMES):
                 found = True
                 yield Source(Path(root) / name, "image")  # the image reader refuses odd files
+        for name in sorted(outward):
+            found = True
+            yield Source(Path(root) / name, "error", "a link to a folder outside "
+                         f"{folder}; not walked (a folder walk stays inside the folder given)")
         while problems:
             exc = problems.pop(0)
             found = True
@@ -91,12 +109,27 @@ def _walk(folder: Path) -> Iterator[Source]:
         yield Source(folder, "error", "folder holds no image files (.png, .jpg, .bmp, ...)")
 
 
-def _first_visit(folder: Path, seen: set[tuple[int, int]]) -> bool:
-    """Whether ``folder`` (a link's target, if a link) is walked for the first time; notes it."""
+def _leads_inside(path: str, inside: str) -> bool:
+    """Whether ``path`` (a link's target, if a link) is the folder ``inside`` or lies under it."""
+    if not os.path.islink(path):
+        return True  # a real sub-folder of a folder inside
+    target = os.path.realpath(path)
+    return target == inside or target.startswith(inside.rstrip(os.sep) + os.sep)
+
+
+def _folder_key(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``folder`` (a link's target), None if it cannot be read."""
     try:
         st = os.stat(folder)
-        key = st.st_dev, st.st_ino
-    except OSError:
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _first_visit(folder: Path, seen: set[tuple[int, int]]) -> bool:
+    """Whether ``folder`` (a link's target, if a link) is walked for the first time; notes it."""
+    key = _folder_key(folder)
+    if key is None:
         return True  # os.walk reports it
     if key in seen:
         return False

@@ -6,7 +6,9 @@ every file is read here first and checked before any interpreter sees its bytes:
 - TFLite is a FlatBuffer with the file identifier ``TFL3`` at bytes 4..8 and a root table
   offset inside the file (the interpreters then run the full FlatBuffer verifier);
 - ONNX is a protobuf ``ModelProto``: its top-level fields are walked to the end of the file
-  (a truncated file leaves a field running past the end) and it must hold a graph.
+  (a truncated file leaves a field running past the end) and it must hold a graph. A model that
+  keeps tensor data in external files is refused: onnxruntime, given the bytes, would read those
+  files from the current folder, unverified.
 
 Only regular files are read (symlinks followed), and never more than a limit: /dev/zero never
 ends, a named pipe blocks, and /proc files report a size of 0.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from mnist_edge.errors import ModelError
@@ -29,6 +32,17 @@ MAX_MODEL_BYTES = 512 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024  # after the size the file reports, read on in chunks of this many bytes
 _TFLITE_ID = b"TFL3"
 _ONNX_GRAPH_FIELD = 7
+# The ONNX messages that can hold tensors (onnx.proto): {message: {field number: message}}.
+_ONNX_NESTED = {
+    "model": {7: "graph", 20: "training", 25: "function"},
+    "training": {1: "graph", 2: "graph"},           # TrainingInfoProto
+    "function": {7: "node"},
+    "graph": {1: "node", 5: "tensor", 15: "sparse"},  # node, initializer, sparse_initializer
+    "node": {5: "attribute"},
+    "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},
+    "sparse": {1: "tensor", 2: "tensor"},           # values, indices
+}
+_TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION, _EXTERNAL = 13, 14, 1
 
 
 def read_model_bytes(path: Path) -> bytes:
@@ -123,6 +137,11 @@ def check_model_bytes(path: Path, data: bytes, fmt: str) -> None:
         if not 8 <= root < len(data) - 4:
             raise ModelError(f"{path}: TFLite root table offset {root} lies outside the "
                              f"{len(data)}-byte file; the file is corrupt or truncated")
+    elif _onnx_external_data(path, data):
+        raise ModelError(f"{path}: the ONNX model keeps tensor data in external files, which "
+                         "mnist-edge never reads (they are not verified, and would be looked for "
+                         "in the current folder); save it self-contained: onnx.save_model(model, "
+                         "path, save_as_external_data=False)")
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -138,29 +157,57 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _walk_fields(data: bytes, start: int, end: int) -> set[int]:
-    """Field numbers of a protobuf message in data[start:end]; ValueError if malformed."""
-    seen, pos = set(), start
+def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """(field, wire type, value start, value end or varint value) of a protobuf message in
+    data[start:end]; ValueError if malformed."""
+    pos = start
     while pos < end:
         key, pos = _read_varint(data, pos)
         field, wire = key >> 3, key & 7
         if field == 0:
             raise ValueError("field number 0")
+        begin = pos
         if wire == 0:
-            _, pos = _read_varint(data, pos)
-        elif wire == 1:
+            value, pos = _read_varint(data, pos)
+            yield field, wire, begin, value
+            continue
+        if wire == 1:
             pos += 8
         elif wire == 2:
-            length, pos = _read_varint(data, pos)
-            pos += length
+            length, begin = _read_varint(data, pos)
+            pos = begin + length
         elif wire == 5:
             pos += 4
         else:
             raise ValueError(f"wire type {wire}")
         if pos > end:
             raise ValueError("field runs past the end")
-        seen.add(field)
-    return seen
+        yield field, wire, begin, pos
+
+
+def _walk_fields(data: bytes, start: int, end: int) -> set[int]:
+    """Field numbers of a protobuf message in data[start:end]; ValueError if malformed."""
+    return {field for field, _, _, _ in _fields(data, start, end)}
+
+
+def _onnx_external_data(path: Path, data: bytes) -> bool:
+    """Whether any tensor of the ONNX model (initializers, attributes, subgraphs, functions)
+    has its data in an external file (TensorProto.data_location EXTERNAL, or external_data)."""
+    stack = [("model", 0, len(data))]  # a list, not recursion: subgraphs may nest deeply
+    try:
+        while stack:
+            kind, start, end = stack.pop()
+            for field, wire, begin, value in _fields(data, start, end):
+                if kind == "tensor":
+                    if field == _TENSOR_EXTERNAL_DATA or (
+                            field == _TENSOR_DATA_LOCATION and wire == 0 and value == _EXTERNAL):
+                        return True
+                elif wire == 2 and field in _ONNX_NESTED[kind]:
+                    stack.append((_ONNX_NESTED[kind][field], begin, value))
+    except ValueError:
+        raise ModelError(f"{path}: not an ONNX model (a message inside its protobuf structure "
+                         "is broken); the file is corrupt or truncated, copy it again") from None
+    return False
 
 
 def _looks_like_onnx(data: bytes) -> bool:
