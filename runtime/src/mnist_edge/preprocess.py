@@ -4,8 +4,10 @@ MNIST digits are light on dark, fitted into a 20x20 box keeping their aspect rat
 anti-aliasing), then placed in a 28x28 field so that their centre of mass sits at the centre.
 ``preprocess_image`` reproduces that from arbitrary pictures, in numpy alone:
 
-1. grayscale (ITU-R 601 luma); transparent pixels are composited onto the background that
-   contrasts with the opaque content; large images are box-reduced to about 256x256 pixels,
+1. grayscale (ITU-R 601 luma); transparent pixels are composited onto the paper (a mostly
+   opaque picture's own, else the side that contrasts with the opaque ink); arrays larger than
+   2048 pixels a side are shrunk as image files are; large images are box-reduced to about
+   256x256 pixels,
    then (from 48 px a side) blurred 3x3 against noise;
 2. uniform bands along the sides (a table or scanner lid beyond the page) are set aside;
    polarity = whichever side of the background holds more ink mass (dark ink on light paper
@@ -35,6 +37,7 @@ import numpy as np
 
 from mnist_edge import imageops as ops
 from mnist_edge.errors import BlankImageError, InputError
+from mnist_edge.images import MAX_PIXELS, shrink_factor
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -68,6 +71,7 @@ MIN_PIECE = 0.02     # ...if they hold 2% of its ink mass
 MIN_INK_PIXELS = 4
 THIN_STROKE = 1.3    # strokes thinner than this (pixels, in the 20x20 box) are thickened...
 TARGET_STROKE = 1.9  # ...to about this: MNIST's median
+OPAQUE_PICTURE = 0.5  # an image more opaque than this shows its own paper (see _composite)
 
 
 def preprocess_image(image: np.ndarray | PILImage) -> np.ndarray:
@@ -105,7 +109,7 @@ def find_ink(image: np.ndarray | PILImage, work_pixels: int = WORK_PIXELS,
     ink is then taken at up to ``detail_pixels`` when given, against that paper scaled up, so a
     fine pen's strokes are not averaged away.
     """
-    full = _to_gray(image)
+    full, shrunk = _to_gray(image)
     if min(full.shape) < 1:
         raise InputError(f"image has shape {full.shape}; it needs at least one pixel")
     scale = ops.reduction(full.shape, work_pixels)
@@ -119,7 +123,7 @@ def find_ink(image: np.ndarray | PILImage, work_pixels: int = WORK_PIXELS,
     if shading.any():  # set the shading aside and look again at what remains
         ink = np.where(ops.dilate(shading, KEEP_MARGIN), 0.0, ink).astype(np.float32)
         ink_map = _scaled_ink(ink, noise)
-    return Ink(ink_map.z, ink_map.mask, scale)
+    return Ink(ink_map.z, ink_map.mask, scale * shrunk)
 
 
 def _scaled_ink(ink: np.ndarray, noise: float) -> Ink:
@@ -219,8 +223,9 @@ def stroke_width(digit: np.ndarray) -> float:
     return 2.0 * float(m.sum()) / max(edges, 1)
 
 
-def _to_gray(image: object) -> np.ndarray:
-    """float32 [H,W] in [0,1]; alpha composited onto the background that contrasts with the ink."""
+def _to_gray(image: object) -> tuple[np.ndarray, int]:
+    """float32 [H,W] in [0,1], shrunk as image files are (see images.py), and the input pixels
+    per pixel of it; transparent pixels composited onto the paper."""
     if hasattr(image, "mode") and hasattr(image, "getbands"):  # a PIL image, without importing PIL
         from mnist_edge.images import pil_to_array
 
@@ -232,6 +237,9 @@ def _to_gray(image: object) -> np.ndarray:
         a = a[..., 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
         raise InputError(f"image has shape {a.shape}; expected [H,W], [H,W,1], [H,W,3] or [H,W,4]")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise InputError(f"image has {a.shape[1]}x{a.shape[0]} pixels, more than the "
+                         f"{MAX_PIXELS} this reader takes (as for image files); shrink it first")
     a = _to_unit(a)
     alpha = None
     if a.ndim == 3:
@@ -239,13 +247,27 @@ def _to_gray(image: object) -> np.ndarray:
             alpha, a = a[..., 3], a[..., :3]
         a = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     if alpha is not None and alpha.min() < 0.999:
-        weight = float(alpha.sum())
-        if weight <= 0:
-            raise BlankImageError("no ink found: the image is fully transparent")
-        content = float((alpha * a).sum()) / weight
-        background = 1.0 if content < 0.5 else 0.0
-        a = alpha * a + (1.0 - alpha) * background
-    return np.ascontiguousarray(a, dtype=np.float32)
+        a = _composite(a, alpha)
+    k = shrink_factor(a.shape)  # a long thin strip, too, as a file of its shape would be
+    return np.ascontiguousarray(ops.shrink(a, k), dtype=np.float32), k
+
+
+def _composite(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Transparent pixels are paper. A picture that is mostly opaque (a photo turned in an
+    editor, its corners left transparent) shows its paper: the level of most of its pixels.
+    Otherwise the opaque pixels are the ink (a digit drawn on a transparent canvas), and the
+    paper is the side that contrasts with it."""
+    weight = float(alpha.sum())
+    if weight <= 0:
+        raise BlankImageError("no ink found: the image is fully transparent")
+    opaque = alpha > 0.5
+    if opaque.mean() > OPAQUE_PICTURE:
+        paper = float(ops.median(ops.sample(gray[opaque])))
+    else:
+        content = float((alpha * gray).sum()) / weight
+        paper = 1.0 if content < 0.5 else 0.0
+    composited: np.ndarray = alpha * gray + (1.0 - alpha) * np.float32(paper)
+    return composited
 
 
 def _to_unit(a: np.ndarray) -> np.ndarray:
