@@ -241,9 +241,15 @@ def consistency(artifacts: str, kind: str, seed: int, n: int):
     return "ok", f"{n} images agree"
 
 
+def headers(artifacts: str, path: str, command: str):
+    """``mnist-edge predict`` or ``read`` on a file with a crafted header: a result, or one
+    ``mnist-edge:`` line (a Pillow warning on stderr is a failure)."""
+    return _cli_run([command, artifacts, path])
+
+
 TARGETS = {"arrays": arrays, "images": images, "cli": cli, "model": model, "manifest": manifest,
            "environment": environment, "filesystem": filesystem, "decoders": decoders,
-           "resources": resources, "api": api, "consistency": consistency}
+           "resources": resources, "api": api, "consistency": consistency, "headers": headers}
 
 
 def make_array(spec: dict):

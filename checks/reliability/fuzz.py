@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from checks.reliability import hostile, mutate
+from checks.reliability import headers, hostile, mutate
 from checks.reliability.cases import ARRAY_FILLS
 from checks.worker import Worker
 from common.artifacts import MANIFEST_FILE, ROOT
@@ -43,7 +43,8 @@ ARRAY_LAYOUTS = ("c", "c", "c", "fortran", "strided", "readonly", "list", "objec
 # 1,000 of the default 21,000 cases.
 SHARES = {"arrays": 0.16, "images": 0.16, "cli": 0.08, "model": 0.15, "manifest": 0.08,
           "model-tflite-runtime": 0.013, "environment": 0.05, "filesystem": 0.06,
-          "decoders": 0.06, "resources": 0.06, "api": 0.06, "consistency": 0.05}
+          "decoders": 0.06, "resources": 0.06, "api": 0.06, "consistency": 0.05,
+          "headers": 0.05}
 SHARES_OF_BYTES = ("arrays", "images", "cli", "model", "manifest", "model-tflite-runtime")
 SHORT_TIMEOUT_S = 30  # a file-system case that blocks (a FIFO opened) is a hang after this
 TFLITE_PYTHON = ROOT / ".venv-tflite" / "bin" / "python"
@@ -89,11 +90,14 @@ class CaseRunner:
         """The outcome of one case of ``target`` ("model-..." targets are model cases)."""
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir()
-        if target not in SHARES_OF_BYTES:
+        if target == "headers":
+            case = headers.build_case(spec, self.scratch, self.artifacts, self.corpus)
+        elif target not in SHARES_OF_BYTES:
             case = hostile.build_case(target, spec, self.scratch, self.artifacts, self.corpus)
         else:
             case = self._case(target.split("-")[0] if target.startswith("model") else target, spec)
-        timeout = SHORT_TIMEOUT_S if target == "filesystem" else None
+        # a file-system case that blocks, or a crafted header that takes minutes, is a hang
+        timeout = SHORT_TIMEOUT_S if target in ("filesystem", "headers") else None
         answer = self.worker.call({"job": "fuzz", **case}, timeout=timeout)
         if answer.pop("ok"):
             return answer
@@ -187,6 +191,8 @@ def random_ops(rng: np.random.Generator, image: bool = False) -> list:
 
 def random_spec(target: str, rng: np.random.Generator) -> dict:
     """A random case for ``target``."""
+    if target == "headers":
+        return headers.random_spec(rng)
     if target not in SHARES_OF_BYTES and target in SHARES:
         return hostile.random_spec(target, rng)
     if target == "arrays":

@@ -22,7 +22,8 @@ from mnist_edge.digest import sha256_hex
 CLASSES = {"arrays": "inputs", "images": "inputs", "cli": "inputs", "model": "model files",
            "manifest": "model files", "model-tflite-runtime": "model files",
            "environment": "environment", "filesystem": "file system", "decoders": "decoders",
-           "resources": "resource flags", "api": "API misuse", "consistency": "consistency"}
+           "resources": "resource flags", "api": "API misuse", "consistency": "consistency",
+           "headers": "crafted decoder headers"}
 NAMES = ("plain.png", "with space.png", "ünïcödé.png", "tab\there.png", "new\nline.png",
          "x" * 200 + ".png", os.fsdecode(b"latin1-\xe9.png"))
 LOCALES = ("C", "C.UTF-8", "en_US.UTF-8", "POSIX", "xx_XX.bogus")

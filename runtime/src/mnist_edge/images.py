@@ -126,14 +126,21 @@ def decode_file(path: str | os.PathLike[str]) -> Decoded:
             raise InputError(f"{path}: empty file (0 bytes), not an image")
         if size > MAX_FILE_BYTES:
             raise InputError(f"{path}: {size} bytes is too large for an image of one digit")
-        img, scale, full, orientation = _decode(Image, fh, path)
-    return _upright(img, scale, full, orientation)
+        # Pillow warns on stderr about damaged tags and EXIF blocks, and about pixel counts
+        # above its own bomb limit (MAX_PIXELS is lower): noise here, where the file is decoded
+        # or refused in one line
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img, scale, full, orientation = _decode(Image, fh, path)
+            return _upright(img, scale, full, orientation)
 
 
 def decode_pil(img: PILImage) -> Decoded:
     """A PIL image as ``decode_file`` gives a file: shrunk, and turned upright by its EXIF."""
-    orientation = _orientation(img)
-    return _upright(_shrink(img), shrink_factor(img.size), img.size, orientation)
+    with warnings.catch_warnings():  # as in decode_file
+        warnings.simplefilter("ignore")
+        orientation = _orientation(img)
+        return _upright(_shrink(img), shrink_factor(img.size), img.size, orientation)
 
 
 def _upright(img: PILImage, scale: int, size: tuple[int, int],
@@ -151,12 +158,10 @@ def _upright(img: PILImage, scale: int, size: tuple[int, int],
 
 
 def _orientation(img: PILImage) -> int | None:
-    """The EXIF orientation of ``img``; None when absent or unreadable (a damaged EXIF block
-    makes Pillow warn on stderr: the picture is read as it is stored)."""
+    """The EXIF orientation of ``img``; None when absent or unreadable (a damaged EXIF block:
+    the picture is read as it is stored)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            value = img.getexif().get(0x0112)
+        value = img.getexif().get(0x0112)
     except Exception:  # Pillow's EXIF parser raises many types on a damaged block
         return None
     return value if isinstance(value, int) else None
@@ -171,20 +176,14 @@ def _decode(Image: ModuleType, fh: BinaryIO,
     """
     try:
         jpeg = _check_tables(fh, path)
-        # MAX_PIXELS is lower than Pillow's bomb limit, and a damaged tag or EXIF block makes it
-        # warn on stderr: its warnings are noise here (the file is decoded, or refused in a line)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = Image.open(fh, formats=list(SUPPORTED_FORMATS))
+        img = Image.open(fh, formats=list(SUPPORTED_FORMATS))
         with img:
             _check_size(img, jpeg, path)
             full = img.size
             if img.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after it
                 # DCT-domain downscale: fast, little memory
                 img.draft(None, (DECODE_MAX, DECODE_MAX))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                img.load()
+            img.load()
             draft = max(1, round(full[0] / max(1, img.size[0])))
             return (_shrink(img), draft * shrink_factor(img.size), full, _orientation(img))
     except InputError:

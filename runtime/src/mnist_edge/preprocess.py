@@ -253,20 +253,19 @@ def _to_gray(image: object) -> tuple[np.ndarray, int]:
 
 
 def _composite(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Transparent pixels are paper. A picture that is mostly opaque (a photo turned in an
-    editor, its corners left transparent) shows its paper: the level of most of its pixels.
-    Otherwise the opaque pixels are the ink (a digit drawn on a transparent canvas), and the
-    paper is the side that contrasts with it."""
+    """Transparent pixels are paper: white or black, on the paper's side. A picture that is
+    mostly opaque (a photo turned in an editor, its corners left transparent) shows its paper:
+    the side of most of its pixels. Otherwise the opaque pixels are the ink (a digit drawn on a
+    transparent canvas), and the paper is the side that contrasts with it."""
     weight = float(alpha.sum())
     if weight <= 0:
         raise BlankImageError("no ink found: the image is fully transparent")
     opaque = alpha > 0.5
     if opaque.mean() > OPAQUE_PICTURE:
-        paper = float(ops.median(ops.sample(gray[opaque])))
+        light = float(ops.median(ops.sample(gray[opaque]))) >= 0.5
     else:
-        content = float((alpha * gray).sum()) / weight
-        paper = 1.0 if content < 0.5 else 0.0
-    composited: np.ndarray = alpha * gray + (1.0 - alpha) * np.float32(paper)
+        light = float((alpha * gray).sum()) / weight < 0.5
+    composited: np.ndarray = alpha * gray + (1.0 - alpha) * np.float32(1.0 if light else 0.0)
     return composited
 
 
