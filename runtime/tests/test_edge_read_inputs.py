@@ -103,3 +103,22 @@ def test_a_digit_drawn_on_a_transparent_canvas_is_still_read(clf, mnist_test):
     canvas = np.zeros((140, 140, 4), np.uint8)
     canvas[..., 3] = np.kron(x[0], np.ones((5, 5), np.uint8))  # dark ink drawn as alpha
     assert clf.read(canvas).number == str(y[0])
+def test_digits_touching_the_edges_are_read(clf, mnist_test, known):
+    # cropped to the ink, nothing was read; flush left lost its first digit
+    image, boxes = number(mnist_test, known, "1396", 9, shading=0)
+    left, top = min(b[0] for b in boxes) + 2, min(b[1] for b in boxes) + 2
+    right, bottom = max(b[2] for b in boxes) - 2, max(b[3] for b in boxes) - 2
+    assert clf.read(image[top:bottom, left:right]).number == "1396"
+    assert clf.read(image[top:bottom, left:]).number == "1396"
+    assert clf.read(image[:, left:]).number == "1396"
+
+
+def test_a_digit_cropped_to_its_ink_is_read_as_predict_reads_it(clf, mnist_test, known):
+    # a tight 7 read nothing while predict said 7
+    from mnist_edge import preprocess_image
+
+    image, (box,) = number(mnist_test, known, "7", 0)
+    for inset in range(3):
+        tight = image[box[1] + inset:box[3] - inset, box[0] + inset:box[2] - inset]
+        assert int(clf.predict(preprocess_image(tight)).labels[0]) == 7
+        assert clf.read(tight).number == "7"

@@ -260,12 +260,13 @@ def reduction(shape: tuple[int, ...], limit: int) -> int:
     return max(1, int(np.ceil(np.sqrt(shape[0] * shape[1] / limit))))
 
 
-def reduce(a: np.ndarray, limit: int) -> np.ndarray:
-    """Average k x k blocks so that at most ``limit`` pixels remain (an anti-aliased shrink).
+def reduce(a: np.ndarray, limit: int, k: int | None = None) -> np.ndarray:
+    """Average k x k blocks so that at most ``limit`` pixels remain (an anti-aliased shrink), or
+    blocks of the ``k`` given.
 
     Budgeting pixels rather than the longer side keeps a narrow strip (and the digit in it) sharp.
     """
-    k = reduction(a.shape, limit)
+    k = reduction(a.shape, limit) if k is None else k
     if k <= 1:
         return a
     h, w = a.shape
