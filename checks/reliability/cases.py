@@ -371,10 +371,16 @@ def forging(artifacts: str, names: list[str], kinds: list[str], command: str, ar
     return outcome, detail
 
 
+def headers(artifacts: str, path: str, command: str):
+    """``mnist-edge predict`` or ``read`` on a file with a crafted header: a result, or one
+    ``mnist-edge:`` line (a Pillow warning on stderr is a failure)."""
+    return _cli_run([command, artifacts, path])
+
+
 TARGETS = {"arrays": arrays, "images": images, "cli": cli, "model": model, "manifest": manifest,
            "environment": environment, "filesystem": filesystem, "decoders": decoders,
            "resources": resources, "api": api, "consistency": consistency,
-           "crops": crops, "walk": walk, "forging": forging}
+           "crops": crops, "walk": walk, "forging": forging, "headers": headers}
 
 
 def make_array(spec: dict):

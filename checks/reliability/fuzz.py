@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from checks.reliability import hostile, mutate, untrusted
+from checks.reliability import headers, hostile, mutate, untrusted
 from checks.reliability.cases import ARRAY_FILLS, run_case
 from checks.worker import Worker, job_name
 from common.artifacts import MANIFEST_FILE, ROOT
@@ -46,10 +46,11 @@ ARRAY_LAYOUTS = ("c", "c", "c", "fortran", "strided", "readonly", "list", "objec
 SHARES = {"arrays": 0.16, "images": 0.16, "cli": 0.08, "model": 0.15, "manifest": 0.08,
           "model-tflite-runtime": 0.013, "environment": 0.05, "filesystem": 0.06,
           "decoders": 0.06, "resources": 0.06, "api": 0.06, "consistency": 0.05,
-          "crops": 0.05, "walk": 0.05, "forging": 0.05}
+          "crops": 0.05, "walk": 0.05, "forging": 0.05, "headers": 0.05}
 SHARES_OF_BYTES = ("arrays", "images", "cli", "model", "manifest", "model-tflite-runtime")
 SHORT_TIMEOUT_S = 30  # a file-system case that blocks (a FIFO opened) is a hang after this
-SHORT_TIMEOUT = ("filesystem", "crops", "walk", "forging")  # a walk of / would not end either
+# a walk of / would not end either, nor a crafted header that takes minutes
+SHORT_TIMEOUT = ("filesystem", "crops", "walk", "forging", "headers")
 TFLITE_PYTHON = ROOT / ".venv-tflite" / "bin" / "python"
 
 
@@ -95,6 +96,8 @@ class CaseRunner:
         self.scratch.mkdir()
         if target in untrusted.CLASSES:
             case = untrusted.build_case(target, spec, self.scratch, self.artifacts, self.corpus)
+        elif target == "headers":
+            case = headers.build_case(spec, self.scratch, self.artifacts, self.corpus)
         elif target not in SHARES_OF_BYTES:
             case = hostile.build_case(target, spec, self.scratch, self.artifacts, self.corpus)
         else:
@@ -195,6 +198,8 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
     """A random case for ``target``."""
     if target in untrusted.CLASSES:
         return untrusted.random_spec(target, rng)
+    if target == "headers":
+        return headers.random_spec(rng)
     if target not in SHARES_OF_BYTES and target in SHARES:
         return hostile.random_spec(target, rng)
     if target == "arrays":

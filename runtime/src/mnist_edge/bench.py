@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import io
 import json
 import os
 import sys
@@ -35,6 +36,7 @@ from mnist_edge import choice as choice_mod
 from mnist_edge.classifier import MAX_THREADS
 from mnist_edge.errors import BackendError, MnistEdgeError, ModelError
 from mnist_edge.formats import FORMATS
+from mnist_edge.modelfile import read_regular_file
 
 if TYPE_CHECKING:  # the classifier is imported where a model is loaded
     import argparse
@@ -48,6 +50,9 @@ BATCHES = (1, 8, 32, 256)
 SCHEMA = 1
 _BLOCK = 25            # calls per block when predict and the bare call alternate
 _SWEEP_TIMEOUT_S = 300
+MAX_RUNS = 10_000_000          # about an hour of batch-1 predictions on a Raspberry Pi
+MAX_SECONDS_PER_BATCH = 600.0
+MAX_IMAGES_BYTES = 1024 * 1024 * 1024  # --images: 1.3 M images of 28x28
 
 
 @dataclass
@@ -90,9 +95,10 @@ def _images(cfg: BenchConfig) -> np.ndarray:
     if cfg.images is None:  # timing does not depend on the pixels; random ones need no dataset
         return np.random.default_rng(0).integers(0, 256, size=(max(BATCHES), 28, 28),
                                                  dtype=np.uint8)
-    try:
-        x = np.load(cfg.images, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    try:  # a regular file only: a FIFO would block, /dev/zero never end
+        data = read_regular_file(Path(cfg.images).expanduser(), MAX_IMAGES_BYTES, ".npy file")
+        x = np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
         raise MnistEdgeError(f"{cfg.images}: not a readable .npy array ({exc})") from None
     if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
         raise MnistEdgeError(f"{cfg.images}: expected uint8 images [N,28,28], "
@@ -297,8 +303,10 @@ def run(args: argparse.Namespace) -> int:
     from mnist_edge.manifest import manifest_path
 
     # flags are checked once, here: in a sweep a bad one would fail every row in its child
-    if args.runs < 1 or args.warmup < 0 or args.seconds_per_batch <= 0:
-        raise MnistEdgeError("--runs must be >= 1, --warmup >= 0 and --seconds-per-batch > 0")
+    if not (1 <= args.runs <= MAX_RUNS and 0 <= args.warmup <= MAX_RUNS
+            and 0 < args.seconds_per_batch <= MAX_SECONDS_PER_BATCH):  # also refuses inf and nan
+        raise MnistEdgeError(f"--runs must be 1..{MAX_RUNS}, --warmup 0..{MAX_RUNS} and "
+                             f"--seconds-per-batch above 0 and at most {MAX_SECONDS_PER_BATCH}")
     if not 1 <= args.threads <= MAX_THREADS:
         raise MnistEdgeError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
     cfg = BenchConfig(runs=args.runs, warmup=args.warmup, threads=args.threads,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -383,16 +383,24 @@ class Classifier:
         """
         from mnist_edge.reader import read_number
 
+        decoded = None
         if isinstance(image, (str, bytes, os.PathLike)):
-            from mnist_edge.images import load_image
+            from mnist_edge.images import decode_file
 
-            image = load_image(_one_path(image, "image path"))
+            decoded = decode_file(_one_path(image, "image path"))
+        elif hasattr(image, "mode") and hasattr(image, "getbands"):  # PIL, without importing it
+            from mnist_edge.images import decode_pil
+
+            decoded = decode_pil(image)  # type: ignore[arg-type]  # a PIL image, as checked
 
         def classify(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             pred = self.predict(batch)
             return pred.labels, pred.confidences
 
-        return read_number(image, classify)
+        if decoded is None:
+            return read_number(image, classify)  # type: ignore[arg-type]  # an array, or refused
+        return _in_input_pixels(read_number(decoded.pixels, classify), decoded.scale,
+                                decoded.size)
 
     def info(self) -> dict[str, Any]:
         """Format, backend, input and output specs, size, sha256 and the manifest's metadata."""
@@ -558,6 +566,17 @@ def _precision_of(fmt: str, data: bytes, impl: backends.Backend) -> str:
     if fmt == "tflite":
         return _tflite_precision(impl)
     return "int8" if any(m in data for m in _INT8_QUANT_MARKERS) else "float32"
+
+
+def _in_input_pixels(reading: Reading, scale: int, size: tuple[int, int]) -> Reading:
+    """``reading`` with its boxes scaled from the decoded (shrunk) image to the input's pixels."""
+    if scale == 1:
+        return reading
+    w, h = size
+    digits = tuple(replace(d, box=(min(w, d.box[0] * scale), min(h, d.box[1] * scale),
+                                   min(w, d.box[2] * scale), min(h, d.box[3] * scale)))
+                   for d in reading.digits)
+    return replace(reading, digits=digits)
 
 
 def _strip_path(message: str, path: object) -> str:

@@ -11,6 +11,7 @@ time and memory on the device); keys this runtime does not know are ignored.
 from __future__ import annotations
 
 import json
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ MAX_MANIFEST_BYTES = 1024 * 1024
 _EXPORT_AGAIN = "the manifest is corrupt or hand-edited, export again"
 _PASS = "pass an artifacts folder, its manifest.json or a model file"
 _HEX = frozenset("0123456789abcdefABCDEF")
+_COPY_AGAIN = ("the file is corrupt, truncated or from another export, copy the artifacts folder "
+               "again")
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,17 @@ class Manifest:
     def read_verified(self, entry: FileEntry) -> bytes:
         """The file's bytes once its size, sha256 and format header match the manifest."""
         self._check_inside(entry)
-        data = read_model_bytes(entry.path)
+        try:  # the size first: a file of the wrong size is refused unread
+            info = entry.path.stat()
+        except (OSError, ValueError):  # missing, unreadable: read_model_bytes says which
+            info = None
+        if info is not None and stat.S_ISREG(info.st_mode) and info.st_size != entry.size:
+            raise IntegrityError(f"{entry.path}: size {info.st_size} bytes but the manifest says "
+                                 f"{entry.size}; {_COPY_AGAIN}")
+        data = read_model_bytes(entry.path, entry.size)
         problem = mismatch(entry, data)
         if problem:
-            raise IntegrityError(f"{entry.path}: {problem}; the file is corrupt, truncated or "
-                                 f"from another export, copy the artifacts folder again")
+            raise IntegrityError(f"{entry.path}: {problem}; {_COPY_AGAIN}")
         check_model_bytes(entry.path, data, entry.format)
         return data
 

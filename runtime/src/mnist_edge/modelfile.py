@@ -45,10 +45,12 @@ _ONNX_NESTED = {
 _TENSOR_EXTERNAL_DATA, _TENSOR_DATA_LOCATION, _EXTERNAL = 13, 14, 1
 
 
-def read_model_bytes(path: Path) -> bytes:
-    """The whole file, with one-line errors for missing, unreadable, empty or oversized files."""
+def read_model_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The whole file, with one-line errors for missing, unreadable, empty or oversized files
+    (more than ``limit`` bytes, or MAX_MODEL_BYTES)."""
+    limit = MAX_MODEL_BYTES if limit is None else min(limit, MAX_MODEL_BYTES)
     try:
-        data = read_regular_file(path, MAX_MODEL_BYTES, "model file")
+        data = read_regular_file(path, limit, "model file")
     except FileNotFoundError:
         raise ModelError(f"{path}: no such model file; pass a .tflite, an .onnx, "
                          "an artifacts folder or its manifest.json") from None

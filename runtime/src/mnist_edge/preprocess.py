@@ -4,8 +4,10 @@ MNIST digits are light on dark, fitted into a 20x20 box keeping their aspect rat
 anti-aliasing), then placed in a 28x28 field so that their centre of mass sits at the centre.
 ``preprocess_image`` reproduces that from arbitrary pictures, in numpy alone:
 
-1. grayscale (ITU-R 601 luma); transparent pixels are composited onto the background that
-   contrasts with the opaque content; large images are box-reduced to about 256x256 pixels,
+1. grayscale (ITU-R 601 luma); transparent pixels are composited onto the paper (a mostly
+   opaque picture's own, else the side that contrasts with the opaque ink); arrays larger than
+   2048 pixels a side are shrunk as image files are; large images are box-reduced to about
+   256x256 pixels,
    then (from 48 px a side) blurred 3x3 against noise;
 2. uniform bands along the sides (a table or scanner lid beyond the page) are set aside;
    polarity = whichever side of the background holds more ink mass (dark ink on light paper
@@ -28,6 +30,7 @@ anti-aliasing), then placed in a 28x28 field so that their centre of mass sits a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -35,6 +38,7 @@ import numpy as np
 
 from mnist_edge import imageops as ops
 from mnist_edge.errors import BlankImageError, InputError
+from mnist_edge.images import MAX_PIXELS, shrink_factor
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -68,6 +72,9 @@ MIN_PIECE = 0.02     # ...if they hold 2% of its ink mass
 MIN_INK_PIXELS = 4
 THIN_STROKE = 1.3    # strokes thinner than this (pixels, in the 20x20 box) are thickened...
 TARGET_STROKE = 1.9  # ...to about this: MNIST's median
+OPAQUE_PICTURE = 0.5  # an image more opaque than this shows its own paper (see _composite)
+PAD_PIXELS = 4      # find_ink(pad=True) adds this many working pixels of paper around a picture
+PAD_LEVEL = 0.2     # ...on the sides within 20% of its contrast of its level
 
 
 def preprocess_image(image: np.ndarray | PILImage) -> np.ndarray:
@@ -95,31 +102,78 @@ class Ink:
     z: np.ndarray     # float32 [h,w] in [0,1]: soft intensities, anti-aliased edges kept
     mask: np.ndarray  # bool [h,w]: the ink proper (above the threshold)
     scale: int        # input pixels per working pixel, along each side
+    offset: tuple[int, int] = (0, 0)  # working pixels of paper added above and to the left
+                                       # of the input (find_ink's ``pad``)
 
 
 def find_ink(image: np.ndarray | PILImage, work_pixels: int = WORK_PIXELS,
-             detail_pixels: int | None = None) -> Ink:
+             detail_pixels: int | None = None, pad: bool = False) -> Ink:
     """Steps 1-3: the picture's ink; BlankImageError if none.
 
     The paper (polarity, uneven light, page edges) is read at about ``work_pixels`` pixels; the
     ink is then taken at up to ``detail_pixels`` when given, against that paper scaled up, so a
-    fine pen's strokes are not averaged away.
+    fine pen's strokes are not averaged away. With ``pad``, ink that reaches a side where the
+    picture ends in paper (a tight crop) is looked for again with PAD_PIXELS working pixels of
+    paper added there (see _padded), so it no longer touches the image's border and is not taken
+    for a page's edge; a picture whose ink touches no such side is read as it is.
     """
-    full = _to_gray(image)
+    full, shrunk = _to_gray(image)
     if min(full.shape) < 1:
         raise InputError(f"image has shape {full.shape}; it needs at least one pixel")
     scale = ops.reduction(full.shape, work_pixels)
-    gray = _smooth(ops.reduce(full, work_pixels))
+    fine = ops.reduction(full.shape, detail_pixels) if detail_pixels else scale
+    ink = _find_ink(full, scale, fine)
+    if pad:
+        m = ink.mask
+        touched = ((bool(m[0].any()), bool(m[-1].any())),
+                   (bool(m[:, 0].any()), bool(m[:, -1].any())))
+        # whole blocks of both reductions: each sees the picture as it would unpadded
+        padded, top, left = _padded(full, PAD_PIXELS * scale * fine // math.gcd(scale, fine),
+                                    touched)
+        if padded is not full:
+            ink = _find_ink(padded, scale, fine)
+            ink.offset = (top // ink.scale, left // ink.scale)
+    ink.scale *= shrunk
+    return ink
+
+
+def _find_ink(full: np.ndarray, scale: int, fine: int) -> Ink:
+    """find_ink on the gray picture, reduced by ``scale`` for the paper and ``fine`` for the
+    ink."""
+    gray = _smooth(ops.reduce(full, 0, scale))
     ink, noise, paper = _ink(gray)
-    if detail_pixels and ops.reduction(full.shape, detail_pixels) < scale:
-        ink, noise = _ink_in_detail(_smooth(ops.reduce(full, detail_pixels)), paper, noise)
-        scale = ops.reduction(full.shape, detail_pixels)
+    if fine < scale:
+        ink, noise = _ink_in_detail(_smooth(ops.reduce(full, 0, fine)), paper, noise)
+        scale = fine
     ink_map = _scaled_ink(ink, noise)
     shading = _shading(ink_map)
     if shading.any():  # set the shading aside and look again at what remains
         ink = np.where(ops.dilate(shading, KEEP_MARGIN), 0.0, ink).astype(np.float32)
         ink_map = _scaled_ink(ink, noise)
     return Ink(ink_map.z, ink_map.mask, scale)
+
+
+def _padded(gray: np.ndarray, margin: int,
+            touched: tuple[tuple[bool, bool], tuple[bool, bool]]) -> tuple[np.ndarray, int, int]:
+    """``gray`` with ``margin`` pixels of paper added on each side that ink ``touched`` (top,
+    bottom; left, right) where the picture ends in paper (its outermost row or column at the
+    picture's level, allowing for uneven light: a tight crop), and the pixels added at its top
+    and left; ``gray`` itself when no side is. Other sides (a table, a scanner lid, a turned
+    page's corners) are left as they are: what touches them is still a page's edge."""
+    sample = ops.sample(gray)
+    level = float(ops.median(sample))
+    lo, hi = ops.percentile(sample, [1, 99])
+    near = max(MIN_CONTRAST, PAD_LEVEL * float(hi - lo))
+    widths, levels = [], []
+    for view, ends in zip((gray, gray.T), touched, strict=True):  # rows, then columns
+        sides = [float(ops.median(ops.sample(line))) for line in (view[0], view[-1])]
+        widths.append(tuple(margin if end and abs(side - level) < near else 0
+                            for side, end in zip(sides, ends, strict=True)))
+        levels.append(tuple(sides))
+    if not any(any(w) for w in widths):
+        return gray, 0, 0
+    out = np.pad(gray, widths, mode="constant", constant_values=levels)
+    return out, widths[0][0], widths[1][0]
 
 
 def _scaled_ink(ink: np.ndarray, noise: float) -> Ink:
@@ -219,8 +273,9 @@ def stroke_width(digit: np.ndarray) -> float:
     return 2.0 * float(m.sum()) / max(edges, 1)
 
 
-def _to_gray(image: object) -> np.ndarray:
-    """float32 [H,W] in [0,1]; alpha composited onto the background that contrasts with the ink."""
+def _to_gray(image: object) -> tuple[np.ndarray, int]:
+    """float32 [H,W] in [0,1], shrunk as image files are (see images.py), and the input pixels
+    per pixel of it; transparent pixels composited onto the paper."""
     if hasattr(image, "mode") and hasattr(image, "getbands"):  # a PIL image, without importing PIL
         from mnist_edge.images import pil_to_array
 
@@ -232,6 +287,9 @@ def _to_gray(image: object) -> np.ndarray:
         a = a[..., 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
         raise InputError(f"image has shape {a.shape}; expected [H,W], [H,W,1], [H,W,3] or [H,W,4]")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise InputError(f"image has {a.shape[1]}x{a.shape[0]} pixels, more than the "
+                         f"{MAX_PIXELS} this reader takes (as for image files); shrink it first")
     a = _to_unit(a)
     alpha = None
     if a.ndim == 3:
@@ -239,13 +297,26 @@ def _to_gray(image: object) -> np.ndarray:
             alpha, a = a[..., 3], a[..., :3]
         a = a @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     if alpha is not None and alpha.min() < 0.999:
-        weight = float(alpha.sum())
-        if weight <= 0:
-            raise BlankImageError("no ink found: the image is fully transparent")
-        content = float((alpha * a).sum()) / weight
-        background = 1.0 if content < 0.5 else 0.0
-        a = alpha * a + (1.0 - alpha) * background
-    return np.ascontiguousarray(a, dtype=np.float32)
+        a = _composite(a, alpha)
+    k = shrink_factor(a.shape)  # a long thin strip, too, as a file of its shape would be
+    return np.ascontiguousarray(ops.shrink(a, k), dtype=np.float32), k
+
+
+def _composite(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Transparent pixels are paper: white or black, on the paper's side. A picture that is
+    mostly opaque (a photo turned in an editor, its corners left transparent) shows its paper:
+    the side of most of its pixels. Otherwise the opaque pixels are the ink (a digit drawn on a
+    transparent canvas), and the paper is the side that contrasts with it."""
+    weight = float(alpha.sum())
+    if weight <= 0:
+        raise BlankImageError("no ink found: the image is fully transparent")
+    opaque = alpha > 0.5
+    if opaque.mean() > OPAQUE_PICTURE:
+        light = float(ops.median(ops.sample(gray[opaque]))) >= 0.5
+    else:
+        light = float((alpha * gray).sum()) / weight < 0.5
+    composited: np.ndarray = alpha * gray + (1.0 - alpha) * np.float32(1.0 if light else 0.0)
+    return composited
 
 
 def _to_unit(a: np.ndarray) -> np.ndarray:

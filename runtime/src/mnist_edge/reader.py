@@ -106,15 +106,20 @@ class _Blob:
 
 def read_number(image: np.ndarray | PILImage, classify: Classify) -> Reading:
     """Every digit in ``image``, read with ``classify``; an empty Reading for a blank picture."""
-    try:
-        ink = find_ink(image, WORK_PIXELS, DETAIL)
+    try:  # padded: digits cut by the picture's edge are read, not taken for page edges
+        ink = find_ink(image, WORK_PIXELS, DETAIL, pad=True)
     except BlankImageError:
         return Reading("", ())
     blobs = _blobs(ink.mask, ink.z)
     lines = [_read_line(line, ink.z, classify) for line in _lines(_stacked(blobs))]
     lines = [line for line in lines if line]
-    k = ink.scale
-    digits = tuple(Digit((d.box[0] * k, d.box[1] * k, d.box[2] * k, d.box[3] * k), d.label,
+    k, (top, left) = ink.scale, ink.offset
+
+    def unpadded(at: int, pad: int) -> int:  # paper added below and right is beyond the ink
+        return max(0, at - pad) * k
+
+    digits = tuple(Digit((unpadded(d.box[0], left), unpadded(d.box[1], top),
+                          unpadded(d.box[2], left), unpadded(d.box[3], top)), d.label,
                          d.confidence, d.crop) for line in lines for d in line)
     return Reading("\n".join("".join(str(d.label) for d in line) for line in lines), digits)
 
@@ -146,9 +151,9 @@ def _blobs(mask: np.ndarray, z: np.ndarray) -> list[_Blob]:
         m = float(c.mass[np.unique(c.comp[sel])].sum())
         blobs.append(_Blob(r, s, e, int(r.min()), int(r.max()) + 1, int(s.min()), int(e.max()),
                            m))
-    blobs = [b for b in blobs if not _page_edge(b, *mask.shape)]
-    if not blobs:
-        return []
+    edges = [_page_edge(b, *mask.shape) for b in blobs]
+    if not all(edges):  # all of them: a digit cropped to its ink, as preprocess_image takes it
+        blobs = [b for b, edge in zip(blobs, edges, strict=True) if not edge]
     heights = np.array([b.height for b in blobs])
     masses = np.array([b.mass for b in blobs])
     typical = float(np.median(masses[masses >= 0.2 * masses.max()]))
