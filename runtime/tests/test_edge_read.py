@@ -73,15 +73,15 @@ def test_touching_digits_are_split(clf, mnist_test):
         exact += clf.read(s.image).number == s.truth
     print(f"\ntouching: {exact}/20")
     # boxes overlapping by 2% of the height: digits this close are the reader's weakest case
-    # (16 of 20 on the small test model); this floor keeps what works from being lost
-    assert exact >= 10
+    # (17 of 20 measured on the test model and on the full export)
+    assert exact >= 14
 
 
 def test_two_lines_are_read_top_to_bottom(clf, numbers):
-    (top, _, _), (bottom, _, _) = numbers[0], numbers[1]
+    (top, first, _), (bottom, second, _) = numbers[0], numbers[1]
     page = np.vstack([top[120:360], bottom[120:360]])
     r = clf.read(page)
-    assert r.number == f"{clf.read(top).number}\n{clf.read(bottom).number}", r.number
+    assert r.number == f"{first}\n{second}", r.number
     lines = r.number.split("\n")
     assert [d.box[1] < 240 for d in r.digits] == [True] * len(lines[0]) + [False] * len(lines[1])
 
@@ -109,29 +109,35 @@ def test_a_digit_broken_into_pieces_is_one_digit(clf, mnist_test):
 
 
 def test_thin_strokes_read_like_thick_ones(clf, mnist_test):
-    # gently shaded pages: a fine pen under steep shading is a known weakness (docs/reader.md)
     x, y = mnist_test
     rng = np.random.default_rng(5)
     idx = rng.choice(len(x), 100, replace=False)
     digits = photos.Digits(x, y, "test")
-    thick = [clf.read(photos.plain_number(digits, [i], rng, shading=0.1).image).number
-             for i in idx]
-    thin = [clf.read(photos.plain_number(digits, [i], rng, thin=True, shading=0.1).image).number
-            for i in idx]
     truth = [str(int(y[i])) for i in idx]
-    read = [i for i, (a, t) in enumerate(zip(thick, truth, strict=True)) if a == t]
-    kept = np.mean([thin[i] == truth[i] for i in read])
-    print(f"\nsingle digits: thick {len(read)}/100 right; of those, thin {kept:.2f}")
-    assert kept >= 0.85
+    thick = np.mean([clf.read(photos.plain_number(digits, [i], rng).image).number == t
+                     for i, t in zip(idx, truth, strict=True)])
+    thin = np.mean([clf.read(photos.plain_number(digits, [i], rng, thin=True).image).number == t
+                    for i, t in zip(idx, truth, strict=True)])
+    print(f"\nsingle digits right: thick {thick:.2f}, thin {thin:.2f}")
+    assert thin >= thick - 0.05
 
 
-def test_thin_digit_is_thickened_to_mnist_stroke_width(mnist_test):
-    from mnist_edge.preprocess import stroke_width
+def _stroke_width(image: np.ndarray) -> float:
+    """Twice the ink's area over the length of its outline: about a stroke's width in pixels
+    (measured here, independently of the runtime's own estimate)."""
+    ink = image > 127
+    outline = (ink[:, 1:] != ink[:, :-1]).sum() + (ink[1:, :] != ink[:-1, :]).sum()
+    return float(2 * ink.sum() / outline)
 
+
+def test_a_fine_pen_is_thickened_to_the_stroke_width_of_mnist(mnist_test):
     x, y = mnist_test
-    s = photos.plain_number(photos.Digits(x, y, "test"), [0], np.random.default_rng(1), thin=True)
-    plain = preprocess_image(s.image).astype(np.float32) / 255
-    assert stroke_width(plain) >= 1.3
+    mnist = np.percentile([_stroke_width(d) for d in x[:2000]], 10)
+    digits = photos.Digits(x, y, "test")
+    # a 2 px pen on a digit 200 px tall: about 0.8 px once fitted into MNIST's 20x20 box
+    widths = [_stroke_width(preprocess_image(photos.plain_number(
+        digits, [i], np.random.default_rng(i), thin=True, height=200).image)) for i in range(40)]
+    assert np.median(widths) >= mnist, (np.median(widths), mnist)
 
 
 def test_blank_page_reads_nothing(clf):
