@@ -126,7 +126,7 @@ def test_thin_strokes_read_like_thick_ones(clf, mnist_test):
 
 
 def test_thin_digit_is_thickened_to_mnist_stroke_width(mnist_test):
-    from mnist_edge.preprocess import stroke_width
+    from mnist_edge.normalize import stroke_width
 
     x, y = mnist_test
     s = photos.plain_number(photos.Digits(x, y, "test"), [0], np.random.default_rng(1), thin=True)

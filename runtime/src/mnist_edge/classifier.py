@@ -340,7 +340,7 @@ class Classifier:
         os.PathLike raises InputError.
         """
         from mnist_edge.images import load_image
-        from mnist_edge.preprocess import preprocess_image
+        from mnist_edge.normalize import preprocess_image
 
         results: list[FileResult] = []
         pending: list[tuple[int, np.ndarray]] = []
