@@ -75,7 +75,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Classifier:
-    from mnist_edge.classifier import Classifier, usable_threads
+    from mnist_edge.classifier import Classifier
+    from mnist_edge.loading import usable_threads
 
     threads = usable_threads(args.threads)
     if threads < args.threads:
