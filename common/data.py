@@ -191,8 +191,8 @@ def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
 def read_idx(path: Path, key: str) -> np.ndarray:
     """The array ``key`` (x_train, y_train, ...) from one IDX file (raw or gzipped): magic and
     declared shape are checked before any data is read or gunzipped, then the length."""
+    from mnist_edge.arrays import open_idx, read_idx_header
     from mnist_edge.errors import InputError
-    from mnist_edge.inputs import open_idx, read_idx_header
 
     try:
         what = not_a_file(os.stat(path).st_mode)  # stat, not open: a FIFO would block

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import settings
 
 from mnist_edge import backends
-from mnist_edge.inputs import open_idx, read_idx_header
+from mnist_edge.arrays import open_idx, read_idx_header
 
 # the same examples on every run: a failure seen once is seen again
 settings.register_profile("mnist-edge", derandomize=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mnist_edge import Classifier, InputError, MnistEdgeError
-from mnist_edge.classifier import MAX_THREADS
+from mnist_edge.loading import MAX_THREADS
 
 
 def test_a_child_python_never_imports_code_from_the_current_folder(artifacts, tmp_path,

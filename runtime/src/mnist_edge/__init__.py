@@ -19,7 +19,7 @@ from mnist_edge.errors import (
                                MnistEdgeError,
                                ModelError,
 )
-from mnist_edge.preprocess import preprocess_image
+from mnist_edge.normalize import preprocess_image
 from mnist_edge.reader import Digit, Reading
 
 __version__ = "0.1.0"

@@ -33,9 +33,9 @@ import numpy as np
 
 from mnist_edge import backends
 from mnist_edge import choice as choice_mod
-from mnist_edge.classifier import MAX_THREADS
 from mnist_edge.errors import BackendError, MnistEdgeError, ModelError
 from mnist_edge.formats import FORMATS
+from mnist_edge.loading import MAX_THREADS
 from mnist_edge.modelfile import read_regular_file
 
 if TYPE_CHECKING:  # the classifier is imported where a model is loaded

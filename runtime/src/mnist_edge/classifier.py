@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from mnist_edge import backends
-from mnist_edge.choice import PREFERENCES
-from mnist_edge.errors import BackendError, InputError, MnistEdgeError, ModelError
-from mnist_edge.manifest import FileEntry, Manifest, manifest_path, read_manifest
-from mnist_edge.modelfile import check_model_bytes, format_of, read_model_bytes
+from mnist_edge.errors import InputError, ModelError
+from mnist_edge.loading import input_spec, load_model, one_path
+from mnist_edge.modelfile import read_model_bytes
 
 if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up time
     import numpy.typing as npt
     from PIL.Image import Image as PILImage
 
+    from mnist_edge.manifest import FileEntry, Manifest
     from mnist_edge.reader import Reading
 
 IMAGE_SHAPE = (28, 28)
@@ -42,12 +42,8 @@ IMAGE_SHAPE = (28, 28)
 # 256.
 CHUNK = 32
 FLOAT_TOLERANCE = 1e-3  # float pixels may stray this far outside [0, 1] (rounding) and are clipped
-# More interpreter threads are refused: 100,000 crashed litert and made onnxruntime start 32,449
-# threads (16.8 GB). Up to this many, a request above the machine's cores gets the cores.
-MAX_THREADS = 64
 _SMALL_BATCH = 8       # up to this many images, int8 input is made with bytes.translate
 _XOR_TABLE = bytes(i ^ 0x80 for i in range(256))
-_INT8_QUANT_MARKERS = (b"QuantizeLinear", b"QLinear", b"ConvInteger", b"MatMulInteger")
 
 
 class Prediction:
@@ -119,7 +115,7 @@ class Classifier:
         self.manifest = manifest
         self.entry = entry
         self._lock = threading.Lock()
-        self._in = _input_spec(backend, entry)
+        self._in = input_spec(backend, entry)
         self._out = backend.output
         self._lut = _pixel_lut(self._in)
         spec = self._in
@@ -163,74 +159,8 @@ class Classifier:
         Raises:
             ModelError, IntegrityError, BackendError: one-line messages saying what to do.
         """
-        if not isinstance(backend, str) or (backend != "auto" and backend not in backends.BACKENDS):
-            raise BackendError(f"unknown backend {backend!r}; choose auto, "
-                               f"{', '.join(backends.BACKENDS)}")
-        threads = usable_threads(threads)
-        path = _one_path(path, "path")
-        mpath = manifest_path(path) if path.exists() else None
-        if prefer is not None and (not isinstance(prefer, str) or prefer not in PREFERENCES):
-            raise MnistEdgeError(f"prefer must be 'latency' or 'throughput', got {prefer!r}")
-        if key is not None and not isinstance(key, str):
-            raise MnistEdgeError(f"key must be a format key such as 'tflite_int8', got {key!r}")
-        if probe is not None and not isinstance(probe, bool):
-            raise MnistEdgeError(f"probe must be True, False or None, got {probe!r}")
-        if mpath is not None:
-            if prefer is not None and key is None:
-                key, backend = _preferred(mpath, prefer, key, backend)
-            return cls._load_from_manifest(read_manifest(mpath), backend, threads, key)
-        if key is not None or prefer is not None:
-            raise ModelError(f"{path}: key= and prefer= need an artifacts folder or manifest.json")
-        data = read_model_bytes(path)
-        fmt = format_of(path, data)
-        check_model_bytes(path, data, fmt)
-        name = cls._pick_backend(fmt, backend)
-        if probe is None and name not in backends.VERIFYING:
-            raise ModelError(f"{path}: {name} does not verify model files, so a damaged one can "
-                             "crash it or give wrong answers; load the file through its artifacts "
-                             "folder (sizes and sha256 checked), or pass probe=True (mnist-edge "
-                             "--unverified) to try it in a separate process first")
-        impl = _create(path, name, data, threads, bool(probe))
-        return cls(impl, path, _precision_of(fmt, data, impl))
-
-    @classmethod
-    def _load_from_manifest(cls, manifest: Manifest, backend: str, threads: int,
-                            key: str | None) -> Classifier:
-        entries = list(manifest.files)
-        if key is not None:
-            entries = [e for e in entries if e.key == key]
-            if not entries:
-                keys = ", ".join(e.key for e in manifest.files)
-                raise ModelError(f"{manifest.path}: no file with key {key!r}; it lists {keys}")
-        if backend != "auto":
-            fmt = backends.BACKENDS[backend].format
-            entries = [e for e in entries if e.format == fmt]
-            if not entries:
-                raise ModelError(f"{manifest.path}: lists no {fmt} file for backend {backend!r}")
-        for entry in entries:
-            if backend == "auto" and not backends.available(entry.format):
-                continue
-            name = cls._pick_backend(entry.format, backend)
-            data = manifest.read_verified(entry)  # size, sha256 and header, before any interpreter
-            impl = _create(entry.path, name, data, threads, probe=False)
-            return cls(impl, entry.path, entry.precision or _precision_of(entry.format, data, impl),
-                       manifest, entry)
-        formats = sorted({e.format for e in entries})
-        raise backends.missing_backend_error(formats[0]) if len(formats) == 1 else BackendError(
-            f"{manifest.path}: no installed interpreter runs any listed file "
-            f"({', '.join(formats)}); fix: {backends.BACKENDS['litert'].install}")
-
-    @staticmethod
-    def _pick_backend(fmt: str, backend: str) -> str:
-        if backend == "auto":
-            names = backends.available(fmt)
-            if not names:
-                raise backends.missing_backend_error(fmt)
-            return names[0]
-        if backends.BACKENDS[backend].format != fmt:
-            raise BackendError(f"backend {backend!r} runs {backends.BACKENDS[backend].format} "
-                               f"models, not {fmt}; use --backend auto or a {fmt} backend")
-        return backend
+        loaded = load_model(path, backend, threads, key, probe, prefer)
+        return cls(loaded.backend, loaded.path, loaded.precision, loaded.manifest, loaded.entry)
 
     # ----------------------------------------------------------------------------- metadata
     @property
@@ -340,7 +270,7 @@ class Classifier:
         os.PathLike raises InputError.
         """
         from mnist_edge.images import load_image
-        from mnist_edge.preprocess import preprocess_image
+        from mnist_edge.normalize import preprocess_image
 
         results: list[FileResult] = []
         pending: list[tuple[int, np.ndarray]] = []
@@ -387,7 +317,7 @@ class Classifier:
         if isinstance(image, (str, bytes, os.PathLike)):
             from mnist_edge.images import decode_file
 
-            decoded = decode_file(_one_path(image, "image path"))
+            decoded = decode_file(one_path(image, "image path"))
         elif hasattr(image, "mode") and hasattr(image, "getbands"):  # PIL, without importing it
             from mnist_edge.images import decode_pil
 
@@ -421,27 +351,6 @@ class Classifier:
         return out
 
 
-def usable_threads(threads: object) -> int:
-    """The interpreter threads to use for a request: 1..MAX_THREADS, at most the machine's cores."""
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise MnistEdgeError(f"threads must be a positive integer, got {threads!r}")
-    if threads > MAX_THREADS:
-        raise MnistEdgeError(f"threads must be at most {MAX_THREADS}, got {threads}; "
-                             "more threads than cores only slow a small model down")
-    return min(threads, os.cpu_count() or 1)
-
-
-def _one_path(path: object, what: str) -> Path:
-    """``path`` as a Path (str, bytes or os.PathLike); InputError for anything else."""
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise InputError(f"{what} must be a non-empty str or os.PathLike, got {path!r:.60}")
-    if "\x00" in str(path):
-        raise InputError(f"{what} contains a NUL character: {path!r:.60}")
-    return Path(path).expanduser()
-
-
 def _paths(paths: object) -> list[str | os.PathLike[str]]:
     """The file paths of predict_files' argument: one path, or an iterable of paths."""
     if isinstance(paths, (str, bytes, os.PathLike)):
@@ -459,30 +368,6 @@ def _paths(paths: object) -> list[str | os.PathLike[str]]:
             raise InputError(f"each path must be a str or os.PathLike, got {type(p).__name__}")
         out.append(p)
     return out
-
-
-def _preferred(mpath: Path, prefer: str, key: str | None, backend: str) -> tuple[str | None, str]:
-    """(key, backend) saved by ``mnist-edge bench`` for this export and device, if still usable."""
-    from mnist_edge.choice import load_choice
-
-    choice = load_choice(mpath, prefer)
-    if choice is None or choice["backend"] not in backends.BACKENDS:
-        return key, backend
-    if backend == "auto" and backends.unusable_reason(choice["backend"]) is None:
-        return choice["key"], choice["backend"]
-    if backend == choice["backend"]:
-        return choice["key"], backend
-    return key, backend
-
-
-def _create(path: Path, name: str, data: bytes, threads: int, probe: bool) -> backends.Backend:
-    """The backend on checked bytes; its errors name the file."""
-    try:
-        if probe:
-            backends.probe(name, data)
-        return backends.create(name, data, threads)
-    except ModelError as exc:
-        raise ModelError(f"{path}: {exc}") from None
 
 
 def _as_batch(images: npt.ArrayLike) -> np.ndarray:
@@ -530,23 +415,6 @@ def _as_batch(images: npt.ArrayLike) -> np.ndarray:
     raise InputError(f"images have dtype {x.dtype}; pass uint8 pixels 0..255 or floats in [0, 1]")
 
 
-def _input_spec(backend: backends.Backend, entry: FileEntry | None) -> backends.TensorSpec:
-    spec = backend.input
-    if spec.shape[1:] not in ((28, 28, 1), (None, None, None)):
-        raise ModelError(f"the model's input has shape {list(spec.shape)}; an mnist-edge model "
-                         "takes [N,28,28,1]")
-    if spec.dtype.kind in "iu" and spec.scale is None:
-        quant = (entry.input.get("quantization") if entry else None) or {}
-        if "scale" not in quant:
-            raise ModelError(f"the model's {spec.dtype.name} input has no quantization parameters "
-                             "and the manifest gives none")
-        spec = backends.TensorSpec(spec.name, spec.shape, spec.dtype, float(quant["scale"]),
-                                   int(quant.get("zero_point", 0)))
-    if spec.dtype.kind not in "iuf":
-        raise ModelError(f"the model's input dtype {spec.dtype} is not supported")
-    return spec
-
-
 def _pixel_lut(spec: backends.TensorSpec) -> np.ndarray:
     """Model input value for each uint8 pixel 0..255 (pixel / 255, quantized when the input is)."""
     real = np.arange(256, dtype=np.float32) / np.float32(255.0)
@@ -556,16 +424,6 @@ def _pixel_lut(spec: backends.TensorSpec) -> np.ndarray:
     lut: np.ndarray = np.clip(np.rint(real / np.float32(spec.scale)) + spec.zero_point,
                               info.min, info.max).astype(spec.dtype)
     return lut
-
-
-def _tflite_precision(impl: backends.Backend) -> str:
-    return "int8" if impl.input.scale is not None or impl.output.scale is not None else "float32"
-
-
-def _precision_of(fmt: str, data: bytes, impl: backends.Backend) -> str:
-    if fmt == "tflite":
-        return _tflite_precision(impl)
-    return "int8" if any(m in data for m in _INT8_QUANT_MARKERS) else "float32"
 
 
 def _in_input_pixels(reading: Reading, scale: int, size: tuple[int, int]) -> Reading:

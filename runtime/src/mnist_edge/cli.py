@@ -75,7 +75,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Classifier:
-    from mnist_edge.classifier import Classifier, usable_threads
+    from mnist_edge.classifier import Classifier
+    from mnist_edge.loading import usable_threads
 
     threads = usable_threads(args.threads)
     if threads < args.threads:
@@ -139,8 +140,9 @@ def _classify(clf: Classifier, out: _Reporter, images: np.ndarray, names: list[s
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from mnist_edge.arrays import read_array_chunks
+    from mnist_edge.discover import expand
     from mnist_edge.errors import InputError
-    from mnist_edge.inputs import expand, read_array_chunks
 
     if not 1 <= args.top_k <= DIGITS:
         raise MnistEdgeError(f"--top-k must be between 1 and {DIGITS}, got {args.top_k}")
@@ -172,7 +174,7 @@ def _predict(args: argparse.Namespace) -> int:
             continue
         index = 0
         try:
-            for chunk in read_array_chunks(source):
+            for chunk in read_array_chunks(source.path, source.kind):
                 if chunk.ndim == 2 or chunk.shape == (28, 28, 1):  # one image: named by its file
                     _classify(clf, out, chunk[None], [name])
                     continue
@@ -204,8 +206,8 @@ def _read(args: argparse.Namespace) -> int:
     """Print each input's number: path, number (lines separated by spaces), least confidence."""
     from pathlib import Path
 
+    from mnist_edge.discover import expand
     from mnist_edge.errors import InputError
-    from mnist_edge.inputs import expand
 
     clf = _load(args)
     crops = _crops_folder(Path(args.crops)) if args.crops else None

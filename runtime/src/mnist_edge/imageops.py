@@ -1,5 +1,5 @@
-"""Image primitives of the photo pipeline (preprocess.py, reader.py), in numpy, each kept for a
-reason.
+"""Image primitives of the photo pipeline (ink.py, normalize.py, reader.py), in numpy, each kept
+for a reason.
 
 Neither numpy nor Pillow does these jobs as fast (or at all), measured on 256x200 float images:
 

@@ -8,7 +8,7 @@
 
 How (numpy alone; the paper is read at about 256x256 pixels, the ink at up to 640x480):
 
-1. the ink is found as for one digit (``preprocess.find_ink``: polarity, uneven light, noise,
+1. the ink is found as for one digit (``ink.find_ink``: polarity, uneven light, noise,
    shading left over);
 2. pieces of ink closer than a broken stroke's gap are grouped into blobs, and blobs stacked
    over each other (a detached bar, a digit broken across) are merged; specks, dots and pieces
@@ -32,7 +32,8 @@ import numpy as np
 
 from mnist_edge import imageops as ops
 from mnist_edge.errors import BlankImageError
-from mnist_edge.preprocess import WORK_PIXELS, find_ink, to_field
+from mnist_edge.ink import WORK_PIXELS, find_ink
+from mnist_edge.normalize import to_field
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage

@@ -1,17 +1,15 @@
-"""The CLI's inputs: image files, folders (walked recursively), .npy arrays and IDX files.
+"""The CLI's inputs as given: image files, folders (walked recursively), .npy arrays, IDX files.
 
-Arrays are read in chunks (``.npy`` memory-mapped, IDX streamed, gzipped or raw), so a file of
-100,000 images is classified in bounded memory. Files are told apart by their content (numpy's
-and IDX's magic numbers, gzip around IDX), then by their name. Symbolic links named on the
-command line and links to files are followed; a folder walk follows links to folders only while
-they lead to a folder inside the one given (each real folder once, so loops end). Devices, FIFOs
-and sockets are refused unopened, and a command's own output folder is never read.
+Files are told apart by their content (numpy's and IDX's magic numbers, gzip around IDX), then by
+their name; the arrays themselves are read by ``arrays.py``. Symbolic links named on the command
+line and links to files are followed; a folder walk follows links to folders only while they
+lead to a folder inside the one given (each real folder once, so loops end). Devices, FIFOs and
+sockets are refused unopened, and a command's own output folder is never read.
 """
 
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import stat
 import zlib
@@ -19,16 +17,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from mnist_edge.arrays import GZIP_MAGIC, NPY_MAGIC, idx_magic
 from mnist_edge.errors import InputError
 from mnist_edge.images import IMAGE_SUFFIXES, not_a_file, open_file
 
-__all__ = ["IMAGE_SUFFIXES", "Source", "expand", "open_idx", "read_array_chunks", "read_idx_header"]
-
-ARRAY_CHUNK = 4096  # images read from a .npy or IDX file at a time
-NPY_MAGIC = b"\x93NUMPY"
-GZIP_MAGIC = b"\x1f\x8b"
 SKIPPED_NAMES = ("._",)  # macOS AppleDouble files (resource forks), not images
 SKIPPED_FOLDERS = ("__MACOSX",)  # where macOS zips keep them
 _ACCEPTED = "pass image files, folders, .npy arrays or IDX files"
@@ -156,7 +148,7 @@ def _source(path: Path) -> Source:
     idx_name = "idx" in name or name.endswith(("-ubyte", "-ubyte.gz"))
     if head.startswith(NPY_MAGIC) or name.endswith(".npy"):
         return Source(path, "npy")
-    if _idx_magic(head) or _idx_magic(inner) or (idx_name and head[:2] == GZIP_MAGIC):
+    if idx_magic(head) or idx_magic(inner) or (idx_name and head[:2] == GZIP_MAGIC):
         return Source(path, "idx")  # the IDX reader says what is wrong with a bad one
     if gz_error:
         return Source(path, "error", f"a gzip file that cannot be decompressed ({gz_error}); "
@@ -175,96 +167,3 @@ def _source(path: Path) -> Source:
     if idx_name and path.suffix.lower() not in IMAGE_SUFFIXES:
         return Source(path, "idx")
     return Source(path, "image")
-
-
-def _idx_magic(head: bytes) -> bool:
-    """IDX's magic number for unsigned bytes in 1 to 4 dimensions (the reader wants 2 or 3)."""
-    return len(head) >= 4 and head[:3] == b"\x00\x00\x08" and 1 <= head[3] <= 4
-
-
-def read_array_chunks(source: Source) -> Iterator[np.ndarray]:
-    """Chunks of images ([n,28,28] or [n,28,28,1]) from a .npy or IDX file."""
-    if source.kind == "npy":
-        yield from _npy_chunks(source.path)
-    else:
-        yield from _idx_chunks(source.path)
-
-
-def _npy_chunks(path: Path) -> Iterator[np.ndarray]:
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # a corrupt header raises ValueError, SyntaxError, TokenError, ...
-        text = str(exc).strip().splitlines()
-        raise InputError(f"{path}: not a readable .npy array "
-                         f"({text[0][:120] if text else type(exc).__name__})") from None
-    if arr.shape in ((28, 28), (28, 28, 1)):
-        yield np.asarray(arr)
-        return
-    if not (arr.ndim in (3, 4) and arr.shape[1:3] == (28, 28) and arr.shape[3:] in ((), (1,))):
-        raise InputError(f"{path}: array has shape {arr.shape}; expected [N,28,28], [N,28,28,1] "
-                         "or one [28,28] image")
-    if len(arr) == 0:
-        raise InputError(f"{path}: array holds 0 images; nothing to classify")
-    if isinstance(arr, np.memmap) and arr.flags.c_contiguous:
-        # plain reads: pages of the map would stay resident (and count in RSS) once touched,
-        # so memory would grow with the file instead of staying at one chunk
-        rows = int(np.prod(arr.shape[1:]))
-        with open(path, "rb") as fh:
-            fh.seek(arr.offset)
-            for start in range(0, len(arr), ARRAY_CHUNK):
-                n = min(ARRAY_CHUNK, len(arr) - start)
-                yield np.fromfile(fh, dtype=arr.dtype, count=n * rows).reshape((n, *arr.shape[1:]))
-        return
-    for start in range(0, len(arr), ARRAY_CHUNK):
-        yield np.asarray(arr[start:start + ARRAY_CHUNK])
-
-
-def open_idx(path: Path) -> io.BufferedIOBase:
-    """An open binary stream of the IDX file's bytes, gunzipped when it is gzipped."""
-    with open(path, "rb") as raw:
-        gz = raw.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115 (the caller closes it)
-
-
-def read_idx_header(fh: io.BufferedIOBase, path: Path) -> tuple[int, ...]:
-    """The shape an IDX stream declares (unsigned bytes, 1 to 4 dimensions), past its header."""
-    head = fh.read(4)
-    if not head:
-        raise InputError(f"{path}: empty file, not an IDX file")
-    if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 4:
-        raise InputError(f"{path}: bad magic number {head.hex()}; not an IDX file of unsigned "
-                         "bytes (expected 000008 and 1 to 4 dimensions)")
-    dims = fh.read(4 * head[3])
-    if len(dims) < 4 * head[3]:
-        raise InputError(f"{path}: truncated IDX header")
-    return tuple(int.from_bytes(dims[i:i + 4], "big") for i in range(0, len(dims), 4))
-
-
-def _idx_chunks(path: Path) -> Iterator[np.ndarray]:
-    try:
-        with open_idx(path) as fh:
-            shape = read_idx_header(fh, path)
-            if len(shape) not in (2, 3):
-                raise InputError(f"{path}: IDX file holds a {len(shape)}-D array; expected images "
-                                 "[N,28,28] (magic 00000803)")
-            if shape[-2:] != (28, 28):
-                raise InputError(f"{path}: IDX images are {'x'.join(map(str, shape[-2:]))}, "
-                                 "expected 28x28")
-            count = shape[0] if len(shape) == 3 else 1
-            if count == 0:
-                raise InputError(f"{path}: IDX header declares 0 images; nothing to classify")
-            for start in range(0, count, ARRAY_CHUNK):
-                n = min(ARRAY_CHUNK, count - start)
-                data = fh.read(n * 784)
-                if len(data) < n * 784:
-                    if len(data) >= 784:  # answer the complete images before reporting the cut
-                        whole = len(data) // 784 * 784
-                        yield np.frombuffer(data, np.uint8, whole).reshape(-1, 28, 28)
-                    raise InputError(f"{path}: IDX file is truncated: header declares {count} "
-                                     f"images, data ends after {start + len(data) // 784}")
-                yield np.frombuffer(data, dtype=np.uint8).reshape(n, 28, 28)
-    except InputError:
-        raise
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{path}: cannot read IDX file ({exc}); "
-                         "it may be truncated or corrupt") from None
