@@ -4,13 +4,20 @@ down by the photos' tags (common/photos.py).
     from common import photo_score as score
     score.compare("4071", "4011")             # exact, length error, edit distance, ...
     score.by_tag(tags, {"exact_rate": (exact, ones)})  # per tag value: n and each rate
+    r = score.read_photos(clf, samples, digits, folder)  # one-digit photos against the truth
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
-from common.photos import value_order
+from common.photos import Digits, Sample, value_order
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -84,3 +91,40 @@ def shares(tags: list[dict[str, str]]) -> dict[str, dict[str, float]]:
     """For each tag, the share of samples holding each value (values sorted)."""
     return {k: {v: round(row["n"] / len(tags), 6) for v, row in values.items()}
             for k, values in by_tag(tags, {}).items()}
+
+
+def plain_resize(path: Path) -> np.ndarray:
+    """The naive baseline: grayscale, resize to 28x28, nothing else (uint8 [28,28])."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("L").resize((28, 28), Image.Resampling.BILINEAR))
+
+
+@dataclass(frozen=True)
+class PhotoReadings:
+    """One-digit photos read three ways, against their labels: per photo, right or not."""
+
+    labels: np.ndarray               # the truth
+    photos: np.ndarray               # read from the file by ``predict_files``
+    clean: np.ndarray                # the MNIST digit itself, through ``predict``
+    resize: np.ndarray               # the file after ``plain_resize``, through ``predict``
+    errors: list[tuple[str, str]]    # (file, error) of the photos that got no label
+    seconds: float                   # in ``predict_files``
+
+
+def read_photos(clf: Any, samples: Sequence[Sample], digits: Digits,
+                folder: Path) -> PhotoReadings:
+    """Save one-digit photos into ``folder`` and read them with ``clf`` (a Classifier): from the
+    files, as the clean MNIST digits they were drawn from, and after a plain resize."""
+    paths = [s.write(folder / f"{i:05d}") for i, s in enumerate(samples)]
+    sources = [s.glyphs[0].source for s in samples]
+    labels = digits.y[sources].astype(np.int64)
+    start = time.perf_counter()
+    results = clf.predict_files(paths)
+    seconds = time.perf_counter() - start
+    got = np.array([r.label if r.ok else -1 for r in results])
+    resize = clf.predict(np.stack([plain_resize(p) for p in paths])).labels
+    return PhotoReadings(labels, got == labels, clf.predict(digits.x[sources]).labels == labels,
+                         resize == labels, [(str(r.path), r.error) for r in results if not r.ok],
+                         seconds)

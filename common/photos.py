@@ -1,5 +1,7 @@
-"""The number reader's evaluation sets: photos of handwritten numbers, and of single digits with
-thin or broken strokes, composed from MNIST digits; seeded and deterministic.
+"""Synthetic photos composed from MNIST digits, seeded and deterministic: the number reader's
+evaluation sets (numbers; single digits with thin or broken strokes) and one-digit photos as
+users take them (``PHOTO_KINDS``: plain, or hard with light, page edges, blur, dead pixels,
+pens of other widths and tilt) for the runtime's photo tests and photo_eval.py.
 
     from common import photos
     from common.data import load_mnist
@@ -7,6 +9,7 @@ thin or broken strokes, composed from MNIST digits; seeded and deterministic.
     s = photos.number_sample(digits, seed=1234, index=0)   # s.image, s.truth ("4071"), s.tags
     for s in photos.numbers(digits, seed=1234, n=1000): ...
     d = photos.single_sample(digits, seed=1234, index=0)   # one digit, thin or broken strokes
+    p = photos.photo_sample(digits, seed=2024, index=0)    # one digit as users photograph it
     photos.save_sets(digits, "/tmp/reader-sets", seed=1234, n_numbers=200, n_singles=200)
 
 Each sample has its own random generator, seeded with (seed, set, index): sample i is the same
@@ -14,11 +17,12 @@ whatever the set's size, and can be made again alone (the report redraws its fai
 A set built from one split reads only that split's arrays (``Digits``).
 
 A digit is drawn at the photo's scale: its MNIST image is cropped, enlarged (bicubic), slanted
-(shear) and given a crisp pen edge; a fine pen or pencil redraws its skeleton 1 or 2 px wide, a
-ballpoint 2-5% of the height wide (a marker keeps MNIST's stroke); breaks erase short bands
-across the stroke; pencil grain and uneven pressure change only the intensity. The touching,
-broken and size-variation tags are measured on each digit's ink mask (coverage above one half,
-as drawn, before paper, light, blur, noise and JPEG), never taken from the intention.
+(shear), perhaps turned, and given a crisp pen edge; a fine pen or pencil redraws its skeleton 1
+or 2 px wide, a ballpoint 2-5% of the height wide (a marker keeps MNIST's stroke); breaks erase
+short bands across the stroke; pencil grain, uneven pressure and faint ink change only the
+intensity. The touching, broken and size-variation tags are measured on each digit's ink mask
+(coverage above one half, as drawn, before paper, light, blur, noise and JPEG), never taken from
+the intention.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from common.data import Mnist
 
 SPLITS = ("test", "train")
-_SET_IDS = {"numbers": 1, "singles": 2}
+_SET_IDS = {"numbers": 1, "singles": 2, "plain photos": 3, "hard photos": 4}
 
 # --- numbers: how often each property is drawn (the measured shares are in the report)
 TWO_LINES = 0.05          # numbers written on two lines (each line 2-3 digits)
@@ -103,11 +107,11 @@ class Glyph:
 class Sample:
     """One photo with its truth string, digits, breakdown tags and exact parameters."""
 
-    set: str                         # "numbers" or "singles"
+    set: str                         # "numbers", "singles" or "<kind> photos"
     index: int
     split: str
-    image: np.ndarray                # uint8 [H,W,3] or [H,W]: the photo as decoded (with JPEG
-                                     # artefacts)
+    image: np.ndarray                # uint8 [H,W,3], [H,W,4] or [H,W]: the photo as decoded
+                                     # (with JPEG artefacts)
     truth: str                       # digits in reading order, lines joined by "\n"
     glyphs: tuple[Glyph, ...]
     tags: dict[str, str]             # one value per factor, for the report's breakdowns
@@ -128,6 +132,11 @@ class Sample:
         buf = io.BytesIO()
         Image.fromarray(self.image).save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
+
+    def ink(self) -> np.ndarray:
+        """The digits' ink alone on the photo's frame, light on dark (float32 [H,W] in [0,1]): as
+        drawn, before paper, light, noise and compression."""
+        return _lay(self.glyphs, (self.image.shape[1], self.image.shape[0]))
 
     def write(self, stem: Path) -> Path:
         """Save the photo as ``stem`` + its suffix; returns the path."""
@@ -233,6 +242,8 @@ class _Pen:
     pressure: bool = False
     slant: float = 0.0               # degrees, positive leans right
     crisp: bool = True               # a pen's edge; False: the MNIST edge, enlarged
+    rotation: float = 0.0            # degrees, counter-clockwise: the digit written tilted
+    strength: float = 1.0            # below 1: faint ink all along (light pressure)
 
 
 @dataclass
@@ -248,9 +259,9 @@ class _Drawn:
 
 
 def _enlarge(digit: np.ndarray, height: int, slant: float, rng: np.random.Generator,
-             crisp: bool = True) -> np.ndarray:
-    """An MNIST digit as float coverage ``height`` px tall, slanted, with a crisp pen edge (or
-    its own, enlarged)."""
+             crisp: bool = True, rotation: float = 0.0) -> np.ndarray:
+    """An MNIST digit as float coverage ``height`` px tall, slanted, turned ``rotation`` degrees,
+    with a crisp pen edge (or its own, enlarged)."""
     from PIL import Image
 
     on = digit > 30
@@ -265,6 +276,8 @@ def _enlarge(digit: np.ndarray, height: int, slant: float, rng: np.random.Genera
         img = img.transform((width + grow, height), Image.Transform.AFFINE,
                             (1.0, t, -max(t, 0.0) * height, 0.0, 1.0, 0.0),
                             Image.Resampling.BICUBIC)
+    if rotation:
+        img = img.rotate(rotation, Image.Resampling.BICUBIC, expand=True)
     a = np.pad(np.asarray(img, dtype=np.float32), 3)  # room for a redrawn stroke's edge
     if not crisp:
         return np.clip(a, 0.0, 1.0)
@@ -355,7 +368,7 @@ def _draw(digits: Digits, source: int, height: int, pen: _Pen, broken: bool,
           rng: np.random.Generator) -> _Drawn:
     """Digit ``source`` of the split drawn ``height`` px tall with ``pen``, cut if ``broken``."""
     slant = float(np.clip(pen.slant + rng.uniform(-2, 2), -MAX_SLANT, MAX_SLANT))
-    ink = _enlarge(digits.x[source], height, slant, rng, pen.crisp)
+    ink = _enlarge(digits.x[source], height, slant, rng, pen.crisp, pen.rotation)
     if pen.stroke in THIN:
         ink = _redraw(ink, pen.width)
     elif pen.stroke == "pen":
@@ -376,6 +389,8 @@ def _draw(digits: Digits, source: int, height: int, pen: _Pen, broken: bool,
         ink = ink * rng.uniform(0.5, 0.8) * np.clip(0.8 + 2.0 * (grain - 0.5), 0.3, 1.0)
     if pen.pressure:
         ink = ink * _pressure(ink.shape, rng)
+    if pen.strength < 1.0:
+        ink = ink * np.float32(pen.strength)
     rows, cols = np.flatnonzero(ink.max(axis=1) > 0.02), np.flatnonzero(ink.max(axis=0) > 0.02)
     crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     return _Drawn(ink[crop].astype(np.float32), mask[crop], pieces, clean,
@@ -520,7 +535,8 @@ def number_sample(digits: Digits, seed: int, index: int, frame: tuple[int, int] 
         "digit_height_px": round(float(np.mean(sizes)), 1)}
     truth = "\n".join("".join(str(g.label) for g in glyphs if g.line == n)
                       for n in range(len(counts)))
-    return _finish("numbers", index, digits.split, glyphs, truth, (width, height),
+    frame_tag = f"{width}x{height}" if (width, height) in ((640, 480), (480, 640)) else "other"
+    return _finish("numbers", index, digits.split, glyphs, truth, (width, height), frame_tag,
                    pen.stroke == "pencil", tags, params, rng)
 
 
@@ -616,14 +632,34 @@ def single_sample(digits: Digits, seed: int, index: int,
     pen = _Pen(stroke=stroke, width=width, pressure=bool(rng.random() < SINGLE_PRESSURE),
                slant=float(rng.uniform(-10, 10)))
     broken = stroke not in THIN or bool(rng.random() < SINGLE_BROKEN)
+    # a crop around one digit: 120-480 px, up to 1.6:1
+    glyph, size = _one_digit(digits, source, pen, broken, (120, 480), 1.6, (0.35, 0.75), 24,
+                             frame, rng)
+    tags = {"stroke": stroke, "thin": "yes" if stroke in THIN else "no",
+            "broken": "yes" if glyph.pieces > glyph.clean_pieces else "no",
+            "pressure": "yes" if pen.pressure else "no"}
+    params: dict[str, float | int | str] = {"slant_deg": round(pen.slant, 2),
+                                            "pen_width": pen.width,
+                                            "digit_height_px": glyph.box[3] - glyph.box[1]}
+    frame_tag = "crop <240 px" if min(size) < 240 else "crop 240-480 px"
+    return _finish("singles", index, digits.split, [glyph], str(glyph.label), size, frame_tag,
+                   stroke == "pencil", tags, params, rng)
+
+
+def _one_digit(digits: Digits, source: int, pen: _Pen, broken: bool, sides: tuple[int, int],
+               max_aspect: float, share: tuple[float, float], min_height: int,
+               frame: tuple[int, int] | None, rng: np.random.Generator
+               ) -> tuple[Glyph, tuple[int, int]]:
+    """Digit ``source`` drawn and placed in a frame of ``sides`` px (up to ``max_aspect``:1, or
+    ``frame``), ``share`` of its shorter side tall; the frame grows if the ink would fill it."""
     if frame is None:
-        while True:  # a crop around one digit: 120-480 px, up to 1.6:1
-            width, height = (int(v) for v in rng.integers(120, 481, size=2))
-            if max(width, height) <= 1.6 * min(width, height):
+        while True:
+            width, height = (int(v) for v in rng.integers(sides[0], sides[1] + 1, size=2))
+            if max(width, height) <= max_aspect * min(width, height):
                 break
     else:
         width, height = frame
-    h = max(24, int(rng.uniform(0.35, 0.75) * min(width, height)))
+    h = max(min_height, int(rng.uniform(*share) * min(width, height)))
     d = _draw(digits, source, h, pen, broken, rng)
     h_ink, w_ink = d.ink.shape
     if w_ink > 0.9 * width:  # a wide, slanted digit in a narrow frame
@@ -633,28 +669,111 @@ def single_sample(digits: Digits, seed: int, index: int,
     top, left = _place(rng, height, h_ink), _place(rng, width, w_ink)
     glyph = Glyph(d.label, source, (left, top, left + w_ink, top + h_ink),
                   np.rint(d.ink * 255).astype(np.uint8), d.mask, d.pieces, d.clean_pieces)
-    tags = {"stroke": stroke, "thin": "yes" if stroke in THIN else "no",
-            "broken": "yes" if d.pieces > d.clean_pieces else "no",
-            "pressure": "yes" if pen.pressure else "no"}
-    params: dict[str, float | int | str] = {"slant_deg": round(pen.slant, 2),
-                                            "pen_width": pen.width, "digit_height_px": h_ink}
-    return _finish("singles", index, digits.split, [glyph], str(d.label), (width, height),
-                   stroke == "pencil", tags, params, rng)
+    return glyph, (width, height)
+
+
+# -------------------------------------------------------- one digit, as users photograph it
+
+@dataclass(frozen=True)
+class Camera:
+    """How a set's photos are taken; each chance is of one effect (at 0 it is never drawn, and
+    not tagged)."""
+
+    light_on_dark: float = LIGHT_ON_DARK
+    texture: float = TEXTURE
+    lighting: tuple[str, ...] = LIGHTING
+    edge_bands: float = 0.0            # a band of table or scanner lid along one or two sides
+    blur: float = BLUR
+    blur_sigma: tuple[float, float] = (0.4, 1.2)  # px; photo_sample: MNIST px at the digit's scale
+    noise: tuple[float, float] = (1.5, 8.0)      # Gaussian sigma range, grey levels
+    salt_pepper: float = 0.0           # dead and hot pixels, 0.1-1% of them
+    gray: float = GRAY
+    jpeg: float = JPEG
+    jpeg_quality: tuple[int, int] = (35, 95)
+    rgba: float = 0.0                  # colour PNGs saved with an (opaque) alpha channel
+
+
+READER_CAMERA = Camera()
+
+
+@dataclass(frozen=True)
+class PhotoKind:
+    """One MNIST digit per photo, as users take them: frame, digit size, pens and camera."""
+
+    camera: Camera
+    strokes: dict[str, tuple[float, float]]  # name -> chance, pen width (share of the height;
+                                             # 0: MNIST's own stroke, enlarged)
+    share: tuple[float, float]       # the digit's height, share of the frame's shorter side
+    rotation: float = 0.0            # degrees either way
+    faint: float = 1.0               # ink strength drawn from [faint, 1]
+    sides: tuple[int, int] = (64, 400)  # frame side range, px
+    max_aspect: float = 2.0
+
+
+PHOTO_KINDS = {
+    # inverted, tinted, noised, off-centre: what any photo of a digit needs
+    "plain": PhotoKind(Camera(light_on_dark=0.25, texture=0.0, lighting=("flat",), blur=0.0,
+                              noise=(0.0, 12.0), gray=0.25, jpeg=0.25, jpeg_quality=(60, 95),
+                              rgba=0.5),
+                       {"normal": (1.0, 0.0)}, (0.25, 0.55), max_aspect=6.25),  # any 64-400 px
+    # and what real photos and scans do: light, page edges, blur, defects, pens, tilt
+    "hard": PhotoKind(Camera(light_on_dark=0.25, edge_bands=0.35, blur_sigma=(0.3, 0.8),
+                             noise=(0.0, 20.0), salt_pepper=0.25, gray=0.3, jpeg=0.4,
+                             jpeg_quality=(30, 95), rgba=0.33),
+                      {"thin": (0.2, 0.07), "normal": (0.4, 0.0), "thick": (0.2, 0.15),
+                       "very thick": (0.2, 0.17)},
+                      (0.2, 0.9), rotation=10.0, faint=0.6),
+}
+
+
+def photo_sample(digits: Digits, seed: int, index: int, kind: str = "hard") -> Sample:
+    """One-digit photo ``index`` of the ``kind`` set (PHOTO_KINDS) for ``seed``; ``sample.ink()``
+    is the digit as drawn, before paper, light, noise and compression."""
+    k = PHOTO_KINDS[kind]
+    rng = _rng(seed, f"{kind} photos", index)
+    source = int(rng.integers(len(digits.x)))
+    names = list(k.strokes)
+    stroke = names[0] if len(names) == 1 else str(
+        rng.choice(names, p=[k.strokes[n][0] for n in names]))
+    share = k.strokes[stroke][1]
+    pen = _Pen("pen", width=share * float(rng.uniform(0.9, 1.1))) if share else _Pen(crisp=False)
+    if k.rotation:
+        pen.rotation = float(rng.uniform(-k.rotation, k.rotation))
+    if k.faint < 1.0:
+        pen.strength = float(rng.uniform(k.faint, 1.0))
+    glyph, (width, height) = _one_digit(digits, source, pen, False, k.sides, k.max_aspect,
+                                        k.share, 12, None, rng)
+    short = min(width, height)
+    tall = (glyph.box[3] - glyph.box[1]) / short
+    tags = {"stroke": stroke,
+            "aspect": "square-ish" if max(width, height) < 1.2 * short else "non-square",
+            "digit size": "<40%" if tall < 0.4 else "40-65%" if tall < 0.65 else "65-90%+"}
+    if k.rotation:
+        turn = abs(pen.rotation)
+        tags["rotation"] = "<3 deg" if turn < 3 else "3-7 deg" if turn < 7 else "7-10 deg"
+    params: dict[str, float | int | str] = {"pen_width": round(pen.width, 3) if share else 0,
+                                            "rotation_deg": round(pen.rotation, 2),
+                                            "strength": round(pen.strength, 3)}
+    frame_tag = "small <128" if short < 128 else "medium <256" if short < 256 else "large"
+    sample = _finish(f"{kind} photos", index, digits.split, [glyph], str(glyph.label),
+                     (width, height), frame_tag, False, tags, params, rng, k.camera,
+                     unit=(glyph.box[3] - glyph.box[1]) / 20)
+    noise = float(sample.params["noise_sigma"])
+    return replace(sample, tags={**sample.tags, "noise": "sigma <5" if noise < 5 else
+                                 "sigma 5-12" if noise < 12 else "sigma 12+"})
 
 
 # ------------------------------------------------------------------ the photo
 
 def _finish(set_name: str, index: int, split: str, glyphs: list[Glyph], truth: str,
-            frame: tuple[int, int], pencil: bool, tags: dict[str, str],
-            params: dict[str, float | int | str], rng: np.random.Generator) -> Sample:
+            frame: tuple[int, int], frame_tag: str, pencil: bool, tags: dict[str, str],
+            params: dict[str, float | int | str], rng: np.random.Generator,
+            camera: Camera = READER_CAMERA, unit: float = 1.0) -> Sample:
     """Lay the glyphs' ink on paper and photograph it: the finished Sample."""
     width, height = frame
-    image, jpeg, photo_tags, photo_params = _photograph(_lay(glyphs, frame), pencil, rng)
+    image, jpeg, photo_tags, photo_params = _photograph(_lay(glyphs, frame), pencil, rng,
+                                                        camera, unit)
     params = {**params, **photo_params, "width": width, "height": height}
-    if set_name == "singles":  # crops around one digit
-        frame_tag = "crop <240 px" if min(width, height) < 240 else "crop 240-480 px"
-    else:
-        frame_tag = f"{width}x{height}" if (width, height) in ((640, 480), (480, 640)) else "other"
     return Sample(set_name, index, split, image, truth, tuple(glyphs),
                   {**tags, **photo_tags, "frame": frame_tag}, params, jpeg)
 
@@ -712,16 +831,46 @@ def _lighting(kind: str, height: int, width: int, rng: np.random.Generator) -> n
     return np.ones((height, width), dtype=np.float32)
 
 
-def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator
+def _chance(rng: np.random.Generator, p: float) -> bool:
+    """True with probability ``p``; no draw at all when ``p`` is 0 (an effect a set never uses
+    leaves its other draws as they were)."""
+    return p > 0 and bool(rng.random() < p)
+
+
+def _edge_bands(rgb: np.ndarray, ink: np.ndarray, dark_ink: bool, rng: np.random.Generator
+                ) -> bool:
+    """Paint a band of table or scanner lid along one or two sides of the page, clear of the
+    ink, in place; False when no side has room."""
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    height, width = ink.shape
+    room = {"top": rows[0], "bottom": height - 1 - rows[-1],
+            "left": cols[0], "right": width - 1 - cols[-1]}
+    sides = [side for side, free in room.items() if free >= 6]
+    if not sides:
+        return False
+    table = rng.uniform(0, 80, size=3) if dark_ink else rng.uniform(120, 230, size=3)
+    for side in rng.permutation(sides)[:int(rng.integers(1, 3))]:
+        across = height if side in ("top", "bottom") else width
+        depth = max(2, min(int(rng.uniform(0.3, 0.9) * room[side]), int(0.15 * across)))
+        every = slice(None)
+        band = {"top": (slice(0, depth), every), "bottom": (slice(height - depth, None), every),
+                "left": (every, slice(0, depth)), "right": (every, slice(width - depth, None))}
+        rgb[band[str(side)]] = table
+    return True
+
+
+def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator,
+                camera: Camera = READER_CAMERA, unit: float = 1.0
                 ) -> tuple[np.ndarray, bytes | None, dict[str, str], dict[str, float | int | str]]:
-    """Ink coverage [H,W] -> a photo: paper and ink colours, texture, light, blur, noise, JPEG."""
+    """Ink coverage [H,W] -> a photo: paper and ink colours, texture, page edges, light, blur,
+    noise, dead pixels, JPEG or PNG. Blur sigmas are in ``unit`` px (the digit's scale)."""
     from PIL import Image, ImageFilter
 
     height, width = ink.shape
-    dark_ink = rng.random() >= LIGHT_ON_DARK
+    dark_ink = not _chance(rng, camera.light_on_dark)
     paper, pen, pen_name = _colours(rng, dark_ink, pencil)
     page: np.ndarray = np.broadcast_to(paper.astype(np.float32), (height, width, 3))
-    texture = rng.random() < TEXTURE
+    texture = _chance(rng, camera.texture)
     if texture:  # blotchy low-frequency grain
         coarse = rng.normal(0, 1, size=(max(2, height // 40), max(2, width // 40)))
         blotch = np.asarray(Image.fromarray(coarse.astype(np.float32), "F").resize(
@@ -729,36 +878,51 @@ def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator
         page = page + np.float32(rng.uniform(2, 6)) * blotch[..., None]
     cover = ink[..., None]
     rgb = page * (1 - cover) + pen.astype(np.float32) * cover
-    light = str(rng.choice(LIGHTING))
+    extra: dict[str, str] = {}
+    if camera.edge_bands:
+        bands = _chance(rng, camera.edge_bands) and _edge_bands(rgb, ink, dark_ink, rng)
+        extra["edge bands"] = "yes" if bands else "no"
+    light = str(rng.choice(camera.lighting))
     rgb *= _lighting(light, height, width, rng)[..., None]
     img = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
-    blur = rng.random() < BLUR
-    sigma_blur = float(rng.uniform(0.4, 1.2)) if blur else 0.0
+    blur = _chance(rng, camera.blur)
+    sigma_blur = max(0.4, float(rng.uniform(*camera.blur_sigma)) * unit) if blur else 0.0
     if blur:
         img = img.filter(ImageFilter.GaussianBlur(sigma_blur))
     rgb = np.asarray(img, dtype=np.float32)
-    noise = float(rng.uniform(1.5, 8.0))
+    noise = float(rng.uniform(*camera.noise))
     rgb += np.float32(noise) * rng.standard_normal((height, width, 1), dtype=np.float32)
+    if camera.salt_pepper:
+        dead = _chance(rng, camera.salt_pepper)
+        if dead:
+            hit = rng.random((height, width)) / rng.uniform(0.001, 0.01)
+            rgb[hit < 0.5] = 0
+            rgb[(hit >= 0.5) & (hit < 1)] = 255
+        extra["salt-pepper"] = "yes" if dead else "no"
     img = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
-    gray = rng.random() < GRAY
+    gray = _chance(rng, camera.gray)
     if gray:
         img = img.convert("L")
     tags = {"background": light, "texture": "yes" if texture else "no",
             "polarity": "dark on light" if dark_ink else "light on dark",
-            "blur": "yes" if blur else "no"}
+            "blur": "yes" if blur else "no", **extra}
     params: dict[str, float | int | str] = {"ink": pen_name, "blur_sigma": round(sigma_blur, 2),
                                             "noise_sigma": round(noise, 2), "gray": int(gray)}
-    if rng.random() < JPEG:
-        quality = int(rng.integers(35, 96))
+    if _chance(rng, camera.jpeg):
+        lo, hi = camera.jpeg_quality
+        quality = int(rng.integers(lo, hi + 1))
         buf = io.BytesIO()
         img.save(buf, format="JPEG", quality=quality)
         data = buf.getvalue()
         with Image.open(io.BytesIO(data)) as decoded:
             image = np.asarray(decoded)
-        tags["file"] = "jpeg q35-69" if quality < 70 else "jpeg q70-95"
+        tags["file"] = f"jpeg q{lo}-69" if quality < 70 else f"jpeg q70-{hi}"
         params["jpeg_quality"] = quality
         return image, data, tags, params
     tags["file"] = "png"
+    if not gray and _chance(rng, camera.rgba):
+        img = img.convert("RGBA")
+        tags["file"] = "png rgba"
     return np.asarray(img), None, tags, params
 
 

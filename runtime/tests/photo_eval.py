@@ -1,11 +1,12 @@
 """Held-out-style evaluation of predict_files on hard, broad photo-like renders of MNIST digits.
 
-Not a test (it takes a minute): renders N MNIST test digits with render.render_photo (dark ink on
-paper or light on dark; gray/RGB/RGBA PNG and JPEG q30-95; tinted inks and papers; paper texture;
-gradients, vignettes and cast shadows; table/scanner bands at the page edges; Gaussian and
-salt-and-pepper noise; blur; thinner and thicker strokes; rotations up to 10 degrees; digit height
-20-90% of a 64-400 px, often non-square frame), runs them through ``Classifier.predict_files`` and
-compares with the same digits clean and with a plain resize to 28x28, per variation.
+Not a test (it takes a minute): renders N photos of MNIST test digits with common/photos.py's
+``photo_sample`` (kind "hard": dark ink on paper or light on dark; gray/RGB/RGBA PNG and JPEG
+q30-95; tinted inks and papers; paper texture; gradients, vignettes and cast shadows; table/scanner
+bands at the page edges; Gaussian and salt-and-pepper noise; blur; thinner and thicker strokes;
+rotations up to 10 degrees; faint ink; digit height 20-90% of a 64-400 px frame up to 2:1), runs
+them through ``Classifier.predict_files`` and compares with the same digits clean, as drawn (ink
+alone) and with a plain resize to 28x28, per variation.
 
     MNIST_DATA=path/to/mnist.npz .venv/bin/python runtime/tests/photo_eval.py \
         --artifacts artifacts --n 2000 --seed 2024 [--basic]
@@ -18,39 +19,13 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[2])]
-from render import plain_resize, render_digit, render_photo, write_photo  # noqa: E402
-
-from common.photo_score import by_tag  # noqa: E402
-
-
-def render_set(digits: np.ndarray, folder: Path, seed: int,
-               basic: bool = False) -> tuple[list[Path], list[dict], np.ndarray]:
-    """Render and save every digit; returns the paths, each image's variation tags, and each
-    digit as drawn (ink only, through preprocess_image: what perfect background removal gives)."""
-    from mnist_edge import preprocess_image
-
-    rng = np.random.default_rng(seed)
-    paths, tags, drawn = [], [], []
-    for i, digit in enumerate(digits):
-        if basic:  # the tests' renderer; its only tagged variation is the file format
-            img, ink = render_digit(digit, rng), digit
-            suffix = ".jpg" if rng.random() < 0.3 else ".png"
-            t = {"format": suffix[1:]}
-            img.info["quality"] = int(rng.integers(60, 96))
-        else:
-            img, suffix, t, ink = render_photo(digit, rng)
-        path = folder / f"{i:05d}{suffix}"
-        write_photo(img, path)
-        paths.append(path)
-        tags.append(t)
-        drawn.append(preprocess_image(ink))
-    return paths, tags, np.stack(drawn)
+sys.path[:0] = [str(Path(__file__).resolve().parents[2])]
+from common import photos  # noqa: E402
+from common.photo_score import by_tag, read_photos  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2024,
                         help="picks the digits and the variations")
     parser.add_argument("--basic", action="store_true",
-                        help="render with the tests' simpler render_digit instead "
+                        help="render the tests' plain kind instead "
                              "(inverted, rescaled, off-centre, tinted, noised)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the rendered images in this folder")
@@ -75,28 +50,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    from mnist_edge import Classifier
+    from mnist_edge import Classifier, preprocess_image
 
     with np.load(args.data) as npz:
-        x, y = npz["x_test"], npz["y_test"].astype(np.int64)
-    idx = np.random.default_rng(args.seed).choice(len(x), args.n, replace=False)
-    digits, labels = x[idx], y[idx]
+        digits = photos.Digits(npz["x_test"], npz["y_test"].astype(np.int64), "test")
     clf = Classifier.load(args.artifacts)
-
+    kind = "plain" if args.basic else "hard"
+    samples = [photos.photo_sample(digits, args.seed, i, kind) for i in range(args.n)]
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        paths, tags, drawn = render_set(digits, folder, args.seed, args.basic)
-        start = time.perf_counter()
-        results = clf.predict_files(paths)
-        seconds = time.perf_counter() - start
-        baseline = clf.predict(np.stack([plain_resize(p) for p in paths])).labels
+        r = read_photos(clf, samples, digits, folder)
 
-    got = np.array([r.label if r.ok else -1 for r in results])
-    failed = [(str(r.path), r.error) for r in results if not r.ok]
-    clean = clf.predict(digits).labels
-    ok = {"clean": clean == labels, "drawn": clf.predict(drawn).labels == labels,
-          "photos": got == labels, "resize": baseline == labels}
+    drawn = np.stack([preprocess_image(s.ink()) for s in samples])
+    tags = [s.tags for s in samples]
+    failed = r.errors
+    ok = {"clean": r.clean, "drawn": clf.predict(drawn).labels == r.labels,
+          "photos": r.photos, "resize": r.resize}
     known = ok["clean"]
     summary = {
         "n": args.n, "seed": args.seed, "model": f"{clf.path} ({clf.backend}, {clf.precision})",
@@ -105,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "resize": float(ok["resize"].mean()),
         "photos_on_clean_correct": float(ok["photos"][known].mean()),
         "photos_over_clean": float(ok["photos"].mean() / known.mean()),
-        "failed": len(failed), "ms_per_image": 1000 * seconds / args.n,
+        "failed": len(failed), "ms_per_image": 1000 * r.seconds / args.n,
     }
     print(f"{args.n} renders (seed {args.seed}), model {summary['model']}")
     print(f"clean digits {summary['clean']:.2%}  as drawn (ink only) {summary['drawn']:.2%}  "

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from render import plain_resize, render_digit, render_photo, write_photo, write_photo_set
 
+from common import photos
+from common.photo_score import read_photos
 from mnist_edge import Classifier, preprocess_image
-
-N_PHOTOS = 400
 
 
 @pytest.fixture(scope="module")
@@ -18,55 +17,40 @@ def clf(artifacts):
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory, mnist_test):
-    x, y = mnist_test
-    idx = np.random.default_rng(7).choice(len(x), N_PHOTOS, replace=False)
-    paths = write_photo_set(x[idx], tmp_path_factory.mktemp("photos"), seed=7)
-    assert {p.suffix for p in paths} == {".png", ".jpg"}
-    return paths, x[idx], y[idx]
+def digits(mnist_test):
+    return photos.Digits(*mnist_test, "test")
 
 
-def test_predict_files_reads_photo_like_digits_and_a_plain_resize_does_not(clf, photos):
-    paths, digits, labels = photos
-    results = clf.predict_files(paths)
-    assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
-    got = np.array([r.label for r in results])
-    clean = clf.predict(digits).labels
-    accuracy = float((got == labels).mean())
+def test_predict_files_reads_photo_like_digits_and_a_plain_resize_does_not(clf, digits, tmp_path):
+    # photos.PHOTO_KINDS["plain"]: inverted, tinted, noised, off-centre; gray/RGB/RGBA PNG, JPEG
+    samples = [photos.photo_sample(digits, 7, i, "plain") for i in range(400)]
+    r = read_photos(clf, samples, digits, tmp_path)
+    assert {s.suffix for s in samples} == {".png", ".jpg"}
+    assert not r.errors, r.errors[:3]
     # judged on the digits this (possibly small, quickly trained) model reads correctly when clean,
     # so the figure measures the preprocessing rather than the model
-    known = clean == labels
-    recovered = float((got[known] == labels[known]).mean())
-    baseline = clf.predict(np.stack([plain_resize(p) for p in paths])).labels
-    baseline_accuracy = float((baseline[known] == labels[known]).mean())
-    print(f"\nphotos: accuracy {accuracy:.3f} (model on clean digits {known.mean():.3f}); "
+    recovered, baseline = r.photos[r.clean].mean(), r.resize[r.clean].mean()
+    print(f"\nphotos: accuracy {r.photos.mean():.3f} (model on clean digits {r.clean.mean():.3f}); "
           f"on digits read correctly when clean: preprocessed {recovered:.3f}, "
-          f"plain resize {baseline_accuracy:.3f}")
-    assert recovered >= 0.95
-    assert accuracy >= known.mean() - 0.03
-    assert baseline_accuracy < 0.5
+          f"plain resize {baseline:.3f}")
+    # 0.979 measured on the small test model, 0.985 on the reference export
+    assert recovered >= 0.96
+    assert r.photos.mean() >= r.clean.mean() - 0.03
+    assert baseline < 0.5
 
 
-def test_predict_files_copes_with_uneven_lighting_page_edges_and_defects(clf, mnist_test, tmp_path):
-    # render.render_photo: shadows, gradients, vignettes, page-edge bands, paper texture, blur,
-    # salt-and-pepper, JPEG q30+, stroke width and rotation changes (photo_eval.py: the full report)
-    x, y = mnist_test
-    idx = np.random.default_rng(11).choice(len(x), 200, replace=False)
-    rng = np.random.default_rng(11)
-    paths = []
-    for i, digit in enumerate(x[idx]):
-        img, suffix, _, _ = render_photo(digit, rng)
-        paths.append(tmp_path / f"{i:03d}{suffix}")
-        write_photo(img, paths[-1])
-    got = np.array([r.label if r.ok else -1 for r in clf.predict_files(paths)])
-    known = clf.predict(x[idx]).labels == y[idx]
-    recovered = float((got[known] == y[idx][known]).mean())
-    baseline = clf.predict(np.stack([plain_resize(p) for p in paths])).labels
+def test_predict_files_copes_with_uneven_lighting_page_edges_and_defects(clf, digits, tmp_path):
+    # photos.PHOTO_KINDS["hard"]: shadows, gradients, vignettes, page-edge bands, paper texture,
+    # blur, salt-and-pepper, JPEG q30+, stroke width and rotation changes (photo_eval.py: the
+    # full report)
+    r = read_photos(clf, [photos.photo_sample(digits, 11, i) for i in range(200)], digits,
+                    tmp_path)
+    recovered, baseline = r.photos[r.clean].mean(), r.resize[r.clean].mean()
     print(f"\nhard photos: on digits read correctly when clean, preprocessed {recovered:.3f}, "
-          f"plain resize {float((baseline[known] == y[idx][known]).mean()):.3f}")
-    # ~0.93 measured on 2,000; the old border-median preprocessing got ~0.38
+          f"plain resize {baseline:.3f}")
+    # 0.872 measured on the small test model, 0.955 on the reference export
     assert recovered >= 0.85
-    assert float((baseline[known] == y[idx][known]).mean()) < 0.5
+    assert baseline < 0.5
 
 
 def test_preprocessing_keeps_mnist_digits_readable(clf, mnist_test):
@@ -77,12 +61,9 @@ def test_preprocessing_keeps_mnist_digits_readable(clf, mnist_test):
     assert agree >= 0.97
 
 
-def test_digit_is_fitted_to_20_pixels_and_centred_by_mass(mnist_test):
-    x, _ = mnist_test
-    rng = np.random.default_rng(3)
-    for digit in x[:20]:
-        img = np.asarray(render_digit(digit, rng))
-        out = preprocess_image(img).astype(np.float64)
+def test_digit_is_fitted_to_20_pixels_and_centred_by_mass(digits):
+    for i in range(20):
+        out = preprocess_image(photos.photo_sample(digits, 3, i, "plain").image).astype(np.float64)
         rows, cols = np.nonzero(out.sum(axis=1))[0], np.nonzero(out.sum(axis=0))[0]
         assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 == 20
         mass = out.sum()
