@@ -38,7 +38,8 @@ def _parity(cfg: ParityConfig) -> int:
         print(f"  {'ok  ' if r.passed else 'FAIL'} {r.run.pair.name}")
     print(f"wrote {', '.join(str(p) for p in result.reports.values())} ({result.seconds:.0f} s)")
     if entry.failed(PROG, result.failures):
-        print(f"{PROG}: {len(result.failures)} tolerance(s) broken; see {result.reports['md']}",
+        print(f"{PROG}: {len(result.failures)} failure(s): tolerances broken or pairs not run; "
+              f"see {result.reports['md']}",
               file=sys.stderr)
         return 1
     return 0
