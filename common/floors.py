@@ -82,11 +82,12 @@ def _bench_rows() -> tuple[Floor, ...]:
 _ONE_IMAGE = "targets[target={}].value"
 FLOORS["bench"] = (
     *_bench_rows(),
-    # one image from a cold start, the device venv
+    # one image from a cold start, the device venv; the short run times one start of each, so
+    # the time ratios sit far from what was measured (1.29-1.6x and 16.4-23.1x in two runs)
     Floor("one_image.mnist-edge predict.peak_rss_mb", 60, 48.7, at_most=True),
-    Floor(_ONE_IMAGE.format("mnist-edge predict wall / bare ai-edge-litert script"), 1.8, 1.29,
+    Floor(_ONE_IMAGE.format("mnist-edge predict wall / bare ai-edge-litert script"), 3.0, 1.6,
           at_most=True),
-    Floor(_ONE_IMAGE.format("TF+Keras wall / mnist-edge predict wall"), 12, 23.1),
+    Floor(_ONE_IMAGE.format("TF+Keras wall / mnist-edge predict wall"), 8, 16.4),
     Floor(_ONE_IMAGE.format("TF+Keras peak RSS / mnist-edge predict peak RSS"), 8, 12.2),
 )
 
