@@ -82,8 +82,9 @@ def _bench_rows() -> tuple[Floor, ...]:
 _ONE_IMAGE = "targets[target={}].value"
 FLOORS["bench"] = (
     *_bench_rows(),
-    # one image from a cold start, the device venv; the short run times one start of each, so
-    # the time ratios sit far from what was measured (1.29-1.6x and 16.4-23.1x in two runs)
+    # one image from a cold start, the device venv; the short run takes the median of three
+    # starts, so the time ratios sit far from what was measured (single starts: 1.29-2.08x and
+    # 14.5-23.1x in three runs)
     Floor("one_image.mnist-edge predict.peak_rss_mb", 60, 48.7, at_most=True),
     Floor(_ONE_IMAGE.format("mnist-edge predict wall / bare ai-edge-litert script"), 3.0, 1.6,
           at_most=True),

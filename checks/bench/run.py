@@ -68,7 +68,8 @@ class SweepConfig(CheckOptions):
     seconds_per_batch: float = option(0.3, "throughput timing per batch size")
     cli_repeats: int = option(5, "cold-start runs of each one-image command (Keras: fewer, it is "
                                  "slow)", type=positive_int)
-    quick: bool = option(False, "1 round, 200 runs, 1,000 images, short throughput timing")
+    quick: bool = option(False, "1 round, 200 runs, 1,000 images, short throughput timing, 3 "
+                                "cold starts of each one-image command")
     runtime_python: str = option(".venv-runtime/bin/python", "Python of the device-like venv (no "
                                  "TensorFlow) for the one-image test; else this one")
 
@@ -77,7 +78,7 @@ class SweepConfig(CheckOptions):
             return SweepConfig(**{**self.__dict__, "runs": min(self.runs, 200),
                                   "images": min(self.images, 1000), "rounds": 1,
                                   "seconds_per_batch": min(self.seconds_per_batch, 0.05),
-                                  "cli_repeats": 1})
+                                  "cli_repeats": min(self.cli_repeats, 3)})
         return self
 
 
