@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from common.data import Mnist
 
 SPLITS = ("test", "train")
-_SET_IDS = {"numbers": 1, "singles": 2, "plain photos": 3, "hard photos": 4}
+_SET_IDS = {"numbers": 1, "singles": 2, "plain photos": 3, "hard photos": 4, "lines": 5}
 
 # --- numbers: how often each property is drawn (the measured shares are in the report)
 TWO_LINES = 0.05          # numbers written on two lines (each line 2-3 digits)
@@ -540,6 +540,26 @@ def number_sample(digits: Digits, seed: int, index: int, frame: tuple[int, int] 
                    pen.stroke == "pencil", tags, params, rng)
 
 
+LINE_DIGITS = (1, 8)       # the line reader's training lines hold 1-8 digits...
+LINE_HEIGHTS = (26, 56)    # ...this many pixels tall, in a frame cut close around them
+LINE_SINGLES = 0.15        # ...and this share are single thin or broken digits as in "singles"
+
+
+def line_sample(digits: Digits, seed: int, index: int) -> Sample:
+    """Training line ``index`` of the set for ``seed``: a photo of one line of digits, drawn and
+    photographed as the number photos are, in a frame about 2.5 digit heights tall (small, so
+    that hundreds of thousands can be made while training)."""
+    rng = _rng(seed, "lines", index)
+    height = float(rng.uniform(*LINE_HEIGHTS))
+    frame_h = int(height / rng.uniform(0.3, 0.42))
+    if rng.random() < LINE_SINGLES:
+        return single_sample(digits, seed, index, frame=(int(frame_h * rng.uniform(0.8, 1.4)),
+                                                         frame_h))
+    n = int(rng.integers(LINE_DIGITS[0], LINE_DIGITS[1] + 1))
+    frame_w = int(n * 0.85 * height / rng.uniform(0.55, 0.85)) + 16
+    return number_sample(digits, seed, index, frame=(frame_w, frame_h), n_digits=n)
+
+
 def _place(rng: np.random.Generator, side: int, size: int) -> int:
     """A random start for ``size`` pixels along ``side``, 3% of it clear at both ends if room."""
     margin = int(0.03 * side)
@@ -562,7 +582,7 @@ def _number_line(digits: Digits, sources: np.ndarray, h_mean: float, ratio: floa
                  ) -> tuple[list[tuple[_Drawn, tuple[int, int]]], int, int]:
     """One line of digits drawn and placed: [(drawn, (top, left))], its width and height."""
     n = len(sources)
-    if ratio > 1.0:  # heights spread over [1, ratio], with both ends used
+    if ratio > 1.0 and n > 1:  # heights spread over [1, ratio], with both ends used
         f = rng.uniform(1.0, ratio, size=n)
         ends = rng.permutation(n)[:2]
         f[ends[0]], f[ends[1]] = 1.0, ratio
@@ -573,7 +593,8 @@ def _number_line(digits: Digits, sources: np.ndarray, h_mean: float, ratio: floa
     cut = _at_least_one(rng, n, BROKEN_DIGIT) if broken else np.zeros(n, dtype=bool)
     drawn = [_draw(digits, int(s), h, pen, bool(c), rng)
              for s, h, c in zip(sources, heights, cut, strict=True)]
-    pushed = _at_least_one(rng, n - 1, TOUCH_PAIR) if touch else np.zeros(n - 1, dtype=bool)
+    pushed = (_at_least_one(rng, n - 1, TOUCH_PAIR) if touch and n > 1
+              else np.zeros(n - 1, dtype=bool))
     gaps = [0.0]
     for i in range(1, n):
         if pushed[i - 1]:  # touching (gap 1: adjacent pixels) or overlapping by a few pixels

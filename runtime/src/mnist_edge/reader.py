@@ -30,21 +30,13 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from mnist_edge import imageops as ops
 from mnist_edge.errors import BlankImageError
-from mnist_edge.ink import WORK_PIXELS, find_ink
+from mnist_edge.lines import Blob, find_lines
 from mnist_edge.normalize import to_field
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-DETAIL = 640 * 480  # a number's digits are small: its ink is taken at up to this many pixels
-GAP = 0.06          # pieces closer than twice 6% of the digits' height join (a broken stroke)
-SPECK = 0.25        # blobs lower than 25% of the line's height and...
-SPECK_MASS = 0.15   # ...lighter than 15% of a typical digit's ink are specks or dots
-LINE_OVERLAP = 0.5  # blobs sharing half their height are on one line
-STACKED = 0.5       # blobs sharing half the narrower one's columns...
-STACK_GAP = 0.3     # ...and less than this (of the typical height) apart are one blob
 MAX_ATOMS = 6       # a digit spans at most this many pieces between cuts
 WIDE = 0.5          # blobs wider than half the line's height may hold several digits
 CUT_MARGIN = 0.25   # cuts stay this far (of the height) from a blob's sides and each other
@@ -89,30 +81,13 @@ class Reading:
 Classify = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
 
-@dataclass
-class _Blob:
-    rows: np.ndarray    # the runs of ink of this blob (working pixels)
-    starts: np.ndarray
-    ends: np.ndarray
-    top: int
-    bottom: int         # exclusive
-    left: int
-    right: int          # exclusive
-    mass: float
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-
 def read_number(image: np.ndarray | PILImage, classify: Classify) -> Reading:
     """Every digit in ``image``, read with ``classify``; an empty Reading for a blank picture."""
-    try:  # padded: digits cut by the picture's edge are read, not taken for page edges
-        ink = find_ink(image, WORK_PIXELS, DETAIL, pad=True)
+    try:
+        ink, found = find_lines(image)
     except BlankImageError:
         return Reading("", ())
-    blobs = _blobs(ink.mask, ink.z)
-    lines = [_read_line(line, ink.z, classify) for line in _lines(_stacked(blobs))]
+    lines = [_read_line(line, ink.z, classify) for line in found]
     lines = [line for line in lines if line]
     k, (top, left) = ink.scale, ink.offset
 
@@ -125,103 +100,7 @@ def read_number(image: np.ndarray | PILImage, classify: Classify) -> Reading:
     return Reading("\n".join("".join(str(d.label) for d in line) for line in lines), digits)
 
 
-def _blobs(mask: np.ndarray, z: np.ndarray) -> list[_Blob]:
-    """Pieces of ink grouped across small gaps, without specks and page edges."""
-    c = ops.components(mask, z)
-    if c is None:
-        return []
-    row, start, end = c.row, c.start, c.end
-    heights = c.bottom - c.top + 1
-    big = heights[c.mass >= 0.2 * c.mass.max()]
-    scale = float(np.median(big)) if big.size else float(heights.max())
-    gap = max(1, int(round(GAP * scale)))
-    # group across gaps: components of the dilated mask (within the ink's box), each keeping
-    # only its own ink
-    r0, c0 = max(0, int(row.min()) - gap), max(0, int(start.min()) - gap)
-    box = mask[r0:int(row.max()) + gap + 1, c0:int(end.max()) + gap]
-    grown_row, grown_start, grown_end = ops.runs(ops.dilate(box, gap))
-    grown = ops.label_runs(grown_row, grown_start, grown_end)
-    owner = np.full(box.shape, -1, dtype=np.int64)
-    for i in range(len(grown_row)):
-        owner[grown_row[i], grown_start[i]:grown_end[i]] = grown[i]
-    group = owner[row - r0, start - c0]
-    blobs = []
-    for g in np.unique(group):
-        sel = group == g
-        r, s, e = row[sel], start[sel], end[sel]
-        m = float(c.mass[np.unique(c.comp[sel])].sum())
-        blobs.append(_Blob(r, s, e, int(r.min()), int(r.max()) + 1, int(s.min()), int(e.max()),
-                           m))
-    edges = [_page_edge(b, *mask.shape) for b in blobs]
-    if not all(edges):  # all of them: a digit cropped to its ink, as preprocess_image takes it
-        blobs = [b for b, edge in zip(blobs, edges, strict=True) if not edge]
-    heights = np.array([b.height for b in blobs])
-    masses = np.array([b.mass for b in blobs])
-    typical = float(np.median(masses[masses >= 0.2 * masses.max()]))
-    line_h = float(np.median(heights[masses >= 0.2 * masses.max()]))
-    return [b for b in blobs
-            if not (b.height < SPECK * line_h and b.mass < SPECK_MASS * typical)
-            and b.mass >= 0.02 * typical]
-
-
-def _page_edge(b: _Blob, h: int, w: int) -> bool:
-    """A blob touching two sides, or running along one: a page edge or a shadow, not ink."""
-    sides = (b.top == 0) + (b.bottom == h) + (b.left == 0) + (b.right == w)
-    along = (((b.top == 0) or (b.bottom == h)) and b.right - b.left >= 0.6 * w) or \
-            (((b.left == 0) or (b.right == w)) and b.height >= 0.6 * h)
-    return sides >= 2 or along
-
-
-def _lines(blobs: list[_Blob]) -> list[list[_Blob]]:
-    """Blobs in lines (top to bottom), each line left to right."""
-    lines: list[list[_Blob]] = []
-    for b in sorted(blobs, key=lambda b: -b.mass):  # the big blobs define the lines
-        for line in lines:
-            top = min(x.top for x in line)
-            bottom = max(x.bottom for x in line)
-            shared = min(bottom, b.bottom) - max(top, b.top)
-            if shared >= LINE_OVERLAP * min(b.height, bottom - top):
-                line.append(b)
-                break
-        else:
-            lines.append([b])
-    lines.sort(key=lambda line: min(x.top for x in line))
-    return [sorted(line, key=lambda b: (b.left + b.right) / 2) for line in lines]
-
-
-def _stacked(blobs: list[_Blob]) -> list[_Blob]:
-    """Blobs over each other that share most of the narrower one's columns and lie close (a
-    detached bar, a digit broken across) are one blob."""
-    if not blobs:
-        return blobs
-    height = float(np.median([b.height for b in blobs]))
-    out = sorted(blobs, key=lambda b: b.left)
-    merged = True
-    while merged:
-        merged = False
-        for i, a in enumerate(out):
-            for j in range(i + 1, len(out)):
-                b = out[j]
-                if b.left >= a.right:
-                    break
-                shared = min(a.right, b.right) - max(a.left, b.left)
-                gap = max(a.top, b.top) - min(a.bottom, b.bottom)
-                if (shared >= STACKED * min(a.right - a.left, b.right - b.left)
-                        and gap <= STACK_GAP * height):
-                    out[i] = _Blob(np.concatenate([a.rows, b.rows]),
-                                   np.concatenate([a.starts, b.starts]),
-                                   np.concatenate([a.ends, b.ends]), min(a.top, b.top),
-                                   max(a.bottom, b.bottom), min(a.left, b.left),
-                                   max(a.right, b.right), a.mass + b.mass)
-                    del out[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return out
-
-
-def _cuts(b: _Blob, height: float) -> list[tuple[np.ndarray, float]]:
+def _cuts(b: Blob, height: float) -> list[tuple[np.ndarray, float]]:
     """Where touching digits may meet: paths from the blob's top to its bottom through the least
     ink, each as the column it takes in every row, with its cost (the strokes it goes through).
 
@@ -285,7 +164,7 @@ def _least_ink_paths(ink: np.ndarray, seeds: np.ndarray,
     return cols[rows[:, None], at], crossed
 
 
-def _read_line(line: list[_Blob], z: np.ndarray, classify: Classify) -> list[Digit]:
+def _read_line(line: list[Blob], z: np.ndarray, classify: Classify) -> list[Digit]:
     """The digits of one line, left to right (boxes in working pixels)."""
     height = float(np.median([b.height for b in line]))
     height = max(height, max(b.height for b in line) * 0.5)
@@ -352,7 +231,7 @@ def _score(d: Digit, height: float) -> float:
             - LOW_WEIGHT * short)
 
 
-def _piece(b: _Blob, left: np.ndarray, right: np.ndarray,
+def _piece(b: Blob, left: np.ndarray, right: np.ndarray,
            shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
     """The mask of the blob's ink between two cuts (a column per row of the blob), and its box."""
     mask = np.zeros(shape, dtype=bool)
