@@ -2,17 +2,14 @@
 
 Input: a grey strip ``HEIGHT`` rows tall, any width that is a multiple of ``STRIDE`` (light ink
 on dark, in [0, 1], as ``mnist_edge.lines.line_strip`` makes it). Output: one column of scores
-per ``STRIDE`` input columns over the ten digits and a blank (``BLANK``, the last index),
-softmax-normalised. No recurrent layer and no decoder op, so int8 TFLite and ONNX hold it; the
-runtime decodes greedily in numpy.
+per ``STRIDE`` input columns over the ten digits and the blank (``BLANK``, the last index),
+softmax-normalised (the constants live in ``common.strips``). No recurrent layer and no decoder
+op, so int8 TFLite and ONNX hold it; the runtime decodes greedily in numpy.
 """
 
 from __future__ import annotations
 
-HEIGHT = 32          # input rows
-STRIDE = 4           # input columns per output column
-CLASSES = 11         # digits 0-9, then the blank
-BLANK = 10
+from common.strips import CLASSES, HEIGHT
 
 
 def build_line_reader(width: int | None = None, logits: bool = False):

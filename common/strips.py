@@ -1,6 +1,6 @@
-"""Training lines for the line reader: photographed lines of MNIST digits (``common.photos``),
-found and cut into strips by the runtime's own line finder (``mnist_edge.lines``), so the
-reader trains on exactly what ``read`` gives it."""
+"""Lines for the line reader (training, calibration, verification): photographed lines of
+MNIST digits (``common.photos``) found and cut into strips by the runtime's own line finder
+(``mnist_edge.lines``), so the reader learns from exactly what ``read`` gives it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from common import photos
 from common.data import load_mnist
 from mnist_edge.errors import BlankImageError
 from mnist_edge.lines import find_lines, line_strip
-from train.line_model import BLANK, HEIGHT, STRIDE
+
+HEIGHT = 32          # a strip's rows: the line reader's input height
+STRIDE = 4           # strip columns per column of the reader's output
+CLASSES = 11         # the reader's scores per column: digits 0-9, then the blank
+BLANK = 10
 
 
 @dataclass
