@@ -24,8 +24,16 @@ CONFUSION_FILE = "confusion_matrix.png"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
 MANIFEST_FILE = MANIFEST_NAME
+# the line reader's training files
+READER_FILE = "line_reader.keras"
+READER_HISTORY_FILE = "line_reader_history.json"
+READER_CURVES_FILE = "line_reader_curves.png"
+READER_METRICS_FILE = "line_reader_metrics.json"
+READER_CONFIG_FILE = "line_reader_config.json"
 TRAIN_FILES = frozenset({MODEL_FILE, HISTORY_FILE, CURVES_FILE, CONFUSION_FILE, METRICS_FILE,
                          CONFIG_FILE})
+READER_TRAIN_FILES = frozenset({READER_FILE, READER_HISTORY_FILE, READER_CURVES_FILE,
+                                READER_METRICS_FILE, READER_CONFIG_FILE})
 
 
 def weights_sha256(model_keras: str | Path) -> str:

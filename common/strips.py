@@ -5,8 +5,9 @@ MNIST digits (``common.photos``) found and cut into strips by the runtime's own 
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -48,24 +49,72 @@ def _strip(job: tuple[int, int]) -> tuple[np.ndarray, str] | None:
         return None
     if len(lines) != 1:
         return None
-    strip = line_strip(ink, lines[0], HEIGHT, STRIDE * 2)
+    strip = line_strip(ink, lines[0], HEIGHT, multiple=STRIDE * 2)
     return np.rint(strip.pixels * 255).astype(np.uint8), sample.truth
 
 
-def make_lines(data: str | None, split: str, seed: int, start: int, n: int,
-               workers: int = 2) -> Lines:
-    """Lines ``start`` .. ``start + n`` of the set for ``seed``, made by ``workers`` processes."""
+def make_lines(data: str | None, split: str, seed: int, start: int, n: int, workers: int = 2,
+               progress: Callable[[int, int], None] | None = None) -> Lines:
+    """Lines ``start`` .. ``start + n`` of the set for ``seed``, made by ``workers`` processes
+    (``progress(done, n)`` after each)."""
     jobs = [(seed, i) for i in range(start, start + n)]
     out = Lines([], [])
     ctx = mp.get_context("fork")
     with ctx.Pool(workers, initializer=_init, initargs=(data, split)) as pool:
-        for made in pool.imap(_strip, jobs, chunksize=64):
+        for done, made in enumerate(pool.imap(_strip, jobs, chunksize=64), 1):
+            if progress is not None:
+                progress(done, n)
             if made is None:
                 out.skipped += 1
             else:
                 out.strips.append(made[0])
                 out.labels.append(made[1])
     return out
+
+
+def save_lines(lines: Lines, path: str | Path) -> None:
+    """Write ``lines`` to one .npz file (strips side by side, their widths, labels)."""
+    widths = np.array([s.shape[1] for s in lines.strips], dtype=np.int64)
+    joined = (np.concatenate(lines.strips, axis=1) if lines.strips
+              else np.zeros((HEIGHT, 0), dtype=np.uint8))
+    with open(path, "wb") as f:
+        np.savez(f, strips=joined, widths=widths, labels=np.array(lines.labels, dtype=str),
+                 skipped=np.array(lines.skipped))
+
+
+def load_lines(path: str | Path) -> Lines:
+    """Lines written by ``save_lines``."""
+    with np.load(path) as z:
+        edges = np.concatenate([[0], np.cumsum(z["widths"])])
+        joined = z["strips"]
+        return Lines([joined[:, a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)],
+                     [str(v) for v in z["labels"]], int(z["skipped"]))
+
+
+def trim(strip: np.ndarray) -> np.ndarray:
+    """A strip without the dark columns padded at its right."""
+    cols = np.flatnonzero(strip.max(axis=0) > 0)
+    return strip[:, :cols[-1] + 1] if cols.size else strip[:, :STRIDE]
+
+
+def pad(strip: np.ndarray, extra: int = 0, multiple: int = 2 * STRIDE) -> np.ndarray:
+    """A float strip in [0, 1] or 0..255 as uint8 0..255, padded with dark to a multiple of
+    ``multiple`` columns (after ``extra`` more)."""
+    scaled = strip if strip.dtype == np.uint8 else np.clip(np.rint(strip), 0, 255)
+    width = int(np.ceil((strip.shape[1] + extra) / multiple)) * multiple
+    out = np.zeros((strip.shape[0], max(multiple, width)), dtype=np.uint8)
+    out[:, :strip.shape[1]] = scaled
+    return out
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions turning ``a`` into ``b``."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 
 
 def batches(lines: Lines, batch: int, rng: np.random.Generator | None

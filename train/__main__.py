@@ -1,20 +1,31 @@
-"""python -m train: train the reference CNN and write artifacts/ (see --help)."""
+"""python -m train: train the reference CNN (or, with --model line_reader, the line reader) and
+write artifacts/ (see --help)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from common import entry
-from common.artifacts import METRICS_FILE
+from common.artifacts import METRICS_FILE, READER_METRICS_FILE
 from common.data import DataError
 from common.flags import parse
+from train import line_train
 from train.train import TrainConfig, run, summary
 
 PROG = "python -m train"
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    """Command-line flags -> TrainConfig (flags, help and defaults come from the dataclass)."""
+def parse_args(argv: list[str] | None = None) -> TrainConfig | line_train.LineReaderConfig:
+    """Command-line flags -> the chosen model's config (flags, help and defaults come from the
+    dataclass; ``--model line_reader --help`` lists the line reader's)."""
+    args = sys.argv[1:] if argv is None else argv
+    if _model(args) == line_train.MODEL:
+        return parse(line_train.LineReaderConfig, argv, PROG,
+                     "Train the mnist-edge line reader (reads a whole line of digits, CTC) on "
+                     "photographed lines of MNIST training digits and write it, its history, "
+                     "curves and metrics to --out.",
+                     "Offline: --data or MNIST_DATA=path as for the classifier.")
     return parse(TrainConfig, argv, PROG,
                  "Train the mnist-edge reference CNN on MNIST and write the model, its history, "
                  "training-curve and confusion-matrix plots and test metrics to --out.",
@@ -23,16 +34,30 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                  "MNIST.")
 
 
+def _model(args: list[str]) -> str:
+    """The value of --model (or --model=...) in ``args``; "classifier" when absent."""
+    for i, arg in enumerate(args):
+        if arg == "--model" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--model="):
+            return arg.partition("=")[2]
+    return "classifier"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and exit 1 for expected mistakes."""
     cfg = parse_args(argv)
-    # every published set writes a new metrics.json (it names the weights)
+    # every published set writes a new metrics file (it names the weights)
+    metrics = READER_METRICS_FILE if isinstance(cfg, line_train.LineReaderConfig) else METRICS_FILE
     return entry.run(PROG, cfg, _train, (DataError, ValueError, OSError),
-                     published=Path(cfg.out) / METRICS_FILE)
+                     published=Path(cfg.out) / metrics)
 
 
-def _train(cfg: TrainConfig) -> int:
-    print(summary(run(cfg), cfg.out))
+def _train(cfg: TrainConfig | line_train.LineReaderConfig) -> int:
+    if isinstance(cfg, line_train.LineReaderConfig):
+        print(line_train.summary(line_train.run(cfg), cfg.out))
+    else:
+        print(summary(run(cfg), cfg.out))
     return 0
 
 

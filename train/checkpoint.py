@@ -25,10 +25,11 @@ _MAY_DIFFER = {"epochs", "resume", "verbose", "out", "data"}
 DATA_FIELDS = ("data_path", "data_sha256")
 
 
-def folder_for(out: str) -> Path:
-    """The checkpoint folder that belongs to an artifacts folder."""
+def folder_for(out: str, model: str | None = None) -> Path:
+    """The checkpoint folder that belongs to an artifacts folder (and a model other than the
+    classifier: each model trains on its own)."""
     out = Path(out).absolute()
-    return out.parent / f".{out.name}-checkpoint"
+    return out.parent / (f".{out.name}-{model}-checkpoint" if model else f".{out.name}-checkpoint")
 
 
 def _comparable(config: dict) -> dict:
@@ -58,13 +59,13 @@ def _require(state_path: Path, state: dict, kinds: dict) -> None:
         raise _corrupt(state_path, f"missing or wrong {', '.join(wrong or ['epoch'])}")
 
 
-def load(out: str, config: dict):
+def load(out: str, config: dict, model: str | None = None):
     """(model, state) of the last completed epoch, or None when there is nothing to resume.
 
     Raises ValueError when a checkpoint exists but is corrupt or was made with a different
     configuration or data.
     """
-    folder = folder_for(out)
+    folder = folder_for(out, model)
     state_path = folder / STATE_FILE
     if not state_path.is_file():
         return None
@@ -102,9 +103,9 @@ def load(out: str, config: dict):
     return model, state
 
 
-def discard(out: str) -> None:
+def discard(out: str, model: str | None = None) -> None:
     """Remove the checkpoint folder (after a successful publish, or a fresh start)."""
-    shutil.rmtree(folder_for(out), ignore_errors=True)
+    shutil.rmtree(folder_for(out, model), ignore_errors=True)
 
 
 def callback(out: str, config: dict, history: dict, wall_s: float):
@@ -128,14 +129,24 @@ def callback(out: str, config: dict, history: dict, wall_s: float):
                                  "nothing published; lower --learning-rate")
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
-            name = f"epoch-{epoch + 1}.keras"
-            with publish.atomic_path(folder / name) as tmp:
-                self.model.save(tmp)
-            state = {"epoch": epoch + 1, "model": name, "config": config, "history": history,
-                     "wall_time_s": wall_s + time.perf_counter() - self._start}
-            publish.write_json(folder / STATE_FILE, state)
-            for old in folder.glob("epoch-*.keras"):
-                if old.name != name:
-                    old.unlink(missing_ok=True)
+            save(out, None, self.model, epoch + 1, config, history,
+                 wall_s + time.perf_counter() - self._start)
 
     return _Checkpoint()
+
+
+def save(out: str, model_name: str | None, model, epoch: int, config: dict, history: dict,
+         wall_s: float) -> None:
+    """Checkpoint ``model`` (with its optimizer's state) after ``epoch`` completed epochs: the
+    model first, then the state naming it (atomically), then older epochs are removed."""
+    folder = folder_for(out, model_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"epoch-{epoch}.keras"
+    with publish.atomic_path(folder / name) as tmp:
+        model.save(tmp)
+    state = {"epoch": epoch, "model": name, "config": config, "history": history,
+             "wall_time_s": wall_s}
+    publish.write_json(folder / STATE_FILE, state)
+    for old in folder.glob("epoch-*.keras"):
+        if old.name != name:
+            old.unlink(missing_ok=True)

@@ -41,6 +41,9 @@ LR_SCHEDULES = ("cosine", "constant")
 class TrainConfig:
     """Resolved training configuration (the flags of python -m train); written to config.json."""
 
+    model: str = option("classifier", "the model to train: the digit classifier or the line "
+                                      "reader (--model line_reader --help: its flags)",
+                        choices=("classifier", "line_reader"))
     data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
     out: str = option("artifacts", "artifacts folder to publish into")
     epochs: int = option(10, "training epochs: passes over the training split", type=positive_int)
@@ -149,8 +152,7 @@ def _run(cfg: TrainConfig) -> dict:
         "wall_time_s": round(wall, 1),
         "seed": cfg.seed,
         "data_source": ds.source,
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                     "numpy": np.__version__, "python": platform.python_version()},
+        "versions": library_versions(),
     }
 
     with publish.staging(cfg.out) as stage:
@@ -167,6 +169,15 @@ def _run(cfg: TrainConfig) -> dict:
         publish.write_json(stage / METRICS_FILE, metrics)
     checkpoint.discard(cfg.out)
     return metrics
+
+
+def library_versions() -> dict[str, str]:
+    """The versions a training run used, for its metrics."""
+    import keras
+    import tensorflow as tf
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
 
 
 def check_out(out: str) -> None:

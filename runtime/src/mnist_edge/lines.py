@@ -33,7 +33,7 @@ LINE_OVERLAP = 0.5  # blobs sharing half their height are on one line
 STACKED = 0.5       # blobs sharing half the narrower one's columns...
 STACK_GAP = 0.3     # ...and less than this (of the typical height) apart are one blob
 MARGIN = 0.15      # a strip keeps this much (of the line's height) around the line's ink
-KEEP = 0.08        # ...and the line's own ink grown by this much; other ink is left out
+KEEP = 0.08        # ink of other lines, grown by this much (of the height), is left out
 
 
 @dataclass
@@ -173,27 +173,26 @@ class Strip:
                       # rounded (for boxes)
 
 
-def line_strip(ink: Ink, line: list[Blob], height: int, multiple: int = 8) -> Strip:
-    """The line's ink (and only it) cut out with a margin, scaled to ``height`` rows and a width
-    that keeps its aspect, padded with dark to a multiple of ``multiple`` columns."""
+def line_strip(ink: Ink, line: list[Blob], height: int, others: tuple[list[Blob], ...] = (),
+               multiple: int = 8) -> Strip:
+    """The line's box of ink cut out with a margin (all of its ink, specks and all: the reader
+    learnt to pass over them), without the ink of the ``others`` lines, scaled to ``height``
+    rows and a width that keeps its aspect, padded with dark to a multiple of ``multiple``."""
     top, bottom = min(b.top for b in line), max(b.bottom for b in line)
     left, right = min(b.left for b in line), max(b.right for b in line)
     h = bottom - top
     margin = max(1, int(round(MARGIN * h)))
-    grow = max(1, int(round(KEEP * h)))
     t0, l0 = top - margin, left - margin
     rows, cols = h + 2 * margin, right - left + 2 * margin
-    own = np.zeros((rows, cols), dtype=bool)
-    for b in line:
-        for r, s, e in zip((b.rows - t0).tolist(), (b.starts - l0).tolist(),
-                           (b.ends - l0).tolist(), strict=True):
-            own[r, s:e] = True
-    near = ops.dilate(own, grow)
     z = np.zeros((rows, cols), dtype=np.float32)
     H, W = ink.z.shape
     ys, xs = slice(max(0, t0), min(H, t0 + rows)), slice(max(0, l0), min(W, l0 + cols))
     z[ys.start - t0:ys.stop - t0, xs.start - l0:xs.stop - l0] = ink.z[ys, xs]
-    z *= near
+    own = _paint(line, t0, l0, (rows, cols))
+    if others:
+        grow = max(1, int(round(KEEP * h)))
+        theirs = _paint([b for other in others for b in other], t0, l0, (rows, cols))
+        z[ops.dilate(theirs, grow) & ~ops.dilate(own, grow)] = 0.0
     scale = rows / height
     width = max(1, int(round(cols / scale)))
     pixels = ops.resize(z, height, width)
@@ -201,3 +200,14 @@ def line_strip(ink: Ink, line: list[Blob], height: int, multiple: int = 8) -> St
     out = np.zeros((height, padded), dtype=np.float32)
     out[:, :width] = np.clip(pixels, 0.0, 1.0)
     return Strip(out, float(l0), float(t0), cols / width, own)
+
+
+def _paint(blobs: list[Blob], top: int, left: int, shape: tuple[int, int]) -> np.ndarray:
+    """The blobs' ink as a mask of ``shape`` whose corner is working pixel (top, left)."""
+    out = np.zeros(shape, dtype=bool)
+    for b in blobs:
+        for r, s, e in zip((b.rows - top).tolist(), (b.starts - left).tolist(),
+                           (b.ends - left).tolist(), strict=True):
+            if 0 <= r < shape[0]:
+                out[r, max(0, s):max(0, min(shape[1], e))] = True
+    return out

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from mnist_edge.errors import BlankImageError
-from mnist_edge.lines import Blob, find_lines
+from mnist_edge.ink import Ink
+from mnist_edge.lines import Blob, Strip, find_lines, line_strip
 from mnist_edge.normalize import to_field
 
 if TYPE_CHECKING:
@@ -81,14 +82,90 @@ class Reading:
 Classify = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
 
-def read_number(image: np.ndarray | PILImage, classify: Classify) -> Reading:
-    """Every digit in ``image``, read with ``classify``; an empty Reading for a blank picture."""
+# scores: a line's strip float32 [height, width] -> probabilities [width / stride, classes]
+Scores = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LineModel:
+    """A line reader as ``read_lines`` uses it: its scores and the facts of its input and
+    output (from the manifest)."""
+
+    scores: Scores
+    height: int    # strip rows
+    stride: int    # strip columns per output column
+    blank: int     # the blank's index among the scores
+
+
+def read_lines(image: np.ndarray | PILImage, model: LineModel) -> Reading:
+    """Every digit in ``image``, line by line, read by the line reader ``model``; an empty
+    Reading for a blank picture."""
     try:
         ink, found = find_lines(image)
     except BlankImageError:
         return Reading("", ())
-    lines = [_read_line(line, ink.z, classify) for line in found]
-    lines = [line for line in lines if line]
+    lines = []
+    for i, line in enumerate(found):
+        strip = line_strip(ink, line, model.height, others=tuple(found[:i] + found[i + 1:]))
+        digits = _decode(ink, strip, model.scores(strip.pixels), model)
+        if digits:
+            lines.append(digits)
+    return _reading(ink, lines)
+
+
+def _decode(ink: Ink, strip: Strip, scores: np.ndarray, model: LineModel) -> list[Digit]:
+    """Greedy decoding (the top class per column, repeats merged, blanks dropped) and, for each
+    digit, its box: the line's ink between the midpoints of its and its neighbours' peaks."""
+    best = scores.argmax(axis=1)
+    found: list[tuple[int, int, float]] = []   # label, peak column, confidence
+    for t, c in enumerate(best.tolist()):
+        if c == model.blank:
+            continue
+        p = float(scores[t, c])
+        if t > 0 and best[t - 1] == c:          # the same digit's run goes on
+            label, peak, conf = found[-1]
+            if p > conf:
+                found[-1] = (label, t, p)
+            continue
+        found.append((c, t, p))
+    if not found:
+        return []
+    rows, cols = strip.ink.shape
+    centres = [(peak + 0.5) * model.stride * strip.scale for _, peak, _ in found]
+    cuts = [0.0, *((a + b) / 2 for a, b in zip(centres, centres[1:], strict=False)), float(cols)]
+    t0, l0 = int(strip.top), int(strip.left)
+    digits = []
+    for k, (label, _, conf) in enumerate(found):
+        a, b = int(round(cuts[k])), max(int(round(cuts[k + 1])), int(round(cuts[k])) + 1)
+        keep = strip.ink[:, a:b]
+        ys, xs = np.nonzero(keep.any(axis=1))[0], np.nonzero(keep.any(axis=0))[0]
+        if ys.size:
+            box = (l0 + a + int(xs[0]), t0 + int(ys[0]), l0 + a + int(xs[-1]) + 1,
+                   t0 + int(ys[-1]) + 1)
+        else:  # a digit read where the line has no ink of its own: its share of the line
+            box = (l0 + a, t0, l0 + b, t0 + rows)
+        digits.append(Digit(_clip(box, ink.z.shape), label, conf, _crop(ink, box)))
+    return digits
+
+
+def _clip(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    left, top, right, bottom = box
+    h, w = shape
+    return (min(max(0, left), w - 1), min(max(0, top), h - 1), min(max(left + 1, right), w),
+            min(max(top + 1, bottom), h))
+
+
+def _crop(ink: Ink, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The digit in ``box`` as the classifier would see it (28x28), for users who look."""
+    left, top, right, bottom = _clip(box, ink.z.shape)
+    try:
+        return to_field(ink.z[top:bottom, left:right], ink.mask[top:bottom, left:right])
+    except BlankImageError:
+        return np.zeros((28, 28), dtype=np.uint8)
+
+
+def _reading(ink: Ink, lines: list[list[Digit]]) -> Reading:
+    """The lines' digits with their boxes in the input's pixels."""
     k, (top, left) = ink.scale, ink.offset
 
     def unpadded(at: int, pad: int) -> int:  # paper added below and right is beyond the ink
@@ -98,6 +175,16 @@ def read_number(image: np.ndarray | PILImage, classify: Classify) -> Reading:
                           unpadded(d.box[2], left), unpadded(d.box[3], top)), d.label,
                          d.confidence, d.crop) for line in lines for d in line)
     return Reading("\n".join("".join(str(d.label) for d in line) for line in lines), digits)
+
+
+def read_number(image: np.ndarray | PILImage, classify: Classify) -> Reading:
+    """Every digit in ``image``, read with ``classify``; an empty Reading for a blank picture."""
+    try:
+        ink, found = find_lines(image)
+    except BlankImageError:
+        return Reading("", ())
+    lines = [_read_line(line, ink.z, classify) for line in found]
+    return _reading(ink, [line for line in lines if line])
 
 
 def _cuts(b: Blob, height: float) -> list[tuple[np.ndarray, float]]:
