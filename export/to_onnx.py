@@ -1,9 +1,10 @@
 """Keras -> ONNX: float32 via tf2onnx, and static int8 QDQ via onnxruntime.quantization.
 
-Float: a ``tf.function`` with input signature float32 [None, 28, 28, 1] named ``input`` is
-converted by tf2onnx (``tf2onnx.convert.from_keras`` fails on Keras 3 models). Keras's own
-``model.export(format="onnx")`` gives the same graph but names the output ``Identity:0`` and
-does not take an opset; here the output is ``probabilities`` and ``--opset`` applies.
+Float: a ``tf.function`` with the model's input signature (float32 [None, 28, 28, 1] named
+``input`` for the classifier) is converted by tf2onnx (``tf2onnx.convert.from_keras`` fails on
+Keras 3 models). Keras's own ``model.export(format="onnx")`` gives the same graph but names the
+output ``Identity:0`` and does not take an opset; here the output is ``probabilities`` and
+``--opset`` applies.
 
 Int8: ``quant_pre_process`` (shape inference + graph optimisation), then ``quantize_static``
 in QDQ format with per-channel int8 weights and int8 activations calibrated (MinMax) on the
@@ -29,31 +30,41 @@ CALIBRATION_BATCH = 50  # images per calibration batch fed to onnxruntime
 
 def float_model(ctx: ExportContext):
     """The float32 ONNX ModelProto of ``ctx.model`` (converted once per run, then cached)."""
-    if ONNX_FLOAT32.key in ctx.cache:
-        return ctx.cache[ONNX_FLOAT32.key]
+    if ONNX_FLOAT32.key not in ctx.cache:
+        ctx.cache[ONNX_FLOAT32.key] = keras_to_onnx(
+            ctx, (None, 28, 28, 1), INPUT_NAME, OUTPUT_NAME, ((BATCH_DIM,), (BATCH_DIM,)),
+            "mnist-edge digit classifier: float32 NHWC [batch,28,28,1] in [0,1] -> 10 "
+            "probabilities")
+    return ctx.cache[ONNX_FLOAT32.key]
+
+
+def keras_to_onnx(ctx: ExportContext, shape: tuple[int | None, ...], input_name: str,
+                  output_name: str, dims: tuple[tuple[str, ...], tuple[str, ...]], doc: str):
+    """``ctx.model`` as a float32 ONNX ModelProto taking ``shape`` (None: dynamic); the dynamic
+    dimensions of its input and its output are named by ``dims`` (input's, output's), in order."""
     tf = import_tensorflow(ctx.verbose)
     model = ctx.model
-    spec = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT_NAME)]
+    spec = [tf.TensorSpec(shape, tf.float32, name=input_name)]
 
     @tf.function(input_signature=spec)
     def serve(x):
-        return {OUTPUT_NAME: model(x, training=False)}
+        return {output_name: model(x, training=False)}
 
     with quiet(ctx.verbose):
         import tf2onnx
 
         proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=ctx.opset)
-    for value in (*proto.graph.input, *proto.graph.output):
-        value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
-    proto.doc_string = ("mnist-edge digit classifier: float32 NHWC [batch,28,28,1] in [0,1] -> "
-                        "10 probabilities")
-    ctx.cache[ONNX_FLOAT32.key] = proto
+    for value, names in ((proto.graph.input[0], dims[0]), (proto.graph.output[0], dims[1])):
+        dynamic = [d for d in value.type.tensor_type.shape.dim if not d.HasField("dim_value")]
+        for dim, name in zip(dynamic, names, strict=True):
+            dim.dim_param = name
+    proto.doc_string = doc
     return proto
 
 
 def convert_float32(ctx: ExportContext, path: Path) -> None:
     """Write the float32 ONNX model to ``path``."""
-    _save(float_model(ctx), path, embedded_metadata(ONNX_FLOAT32.key, ctx.weights_sha256))
+    save(float_model(ctx), path, embedded_metadata(ONNX_FLOAT32.key, ctx.weights_sha256))
 
 
 def convert_int8(ctx: ExportContext, path: Path) -> None:
@@ -90,10 +101,11 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
                             weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
         quantized = onnx.load(q_path)
     quantized.doc_string = source.doc_string + " (static int8 QDQ inside, float32 I/O)"
-    _save(quantized, path, embedded_metadata(ONNX_INT8.key, ctx.weights_sha256))
+    save(quantized, path, embedded_metadata(ONNX_INT8.key, ctx.weights_sha256))
 
 
-def _save(proto, path: Path, metadata: dict[str, str]) -> None:
+def save(proto, path: Path, metadata: dict[str, str]) -> None:
+    """Check ``proto`` and write it to ``path`` with ``metadata`` as its metadata_props."""
     import onnx
 
     proto = type(proto).FromString(proto.SerializeToString())  # never alter the cached float model
