@@ -136,6 +136,10 @@ READER_FORMATS: tuple[ExportFormat, ...] = (
     ExportFormat.of(device.READER_ONNX_FLOAT32, "export.line_reader:convert_onnx_float32",
                     "float32 ONNX via tf2onnx, dynamic batch and width, NHWC input",
                     READER_FLOAT),
+    ExportFormat.of(device.READER_ONNX_INT8, "export.line_reader:convert_onnx_int8",
+                    "static int8 QDQ quantization (onnxruntime), per-channel weights, float32 "
+                    "input and output, dynamic width; calibrated on strips of training-digit "
+                    "lines", READER_INT8),
 )
 
 READER_KEYS: tuple[str, ...] = tuple(f.key for f in READER_FORMATS)

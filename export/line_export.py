@@ -62,7 +62,8 @@ class ReaderVerification(Verdict):
         """One line for the export log."""
         return (f"  {self.fmt.key:<22} {self.size / 1024:8.0f} KB  exact {self.exact_rate:.2%} "
                 f"({self.exact_rate_delta_vs_keras * 100:+.2f} pt)  digits "
-                f"{self.digit_accuracy:.2%}  max |Δp| {self.max_abs_prob_diff:.2g}  "
+                f"{self.digit_accuracy:.2%}  as Keras {self.agreement_with_keras:.2%}  max |Δp| "
+                f"{self.max_abs_prob_diff:.2g}  "
                 f"{'ok' if self.passed else 'FAILED: ' + str(self.failure)}")
 
 

@@ -1,4 +1,5 @@
-"""The line reader's files: int8 and float32 TFLite, float32 ONNX, with a dynamic width.
+"""The line reader's files: int8 and float32 TFLite, float32 and int8 (QDQ) ONNX, with a dynamic
+width.
 
 The files end at the softmax scores, [N, W/4, 11]; decoding (greedy, in numpy) is the
 runtime's, never a decoder op (TFLite would need a custom op, tf2onnx refuses it). The input is
@@ -15,7 +16,12 @@ from common.strips import HEIGHT
 from export import to_onnx, to_tflite
 from export.context import ExportContext
 from export.contract import embedded_metadata
-from mnist_edge.formats import READER_ONNX_FLOAT32, READER_TFLITE_FLOAT32, READER_TFLITE_INT8
+from mnist_edge.formats import (
+    READER_ONNX_FLOAT32,
+    READER_ONNX_INT8,
+    READER_TFLITE_FLOAT32,
+    READER_TFLITE_INT8,
+)
 
 INPUT_NAME = "line"
 OUTPUT_NAME = "scores"
@@ -33,10 +39,24 @@ def convert_tflite_float32(ctx: ExportContext, path: Path) -> None:
 
 def convert_onnx_float32(ctx: ExportContext, path: Path) -> None:
     """Write the float32 ONNX reader (dynamic batch and width) to ``path``."""
-    proto = to_onnx.keras_to_onnx(
-        ctx, (None, HEIGHT, None, 1), INPUT_NAME, OUTPUT_NAME,
-        (("batch", "width"), ("batch", "columns")),
-        "mnist-edge line reader: float32 NHWC [batch,32,width,1] in [0,1] -> "
-        "[batch,width/4,11] per-column softmax scores (digits 0-9, blank last)")
-    to_onnx.save(proto, path, embedded_metadata(READER_ONNX_FLOAT32.key, ctx.weights_sha256))
+    to_onnx.save(_float_onnx(ctx), path,
+                 embedded_metadata(READER_ONNX_FLOAT32.key, ctx.weights_sha256))
+
+
+def convert_onnx_int8(ctx: ExportContext, path: Path) -> None:
+    """Write the static int8 QDQ ONNX reader (float32 input and output) to ``path``, calibrated
+    on the strips one at a time (their widths differ)."""
+    to_onnx.save(to_onnx.int8_model(ctx, _float_onnx(ctx), INPUT_NAME, ctx.samples()), path,
+                 embedded_metadata(READER_ONNX_INT8.key, ctx.weights_sha256))
+
+
+def _float_onnx(ctx: ExportContext):
+    """The float32 ONNX reader (converted once per run, then cached)."""
+    if READER_ONNX_FLOAT32.key not in ctx.cache:
+        ctx.cache[READER_ONNX_FLOAT32.key] = to_onnx.keras_to_onnx(
+            ctx, (None, HEIGHT, None, 1), INPUT_NAME, OUTPUT_NAME,
+            (("batch", "width"), ("batch", "columns")),
+            "mnist-edge line reader: float32 NHWC [batch,32,width,1] in [0,1] -> "
+            "[batch,width/4,11] per-column softmax scores (digits 0-9, blank last)")
+    return ctx.cache[READER_ONNX_FLOAT32.key]
 

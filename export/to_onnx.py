@@ -15,7 +15,10 @@ nodes at both ends quantize inside the graph, so one preprocessing serves every 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from common.tf import import_tensorflow, quiet
 from export.context import ExportContext
@@ -69,6 +72,15 @@ def convert_float32(ctx: ExportContext, path: Path) -> None:
 
 def convert_int8(ctx: ExportContext, path: Path) -> None:
     """Write the static int8 QDQ ONNX model (float32 input and output) to ``path``."""
+    images = ctx.calibration
+    batches = (images[i: i + CALIBRATION_BATCH] for i in range(0, len(images), CALIBRATION_BATCH))
+    save(int8_model(ctx, float_model(ctx), INPUT_NAME, batches), path,
+         embedded_metadata(ONNX_INT8.key, ctx.weights_sha256))
+
+
+def int8_model(ctx: ExportContext, source, input_name: str, batches: Iterator[np.ndarray]):
+    """The float32 ONNX ``source`` statically quantized to int8 QDQ (float32 input and output),
+    calibrated (MinMax) on ``batches`` fed to its input ``input_name``."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -79,16 +91,10 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    source = float_model(ctx)
-    images = ctx.calibration
-
     class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._batches = iter(range(0, len(images), CALIBRATION_BATCH))
-
         def get_next(self):
-            start = next(self._batches, None)
-            return None if start is None else {INPUT_NAME: images[start: start + CALIBRATION_BATCH]}
+            batch = next(batches, None)
+            return None if batch is None else {input_name: batch}
 
     with tempfile.TemporaryDirectory(prefix="mnist-edge-onnx-") as tmp:
         float_path, pre_path, q_path = (Path(tmp) / n
@@ -101,7 +107,7 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
                             weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
         quantized = onnx.load(q_path)
     quantized.doc_string = source.doc_string + " (static int8 QDQ inside, float32 I/O)"
-    save(quantized, path, embedded_metadata(ONNX_INT8.key, ctx.weights_sha256))
+    return quantized
 
 
 def save(proto, path: Path, metadata: dict[str, str]) -> None:
