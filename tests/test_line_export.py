@@ -17,7 +17,7 @@ from common.formats import READER_FORMATS, get_format
 from common.strips import BLANK, CLASSES, HEIGHT, STRIDE, greedy, make_lines
 from tests.conftest import local_mnist
 
-TRAIN_LINES, TEST_LINES = 384, 96
+TRAIN_LINES, TEST_LINES = 256, 64
 WIDTHS = (40, 96, 200)  # strips of other widths than the lines', to resize the interpreters
 
 
@@ -67,7 +67,7 @@ def reader_folder(test_artifacts, tmp_path_factory):
     model = _train_briefly(data)
     model.save(folder / READER_FILE)
     result = run(ExportConfig(artifacts=str(folder), data=data, reader_lines=TEST_LINES,
-                              reader_calibration=64,
+                              reader_calibration=32,
                               formats=",".join(f.key for f in READER_FORMATS)), log=lambda _: None)
     return folder, model, result
 
@@ -150,3 +150,26 @@ def test_reader_keys_without_a_reader_are_refused(test_artifacts, tmp_path):
     shutil.copytree(test_artifacts, folder, ignore=shutil.ignore_patterns(".*"))
     with pytest.raises(ExportError, match="line_reader.keras not found"):
         run(ExportConfig(artifacts=str(folder), formats="reader_tflite_int8"))
+
+
+def test_without_a_reader_the_export_is_the_classifiers(test_artifacts):
+    raw = json.loads((test_artifacts / "manifest.json").read_text())
+    assert "line_reader" not in raw and "reader_lines" not in raw["export"]
+    assert not [f.filename for f in READER_FORMATS if (test_artifacts / f.filename).exists()]
+
+
+@pytest.mark.parametrize("strip, expected", [
+    (np.zeros((32, 42), np.float32), r"shape \[32, 42\]; the line reader takes \[32, W\]"),
+    (np.zeros((28, 40), np.float32), r"shape \[28, 40\]"),
+    (np.full((32, 40), 2.0, np.float32), r"within \[0, 1\]"),
+    (np.zeros((32, 40), np.int32), "dtype int32"),
+    ([[0.0] * 40] * 32, "must be a numpy array"),
+])
+def test_a_wrong_strip_is_refused_in_one_line(reader_folder, strip, expected):
+    from mnist_edge.errors import InputError
+    from mnist_edge.linereader import LineReader
+
+    reader = LineReader.load(reader_folder[0])
+    with pytest.raises(InputError, match=expected) as exc:
+        reader.scores(strip)
+    assert "\n" not in str(exc.value)
