@@ -141,6 +141,11 @@ def test_a_tampered_reader_file_is_refused(reader_folder, tmp_path):
     with pytest.raises(IntegrityError, match="line_reader_int8.tflite: sha256"):
         LineReader.load(copy)
     assert LineReader.load(copy, key="reader_tflite_float32").key == "reader_tflite_float32"
+    # mnist-edge verify checks the reader's files too
+    from mnist_edge.manifest import verify_all
+
+    failed = [entry.key for entry, problem in verify_all(copy) if problem is not None]
+    assert failed == ["reader_tflite_int8"]
 
 
 def test_reader_keys_without_a_reader_are_refused(test_artifacts, tmp_path):
