@@ -2,6 +2,11 @@
 
     python -m export                                   # all four formats -> artifacts/
     python -m export --formats tflite_int8 --calibration-samples 1000
+    python -m export --formats reader_tflite_int8 --reader-lines 2000   # the line reader's
+
+When the folder holds the line reader (line_reader.keras), 'all' exports its four files too,
+verified on lines of MNIST test digits (export/line_export.py) and listed in the manifest's
+``line_reader`` section; without it the export is the classifier's alone.
 
 Publishing is all-or-nothing (common/publish.py): files are converted into a staging copy of
 the artifacts folder and swapped in at the end, manifest.json written last. A crash, an
