@@ -65,7 +65,8 @@ def _build(out: Path) -> None:
     load_mnist()  # fails fast with DataError offline without $MNIST_DATA; else fills Keras's cache
     KEY_FILE.unlink(missing_ok=True)
     shutil.rmtree(out, ignore_errors=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # this tree's runtime too, not the one an editable install elsewhere points at
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "runtime" / "src")])}
     _run([sys.executable, "-m", "train", "--epochs", str(EPOCHS), "--out", str(out)], env)
     _run([sys.executable, "-m", "export", "--artifacts", str(out)], env)
 

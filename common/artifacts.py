@@ -24,7 +24,7 @@ CONFUSION_FILE = "confusion_matrix.png"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "config.json"
 MANIFEST_FILE = MANIFEST_NAME
-# the line reader's training files
+# the line reader's training files (line_reader.keras is exported when present)
 READER_FILE = "line_reader.keras"
 READER_HISTORY_FILE = "line_reader_history.json"
 READER_CURVES_FILE = "line_reader_curves.png"
@@ -63,19 +63,22 @@ def read_export(folder: str | Path) -> Manifest | None:
 
 def problems(manifest: Manifest) -> list[str]:
     """Files the manifest lists that are missing or differ in size or sha256 ([] when intact)."""
-    return [f"{entry.path}: {problem}" for entry in manifest.files
+    return [f"{entry.path}: {problem}" for entry in manifest.all_files
             if (problem := manifest.check(entry)) is not None]
 
 
 def is_fresh(folder: str | Path) -> bool:
-    """True when ``folder`` holds an intact export of its current model.keras in every format."""
+    """True when ``folder`` holds an intact export of its current model.keras in every format, and
+    of its line_reader.keras, if any, in every reader format."""
     folder = Path(folder)
-    manifest, model = read_export(folder), folder / MODEL_FILE
+    manifest, model, reader = read_export(folder), folder / MODEL_FILE, folder / READER_FILE
     if manifest is None or not model.is_file():
         return False
-    listed = {e.key for e in manifest.files}
+    listed = {e.key for e in manifest.all_files}
+    wanted = formats.FORMATS + (formats.READER_FORMATS if reader.is_file() else ())
     return (exported_from(manifest) == sha256_file(model)
-            and all(f.key in listed for f in formats.FORMATS) and not problems(manifest))
+            and (not reader.is_file() or reader_exported_from(manifest) == sha256_file(reader))
+            and all(f.key in listed for f in wanted) and not problems(manifest))
 
 
 def exported_from(manifest: Manifest) -> str | None:
@@ -84,8 +87,14 @@ def exported_from(manifest: Manifest) -> str | None:
     return source.get("sha256") if isinstance(source, dict) else None
 
 
+def reader_exported_from(manifest: Manifest) -> str | None:
+    """The sha256 of the line_reader.keras the manifest's reader files were exported from."""
+    source = manifest.reader.data.get("source_model") if manifest.reader else None
+    return source.get("sha256") if isinstance(source, dict) else None
+
+
 def drop_exports(folder: Path) -> None:
     """Remove an export (the format table's files and manifest.json): it describes an older
     model."""
-    for name in [f.filename for f in formats.FORMATS] + [MANIFEST_FILE]:
+    for name in [f.filename for f in formats.FORMATS + formats.READER_FORMATS] + [MANIFEST_FILE]:
         (folder / name).unlink(missing_ok=True)

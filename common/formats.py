@@ -8,6 +8,7 @@ export, parity, bench and the checks.
     >>> get_format("onnx_int8").filename
     'model_int8.onnx'
 
+``READER_FORMATS`` are the line reader's rows, in the order of the runtime's own.
 The rows follow the runtime table's order: the runtime's order of preference, and the order of
 ``manifest.json``'s ``files`` list. Each row carries its tolerance: export verification and
 parity hold a file to the same rule against Keras, so a file that passes ``make export`` passes
@@ -119,22 +120,50 @@ FORMATS: tuple[ExportFormat, ...] = (
 
 KEYS: tuple[str, ...] = tuple(f.key for f in FORMATS)
 
+# The line reader's rows. Its "accuracy" is the share of lines read exactly (greedy decoding
+# against the label) and its "agreement" the share of lines read as Keras reads them.
+READER_INT8 = Tolerance(min_agreement=0.95, max_accuracy_diff=0.005, max_prob_diff=None,
+                        cross_min_agreement=0.99, device_max_diff=3.0, device_unit=INT8_STEPS)
+READER_FLOAT = Tolerance(min_agreement=0.99, max_accuracy_diff=None, max_prob_diff=1e-4,
+                         cross_min_agreement=0.99, device_max_diff=1e-4, device_unit=PROBABILITY)
+READER_FORMATS: tuple[ExportFormat, ...] = (
+    ExportFormat.of(device.READER_TFLITE_INT8, "export.line_reader:convert_tflite_int8",
+                    "full-integer post-training quantization (TFLITE_BUILTINS_INT8), per-channel "
+                    "weights, int8 input and output, dynamic width; calibrated on strips of "
+                    "training-digit lines", READER_INT8),
+    ExportFormat.of(device.READER_TFLITE_FLOAT32, "export.line_reader:convert_tflite_float32",
+                    "float32 TFLite, no optimizations, dynamic width", READER_FLOAT),
+    ExportFormat.of(device.READER_ONNX_FLOAT32, "export.line_reader:convert_onnx_float32",
+                    "float32 ONNX via tf2onnx, dynamic batch and width, NHWC input",
+                    READER_FLOAT),
+    ExportFormat.of(device.READER_ONNX_INT8, "export.line_reader:convert_onnx_int8",
+                    "static int8 QDQ quantization (onnxruntime), per-channel weights, float32 "
+                    "input and output, dynamic width; calibrated on strips of training-digit "
+                    "lines", READER_INT8),
+)
 
-def get_format(key: str) -> ExportFormat:
-    """The format with this key; a ValueError lists the valid keys."""
-    for fmt in FORMATS:
+READER_KEYS: tuple[str, ...] = tuple(f.key for f in READER_FORMATS)
+
+
+def get_format(key: str, table: tuple[ExportFormat, ...] | None = None) -> ExportFormat:
+    """The format with this key in ``table`` (default: FORMATS); a ValueError lists the keys."""
+    table = FORMATS if table is None else table
+    for fmt in table:
         if fmt.key == key:
             return fmt
-    raise ValueError(f"unknown format {key!r}; choose from {', '.join(f.key for f in FORMATS)}")
+    raise ValueError(f"unknown format {key!r}; choose from {', '.join(f.key for f in table)}")
 
 
-def parse_formats(text: str) -> tuple[ExportFormat, ...]:
-    """'all' or comma-separated keys -> formats in table order (duplicates dropped)."""
+def parse_formats(text: str, table: tuple[ExportFormat, ...] | None = None
+                  ) -> tuple[ExportFormat, ...]:
+    """'all' or comma-separated keys of ``table`` (default: FORMATS) -> its rows in table order
+    (duplicates dropped)."""
+    table = FORMATS if table is None else table
     if text.strip() == "all":
-        return FORMATS
+        return table
     keys = [k.strip() for k in text.split(",") if k.strip()]
     if not keys:
         raise ValueError(f"no format given in {text!r}; choose 'all' or comma-separated keys "
-                         f"from {', '.join(f.key for f in FORMATS)}")
-    wanted = {get_format(k).key for k in keys}
-    return tuple(f for f in FORMATS if f.key in wanted)
+                         f"from {', '.join(f.key for f in table)}")
+    wanted = {get_format(k, table).key for k in keys}
+    return tuple(f for f in table if f.key in wanted)

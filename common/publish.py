@@ -102,8 +102,8 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def allowed_names() -> frozenset[str]:
     """The file names an mnist-edge artifacts set holds (training files, exports, manifest)."""
-    return (TRAIN_FILES | READER_TRAIN_FILES | {f.filename for f in formats.FORMATS}
-            | {MANIFEST_FILE})
+    exported = {f.filename for f in formats.FORMATS + formats.READER_FORMATS}
+    return TRAIN_FILES | READER_TRAIN_FILES | exported | {MANIFEST_FILE}
 
 
 def _is_own_debris(name: str) -> bool:

@@ -54,9 +54,11 @@ def quiet(verbose: bool = False) -> Iterator[None]:
         logging.disable(previous_disable)
 
 
-def load_keras_model(path: Path):
-    """Load model.keras, checking it maps 28x28x1 images to 10 classes; KerasModelError
-    otherwise."""
+def load_keras_model(path: Path, maps: tuple[tuple, tuple] = ((28, 28, 1), (10,)),
+                     what: str = "the mnist-edge CNN"):
+    """Load a .keras model, checking it maps inputs of shape ``maps[0]`` to outputs of shape
+    ``maps[1]`` (after the batch dimension; default: 28x28x1 images to 10 classes), else
+    KerasModelError naming ``what`` was expected."""
     import zipfile
 
     import_tensorflow()
@@ -74,7 +76,7 @@ def load_keras_model(path: Path):
         raise KerasModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: "
                               f"{reason}); retrain it with `make train`") from None
     in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
-    if in_shape[1:] != (28, 28, 1) or out_shape[1:] != (10,):
+    if in_shape[1:] != maps[0] or out_shape[1:] != maps[1]:
         raise KerasModelError(f"{path}: model maps {in_shape} to {out_shape}, expected "
-                              "(None, 28, 28, 1) to (None, 10); export needs the mnist-edge CNN")
+                              f"{(None, *maps[0])} to {(None, *maps[1])}; export needs {what}")
     return model

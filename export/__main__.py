@@ -1,5 +1,5 @@
-"""python -m export: model.keras -> int8/float TFLite, float/int8 ONNX + manifest.json
-(see --help)."""
+"""python -m export: model.keras -> int8/float TFLite, float/int8 ONNX + manifest.json, and
+line_reader.keras -> int8/float TFLite, float ONNX when present (see --help)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from common import entry
-from common.artifacts import MANIFEST_FILE
+from common.artifacts import MANIFEST_FILE, READER_FILE
 from common.data import DataError
 from common.flags import parse
 from export.export import ExportConfig, ExportError, run
@@ -20,7 +20,10 @@ def parse_args(argv: list[str] | None = None) -> ExportConfig:
     return parse(ExportConfig, argv, PROG,
                  "Export the trained Keras model (ARTIFACTS/model.keras) to every format, verify "
                  "each file against Keras on the whole MNIST test set through the runtime, and "
-                 f"publish the files with {MANIFEST_FILE} atomically into ARTIFACTS.",
+                 f"publish the files with {MANIFEST_FILE} atomically into ARTIFACTS. When "
+                 f"ARTIFACTS holds the line reader ({READER_FILE}), its files are exported too, "
+                 "verified through the runtime's LineReader on lines of MNIST test digits "
+                 "(--reader-lines), and listed in the manifest's line_reader section.",
                  "Exit status: 0 when every requested format passed, 1 when one failed "
                  "verification (the passing files are published with a manifest listing only "
                  "them) or on an error (nothing is published).")
@@ -39,7 +42,8 @@ def _export(cfg: ExportConfig) -> int:
     result = run(cfg, log=lambda line: print(line, flush=True))
     print()
     print(result.table())
-    files = ", ".join(e["path"] for e in result.manifest["files"]) or "no files"
+    reader = result.manifest.get("line_reader") or {"files": []}
+    files = ", ".join(e["path"] for e in result.manifest["files"] + reader["files"]) or "no files"
     print(f"\npublished in {cfg.artifacts}/: {files}, {MANIFEST_FILE}")
     if result.failures:
         print(f"{PROG}: error: {'; '.join(result.failures)}; left out of {MANIFEST_FILE}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,12 +14,18 @@ class ExportContext:
     """Inputs shared by the converters of one export run."""
 
     model: Any                 # the loaded keras.Model (float32 NHWC in, probabilities out)
-    calibration: np.ndarray    # float32 [N,28,28,1] in [0,1], a seeded sample of the training set
+    # float32 model inputs without their batch dimension, in [0,1], from the training set:
+    # [N,28,28,1] images for the classifier, a list of [32,W,1] strips for the line reader
+    calibration: np.ndarray | list[np.ndarray]
     opset: int                 # ONNX opset for tf2onnx
     source_sha256: str         # sha256 of model.keras (freshness checks)
     weights_sha256: str        # sha256 of its weights, embedded in each file (reproducible)
     verbose: bool = False      # let converters print their own logs
     cache: dict = field(default_factory=dict)  # intermediate results shared between converters
+
+    def samples(self) -> Iterator[np.ndarray]:
+        """Each calibration sample as a batch of one, at its own size."""
+        return (x[np.newaxis] for x in self.calibration)
 
 
 def calibration_sample(x_train: np.ndarray, count: int, seed: int) -> np.ndarray:

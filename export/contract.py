@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 
+from common.strips import BLANK, CLASSES, HEIGHT, STRIDE
+from mnist_edge.formats import READER_FORMATS
+
 LABELS: tuple[str, ...] = tuple(str(d) for d in range(10))
 
 # Matches common.data.to_model_input: uint8 [N,28,28] -> float32 [N,28,28,1] in [0, 1].
@@ -22,12 +25,37 @@ PREPROCESSING: dict = {
 }
 
 
+# The line reader's contract: what mnist_edge.lines.line_strip makes, and what the scores mean.
+READER_LABELS: tuple[str, ...] = (*LABELS, "blank")
+READER_INPUT: dict = {
+    "height": HEIGHT,
+    "width_multiple": STRIDE * 2,  # what line_strip pads to; any multiple of STRIDE works
+    "dtype": "float32",
+    "range": [0, 1],
+    "polarity": "light ink on dark",
+    "made_by": "mnist_edge.lines.line_strip",
+}
+READER_OUTPUT: dict = {"stride": STRIDE, "classes": CLASSES, "blank": BLANK,
+                       "labels": list(READER_LABELS), "activation": "softmax"}
+READER_DECODING = "greedy: the top class per column, repeats merged, blanks dropped"
+
+
 def embedded_metadata(format_key: str, weights_sha256: str) -> dict[str, str]:
     """String key/value pairs stored inside an exported file (ONNX metadata_props, TFLite metadata).
 
     The source is identified by its weights, not by the model.keras file: the .keras zip holds a
     save date, which would make two identical trainings export different bytes.
     """
+    if format_key in {f.key for f in READER_FORMATS}:
+        return {
+            "mnist_edge.format": format_key,
+            "mnist_edge.labels": json.dumps(list(READER_LABELS)),
+            "mnist_edge.preprocessing": json.dumps(READER_INPUT),
+            "mnist_edge.output": f"per-column scores (softmax applied), one column per "
+                                 f"{STRIDE} input columns, one score per label; decoding: "
+                                 f"{READER_DECODING}",
+            "mnist_edge.source_weights_sha256": weights_sha256,
+        }
     return {
         "mnist_edge.format": format_key,
         "mnist_edge.labels": json.dumps(list(LABELS)),

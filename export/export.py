@@ -2,6 +2,11 @@
 
     python -m export                                   # all four formats -> artifacts/
     python -m export --formats tflite_int8 --calibration-samples 1000
+    python -m export --formats reader_tflite_int8 --reader-lines 2000   # the line reader's
+
+When the folder holds the line reader (line_reader.keras), 'all' exports its four files too,
+verified on lines of MNIST test digits (export/line_export.py) and listed in the manifest's
+``line_reader`` section; without it the export is the classifier's alone.
 
 Publishing is all-or-nothing (common/publish.py): files are converted into a staging copy of
 the artifacts folder and swapped in at the end, manifest.json written last. A crash, an
@@ -17,21 +22,33 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from common import formats as export_formats
 from common import publish
-from common.artifacts import MANIFEST_FILE, METRICS_FILE, MODEL_FILE, read_metrics, weights_sha256
+from common.artifacts import (
+    MANIFEST_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    READER_FILE,
+    read_metrics,
+    weights_sha256,
+)
 from common.data import keras_probabilities, load_mnist, to_model_input
 from common.flags import option, positive_int
-from common.formats import KEYS, ExportFormat
+from common.formats import KEYS, READER_KEYS, ExportFormat
+from common.strips import CLASSES, HEIGHT
 from common.tf import KerasModelError, import_tensorflow, load_keras_model
+from export import line_export
 from export import manifest as manifest_mod
 from export.context import ExportContext, calibration_sample
+from export.line_export import ReaderVerification
 from export.verify import Verification, format_table, verify
 from mnist_edge.digest import sha256_file
 
+Result = TypeVar("Result", Verification, ReaderVerification)
 MIN_OPSET, MAX_OPSET = 13, 18  # per-channel QDQ needs 13; tf2onnx 1.17 stops at 18
 
 
@@ -54,13 +71,19 @@ class ExportConfig:
 
     artifacts: str = option("artifacts", "folder holding model.keras; the exported files are "
                                          "published into it")
-    formats: str = option("all", f"'all' or comma-separated keys: {', '.join(KEYS)}")
+    formats: str = option("all", "'all' or comma-separated keys: "
+                                 f"{', '.join(KEYS + READER_KEYS)} (the reader_* files are made "
+                                 f"when ARTIFACTS holds {READER_FILE}; 'all' includes them then)")
     calibration_samples: int = option(500, "training images used to calibrate the int8 formats",
                                       type=positive_int)
+    reader_lines: int = option(500, f"lines of MNIST test digits each {READER_FILE} file is "
+                                    "verified on", type=positive_int)
+    reader_calibration: int = option(300, "lines of MNIST training digits the int8 reader is "
+                                          "calibrated on", type=positive_int)
     opset: int = option(17, f"ONNX opset ({MIN_OPSET}..{MAX_OPSET})", type=opset)
     data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else the "
                                     "Keras download)")
-    seed: int = option(42, "seed for the calibration sample")
+    seed: int = option(42, "seed for the calibration sample and the reader's lines")
     verbose: bool = option(False, "show TensorFlow's and the converters' logs")
 
 
@@ -73,6 +96,7 @@ class ExportResult:
     manifest: dict
     artifacts: Path
     failures: list[str] = field(default_factory=list)
+    reader_results: list[ReaderVerification] = field(default_factory=list)
 
     def table(self) -> str:
         """The verification table."""
@@ -100,15 +124,19 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
     tf = import_tensorflow(cfg.verbose)
     import keras
 
-    try:
-        model = load_keras_model(model_path)
-    except KerasModelError as exc:
-        raise ExportError(str(exc)) from None
+    model = _load(model_path)
     _check_finite_weights(model, model_path)
+    reader_path = folder / READER_FILE
+    formats, reader_formats = _split(formats, cfg.formats, reader_path)
+    reader = _load(reader_path, ((HEIGHT, None, 1), (None, CLASSES)),
+                   "the mnist-edge line reader") if reader_path.is_file() else None
+    if reader is not None:
+        _check_finite_weights(reader, reader_path)
     # each file holds the weights once: 4 bytes a parameter in float, 1 in int8
     publish.check_space(folder, 1_000_000 + sum(
-        model.count_params() * (1 if f.precision == "int8" else 4) for f in formats),
-        f"exporting {', '.join(f.key for f in formats)}")
+        m.count_params() * (1 if f.precision == "int8" else 4)
+        for m, fs in ((model, formats), (reader, reader_formats)) for f in fs),
+        f"exporting {', '.join(f.key for f in formats + reader_formats)}")
     mnist = load_mnist(cfg.data)
     keras_probs = keras_probabilities(model, mnist.x_test)
     _check_finite_predictions(keras_probs, model_path)
@@ -120,13 +148,14 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
                         source_sha256=source_sha256, weights_sha256=source_weights,
                         verbose=cfg.verbose)
     log(f"exporting {model_path} (Keras test accuracy {keras_accuracy:.2%}) to "
-        f"{', '.join(f.key for f in formats)}; calibrating int8 on {len(calibration)} "
-        "training images")
+        f"{', '.join(f.key for f in formats) or 'no classifier file'}; calibrating int8 on "
+        f"{len(calibration)} training images")
 
     results = []
     with publish.staging(folder) as stage:
         for fmt in formats:
-            result = _export_one(fmt, ctx, stage, mnist.x_test, mnist.y_test, keras_probs)
+            result = _export_one(fmt, ctx, stage, lambda tmp, took, fmt=fmt: verify(
+                fmt, tmp, mnist.x_test, mnist.y_test, keras_probs, took))
             log(f"  {fmt.key:<15} {result.size / 1024:8.0f} KB  accuracy {result.accuracy:.2%}  "
                 f"{'ok' if result.passed else 'FAILED: ' + result.failure}")
             results.append(result)
@@ -139,16 +168,91 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
         for fmt in every:  # never leave a model file the manifest does not describe
             if fmt.key not in listed:
                 (stage / fmt.filename).unlink(missing_ok=True)
-        settings = {**asdict(cfg), "formats": sorted(requested, key=[f.key for f in every].index),
+        settings = {**asdict(cfg), "formats": [f.key for f in formats + reader_formats],
                     "calibration_samples": len(calibration),
                     "calibration_source": "seeded random sample of the MNIST training set"}
         settings.pop("verbose")
+        if reader is None:  # settings of a stage that did not run
+            settings.pop("reader_lines")
+            settings.pop("reader_calibration")
         manifest = manifest_mod.build(entries, model_path, training, keras_accuracy,
                                       manifest_mod.versions(tf.__version__, keras.__version__),
                                       settings)
+        reader_results, section = _reader(cfg, reader, reader_formats, folder, stage, log)
+        if section is not None:
+            manifest["line_reader"] = section
         publish.write_json(stage / MANIFEST_FILE, manifest)
     return ExportResult(results, keras_accuracy, manifest, folder,
-                        [r.failure for r in results if not r.passed])
+                        [str(r.failure) for r in results if not r.passed]
+                        + [str(r.failure) for r in reader_results if not r.passed],
+                        reader_results)
+
+
+def _load(path: Path, *expected):
+    """The Keras model at ``path`` (``expected``: load_keras_model's checks); ExportError when it
+    does not load."""
+    try:
+        return load_keras_model(path, *expected)
+    except KerasModelError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def _split(formats: tuple[ExportFormat, ...], asked: str, reader_path: Path
+           ) -> tuple[tuple[ExportFormat, ...], tuple[ExportFormat, ...]]:
+    """The classifier's and the reader's formats of a request; the reader's only when
+    ``reader_path`` exists ('all' without it means the classifier's)."""
+    reader = tuple(f for f in formats if f in export_formats.READER_FORMATS)
+    if reader and not reader_path.is_file():
+        if asked.strip() != "all":
+            raise ExportError(f"--formats {reader[0].key}: {reader_path} not found; train the line "
+                              "reader first (make train)")
+        reader = ()
+    return tuple(f for f in formats if f in export_formats.FORMATS), reader
+
+
+def _reader(cfg: ExportConfig, model, formats: tuple[ExportFormat, ...], folder: Path,
+            stage: Path, log: Callable[[str], None]
+            ) -> tuple[list[ReaderVerification], dict | None]:
+    """Export and verify the reader's files into ``stage``; (their results, the manifest's
+    ``line_reader`` section, None without a reader). Files not requested are carried over from
+    the current manifest when they come from the same line_reader.keras."""
+    every = export_formats.READER_FORMATS
+    if model is None:
+        for fmt in every:  # no reader: no reader file the manifest does not describe
+            (stage / fmt.filename).unlink(missing_ok=True)
+        return [], None
+    path = folder / READER_FILE
+    source_sha256 = sha256_file(path)
+    results = []
+    ref = None
+    if formats:
+        log(f"line reader {path}: making {cfg.reader_lines} test lines and "
+            f"{cfg.reader_calibration} calibration lines")
+        ref = line_export.reference(model, cfg.data, cfg.seed, cfg.reader_lines)
+        ctx = ExportContext(model=model, calibration=line_export.calibration_strips(
+                                cfg.data, cfg.seed, cfg.reader_calibration),
+                            opset=cfg.opset, source_sha256=source_sha256,
+                            weights_sha256=weights_sha256(path), verbose=cfg.verbose)
+        log(f"line reader: Keras reads {ref.exact_rate:.2%} of {len(ref.lines.labels)} test "
+            f"lines exactly (digits {ref.digit_accuracy:.2%})")
+        for fmt in formats:
+            result = _export_one(fmt, ctx, stage, lambda tmp, took, fmt=fmt: line_export.verify(
+                fmt, tmp, ref, took))
+            log(result.line())
+            results.append(result)
+    old = manifest_mod.carried_over_reader(folder, source_sha256,
+                                           {f.key for f in every} - {f.key for f in formats})
+    entries = old["files"] if old else []
+    entries += [manifest_mod.file_entry(r, stage) for r in results if r.passed]
+    listed = {e["key"] for e in entries}
+    for fmt in every:
+        if fmt.key not in listed:
+            (stage / fmt.filename).unlink(missing_ok=True)
+    keras_reference = ({"exact_rate": round(ref.exact_rate, 6),
+                        "digit_accuracy": round(ref.digit_accuracy, 6),
+                        "lines": len(ref.lines.labels)} if ref is not None
+                       else (old or {}).get("keras_reference"))
+    return results, manifest_mod.reader_section(entries, path, keras_reference)
 
 
 def _check_finite_weights(model, model_path: Path) -> None:
@@ -183,21 +287,21 @@ def _training_metrics(folder: Path, source_weights: str,
 
 
 class _Rejected(Exception):
-    def __init__(self, result: Verification):
+    def __init__(self, result: Verification | ReaderVerification):
         super().__init__(result.failure)
         self.result = result
 
 
-def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path, images, labels,
-                keras_probs) -> Verification:
-    """Convert one format into ``stage`` and verify it; a rejected file is removed from the
-    stage."""
+def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path,
+                check: Callable[[Path, float], Result]) -> Result:
+    """Convert one format into ``stage`` and verify it with ``check`` (the file, the seconds its
+    conversion took); a rejected file is removed from the stage."""
     target = stage / fmt.filename
     try:
         with publish.atomic_path(target) as tmp:
             start = time.perf_counter()
             fmt.load_converter()(ctx, tmp)
-            result = verify(fmt, tmp, images, labels, keras_probs, time.perf_counter() - start)
+            result = check(tmp, time.perf_counter() - start)
             if not result.passed:
                 raise _Rejected(result)
     except _Rejected as rejected:
@@ -208,7 +312,8 @@ def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path, images, labe
 
 def _check_options(cfg: ExportConfig) -> tuple[ExportFormat, ...]:
     try:
-        chosen = export_formats.parse_formats(cfg.formats)
+        chosen = export_formats.parse_formats(
+            cfg.formats, export_formats.FORMATS + export_formats.READER_FORMATS)
     except ValueError as exc:
         raise ExportError(f"--formats: {exc}") from None
     if not MIN_OPSET <= cfg.opset <= MAX_OPSET:

@@ -9,6 +9,7 @@ from pathlib import Path
 from common import formats
 from common.artifacts import exported_from, read_export, weights_sha256
 from export.contract import LABELS, PREPROCESSING
+from export.line_export import ReaderVerification, section_contract
 from export.verify import Verification
 from mnist_edge.digest import sha256_file
 
@@ -29,7 +30,7 @@ def versions(tensorflow: str, keras: str) -> dict[str, str | None]:
     return found
 
 
-def file_entry(result: Verification, folder: Path) -> dict:
+def file_entry(result: Verification | ReaderVerification, folder: Path) -> dict:
     """The manifest entry of one verified file inside ``folder``."""
     fmt = result.fmt
     path = folder / fmt.filename
@@ -56,9 +57,7 @@ def build(entries: list[dict], source_model: Path, training: dict | None, keras_
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "labels": list(LABELS),
         "preprocessing": dict(PREPROCESSING),
-        "source_model": {"path": source_model.name, "sha256": sha256_file(source_model),
-                         "size": source_model.stat().st_size,
-                         "weights_sha256": weights_sha256(source_model)},
+        "source_model": _source(source_model),
         "training": training,
         "versions": library_versions,
         "keras_reference": {"test_accuracy": round(keras_accuracy, 6)},
@@ -75,3 +74,31 @@ def carried_over(folder: Path, source_sha256: str, keys: set[str]) -> list[dict]
         return []
     return [raw for entry, raw in zip(manifest.files, manifest.data["files"], strict=True)
             if entry.key in keys and manifest.check(entry) is None]
+
+
+def _source(path: Path) -> dict:
+    """The ``source_model`` object: the .keras file the files were exported from."""
+    return {"path": path.name, "sha256": sha256_file(path), "size": path.stat().st_size,
+            "weights_sha256": weights_sha256(path)}
+
+
+def reader_section(entries: list[dict], source_model: Path, keras_reference: dict | None) -> dict:
+    """The ``line_reader`` section; ``entries`` are put in the reader table's order."""
+    order = {f.key: i for i, f in enumerate(formats.READER_FORMATS)}
+    return {"files": sorted(entries, key=lambda e: order[e["key"]]), **section_contract(),
+            "source_model": _source(source_model), "keras_reference": keras_reference}
+
+
+def carried_over_reader(folder: Path, source_sha256: str, keys: set[str]) -> dict | None:
+    """The current manifest's ``line_reader`` section, if it comes from the same
+    line_reader.keras, with only its intact files whose key is in ``keys``; else None."""
+    manifest = read_export(folder)
+    if manifest is None or manifest.reader is None:
+        return None
+    raw = manifest.reader.data
+    source = raw.get("source_model")
+    if not isinstance(source, dict) or source.get("sha256") != source_sha256:
+        return None
+    files = [entry for entry, parsed in zip(raw["files"], manifest.reader.files, strict=True)
+             if parsed.key in keys and manifest.check(parsed) is None]
+    return {**raw, "files": files}

@@ -1,9 +1,10 @@
 """Keras -> ONNX: float32 via tf2onnx, and static int8 QDQ via onnxruntime.quantization.
 
-Float: a ``tf.function`` with input signature float32 [None, 28, 28, 1] named ``input`` is
-converted by tf2onnx (``tf2onnx.convert.from_keras`` fails on Keras 3 models). Keras's own
-``model.export(format="onnx")`` gives the same graph but names the output ``Identity:0`` and
-does not take an opset; here the output is ``probabilities`` and ``--opset`` applies.
+Float: a ``tf.function`` with the model's input signature (float32 [None, 28, 28, 1] named
+``input`` for the classifier) is converted by tf2onnx (``tf2onnx.convert.from_keras`` fails on
+Keras 3 models). Keras's own ``model.export(format="onnx")`` gives the same graph but names the
+output ``Identity:0`` and does not take an opset; here the output is ``probabilities`` and
+``--opset`` applies.
 
 Int8: ``quant_pre_process`` (shape inference + graph optimisation), then ``quantize_static``
 in QDQ format with per-channel int8 weights and int8 activations calibrated (MinMax) on the
@@ -14,7 +15,10 @@ nodes at both ends quantize inside the graph, so one preprocessing serves every 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from common.tf import import_tensorflow, quiet
 from export.context import ExportContext
@@ -29,35 +33,54 @@ CALIBRATION_BATCH = 50  # images per calibration batch fed to onnxruntime
 
 def float_model(ctx: ExportContext):
     """The float32 ONNX ModelProto of ``ctx.model`` (converted once per run, then cached)."""
-    if ONNX_FLOAT32.key in ctx.cache:
-        return ctx.cache[ONNX_FLOAT32.key]
+    if ONNX_FLOAT32.key not in ctx.cache:
+        ctx.cache[ONNX_FLOAT32.key] = keras_to_onnx(
+            ctx, (None, 28, 28, 1), INPUT_NAME, OUTPUT_NAME, ((BATCH_DIM,), (BATCH_DIM,)),
+            "mnist-edge digit classifier: float32 NHWC [batch,28,28,1] in [0,1] -> 10 "
+            "probabilities")
+    return ctx.cache[ONNX_FLOAT32.key]
+
+
+def keras_to_onnx(ctx: ExportContext, shape: tuple[int | None, ...], input_name: str,
+                  output_name: str, dims: tuple[tuple[str, ...], tuple[str, ...]], doc: str):
+    """``ctx.model`` as a float32 ONNX ModelProto taking ``shape`` (None: dynamic); the dynamic
+    dimensions of its input and its output are named by ``dims`` (input's, output's), in order."""
     tf = import_tensorflow(ctx.verbose)
     model = ctx.model
-    spec = [tf.TensorSpec([None, 28, 28, 1], tf.float32, name=INPUT_NAME)]
+    spec = [tf.TensorSpec(shape, tf.float32, name=input_name)]
 
     @tf.function(input_signature=spec)
     def serve(x):
-        return {OUTPUT_NAME: model(x, training=False)}
+        return {output_name: model(x, training=False)}
 
     with quiet(ctx.verbose):
         import tf2onnx
 
         proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=ctx.opset)
-    for value in (*proto.graph.input, *proto.graph.output):
-        value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
-    proto.doc_string = ("mnist-edge digit classifier: float32 NHWC [batch,28,28,1] in [0,1] -> "
-                        "10 probabilities")
-    ctx.cache[ONNX_FLOAT32.key] = proto
+    for value, names in ((proto.graph.input[0], dims[0]), (proto.graph.output[0], dims[1])):
+        dynamic = [d for d in value.type.tensor_type.shape.dim if not d.HasField("dim_value")]
+        for dim, name in zip(dynamic, names, strict=True):
+            dim.dim_param = name
+    proto.doc_string = doc
     return proto
 
 
 def convert_float32(ctx: ExportContext, path: Path) -> None:
     """Write the float32 ONNX model to ``path``."""
-    _save(float_model(ctx), path, embedded_metadata(ONNX_FLOAT32.key, ctx.weights_sha256))
+    save(float_model(ctx), path, embedded_metadata(ONNX_FLOAT32.key, ctx.weights_sha256))
 
 
 def convert_int8(ctx: ExportContext, path: Path) -> None:
     """Write the static int8 QDQ ONNX model (float32 input and output) to ``path``."""
+    images = ctx.calibration
+    batches = (images[i: i + CALIBRATION_BATCH] for i in range(0, len(images), CALIBRATION_BATCH))
+    save(int8_model(ctx, float_model(ctx), INPUT_NAME, batches), path,
+         embedded_metadata(ONNX_INT8.key, ctx.weights_sha256))
+
+
+def int8_model(ctx: ExportContext, source, input_name: str, batches: Iterator[np.ndarray]):
+    """The float32 ONNX ``source`` statically quantized to int8 QDQ (float32 input and output),
+    calibrated (MinMax) on ``batches`` fed to its input ``input_name``."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -68,16 +91,10 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    source = float_model(ctx)
-    images = ctx.calibration
-
     class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._batches = iter(range(0, len(images), CALIBRATION_BATCH))
-
         def get_next(self):
-            start = next(self._batches, None)
-            return None if start is None else {INPUT_NAME: images[start: start + CALIBRATION_BATCH]}
+            batch = next(batches, None)
+            return None if batch is None else {input_name: batch}
 
     with tempfile.TemporaryDirectory(prefix="mnist-edge-onnx-") as tmp:
         float_path, pre_path, q_path = (Path(tmp) / n
@@ -90,10 +107,11 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
                             weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
         quantized = onnx.load(q_path)
     quantized.doc_string = source.doc_string + " (static int8 QDQ inside, float32 I/O)"
-    _save(quantized, path, embedded_metadata(ONNX_INT8.key, ctx.weights_sha256))
+    return quantized
 
 
-def _save(proto, path: Path, metadata: dict[str, str]) -> None:
+def save(proto, path: Path, metadata: dict[str, str]) -> None:
+    """Check ``proto`` and write it to ``path`` with ``metadata`` as its metadata_props."""
     import onnx
 
     proto = type(proto).FromString(proto.SerializeToString())  # never alter the cached float model

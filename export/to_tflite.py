@@ -1,7 +1,8 @@
 """Keras -> TFLite: the float32 baseline and full-integer int8 post-training quantization.
 
 The converter goes through ``TFLiteConverter.from_keras_model`` (Keras 3 exports a SavedModel
-behind the scenes); the input keeps a dynamic batch dimension (shape_signature [-1, 28, 28, 1]).
+behind the scenes); the input keeps the model's dynamic dimensions (the classifier's shape_signature
+is [-1, 28, 28, 1], the line reader's [-1, 32, -1, 1]).
 """
 
 from __future__ import annotations
@@ -20,26 +21,30 @@ METADATA_NAME = "mnist_edge"  # name of the TFLite metadata entry holding embedd
 
 def convert_float32(ctx: ExportContext, path: Path) -> None:
     """Write the float32 TFLite model to ``path``."""
-    converter = _converter(ctx)
-    _write(ctx, path, TFLITE_FLOAT32.key, _convert(ctx, converter))
+    write(ctx, path, TFLITE_FLOAT32.key, float32_model(ctx))
 
 
 def convert_int8(ctx: ExportContext, path: Path) -> None:
     """Write the full-integer int8 TFLite model (int8 input and output) to ``path``."""
+    write(ctx, path, TFLITE_INT8.key, int8_model(ctx))
+
+
+def float32_model(ctx: ExportContext) -> bytes:
+    """``ctx.model`` as a float32 TFLite flatbuffer, no optimizations."""
+    return _convert(ctx, _converter(ctx))
+
+
+def int8_model(ctx: ExportContext) -> bytes:
+    """``ctx.model`` as a full-integer int8 TFLite flatbuffer (int8 input and output), calibrated
+    on ``ctx.samples()`` one at a time (each at its own size where the input is dynamic)."""
     tf = import_tensorflow()
     converter = _converter(ctx)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]  # per-channel weights are the default
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    images = ctx.calibration
-
-    def representative_dataset():
-        for i in range(len(images)):
-            yield [images[i: i + 1]]
-
-    converter.representative_dataset = representative_dataset
-    _write(ctx, path, TFLITE_INT8.key, _convert(ctx, converter))
+    converter.representative_dataset = lambda: ([x] for x in ctx.samples())
+    return _convert(ctx, converter)
 
 
 def _converter(ctx: ExportContext):
@@ -53,7 +58,8 @@ def _convert(ctx: ExportContext, converter) -> bytes:
         return converter.convert()
 
 
-def _write(ctx: ExportContext, path: Path, key: str, model: bytes) -> None:
+def write(ctx: ExportContext, path: Path, key: str, model: bytes) -> None:
+    """Write ``model`` to ``path`` with the metadata of format ``key`` embedded."""
     Path(path).write_bytes(with_metadata(model, embedded_metadata(key, ctx.weights_sha256)))
 
 

@@ -17,8 +17,24 @@ import numpy as np
 from common.formats import ExportFormat
 
 
+class Verdict:
+    """Pass or fail of one verified file, from the rules it broke (``failures``)."""
+
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        """True when the file is within its format's tolerance."""
+        return not self.failures
+
+    @property
+    def failure(self) -> str | None:
+        """Why the file is rejected, in one line; None when it passed."""
+        return "; ".join(self.failures) or None
+
+
 @dataclass(frozen=True)
-class Verification:
+class Verification(Verdict):
     """How one exported file did on the test set, next to the Keras model it came from."""
 
     fmt: ExportFormat
@@ -35,16 +51,6 @@ class Verification:
     input: dict                 # manifest-style tensor specs read from the file itself
     output: dict
     failures: list[str]         # each broken figure of the rule; [] when within tolerance
-
-    @property
-    def passed(self) -> bool:
-        """True when the file is within its format's tolerance."""
-        return not self.failures
-
-    @property
-    def failure(self) -> str | None:
-        """Why the file is rejected, in one line; None when it passed."""
-        return "; ".join(self.failures) or None
 
     def manifest_fields(self) -> dict:
         """The ``verification`` object of this file's manifest entry."""

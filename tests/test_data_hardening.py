@@ -182,7 +182,7 @@ def test_empty_format_list_is_an_error_naming_the_keys(text):
 
 
 def test_cli_empty_formats_is_one_line(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "runtime" / "src")])}
     done = subprocess.run([sys.executable, "-m", "export", "--artifacts", str(tmp_path),
                            "--formats", ","], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)

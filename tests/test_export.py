@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.formats import FORMATS, KEYS, get_format, parse_formats
+from common.formats import FORMATS, KEYS, READER_KEYS, get_format, parse_formats
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000
@@ -230,7 +230,7 @@ def test_files_carry_labels_and_preprocessing(test_artifacts):
 # --- errors -------------------------------------------------------------------------------------
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "runtime" / "src")])}
     return subprocess.run([sys.executable, "-m", "export", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -269,7 +269,7 @@ def test_unknown_format_is_rejected_before_any_work(tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
         "python -m export: error: --formats: unknown format 'coreml'; choose from "
-        + ", ".join(KEYS)]
+        + ", ".join(KEYS + READER_KEYS)]
 
 
 # --- nothing half-written -----------------------------------------------------------------------

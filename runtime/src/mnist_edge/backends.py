@@ -44,6 +44,8 @@ BACKENDS = {
     "onnxruntime": BackendInfo("onnxruntime", "onnx", "onnxruntime",
                                "pip install 'mnist-edge[onnx]'", ("onnxruntime",)),
 }
+IMAGE_DIMS = (28, 28, 1)  # one classifier input, without the batch dimension
+
 # Interpreters that run the FlatBuffer verifier themselves; tflite-runtime 2.14 does not and
 # segfaults on a truncated file, so unverified files are first loaded in a child process.
 VERIFYING = {"litert", "tensorflow", "onnxruntime"}
@@ -173,8 +175,9 @@ class Backend:
     input: TensorSpec
     output: TensorSpec
 
-    def prepare(self, n: int) -> np.ndarray:
-        """The writable input buffer for ``n`` images, [n,28,28,1] in the input's dtype.
+    def prepare(self, n: int, dims: tuple[int, ...] = IMAGE_DIMS) -> np.ndarray:
+        """The writable input buffer for ``n`` inputs of shape ``dims``, [n, *dims] in the input's
+        dtype (dims other than [28,28,1] for a model with a dynamic size, the line reader's width).
 
         The caller fills it in place (no extra copy), drops it, then calls ``run``. For TFLite
         it is a view of the interpreter's own tensor memory: never keep it past ``run``.
@@ -182,7 +185,8 @@ class Backend:
         raise NotImplementedError
 
     def run(self) -> np.ndarray:
-        """Run the model on the prepared buffer; returns a fresh [n,10] output array."""
+        """Run the model on the prepared buffer; returns a fresh output array ([n,10] for the
+        classifier)."""
         raise NotImplementedError
 
     def bare_call(self) -> Callable[[], object]:
@@ -193,8 +197,9 @@ class Backend:
         raise NotImplementedError
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
-        """Run one batch already in the input's dtype and shape [n,28,28,1]; returns [n,10]."""
-        self.prepare(len(batch))[...] = batch
+        """Run one batch already in the input's dtype and shape ([n,28,28,1] for the classifier);
+        returns its output ([n,10])."""
+        self.prepare(len(batch), batch.shape[1:])[...] = batch
         return self.run()
 
 
@@ -222,11 +227,10 @@ def _import_interpreter(name: str) -> Any:
 
 def _spec(details: dict[str, Any]) -> TensorSpec:
     scale, zero_point = details.get("quantization", (0.0, 0))
-    shape = tuple(int(d) for d in details["shape"])
     signature = details.get("shape_signature", details["shape"])
-    batch = None if len(signature) == 0 or int(signature[0]) < 0 else int(signature[0])
+    shape = tuple(None if int(d) < 0 else int(d) for d in signature)  # None: resizable
     quantized = scale != 0.0 and np.dtype(details["dtype"]).kind in "iu"
-    return TensorSpec(details["name"], (batch,) + shape[1:], np.dtype(details["dtype"]),
+    return TensorSpec(details["name"], shape, np.dtype(details["dtype"]),
                       float(scale) if quantized else None, int(zero_point) if quantized else None)
 
 
@@ -250,16 +254,17 @@ class TfliteBackend(Backend):
             raise ModelError(f"the model has {len(inputs)} inputs and {len(outputs)} outputs; "
                              "an mnist-edge model has one of each")
         self._in, self._out = inputs[0]["index"], outputs[0]["index"]
-        self._batch = int(inputs[0]["shape"][0])
+        self._shape = tuple(int(d) for d in inputs[0]["shape"])
         self.input, self.output = _spec(inputs[0]), _spec(outputs[0])
 
-    def prepare(self, n: int) -> np.ndarray:
+    def prepare(self, n: int, dims: tuple[int, ...] = IMAGE_DIMS) -> np.ndarray:
         interp = self._interp
-        if n != self._batch:
+        shape = (n, *dims)
+        if shape != self._shape:
             # resizing re-plans the interpreter (and its delegate): done only when the size changes
-            interp.resize_tensor_input(self._in, [n, 28, 28, 1])
+            interp.resize_tensor_input(self._in, list(shape))
             interp.allocate_tensors()
-            self._batch = n
+            self._shape = shape
         # A view of the input tensor's memory, filled in place: no set_tensor checks and copy.
         # It is fetched anew for every call and must be dropped before run(): the interpreter
         # may move its buffers (a delegate re-plans on the first invoke), and invoke() refuses
@@ -321,10 +326,10 @@ class OnnxBackend(Backend):
         shape = tuple(d if isinstance(d, int) else None for d in arg.shape)
         return TensorSpec(arg.name, shape, np.dtype(_ONNX_TYPES[arg.type]))
 
-    def prepare(self, n: int) -> np.ndarray:
+    def prepare(self, n: int, dims: tuple[int, ...] = IMAGE_DIMS) -> np.ndarray:
         buf = self._feed.get(self._in_name)
-        if buf is None or len(buf) != n:  # one reused buffer: no allocation per call
-            buf = np.empty((n, 28, 28, 1), dtype=self.input.dtype)
+        if buf is None or buf.shape != (n, *dims):  # one reused buffer: no allocation per call
+            buf = np.empty((n, *dims), dtype=self.input.dtype)
             self._feed = {self._in_name: buf}
         return buf
 

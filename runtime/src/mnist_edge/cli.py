@@ -339,12 +339,13 @@ def _verify(args: argparse.Namespace) -> int:
     from mnist_edge.manifest import verify_all
 
     results = verify_all(Path(args.artifacts))
+    width = max([16] + [len(entry.key) + 1 for entry, _ in results])  # the reader's keys are longer
     for entry, problem in results:
         if problem is None:
-            print(printable(f"OK    {entry.key:<16}{entry.path}  {entry.size} bytes  "
+            print(printable(f"OK    {entry.key:<{width}}{entry.path}  {entry.size} bytes  "
                             f"sha256 {entry.sha256[:12]}..."))
         else:
-            print(printable(f"FAIL  {entry.key:<16}{entry.path}: {problem}"))
+            print(printable(f"FAIL  {entry.key:<{width}}{entry.path}: {problem}"))
     bad = sum(problem is not None for _, problem in results)
     if bad:
         print(f"mnist-edge: {bad} of {len(results)} files do not match the manifest; "

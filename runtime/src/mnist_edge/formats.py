@@ -7,9 +7,10 @@
     ('onnx', ('litert', 'tflite-runtime', 'tensorflow'))
 
 The rows' order is the runtime's order of preference, and the order of ``manifest.json``'s
-``files`` list. The build side (``common/formats.py``) extends each row with how it is made and
-how closely it must match Keras; the runtime reads the kinds (file suffix, backends). Lookups read
-the tables when called, never a copy made at import.
+``files`` list (``READER_FORMATS``: of its ``line_reader.files``). The build side
+(``common/formats.py``) extends each row with how it is made and how closely it must match Keras;
+the runtime reads the kinds (file suffix, backends). Lookups read the tables when called, never a
+copy made at import.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ ONNX_FLOAT32 = Format("onnx_float32", "model.onnx", "onnx", "float32", "float32"
 # int8 inside (QDQ), float32 input and output: one preprocessing for every ONNX file
 ONNX_INT8 = Format("onnx_int8", "model_int8.onnx", "onnx", "int8", "float32")
 FORMATS: tuple[Format, ...] = (TFLITE_INT8, TFLITE_FLOAT32, ONNX_FLOAT32, ONNX_INT8)
+
+# The line reader's files (manifest.json's "line_reader" section): strips [N, 32, W, 1] in,
+# per-column scores [N, W/4, 11] out; every ONNX file takes float32, as for the classifier. A
+# table of its own, so the classifier's loaders, parity and bench never pick a reader file.
+READER_TFLITE_INT8 = Format("reader_tflite_int8", "line_reader_int8.tflite", "tflite", "int8",
+                            "int8")
+READER_TFLITE_FLOAT32 = Format("reader_tflite_float32", "line_reader_float32.tflite", "tflite",
+                               "float32", "float32")
+READER_ONNX_FLOAT32 = Format("reader_onnx_float32", "line_reader.onnx", "onnx", "float32",
+                             "float32")
+READER_ONNX_INT8 = Format("reader_onnx_int8", "line_reader_int8.onnx", "onnx", "int8", "float32")
+READER_FORMATS: tuple[Format, ...] = (READER_TFLITE_INT8, READER_TFLITE_FLOAT32,
+                                      READER_ONNX_FLOAT32, READER_ONNX_INT8)
 
 
 def kind_names() -> tuple[str, ...]:

@@ -16,7 +16,15 @@ from pathlib import Path
 from mnist_edge import backends
 from mnist_edge.choice import PREFERENCES
 from mnist_edge.errors import BackendError, InputError, MnistEdgeError, ModelError
-from mnist_edge.manifest import FileEntry, Manifest, manifest_path, read_manifest
+from mnist_edge.formats import READER_FORMATS
+from mnist_edge.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    Manifest,
+    ReaderSection,
+    manifest_path,
+    read_manifest,
+)
 from mnist_edge.modelfile import check_model_bytes, format_of, read_model_bytes
 
 # More interpreter threads are refused: 100,000 crashed litert and made onnxruntime start 32,449
@@ -39,16 +47,10 @@ class Loaded:
 def load_model(path: str | os.PathLike[str], backend: str, threads: int, key: str | None,
                probe: bool | None, prefer: str | None) -> Loaded:
     """The file and interpreter ``Classifier.load`` uses (its arguments, its errors)."""
-    if not isinstance(backend, str) or (backend != "auto" and backend not in backends.BACKENDS):
-        raise BackendError(f"unknown backend {backend!r}; choose auto, "
-                           f"{', '.join(backends.BACKENDS)}")
-    threads = usable_threads(threads)
-    path = one_path(path, "path")
+    path, threads = _check_request(path, backend, threads, key, "tflite_int8")
     mpath = manifest_path(path) if path.exists() else None
     if prefer is not None and (not isinstance(prefer, str) or prefer not in PREFERENCES):
         raise MnistEdgeError(f"prefer must be 'latency' or 'throughput', got {prefer!r}")
-    if key is not None and not isinstance(key, str):
-        raise MnistEdgeError(f"key must be a format key such as 'tflite_int8', got {key!r}")
     if probe is not None and not isinstance(probe, bool):
         raise MnistEdgeError(f"probe must be True, False or None, got {probe!r}")
     if mpath is not None:
@@ -70,12 +72,44 @@ def load_model(path: str | os.PathLike[str], backend: str, threads: int, key: st
     return Loaded(impl, path, _precision_of(fmt, data, impl))
 
 
-def _from_manifest(manifest: Manifest, backend: str, threads: int, key: str | None) -> Loaded:
-    entries = list(manifest.files)
+def load_reader(path: str | os.PathLike[str], backend: str, threads: int,
+                key: str | None) -> tuple[Loaded, ReaderSection]:
+    """The line reader's file and interpreter, from an artifacts folder or its manifest
+    (``LineReader.load``'s arguments and errors)."""
+    path, threads = _check_request(path, backend, threads, key, "reader_tflite_int8")
+    mpath = manifest_path(path) if path.exists() else None
+    if mpath is None:
+        raise ModelError(f"{path}: the line reader loads from an artifacts folder or its "
+                         f"{MANIFEST_NAME}")
+    manifest = read_manifest(mpath)
+    section = manifest.reader
+    if section is None or not section.files:
+        raise ModelError(f"{mpath.parent}: no line reader ({READER_FORMATS[0].filename} or another "
+                         f"reader file) in its {MANIFEST_NAME}; run make train export")
+    return _from_manifest(manifest, backend, threads, key, section.files), section
+
+
+def _check_request(path: object, backend: object, threads: object, key: object,
+                   example: str) -> tuple[Path, int]:
+    """The path and thread count of a load request, once its arguments are checked."""
+    if not isinstance(backend, str) or (backend != "auto" and backend not in backends.BACKENDS):
+        raise BackendError(f"unknown backend {backend!r}; choose auto, "
+                           f"{', '.join(backends.BACKENDS)}")
+    threads, path = usable_threads(threads), one_path(path, "path")
+    if key is not None and not isinstance(key, str):
+        raise MnistEdgeError(f"key must be a format key such as {example!r}, got {key!r}")
+    return path, threads
+
+
+def _from_manifest(manifest: Manifest, backend: str, threads: int, key: str | None,
+                   listed: tuple[FileEntry, ...] | None = None) -> Loaded:
+    """The first of ``listed`` (default: the classifier's files) an installed backend runs."""
+    listed = manifest.files if listed is None else listed
+    entries = list(listed)
     if key is not None:
         entries = [e for e in entries if e.key == key]
         if not entries:
-            keys = ", ".join(e.key for e in manifest.files)
+            keys = ", ".join(e.key for e in listed)
             raise ModelError(f"{manifest.path}: no file with key {key!r}; it lists {keys}")
     if backend != "auto":
         fmt = backends.BACKENDS[backend].format
@@ -153,13 +187,15 @@ def _create(path: Path, name: str, data: bytes, threads: int, probe: bool) -> ba
         raise ModelError(f"{path}: {exc}") from None
 
 
-def input_spec(backend: backends.Backend, entry: FileEntry | None) -> backends.TensorSpec:
-    """The model's input, checked to take [N,28,28,1]; quantized as the manifest says if the file
-    does not."""
+def input_spec(backend: backends.Backend, entry: FileEntry | None,
+               dims: tuple[tuple[int | None, ...], ...] = ((28, 28, 1), (None, None, None)),
+               takes: str = "an mnist-edge model takes [N,28,28,1]") -> backends.TensorSpec:
+    """The model's input, checked to have one of the shapes ``dims`` after its batch dimension
+    (else ModelError: shape and ``takes``); quantized as the manifest says if the file does
+    not."""
     spec = backend.input
-    if spec.shape[1:] not in ((28, 28, 1), (None, None, None)):
-        raise ModelError(f"the model's input has shape {list(spec.shape)}; an mnist-edge model "
-                         "takes [N,28,28,1]")
+    if spec.shape[1:] not in dims:
+        raise ModelError(f"the model's input has shape {list(spec.shape)}; {takes}")
     if spec.dtype.kind in "iu" and spec.scale is None:
         quant = (entry.input.get("quantization") if entry else None) or {}
         if "scale" not in quant:

@@ -39,7 +39,7 @@ _COPY_AGAIN = ("the file is corrupt, truncated or from another export, copy the 
 class FileEntry:
     """One exported file as the manifest describes it."""
 
-    key: str                 # tflite_int8, tflite_float32, onnx_float32, onnx_int8
+    key: str                 # a format key: tflite_int8, ..., reader_tflite_int8, ...
     path: Path               # absolute: the manifest's folder joined with its relative path
     format: str              # tflite | onnx
     precision: str           # int8 | float32
@@ -51,12 +51,30 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
+class ReaderSection:
+    """The line reader's part of the manifest (``line_reader``): its files and contract."""
+
+    files: tuple[FileEntry, ...]   # in preference order: int8 TFLite first
+    height: int                    # rows of a strip
+    stride: int                    # strip columns per output column
+    classes: int                   # scores per output column
+    blank: int                     # the blank's index among them
+    data: dict[str, Any]           # the raw section
+
+
+@dataclass(frozen=True)
 class Manifest:
     """The parsed manifest: its path, its exported files in preference order and the raw dict."""
 
     path: Path
     files: tuple[FileEntry, ...]
     data: dict[str, Any]
+    reader: ReaderSection | None = None  # None: the export holds no line reader
+
+    @property
+    def all_files(self) -> tuple[FileEntry, ...]:
+        """The classifier's files, then the line reader's."""
+        return self.files + (self.reader.files if self.reader else ())
 
     @property
     def labels(self) -> list[str]:
@@ -151,7 +169,38 @@ def read_manifest(path: Path) -> Manifest:
     files = raw.get("files")
     if not isinstance(files, list) or not files:
         raise ModelError(f"{mpath}: the manifest lists no exported files; export again")
-    return Manifest(mpath, tuple(_entry(mpath, i, f) for i, f in enumerate(files)), raw)
+    return Manifest(mpath, tuple(_entry(mpath, i, f) for i, f in enumerate(files)), raw,
+                    _reader(mpath, raw.get("line_reader")))
+
+
+def _reader(mpath: Path, raw: Any) -> ReaderSection | None:
+    """The ``line_reader`` section, type-checked; None when absent or null."""
+    if raw is None:
+        return None
+    where = f"{mpath}: line_reader"
+    if not isinstance(raw, dict):
+        raise ModelError(f"{where} must be an object, found {_kind(raw)}; {_EXPORT_AGAIN}")
+    files = raw.get("files")
+    if not isinstance(files, list):
+        raise ModelError(f"{where}.files must be an array, found {_kind(files)}; {_EXPORT_AGAIN}")
+    inp, out = _object(where, raw, "input"), _object(where, raw, "output")
+    height, stride, classes, blank = (_count(f"{where}.{part}", spec, name) for part, spec, name
+                                      in (("input", inp, "height"), ("output", out, "stride"),
+                                          ("output", out, "classes"), ("output", out, "blank")))
+    if blank >= classes:
+        raise ModelError(f"{where}.output.blank is {blank}, not one of the {classes} classes; "
+                         f"{_EXPORT_AGAIN}")
+    entries = tuple(_entry(mpath, i, f, "line_reader.files") for i, f in enumerate(files))
+    return ReaderSection(entries, height, stride, classes, blank, dict(raw))
+
+
+def _count(where: str, spec: dict[str, Any], name: str) -> int:
+    """``spec[name]``: a whole number (>= 0 for an index, > 0 for a size)."""
+    value, least = spec.get(name), 0 if name == "blank" else 1
+    if type(value) is not int or value < least:
+        raise ModelError(f"{where}.{name} must be an integer of at least {least}, found "
+                         f"{_shown(value)}; {_EXPORT_AGAIN}")
+    return value
 
 
 def _not_a_manifest(path: Path) -> str:
@@ -198,8 +247,8 @@ def _check_version(mpath: Path, raw: dict[str, Any]) -> None:
                          f"reads {readable}); {todo}")
 
 
-def _entry(mpath: Path, index: int, f: Any) -> FileEntry:
-    where = f"{mpath}: files[{index}]"
+def _entry(mpath: Path, index: int, f: Any, listed_in: str = "files") -> FileEntry:
+    where = f"{mpath}: {listed_in}[{index}]"
     if not isinstance(f, dict):
         raise ModelError(f"{where} is not an object")
     try:
@@ -280,6 +329,7 @@ def _shown(value: Any) -> str:
 
 
 def verify_all(path: Path) -> list[tuple[FileEntry, str | None]]:
-    """Check every file the manifest lists: (entry, None if it matches else what is wrong)."""
+    """Check every file the manifest lists, the line reader's too: (entry, None if it matches else
+    what is wrong)."""
     manifest = read_manifest(path)
-    return [(entry, manifest.check(entry)) for entry in manifest.files]
+    return [(entry, manifest.check(entry)) for entry in manifest.all_files]
