@@ -5,14 +5,14 @@
                                      # (an emulated Pi)
 
 Each line on stdin is a job, ``{"job": NAME, ...arguments}``: NAME is one of this file's jobs
-(``predict``) or a function the caller names as ``"module:function"`` (``job_name``), which the
-worker imports when asked, so it imports none of its callers. Each job gets one JSON line back,
-``{"ok": true, ...results}`` or ``{"ok": false, "error": "one line"}`` (a MnistEdgeError's own
-message, else the exception's type and first line). Arrays travel in .npy/.npz
-files the job names. Whatever native code prints on fd 1 is sent to stderr, so it cannot corrupt
-the answers. The parent side is ``Worker``: when the child dies mid-job the pipe closes and the job
-counts as a crash; a job that outlives its timeout is a hang, and the child's process group is
-killed.
+(``predict``, ``line_scores``, ...) or a function the caller names as ``"module:function"``
+(``job_name``), which the worker imports when asked, so it imports none of its callers. Each job
+gets one JSON line back, ``{"ok": true, ...results}`` or ``{"ok": false, "error": "one line"}``
+(a MnistEdgeError's own message, else the exception's type and first line). Arrays travel in
+.npy/.npz files the job names. Whatever native code prints on fd 1 is sent to stderr, so it
+cannot corrupt the answers. The parent side is ``Worker``: when the child dies mid-job the pipe
+closes and the job counts as a crash; a job that outlives its timeout is a hang, and the child's
+process group is killed.
 
 This file's jobs need only the standard library, numpy and mnist_edge (they run on devices).
 """
@@ -94,6 +94,37 @@ def predict(manifest: str, key: str, backend: str, images: str, out: str, count:
             "load_s": load_s, "seconds": seconds}
 
 
+def line_scores(manifest: str, key: str, backend: str, strips: str, out: str,
+                threads: int = 1) -> dict:
+    """Score each strip of an .npz (``strips`` side by side and their ``widths``, as
+    ``common.strips.save_lines`` writes them) with one line reader file on one backend.
+
+    Writes the scores of every strip stacked by column, with each strip's column count, to the
+    .npz ``out``; returns the timings.
+    """
+    import numpy as np
+
+    from mnist_edge import backends
+    from mnist_edge.linereader import LineReader
+
+    start = time.perf_counter()
+    reader = LineReader.load(manifest, key=key, backend=backend, threads=threads)
+    load_s = time.perf_counter() - start
+    with np.load(strips, allow_pickle=False) as z:
+        joined, widths = z["strips"], z["widths"]
+    edges = np.concatenate([[0], np.cumsum(widths)])
+    parts = [joined[:, a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    start = time.perf_counter()
+    scores = [np.array(reader.scores(p)) for p in parts]  # copies, as for predict
+    seconds = time.perf_counter() - start
+    tmp = out + ".partial.npz"
+    np.savez(tmp, scores=np.concatenate(scores), columns=np.array([len(s) for s in scores]))
+    os.replace(tmp, out)
+    return {"backend": reader.backend, "precision": reader.precision,
+            "runtime": backends.runtime_version(reader.backend), "lines": len(parts),
+            "load_s": load_s, "seconds": seconds}
+
+
 def read(manifest: str, key: str, backend: str, numbers: list[str], singles: list[str]) -> dict:
     """The photo path with one manifest file on one backend: ``Classifier.read`` of each number
     photo (number, and each digit's box, label, confidence) and ``predict_files`` of the
@@ -120,7 +151,8 @@ def bench(model: str, **options) -> dict:
     return bench_model(model, BenchConfig(**options), key=key)
 
 
-JOBS = {"environment": environment, "predict": predict, "read": read, "bench": bench}
+JOBS = {"environment": environment, "predict": predict, "line_scores": line_scores, "read": read,
+        "bench": bench}
 
 
 def job_name(function: Callable[..., dict]) -> str:

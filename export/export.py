@@ -27,7 +27,7 @@ from typing import TypeVar
 import numpy as np
 
 from common import formats as export_formats
-from common import publish
+from common import line_scores, publish
 from common.artifacts import (
     MANIFEST_FILE,
     METRICS_FILE,
@@ -228,7 +228,7 @@ def _reader(cfg: ExportConfig, model, formats: tuple[ExportFormat, ...], folder:
     if formats:
         log(f"line reader {path}: making {cfg.reader_lines} test lines and "
             f"{cfg.reader_calibration} calibration lines")
-        ref = line_export.reference(model, cfg.data, cfg.seed, cfg.reader_lines)
+        ref = line_scores.reference(model, cfg.data, cfg.seed, cfg.reader_lines)
         ctx = ExportContext(model=model, calibration=line_export.calibration_strips(
                                 cfg.data, cfg.seed, cfg.reader_calibration),
                             opset=cfg.opset, source_sha256=source_sha256,

@@ -3,8 +3,9 @@ verify each file through the runtime's ``LineReader`` on lines of MNIST *test* d
 the manifest's ``line_reader`` section.
 
 A file is held to its row's rule against Keras (``common.formats.READER_FORMATS``) on the same
-strips: the share of lines read exactly (greedy decoding against the label), the share read as
-Keras reads them, and the largest difference of a score.
+strips by ``common.line_scores``, the comparison parity makes too: the share of lines read exactly
+(greedy decoding against the label), the share read as Keras reads them, and the largest
+difference of a score.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from common.formats import ExportFormat
-from common.photo_score import edit_distance
-from common.strips import BLANK, CLASSES, HEIGHT, STRIDE, Lines, greedy, make_lines
+from common.line_scores import ReaderReference, against_keras
+from common.strips import BLANK, CLASSES, HEIGHT, STRIDE, make_lines
 from export.contract import READER_DECODING, READER_INPUT, READER_OUTPUT
 from export.verify import Verdict
-
-KERAS_BATCH = 64  # strips of one width per Keras call
 
 
 @dataclass(frozen=True)
@@ -67,25 +66,6 @@ class ReaderVerification(Verdict):
                 f"{'ok' if self.passed else 'FAILED: ' + str(self.failure)}")
 
 
-@dataclass
-class ReaderReference:
-    """The test lines and the Keras reader's scores and readings of them."""
-
-    lines: Lines
-    scores: list[np.ndarray]    # float32 [W/4, 11] per strip
-    readings: list[str]
-
-    @property
-    def exact_rate(self) -> float:
-        """Share of lines Keras reads exactly."""
-        return exact_rate(self.readings, self.lines.labels)
-
-    @property
-    def digit_accuracy(self) -> float:
-        """Keras's per-digit edit accuracy."""
-        return digit_accuracy(self.readings, self.lines.labels)
-
-
 def section_contract() -> dict:
     """What the manifest's ``line_reader`` section says besides its files."""
     return {"input": dict(READER_INPUT), "output": dict(READER_OUTPUT),
@@ -98,34 +78,6 @@ def calibration_strips(data: str | None, seed: int, n: int) -> list[np.ndarray]:
     return [(s / np.float32(255))[:, :, np.newaxis] for s in lines.strips]
 
 
-def reference(model, data: str | None, seed: int, n: int) -> ReaderReference:
-    """``n`` lines of MNIST test digits and the Keras reader's scores of each, strips of one width
-    batched together (each strip is scored at its own width, as the runtime scores it)."""
-    lines = make_lines(data, "test", seed, 0, n)
-    widths = np.array([s.shape[1] for s in lines.strips])
-    scores: list[np.ndarray] = [np.empty(0, np.float32)] * len(lines.strips)
-    for w in np.unique(widths):
-        idx = np.flatnonzero(widths == w)
-        for start in range(0, len(idx), KERAS_BATCH):
-            part = idx[start:start + KERAS_BATCH]
-            x = np.stack([lines.strips[i] for i in part]).astype(np.float32) / np.float32(255)
-            out = np.asarray(model(x[..., np.newaxis], training=False).numpy(), dtype=np.float32)
-            for i, s in zip(part, out, strict=True):
-                scores[i] = s
-    return ReaderReference(lines, scores, [greedy(s) for s in scores])
-
-
-def exact_rate(readings: list[str], labels: list[str]) -> float:
-    """Share of readings equal to their label."""
-    return float(np.mean([r == t for r, t in zip(readings, labels, strict=True)]))
-
-
-def digit_accuracy(readings: list[str], labels: list[str]) -> float:
-    """1 - (edits turning the readings into the labels) / (digits in the labels), at least 0."""
-    edits = sum(edit_distance(t, r) for r, t in zip(readings, labels, strict=True))
-    return max(0.0, 1.0 - edits / max(1, sum(len(t) for t in labels)))
-
-
 def verify(fmt: ExportFormat, path: Path, ref: ReaderReference,
            conversion_time_s: float) -> ReaderVerification:
     """Run ``path`` through the runtime's LineReader on every test strip; hold it to its rule."""
@@ -136,23 +88,19 @@ def verify(fmt: ExportFormat, path: Path, ref: ReaderReference,
     start = time.perf_counter()
     reader = LineReader.from_file(path, ReaderSection((), HEIGHT, STRIDE, CLASSES, BLANK, {}))
     scores = [reader.scores(s) for s in ref.lines.strips]
-    readings = [greedy(s) for s in scores]
-    labels = ref.lines.labels
-    rate = exact_rate(readings, labels)
-    delta = rate - ref.exact_rate
-    agreement = exact_rate(readings, ref.readings)
-    max_diff = max(float(np.max(np.abs(s.astype(np.float64) - k)))
-                   for s, k in zip(scores, ref.scores, strict=True))
     name = f"{fmt.key} on {reader.backend}"
-    failures = fmt.tolerance.against_keras(name, delta, agreement, max_diff)
+    figures = against_keras(fmt.tolerance, name, scores, ref)
+    failures = list(figures.failures)
     spec = reader.input_spec
     if spec.dtype.name != fmt.input_dtype:
         failures.append(f"{name}: input dtype {spec.dtype.name}, but the format table says "
                         f"{fmt.input_dtype}")
     return ReaderVerification(
-        fmt=fmt, size=Path(path).stat().st_size, lines=len(labels), exact_rate=rate,
-        exact_rate_delta_vs_keras=delta, digit_accuracy=digit_accuracy(readings, labels),
-        agreement_with_keras=agreement, max_abs_prob_diff=max_diff,
+        fmt=fmt, size=Path(path).stat().st_size, lines=len(scores),
+        exact_rate=figures.exact_rate,
+        exact_rate_delta_vs_keras=figures.exact_rate_delta_vs_keras,
+        digit_accuracy=figures.digit_accuracy, agreement_with_keras=figures.agreement_with_keras,
+        max_abs_prob_diff=figures.max_abs_prob_diff,
         conversion_time_s=conversion_time_s, verification_time_s=time.perf_counter() - start,
         backend=reader.backend, runtime=backends.runtime_version(reader.backend),
         input=spec.as_dict(), output=reader.output_spec.as_dict(), failures=failures)

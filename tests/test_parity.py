@@ -194,3 +194,157 @@ def test_int8_tolerances_name_the_figure():
         "x: top-1 agreement with Keras 99.40% is below 99.50%")
     assert split == ["tflite_int8 on litert vs tflite-runtime: top-1 agreement 99.80% "
                      "is below 99.90%"]
+
+
+# ------------------------------------------------------------------------------ the line reader
+READER_LINES = 60  # lines of MNIST test digits per reader run: a few seconds
+
+
+@pytest.fixture(scope="module")
+def reader_artifacts(test_artifacts) -> Path:
+    """The shared test folder, when its export holds the line reader."""
+    if "line_reader" not in json.loads((test_artifacts / "manifest.json").read_text()):
+        pytest.skip(f"{test_artifacts} holds no line reader (manifest.json has no line_reader)")
+    return test_artifacts
+
+
+def _greedy(scores: np.ndarray) -> str:
+    """The documented decoding (manifest: line_reader.decoding): the top class per column,
+    repeats merged, blanks (the last class) dropped."""
+    best = scores.argmax(axis=1)
+    return "".join(str(c) for i, c in enumerate(best)
+                   if c != scores.shape[1] - 1 and (i == 0 or c != best[i - 1]))
+
+
+def _keras_readings(folder: Path, strips: list[np.ndarray]) -> list[str]:
+    """line_reader.keras's reading of each strip, one strip per call."""
+    from common.tf import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    model = keras.saving.load_model(folder / "line_reader.keras", compile=False)
+    return [_greedy(model(s[None, :, :, None].astype(np.float32) / 255, training=False)
+                    .numpy()[0]) for s in strips]
+
+
+def _readings(reader, strips: list[np.ndarray]) -> list[str]:
+    return [_greedy(reader.scores(s)) for s in strips]
+
+
+def test_every_reader_file_on_every_backend_reads_like_the_keras_reader(reader_artifacts,
+                                                                       keras_cache, tmp_path):
+    from common.formats import READER_FORMATS, get_format
+    from common.strips import make_lines
+    from mnist_edge.backends import BACKENDS, unusable_reason
+    from mnist_edge.linereader import LineReader
+
+    result = run(_config(reader_artifacts, tmp_path / "reports", keras_cache,
+                         reader_lines=READER_LINES, reader_seed=5), log=lambda _: None)
+
+    assert result.passed, result.failures
+    reader = json.loads((tmp_path / "reports" / "parity.json").read_text())["line_reader"]
+    manifest = json.loads((reader_artifacts / "manifest.json").read_text())
+    expected = {(f["key"], b) for f in manifest["line_reader"]["files"]
+                for b, info in BACKENDS.items() if info.format == f["format"]}
+    assert {(p["key"], p["backend"]) for p in reader["pairs"]} == expected
+    # the truth: the same lines made here, their labels and the Keras reader's readings
+    lines = make_lines(None, "test", 5, 0, READER_LINES)
+    keras = _keras_readings(reader_artifacts, lines.strips)
+    assert reader["lines"] == len(lines.labels)
+    assert reader["keras"]["exact_rate"] == pytest.approx(
+        np.mean([k == t for k, t in zip(keras, lines.labels, strict=True)]), abs=1e-6)
+    md = (tmp_path / "reports" / "parity.md").read_text()
+    for p in reader["pairs"]:
+        rule = get_format(p["key"], READER_FORMATS).tolerance
+        unlike = {d["line"] for d in p["disagreements"]}
+        for d in p["disagreements"]:  # each listed line: its label and Keras's reading
+            assert (d["label"], d["keras"]) == (lines.labels[d["line"]], keras[d["line"]])
+            assert d["read"] != d["keras"]
+        if unusable_reason(p["backend"]) is None:  # what a user's LineReader reads here
+            got = _readings(LineReader.load(reader_artifacts, key=p["key"],
+                                            backend=p["backend"]), lines.strips)
+            assert unlike == {i for i, (g, k) in enumerate(zip(got, keras, strict=True))
+                              if g != k}, p["key"]
+            assert p["exact_rate"] == pytest.approx(
+                np.mean([g == t for g, t in zip(got, lines.labels, strict=True)]), abs=1e-6)
+        assert p["agreement_with_keras"] == pytest.approx(1 - len(unlike) / len(keras), abs=1e-6)
+        assert p["agreement_with_keras"] >= rule.min_agreement, p["key"]
+        if rule.max_accuracy_diff is not None:
+            assert abs(p["exact_rate"] - reader["keras"]["exact_rate"]) \
+                <= rule.max_accuracy_diff + 1e-9
+        if rule.max_prob_diff is not None:
+            assert p["max_abs_prob_diff"] <= rule.max_prob_diff, p["key"]
+        assert f"| {p['key']} | {p['file']} | {p['backend']} | {p['exact_rate']:.2%} |" in md
+    n = len(("litert", "tflite-runtime", "tensorflow"))
+    tflite_files = sum(f["format"] == "tflite" for f in manifest["line_reader"]["files"])
+    assert len(reader["cross_backend"]) == tflite_files * n * (n - 1) // 2
+    assert all(c["agreement"] >= 0.99 for c in reader["cross_backend"])
+
+
+def _swap_reader_onnx(folder: Path) -> None:
+    """Ship the int8 reader ONNX under the float32 one's name, the manifest updated to match."""
+    from mnist_edge.digest import sha256_file
+
+    shutil.copyfile(folder / "line_reader_int8.onnx", folder / "line_reader.onnx")
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for entry in manifest["line_reader"]["files"]:
+        if entry["key"] == "reader_onnx_float32":
+            entry["size"] = (folder / "line_reader.onnx").stat().st_size
+            entry["sha256"] = sha256_file(folder / "line_reader.onnx")
+    path.write_text(json.dumps(manifest))
+
+
+def test_a_wrong_reader_file_fails_parity_and_is_named(reader_artifacts, keras_cache, tmp_path):
+    folder = _copy(reader_artifacts, tmp_path / "swapped")
+    if not (folder / "line_reader_int8.onnx").is_file():
+        pytest.skip("the test export holds no int8 reader ONNX")
+    _swap_reader_onnx(folder)
+
+    done = subprocess.run([sys.executable, "-m", "checks.parity", "--artifacts", str(folder),
+                           "--limit", str(LIMIT), "--backends", "onnxruntime",
+                           "--reader-lines", str(READER_LINES), "--out", str(tmp_path / "r"),
+                           "--cache", keras_cache],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+    assert done.returncode == 1, done.stderr
+    assert "FAIL reader_onnx_float32 on onnxruntime" in done.stdout
+    assert "reader_onnx_float32 on onnxruntime: max |Δprob| vs Keras" in done.stderr
+    assert "Traceback" not in done.stderr
+    data = json.loads((tmp_path / "r" / "parity.json").read_text())
+    assert data["passed"] is False and all(p["status"] == "pass" for p in data["pairs"])
+    assert [p["key"] for p in data["line_reader"]["pairs"] if p["status"] == "fail"] == [
+        "reader_onnx_float32"]
+
+
+def test_a_reader_exported_from_another_keras_file_is_refused(reader_artifacts, tmp_path):
+    folder = _copy(reader_artifacts, tmp_path / "stale")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["line_reader"]["source_model"]["sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    with pytest.raises(ParityError, match="different line_reader.keras.*make export"):
+        run(_config(folder, tmp_path / "reports", None), log=lambda _: None)
+
+
+def test_without_a_reader_parity_checks_the_classifier_and_says_so(test_artifacts, keras_cache,
+                                                                  tmp_path):
+    from common.formats import READER_FORMATS
+
+    folder = _copy(test_artifacts, tmp_path / "no-reader")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest.pop("line_reader", None)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    for f in READER_FORMATS:
+        (folder / f.filename).unlink(missing_ok=True)
+    (folder / "line_reader.keras").unlink(missing_ok=True)
+
+    result = run(_config(folder, tmp_path / "reports", keras_cache, backends="onnxruntime"),
+                 log=lambda _: None)
+
+    assert result.passed and result.reader is None
+    assert [r.run.pair.key for r in result.pairs] == ["onnx_float32", "onnx_int8"]
+    assert json.loads((tmp_path / "reports" / "parity.json").read_text())["line_reader"] is None
+    md = (tmp_path / "reports" / "parity.md").read_text()
+    assert "Not checked: the export holds no line reader" in md

@@ -21,7 +21,10 @@ def parse_args(argv: list[str] | None = None) -> ParityConfig:
                  "(ai-edge-litert, tflite-runtime in its own venv, tf.lite, onnxruntime) through "
                  "mnist_edge.Classifier over the MNIST test set, compare each with the Keras model "
                  "and with the same file on the other backends, and write parity.md, parity.json "
-                 "and parity.png into OUT. Tolerances: the format table, common/formats.py.",
+                 "and parity.png into OUT. When the export holds the line reader, its files are "
+                 "compared the same way with line_reader.keras on lines of MNIST test digits "
+                 "(LineReader.scores, read greedily). Tolerances: the format table, "
+                 "common/formats.py.",
                  "Exit status: 0 when every pair is within tolerance, 1 when one is not (each "
                  "broken tolerance is printed on stderr, naming the pair and the figure) or on "
                  "an error.")
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parity(cfg: ParityConfig) -> int:
     result = run(cfg)
-    for r in result.pairs:
+    for r in (*result.pairs, *(result.reader.pairs if result.reader else ())):
         print(f"  {'ok  ' if r.passed else 'FAIL'} {r.run.pair.name}")
     print(f"wrote {', '.join(str(p) for p in result.reports.values())} ({result.seconds:.0f} s)")
     if entry.failed(PROG, result.failures):

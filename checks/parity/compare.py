@@ -1,4 +1,8 @@
-"""The parity figures: each pair against Keras, and one file on two backends against each other."""
+"""The parity figures: each pair against Keras, and one file on two backends against each other.
+
+The line reader's files are held to their rows by ``common.line_scores``, the comparison export
+verification makes: the figures are the same on the same lines.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ from itertools import combinations
 import numpy as np
 
 from checks.parity.pairs import Run
-from common.formats import get_format
+from common.formats import FORMATS, READER_FORMATS, get_format
+from common.line_scores import LineFigures, ReaderReference, max_abs_diff
+from common.line_scores import against_keras as line_figures
+from common.strips import greedy
 
 NUM_CLASSES = 10
 
@@ -28,6 +35,21 @@ class PairReport:
                                                          # (None: no images)
     disagreements: list = field(default_factory=list)    # image indices where top-1 differs
                                                          # from Keras
+    failures: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class LinePairReport:
+    """A line reader (format, backend) pair next to the Keras reader on the same lines."""
+
+    run: Run
+    rule: str                                  # the pass rule in words
+    figures: LineFigures | None = None         # None: it did not run
+    disagreements: list = field(default_factory=list)  # line indices read unlike Keras
     failures: list = field(default_factory=list)
 
     @property
@@ -64,10 +86,8 @@ def per_class_accuracy(labels: np.ndarray, y: np.ndarray) -> list:
 def against_keras(run: Run, keras_probs: np.ndarray, y: np.ndarray) -> PairReport:
     """The figures of one pair against the Keras probabilities; a run that errored fails."""
     p = run.pair
-    tol = get_format(p.key).tolerance
-    report = PairReport(run, tol.rule())
+    report, tol = _begin(PairReport, run)
     if run.error:
-        report.failures = [f"{p.name}: could not run ({run.error})"]
         return report
     if run.probabilities.shape != keras_probs.shape:
         report.failures = [f"{p.name}: returned {run.probabilities.shape} probabilities, "
@@ -89,6 +109,51 @@ def against_keras(run: Run, keras_probs: np.ndarray, y: np.ndarray) -> PairRepor
     return report
 
 
+def reader_against_keras(run: Run, ref: ReaderReference) -> LinePairReport:
+    """The figures of one reader pair against the Keras reader; a run that errored fails."""
+    p = run.pair
+    report, tol = _begin(LinePairReport, run)
+    if run.error:
+        return report
+    try:
+        report.figures = line_figures(tol, p.name, run.scores or [], ref)
+    except ValueError as exc:
+        report.failures = [str(exc)]
+        return report
+    report.disagreements = [i for i, (r, k) in enumerate(zip(report.figures.readings,
+                                                               ref.readings, strict=True))
+                            if r != k]
+    report.failures = list(report.figures.failures)
+    return report
+
+
+def _begin(cls, run: Run):
+    """A report of ``cls`` for ``run`` with its rule, and the rule; failed when it did not run."""
+    tol = _format(run.pair.key).tolerance
+    report = cls(run, tol.rule())
+    if run.error:
+        report.failures = [f"{run.pair.name}: could not run ({run.error})"]
+    return report, tol
+
+
+def _format(key: str):
+    """The format row of a classifier or line reader key."""
+    return get_format(key, FORMATS + READER_FORMATS)
+
+
+def _answers(run: Run) -> np.ndarray:
+    """What a run answered, one item per input: a digit, or a line's greedy reading."""
+    if run.scores is not None:
+        return np.array([greedy(s) for s in run.scores])
+    return run.labels
+
+
+def _max_diff(a: Run, b: Run) -> float:
+    if a.scores is not None and b.scores is not None:
+        return max_abs_diff(a.scores, b.scores)
+    return float(np.max(np.abs(a.probabilities.astype(np.float64) - b.probabilities)))
+
+
 def across_backends(runs: list[Run]) -> list[CrossReport]:
     """Every two successful runs of the same file, compared with each other."""
     by_key: dict[str, list[Run]] = {}
@@ -98,11 +163,10 @@ def across_backends(runs: list[Run]) -> list[CrossReport]:
     reports = []
     for key, group in by_key.items():
         for a, b in combinations(group, 2):
-            report = CrossReport(
-                key, (a.pair.backend, b.pair.backend), float(np.mean(a.labels == b.labels)),
-                float(np.max(np.abs(a.probabilities.astype(np.float64) - b.probabilities))),
-                np.flatnonzero(a.labels != b.labels).tolist(), [])
-            report.failures = get_format(key).tolerance.across_backends(report.name,
-                                                                        report.agreement)
+            same = _answers(a) == _answers(b)
+            report = CrossReport(key, (a.pair.backend, b.pair.backend), float(np.mean(same)),
+                                 _max_diff(a, b), np.flatnonzero(~same).tolist(), [])
+            report.failures = _format(key).tolerance.across_backends(report.name,
+                                                                     report.agreement)
             reports.append(report)
     return reports

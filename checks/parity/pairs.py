@@ -1,7 +1,9 @@
 """Which (format, backend) pairs run here, and running them through the runtime API.
 
 Every pair runs in a worker (``checks/worker.py``): this venv's Python for the backends it can
-load, .venv-tflite's for tflite-runtime (numpy<2); images and answers travel in .npy/.npz files.
+load, .venv-tflite's for tflite-runtime (numpy<2); images, strips and answers travel in .npy/.npz
+files. The classifier's files answer ``predict`` jobs (``Classifier.predict``), the line
+reader's ``line_scores`` jobs (``LineReader.scores``).
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from checks.worker import Worker
+
+if TYPE_CHECKING:
+    from common.strips import Lines
 
 WORKER_TIMEOUT_S = 900
 
@@ -40,6 +46,7 @@ class Run:
     pair: Pair
     labels: np.ndarray | None = None          # int64 [N]
     probabilities: np.ndarray | None = None   # float32 [N,10]
+    scores: list[np.ndarray] | None = None    # a reader's: float32 [W/4, 11] per strip
     seconds: float = 0.0
     runtime: str = ""
     error: str | None = None
@@ -88,12 +95,17 @@ def plan(files, wheres: list[Where]) -> list[Pair]:
 
 
 def run_pairs(pairs: list[Pair], wheres: dict[str, Where], artifacts: Path,
-              images: np.ndarray, log=print) -> list[Run]:
-    """Run every pair on ``images`` (uint8 [N,28,28]), one worker per Python; errors are
-    recorded."""
+              images: np.ndarray | Lines, log=print) -> list[Run]:
+    """Run every pair on ``images`` (uint8 [N,28,28] for the classifier's files, the strips of
+    ``Lines`` for the reader's), one worker per Python; errors are recorded."""
+    from common.strips import Lines, save_lines
+
     runs = []
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
-        np.save(Path(tmp) / "images.npy", images)
+        if isinstance(images, Lines):
+            save_lines(images, Path(tmp) / "lines.npz")
+        else:
+            np.save(Path(tmp) / "images.npy", images)
         workers: dict[str, Worker] = {}
         try:
             for pair in pairs:
@@ -111,14 +123,21 @@ def run_pairs(pairs: list[Pair], wheres: dict[str, Where], artifacts: Path,
 
 def _run(worker: Worker, pair: Pair, artifacts: Path, tmp: Path, where: str) -> Run:
     out = tmp / f"{pair.key}-{pair.backend}.npz"
-    answer = worker.call({"job": "predict", "manifest": str(artifacts), "key": pair.key,
-                          "backend": pair.backend, "images": str(tmp / "images.npy"),
-                          "out": str(out)})
+    lines = tmp / "lines.npz"
+    job = ({"job": "line_scores", "strips": str(lines)} if lines.is_file()
+           else {"job": "predict", "images": str(tmp / "images.npy")})
+    answer = worker.call({**job, "manifest": str(artifacts), "key": pair.key,
+                          "backend": pair.backend, "out": str(out)})
     if not answer["ok"]:
         return Run(pair, error=answer["error"])
+    seconds, runtime = answer["load_s"] + answer["seconds"], answer["runtime"] + where
     with np.load(out, allow_pickle=False) as npz:
+        if lines.is_file():
+            edges = np.cumsum(npz["columns"])[:-1]
+            return Run(pair, scores=list(np.split(npz["scores"].astype(np.float32), edges)),
+                       seconds=seconds, runtime=runtime)
         return Run(pair, npz["labels"].astype(np.int64), npz["probabilities"].astype(np.float32),
-                   answer["load_s"] + answer["seconds"], answer["runtime"] + where)
+                   seconds=seconds, runtime=runtime)
 
 
 def _line(run: Run) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from checks import reports
-from common.formats import get_format
+from common.artifacts import READER_FILE
+from common.formats import READER_FORMATS, get_format
 
 MAX_THUMBNAILS = 60   # digits drawn in parity.png (the ones most pairs get wrong first)
 MAX_INDICES_MD = 40   # disagreeing image indices listed per pair in parity.md
@@ -46,10 +47,7 @@ def to_json(result) -> dict:
         "keras": {"accuracy": _r(result.keras_accuracy),
                   "per_class_accuracy": [_r(a) for a in result.keras_per_class]},
         "pairs": [{
-            "key": r.run.pair.key, "file": r.run.pair.filename, "format": r.run.pair.fmt,
-            "precision": r.run.pair.precision, "backend": r.run.pair.backend,
-            "runtime": r.run.runtime, "status": "pass" if r.passed else "fail",
-            "error": r.run.error, "rule": r.rule,
+            **_pair(r),
             "accuracy": _r(r.accuracy), "accuracy_delta_vs_keras": _r(r.accuracy_delta),
             "agreement_with_keras": _r(r.agreement),
             "max_abs_prob_diff": None if r.max_abs_prob_diff is None
@@ -60,16 +58,62 @@ def to_json(result) -> dict:
             "disagreements": r.disagreements, "seconds": _r(r.run.seconds, 2),
             "failures": r.failures,
         } for r in result.pairs],
-        "cross_backend": [{
-            "key": c.key, "backends": list(c.backends), "status": "pass" if c.passed else "fail",
-            "agreement": _r(c.agreement), "max_abs_prob_diff": float(f"{c.max_abs_prob_diff:.4g}"),
-            "disagreements": c.disagreements, "failures": c.failures,
-        } for c in result.cross],
+        "cross_backend": _cross(result.cross),
+        "line_reader": _reader_json(result.reader),
         "skipped_backends": result.skipped,
         "passed": result.passed,
         "failures": result.failures,
         "wall_time_s": round(result.seconds, 1),
     }
+
+
+def _pair(r) -> dict:
+    """What a pair is and whether it passed, in parity.json."""
+    return {"key": r.run.pair.key, "file": r.run.pair.filename, "format": r.run.pair.fmt,
+            "precision": r.run.pair.precision, "backend": r.run.pair.backend,
+            "runtime": r.run.runtime, "status": "pass" if r.passed else "fail",
+            "error": r.run.error, "rule": r.rule}
+
+
+def _cross(reports) -> list[dict]:
+    """One file on two backends, in parity.json."""
+    return [{"key": c.key, "backends": list(c.backends), "status": "pass" if c.passed else "fail",
+             "agreement": _r(c.agreement),
+             "max_abs_prob_diff": float(f"{c.max_abs_prob_diff:.4g}"),
+             "disagreements": c.disagreements, "failures": c.failures} for c in reports]
+
+
+def _reader_json(reader) -> dict | None:
+    """The line reader's part of parity.json; None when the export holds no reader."""
+    if reader is None:
+        return None
+    ref = reader.ref
+    return {
+        "lines": len(ref.lines.labels), "seed": reader.seed, "split": "test",
+        "source_model": {"path": READER_FILE, "sha256": reader.source_sha256},
+        "keras": {"exact_rate": _r(ref.exact_rate), "digit_accuracy": _r(ref.digit_accuracy)},
+        "tolerances": {key: {**asdict(_tolerance(key)), "rule": _tolerance(key).rule()}
+                       for key in dict.fromkeys(r.run.pair.key for r in reader.pairs)},
+        "pairs": [{
+            **_pair(r),
+            **({} if r.figures is None else {
+                "exact_rate": _r(r.figures.exact_rate),
+                "exact_rate_delta_vs_keras": _r(r.figures.exact_rate_delta_vs_keras),
+                "digit_accuracy": _r(r.figures.digit_accuracy),
+                "agreement_with_keras": _r(r.figures.agreement_with_keras),
+                "max_abs_prob_diff": float(f"{r.figures.max_abs_prob_diff:.4g}")}),
+            "disagreements": [{"line": i, "label": ref.lines.labels[i], "keras": ref.readings[i],
+                               "read": r.figures.readings[i]} for i in r.disagreements]
+                             if r.figures is not None else [],
+            "seconds": _r(r.run.seconds, 2), "failures": r.failures,
+        } for r in reader.pairs],
+        "cross_backend": _cross(reader.cross),
+        "passed": not reader.failures,
+    }
+
+
+def _tolerance(key: str):
+    return get_format(key, READER_FORMATS).tolerance
 
 
 def _worst_class(deltas: list) -> str:

@@ -3,6 +3,9 @@
     from checks.parity.run import ParityConfig, run
     result = run(ParityConfig(artifacts="artifacts", limit=2000))
     result.passed, result.failures      # failures name the pair and the figure
+
+When the export holds the line reader, its files are compared with ``line_reader.keras`` on
+lines of MNIST test digits too (``checks/parity/lines.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from checks.options import CheckOptions
+from checks.parity import lines as lines_mod
 from checks.parity import pairs as pairs_mod
 from checks.parity.compare import (
     CrossReport,
@@ -25,7 +29,7 @@ from checks.parity.compare import (
 )
 from checks.parity.reference import keras_probabilities
 from checks.parity.report import write_reports
-from common.artifacts import MANIFEST_FILE, MODEL_FILE, exported_from, read_export
+from common.artifacts import MANIFEST_FILE, MODEL_FILE, READER_FILE, exported_from, read_export
 from common.flags import option, positive_int
 from mnist_edge.digest import sha256_file
 from mnist_edge.manifest import Manifest
@@ -46,6 +50,11 @@ class ParityConfig(CheckOptions):
                                   "onnxruntime (each must be able to run)")
     cache: str | None = option(".cache/parity", "folder caching the Keras reference predictions, "
                                                 "keyed by sha256 ('' to disable)")
+    reader_lines: int = option(300, f"lines of MNIST test digits the line reader's files are "
+                                    f"read on, when the export holds {READER_FILE}",
+                               type=positive_int)
+    reader_seed: int = option(1, "seed of those lines (the export verifies on its own --seed, "
+                                 "42 by default: another seed keeps them held out)")
 
 
 @dataclass
@@ -64,6 +73,7 @@ class ParityResult:
     pairs: list[PairReport]
     cross: list[CrossReport]
     skipped: dict[str, str]        # backend -> why it did not run
+    reader: lines_mod.ReaderParity | None = None  # None: the export holds no line reader
     seconds: float = 0.0
     reports: dict = field(default_factory=dict)
 
@@ -78,7 +88,8 @@ class ParityResult:
         missing = [f"{backend}: not run ({why}); every backend is required with --backends all: "
                    "install it (make runtime-venvs) or name the backends to compare"
                    for backend, why in self.skipped.items()]
-        return missing + [f for r in (*self.pairs, *self.cross) for f in r.failures]
+        return (missing + [f for r in (*self.pairs, *self.cross) for f in r.failures]
+                + (self.reader.failures if self.reader else []))
 
     @property
     def passed(self) -> bool:
@@ -130,6 +141,22 @@ def read_current_export(folder: Path) -> tuple[Manifest, str]:
     return manifest, sha
 
 
+def reader_source(folder: Path, manifest: Manifest) -> str:
+    """The sha256 of line_reader.keras, refusing a missing one or one the manifest's reader files
+    were not exported from."""
+    path = folder / READER_FILE
+    if not path.is_file():
+        raise ParityError(f"{path}: not found, but {folder / MANIFEST_FILE} lists the line "
+                          "reader's files; run `make train export`")
+    sha = sha256_file(path)
+    source = manifest.reader.data.get("source_model") if manifest.reader else None
+    if not isinstance(source, dict) or source.get("sha256") != sha:
+        raise ParityError(f"{folder / MANIFEST_FILE}: the line reader's files were exported from "
+                          f"a different {READER_FILE} than {path}; run `make export` to re-export "
+                          "them")
+    return sha
+
+
 def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
     """Compare every pair with Keras and with each other; write the reports into cfg.out."""
     from common.data import load_mnist
@@ -139,6 +166,7 @@ def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
         raise ParityError(f"--limit must be at least 1, got {cfg.limit}")
     folder = Path(cfg.artifacts)
     manifest, sha = read_current_export(folder)
+    reader_sha = reader_source(folder, manifest) if manifest.reader is not None else None
     wheres, skipped = select_backends(cfg.backends, Path(cfg.tflite_python))
     mnist = load_mnist(cfg.data)
     x, y = mnist.x_test[:cfg.limit], mnist.y_test[:cfg.limit].astype(np.int64)
@@ -158,6 +186,12 @@ def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
         keras_accuracy=keras_accuracy, keras_per_class=per_class_accuracy(keras_labels, y),
         pairs=[against_keras(r, keras, y) for r in runs],
         cross=across_backends(runs), skipped=skipped)
+    if manifest.reader is not None and reader_sha is not None:
+        result.reader = lines_mod.check(manifest.reader.files, folder / READER_FILE, reader_sha,
+                                        wheres, folder, cfg.data, cfg.reader_seed,
+                                        cfg.reader_lines, log)
+    else:
+        log(f"parity: line reader not checked ({folder / MANIFEST_FILE} lists no line reader)")
     result.seconds = time.perf_counter() - start
     result.reports = write_reports(result, Path(cfg.out))
     return result
