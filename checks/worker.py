@@ -151,8 +151,17 @@ def bench(model: str, **options) -> dict:
     return bench_model(model, BenchConfig(**options), key=key)
 
 
+def bench_reader(model: str, strip: str, **options) -> dict:
+    """``mnist_edge.bench.bench_reader`` of one line reader file on the strip of an .npy."""
+    import numpy as np
+
+    from mnist_edge.bench import bench_reader as timed
+
+    return timed(model, np.load(strip, allow_pickle=False), **options)
+
+
 JOBS = {"environment": environment, "predict": predict, "line_scores": line_scores, "read": read,
-        "bench": bench}
+        "bench": bench, "bench_reader": bench_reader}
 
 
 def job_name(function: Callable[..., dict]) -> str:

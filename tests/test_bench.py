@@ -147,3 +147,31 @@ def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(t
     assert all(c.get("output") == ["7"]
                for c in data["one_image"].values()), data["one_image"]  # x_test[0] is a 7
     assert any(t["target"].startswith("best throughput") for t in data["targets"])
+    # the line reader's files, each on the backends asked for that run it, as their own rows
+    manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    if "line_reader" not in manifest:
+        assert data["reader_rows"] is None and "Not timed: the export holds no line reader" in md
+        return
+    files = manifest["line_reader"]["files"]
+    backend = {"tflite": "litert", "onnx": "onnxruntime"}
+    assert {(r["key"], r["backend"]) for r in data["reader_rows"]} == {
+        (f["key"], backend[f["format"]]) for f in files}
+    for r in data["reader_rows"]:
+        assert "error" not in r, r
+        _assert_ordered(r["latency_us"])
+        assert r["size_bytes"] == (test_artifacts / Path(r["path"]).name).stat().st_size
+        assert r["strip"] == [32, 128] and data["reader_strip"] == [32, 128]
+        assert (f"| {r['key']} | {r['backend']} | 1 | {r['size_bytes'] / 1024:.0f} | "
+                f"{r['latency_us']['p50']:.1f} | {r['latency_us']['p90']:.1f} |") in md
+
+
+def test_the_typical_reader_strip_is_four_test_digits_in_the_readers_input():
+    from checks.bench.run import typical_strip
+    from common.strips import HEIGHT, STRIDE
+
+    x = np.random.default_rng(0).integers(1, 256, size=(5, 28, 28), dtype=np.uint8)
+    strip = typical_strip(x)
+    assert strip.dtype == np.uint8 and strip.shape == (HEIGHT, 128) and strip.shape[1] % STRIDE == 0
+    for i in range(4):  # each digit untouched, side by side, centred in the height
+        assert np.array_equal(strip[2:30, 28 * i:28 * (i + 1)], x[i])
+    assert not strip[:2].any() and not strip[30:].any() and not strip[:, 112:].any()

@@ -8,6 +8,11 @@ Every configuration and baseline runs in a fresh worker process (checks/worker.p
 ``baseline`` jobs) so load time and peak RSS are its own. The whole sweep is repeated ``rounds``
 times, alternating the order, and each figure is the median over rounds: the two cores are
 shared, so ratios are taken within this one run, never across runs.
+
+When the export holds the line reader, each of its files is timed too on every backend that runs
+it (``reader_rows``): batch-1 ``LineReader.scores`` of a typical strip, four test digits side by
+side (32 x 128), one thread, every file of a Python in one worker (load time is its own; memory is
+not measured per file).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 from checks.bench.baselines import run as run_baseline
 from checks.bench.oneshot import one_image
 from checks.options import CheckOptions
-from checks.worker import job_name, run_once
+from checks.worker import Worker, job_name, run_once
 from common.artifacts import MODEL_FILE, ROOT
 from common.flags import option, positive_int
 from common.formats import KEYS, get_format
@@ -35,6 +40,7 @@ from mnist_edge.digest import sha256_file
 from mnist_edge.manifest import manifest_path, read_manifest
 
 BIG_BATCH = str(max(edge_bench.BATCHES))
+STRIP_DIGITS, STRIP_WIDTH = 4, 128  # the reader's typical strip: four digits in 32 x 128
 TIMEOUT_S = 600
 # Speed and memory targets (docs/benchmark.md explains each)
 MAX_OVERHEAD = 1.05            # Classifier.predict p50 / bare invoke() p50, batch 1, one thread
@@ -155,6 +161,43 @@ def plan(cfg: SweepConfig, manifest) -> tuple[list[Configuration], list[Baseline
     return configs, baselines, skipped
 
 
+def typical_strip(x: np.ndarray) -> np.ndarray:
+    """uint8 [32, 128]: the first four test digits side by side, light ink on dark, centred in
+    the reader's height, padded with dark to the typical strip's width."""
+    from common.strips import HEIGHT, pad
+
+    top = (HEIGHT - x.shape[1]) // 2
+    digits = np.concatenate([np.pad(d, ((top, HEIGHT - x.shape[1] - top), (0, 0)))
+                             for d in x[:STRIP_DIGITS]], axis=1)
+    return pad(digits, extra=STRIP_WIDTH - digits.shape[1])
+
+
+def reader_plan(manifest, configs: list[Configuration]) -> list[Configuration]:
+    """Every line reader file on every backend (and its Python) the sweep runs, one thread."""
+    here = {c.backend: c.python for c in configs}
+    files = manifest.reader.files if manifest.reader is not None else ()
+    return [Configuration(e.key, name, python, 1) for e in files for name, python in here.items()
+            if backends.BACKENDS[name].format == e.format]
+
+
+def _reader_rows(plan: list[Configuration], manifest_file: Path, cfg: SweepConfig,
+                 strip: str) -> dict[Configuration, dict]:
+    """``bench_reader`` of each reader configuration, one worker per Python."""
+    rows, workers = {}, {}
+    try:
+        for c in plan:
+            worker = workers.setdefault(c.python, Worker(c.python, timeout=TIMEOUT_S))
+            answer = worker.call({"job": "bench_reader", "model": str(manifest_file),
+                                  "strip": strip, "key": c.key, "backend": c.backend,
+                                  "runs": cfg.runs, "warmup": min(10, cfg.runs)})
+            row = answer if answer.pop("ok") else {"error": answer["error"]}
+            rows[c] = {**row, "key": c.key, "backend": c.backend, "threads": c.threads}
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return rows
+
+
 def _runtime_row(c: Configuration, manifest_file: Path, cfg: SweepConfig, images: str) -> dict:
     """``mnist-edge bench`` of one configuration (its mnist_edge.bench.BenchConfig) in a fresh
     worker."""
@@ -212,19 +255,24 @@ def run(cfg: SweepConfig) -> dict:
         raise BenchError(str(exc)) from None
     x, y = mnist.x_test[:cfg.images], mnist.y_test[:cfg.images]
     configs, baselines, skipped = plan(cfg, manifest)
+    readers = reader_plan(manifest, configs)
     with tempfile.TemporaryDirectory(prefix="mnist-edge-bench-") as tmp:
-        images = str(Path(tmp) / "images.npy")
+        images, strip = str(Path(tmp) / "images.npy"), str(Path(tmp) / "strip.npy")
         np.save(images, x)
-        rounds_rt, rounds_bl = [], []
+        np.save(strip, typical := typical_strip(x))
+        rounds_rt, rounds_bl, rounds_rd = [], [], []
         for i in range(cfg.rounds):
             order = 1 if i % 2 == 0 else -1  # alternate the order: drift hits every row alike
             rt = {c: _runtime_row(c, mpath, cfg, images) for c in configs[::order]}
             bl = {b: _baseline_row(b, cfg, images) for b in baselines[::order]}
+            rd = _reader_rows(readers[::order], mpath, cfg, strip)
             rounds_rt.append([rt[c] for c in configs])
             rounds_bl.append([bl[b] for b in baselines])
+            rounds_rd.append([rd[c] for c in readers])
             print(f"bench: round {i + 1}/{cfg.rounds} done ({time.time() - started:.0f} s)",
                   file=sys.stderr)
         rows, base = _median_rows(rounds_rt), _median_rows(rounds_bl)
+        reader_rows = _median_rows(rounds_rd)
         python = _py(cfg.runtime_python) or sys.executable  # the device-like venv when it exists
         cli = one_image(python, cfg.cli_repeats, manifest, x[0], Path(tmp))
     parity = _parity_accuracy(Path(cfg.out) / "parity.json", manifest)
@@ -238,6 +286,8 @@ def run(cfg: SweepConfig) -> dict:
             "artifacts": str(cfg.artifacts), "manifest_sha256": sha256_file(mpath),
             "device": edge_bench.device(), "config": cfg.__dict__, "skipped_backends": skipped,
             "rows": rows, "baselines": base, "one_image": cli,
+            "reader_rows": reader_rows if manifest.reader is not None else None,
+            "reader_strip": list(typical.shape),
             "recommended": edge_bench.recommend([r for r in rows if r.get("threads") == 1]),
             "targets": targets(rows, base, cli), "wall_time_s": round(time.time() - started, 1)}
 

@@ -34,7 +34,7 @@ import numpy as np
 from mnist_edge import backends
 from mnist_edge import choice as choice_mod
 from mnist_edge.errors import BackendError, MnistEdgeError, ModelError
-from mnist_edge.formats import FORMATS
+from mnist_edge.formats import FORMATS, kind_of_suffix
 from mnist_edge.loading import MAX_THREADS
 from mnist_edge.modelfile import read_regular_file
 
@@ -176,6 +176,37 @@ def bench_model(model: str, cfg: BenchConfig, key: str | None = None) -> Row:
     row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     row["device"] = device()
     return row
+
+
+def bench_reader(model: str, strip: np.ndarray, runs: int = 1000, warmup: int = 50,
+                 threads: int = 1, backend: str = "auto", key: str | None = None) -> Row:
+    """Batch-1 latency of ``LineReader.scores`` on one ``strip`` (float [height, W] in [0, 1] or
+    uint8), after loading the line reader of an artifacts folder (``key``: that file); a
+    JSON-ready dict."""
+    from mnist_edge.linereader import LineReader
+
+    start = time.perf_counter()
+    reader = LineReader.load(model, key=key, backend=backend, threads=threads)
+    load_s = time.perf_counter() - start
+    start = time.perf_counter()
+    reader.scores(strip)
+    first_s = time.perf_counter() - start
+    for _ in range(warmup):
+        reader.scores(strip)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as for predict: a collection inside one call would be charged to it
+    try:
+        ns = _timed(lambda: reader.scores(strip), runs)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return {"schema": SCHEMA, "path": str(reader.path), "key": reader.key,
+            "format": kind_of_suffix(reader.path.suffix), "precision": reader.precision,
+            "backend": reader.backend, "runtime": backends.runtime_version(reader.backend),
+            "threads": threads, "size_bytes": reader.path.stat().st_size,
+            "strip": list(strip.shape), "load_ms": round(load_s * 1000, 2),
+            "first_inference_ms": round(first_s * 1000, 3), "runs": runs,
+            "latency_us": percentiles(ns)}
 
 
 def device() -> dict[str, Any]:
