@@ -170,7 +170,10 @@ def draw(result, path: Path) -> None:
     rows = math.ceil(len(shown) / cols)
     cell_w, image_h, line_h, head_h = 2.1, 1.25, 0.14, 0.55   # inches
     cell_h = 0.22 + image_h + 0.08 + line_h * max((len(t) for t in texts), default=0) + 0.1
-    fig = Figure(figsize=(cell_w * cols, head_h + cell_h * rows))
+    strips = _reader_lines(result.reader)
+    strips_h = head_h + sum(_LINE_IMAGE_H + 0.1 + line_h * len(t) for _, t in strips)
+    fig = Figure(figsize=(max(cell_w * cols, 8.4 if strips else 0), head_h + cell_h * rows
+                          + (strips_h if strips else 0)))
     W, H = fig.get_figwidth(), fig.get_figheight()
     title = (f"{len(idx)} of {result.n_images:,} test images where formats or backends disagree"
              + (f" (the {len(shown)} most disputed shown)" if len(shown) < len(idx) else "")
@@ -189,4 +192,57 @@ def draw(result, path: Path) -> None:
             fig.text((left + cell_w / 2) / W, (top - 0.22 - image_h - 0.08 - line_h * row) / H,
                      text, ha="center", va="top", fontsize=6.5,
                      color="#1a7f37" if correct else "#c62828")
+    if strips:
+        _draw_lines(fig, result.reader, strips, strips_h, line_h, head_h)
     fig.savefig(path, format="png", dpi=110)
+
+
+_LINE_IMAGE_H = 0.45  # inches: a reader strip's height in parity.png
+MAX_LINES = 12        # disputed lines drawn in parity.png
+
+
+def _reader_lines(reader) -> list[tuple[int, list[tuple[str, bool]]]]:
+    """(line index, its text lines) for each line a reader pair reads unlike Keras, most disputed
+    first: Keras's reading, then each distinct reading with its pairs."""
+    if reader is None:
+        return []
+    ref = reader.ref
+    ran = [r for r in reader.pairs if r.figures is not None]
+    counts: dict[int, int] = {}
+    for r in ran:
+        for i in r.disagreements:
+            counts[i] = counts.get(i, 0) + 1
+    out = []
+    for i in sorted(counts, key=lambda i: (-counts[i], i))[:MAX_LINES]:
+        label = ref.lines.labels[i]
+        got: dict[str, list[str]] = {}
+        for r in ran:
+            got.setdefault(r.figures.readings[i], []).append(r.run.pair.name)
+        texts = [(f"keras: {ref.readings[i] or '∅'}", ref.readings[i] == label)]
+        texts += [(f"{reading or '∅'}: {', '.join(names)}", reading == label)
+                  for reading, names in got.items() if reading != ref.readings[i]]
+        out.append((i, texts))
+    return out
+
+
+def _draw_lines(fig, reader, lines, height: float, line_h: float, head_h: float) -> None:
+    """The disputed reader lines at the bottom of the figure: each strip, its number, readings."""
+    W, H = fig.get_figwidth(), fig.get_figheight()
+    n = len({i for r in reader.pairs for i in r.disagreements})
+    fig.text(0.5, (height - 0.3) / H, f"line reader: {n} line(s) of {len(reader.ref.lines.labels)}"
+             " read unlike Keras by some file (most disputed first)", ha="center", va="center",
+             fontsize=10)
+    top = height - head_h
+    for i, texts in lines:
+        strip = reader.ref.lines.strips[i]
+        width = min(W * 0.55, _LINE_IMAGE_H * strip.shape[1] / strip.shape[0])
+        ax = fig.add_axes((0.2 / W, (top - _LINE_IMAGE_H) / H, width / W, _LINE_IMAGE_H / H))
+        ax.imshow(strip, cmap="gray", vmin=0, vmax=255, aspect="auto")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        x = (0.4 + width) / W
+        fig.text(x, top / H, f"#{i}  number {reader.ref.lines.labels[i]}", va="top", fontsize=8)
+        for row, (text, correct) in enumerate(texts, 1):
+            fig.text(x, (top - line_h * row) / H, text, va="top", fontsize=6.5,
+                     color="#1a7f37" if correct else "#c62828")
+        top -= _LINE_IMAGE_H + 0.1 + line_h * len(texts)
