@@ -175,3 +175,26 @@ def test_the_typical_reader_strip_is_four_test_digits_in_the_readers_input():
     for i in range(4):  # each digit untouched, side by side, centred in the height
         assert np.array_equal(strip[2:30, 28 * i:28 * (i + 1)], x[i])
     assert not strip[:2].any() and not strip[30:].any() and not strip[:, 112:].any()
+
+
+def test_bench_reader_times_the_line_readers_scores_and_refuses_a_folder_without_one(
+        test_artifacts, tmp_path):
+    from mnist_edge.errors import ModelError
+
+    manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    if "line_reader" in manifest:
+        strip = np.zeros((32, 128), np.uint8)
+        strip[6:26, 10:110:7] = 255
+        for entry in manifest["line_reader"]["files"]:
+            row = edge_bench.bench_reader(str(test_artifacts), strip, runs=20, warmup=2,
+                                          key=entry["key"])
+            _assert_ordered(row["latency_us"])
+            assert (row["key"], row["size_bytes"], row["strip"]) == (entry["key"], entry["size"],
+                                                                     [32, 128])
+            assert row["format"] == entry["format"] and row["load_ms"] > 0
+    folder = tmp_path / "no-reader"
+    folder.mkdir()
+    manifest.pop("line_reader", None)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="line_reader"):
+        edge_bench.bench_reader(str(folder), np.zeros((32, 128), np.uint8), runs=1)
