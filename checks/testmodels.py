@@ -1,17 +1,18 @@
 """A small trained and exported artifacts folder shared by the tests and the reliability checks.
 
     from checks.testmodels import ensure_test_artifacts
-    folder = ensure_test_artifacts()   # Path with model.keras, the four exported files,
-                                       # manifest.json
+    folder = ensure_test_artifacts()   # Path with model.keras, line_reader.keras, their
+                                       # exported files, manifest.json
 
     python -m checks.testmodels        # build (or reuse) it and print its path
 
-If ``artifacts/`` holds a fresh full export (its manifest covers every format, matches the files
-and was made from the current ``artifacts/model.keras``) that folder is returned. Otherwise a
-model from a short pinned training (one epoch on all 60,000 training images) is exported into
-.cache/test-artifacts/ and reused until train/, export/, common/, this file or requirements.txt
-change (their hash is the cache key). It lives with the checks, which may start the build
-stages they check.
+If ``artifacts/`` holds a fresh full export of both models (its manifest covers every format,
+matches the files and was made from the current ``model.keras`` and ``line_reader.keras``) that
+folder is returned. Otherwise a model from a short pinned training (one epoch on all 60,000
+training images) and a line reader from a short one are exported into .cache/test-artifacts/
+and reused until train/, export/, common/, the runtime's line finding, this file or
+requirements.txt change (their hash is the cache key). It lives with the checks, which may
+start the build stages they check.
 MNIST comes from $MNIST_DATA, else the Keras download (common.data.DataError when neither works).
 Treat the returned folder as read-only.
 """
@@ -25,15 +26,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common.artifacts import ROOT, is_fresh
+from common.artifacts import READER_FILE, ROOT, is_fresh
 from mnist_edge.digest import sha256_hex
 
 CACHE = ROOT / ".cache" / "test-artifacts"
 KEY_FILE = ROOT / ".cache" / "test-artifacts.key"
 LOCK_FILE = ROOT / ".cache" / "test-artifacts.lock"
 EPOCHS = 1  # on all 60,000 training images: about 98%, so the reader tests mean something
+# the line reader: a short run (about six minutes on two cores) that reads most clean lines
+READER_LINES, READER_EPOCHS = 16_000, 8
 KEYED_FILES = ("train/*.py", "export/*.py", "common/*.py", "checks/testmodels.py",
-               "requirements.txt")
+               "requirements.txt", "runtime/src/mnist_edge/lines.py",
+               "runtime/src/mnist_edge/ink.py", "runtime/src/mnist_edge/imageops.py")
 
 
 def cache_key() -> str:
@@ -46,7 +50,7 @@ def cache_key() -> str:
 def ensure_test_artifacts() -> Path:
     """A folder with model.keras, all four exported formats and manifest.json; built if needed."""
     main = ROOT / "artifacts"
-    if is_fresh(main):
+    if is_fresh(main) and (main / READER_FILE).is_file():
         return main
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     with open(LOCK_FILE, "w") as lock:  # another test run may be building the same folder
@@ -68,6 +72,8 @@ def _build(out: Path) -> None:
     # this tree's runtime too, not the one an editable install elsewhere points at
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "runtime" / "src")])}
     _run([sys.executable, "-m", "train", "--epochs", str(EPOCHS), "--out", str(out)], env)
+    _run([sys.executable, "-m", "train", "--model", "line_reader", "--lines", str(READER_LINES),
+          "--epochs", str(READER_EPOCHS), "--test-lines", "300", "--out", str(out)], env)
     _run([sys.executable, "-m", "export", "--artifacts", str(out)], env)
 
 

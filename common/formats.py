@@ -122,8 +122,10 @@ KEYS: tuple[str, ...] = tuple(f.key for f in FORMATS)
 
 # The line reader's rows. Its "accuracy" is the share of lines read exactly (greedy decoding
 # against the label) and its "agreement" the share of lines read as Keras reads them.
+# int8 kernels differ between interpreters (tflite-runtime 2.14 against ai-edge-litert: 3 of 297
+# lines read differently by a briefly trained reader), and a line holds several digits
 READER_INT8 = Tolerance(min_agreement=0.95, max_accuracy_diff=0.005, max_prob_diff=None,
-                        cross_min_agreement=0.99, device_max_diff=3.0, device_unit=INT8_STEPS)
+                        cross_min_agreement=0.97, device_max_diff=3.0, device_unit=INT8_STEPS)
 READER_FLOAT = Tolerance(min_agreement=0.99, max_accuracy_diff=None, max_prob_diff=1e-4,
                          cross_min_agreement=0.99, device_max_diff=1e-4, device_unit=PROBABILITY)
 READER_FORMATS: tuple[ExportFormat, ...] = (

@@ -76,7 +76,7 @@ class ExportConfig:
                                  f"when ARTIFACTS holds {READER_FILE}; 'all' includes them then)")
     calibration_samples: int = option(500, "training images used to calibrate the int8 formats",
                                       type=positive_int)
-    reader_lines: int = option(500, f"lines of MNIST test digits each {READER_FILE} file is "
+    reader_lines: int = option(2000, f"lines of MNIST test digits each {READER_FILE} file is "
                                     "verified on", type=positive_int)
     reader_calibration: int = option(300, "lines of MNIST training digits the int8 reader is "
                                           "calibrated on", type=positive_int)

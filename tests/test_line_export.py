@@ -152,15 +152,24 @@ def test_reader_keys_without_a_reader_are_refused(test_artifacts, tmp_path):
     from export.export import ExportConfig, ExportError, run
 
     folder = tmp_path / "artifacts"
-    shutil.copytree(test_artifacts, folder, ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(test_artifacts, folder, ignore=shutil.ignore_patterns(".*", "line_reader*"))
     with pytest.raises(ExportError, match="line_reader.keras not found"):
         run(ExportConfig(artifacts=str(folder), formats="reader_tflite_int8"))
 
 
-def test_without_a_reader_the_export_is_the_classifiers(test_artifacts):
-    raw = json.loads((test_artifacts / "manifest.json").read_text())
+def test_without_a_reader_the_export_is_the_classifiers(test_artifacts, tmp_path):
+    from export.export import ExportConfig, run
+
+    folder = tmp_path / "artifacts"
+    # an export with a reader, whose line_reader.keras is then taken away
+    shutil.copytree(test_artifacts, folder, ignore=shutil.ignore_patterns(".*"))
+    (folder / "line_reader.keras").unlink()
+    run(ExportConfig(artifacts=str(folder), formats="tflite_float32"), log=lambda _: None)
+    raw = json.loads((folder / "manifest.json").read_text())
     assert "line_reader" not in raw and "reader_lines" not in raw["export"]
-    assert not [f.filename for f in READER_FORMATS if (test_artifacts / f.filename).exists()]
+    assert not [f.filename for f in READER_FORMATS if (folder / f.filename).exists()]
+    assert [f["key"] for f in raw["files"]] == [f["key"] for f in json.loads(
+        (test_artifacts / "manifest.json").read_text())["files"]]
 
 
 @pytest.mark.parametrize("strip, expected", [

@@ -13,22 +13,28 @@ from common.strips import CLASSES, HEIGHT
 
 
 def build_line_reader(width: int | None = None, logits: bool = False):
-    """Three conv blocks (32x... -> 4 rows), a column conv to one row, two 1-D context convs, 11
-    scores per column. ``logits`` returns the model before the softmax (for the CTC loss)."""
+    """Three conv blocks (32 rows down to 4), a column conv to one row, two 1-D context convs
+    along the line, 11 scores per column; batch normalisation after each conv (folded into the
+    convolutions by the converters). ``logits`` returns the model before the softmax (for the
+    CTC loss)."""
     import keras
     from keras import layers
 
+    def conv(x, filters: int, kernel, name: str, padding: str = "same"):
+        x = layers.Conv2D(filters, kernel, padding=padding, use_bias=False, name=name)(x)
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        return layers.ReLU(name=f"{name}_relu")(x)
+
     inp = keras.Input(shape=(HEIGHT, width, 1), name="line")
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(inp)
+    x = conv(inp, 32, 3, "conv1")
     x = layers.MaxPooling2D(2, name="pool1")(x)                      # 16 rows
-    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2")(x)
+    x = conv(x, 64, 3, "conv2")
     x = layers.MaxPooling2D(2, name="pool2")(x)                      # 8 rows, width / 4
-    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv3")(x)
+    x = conv(x, 64, 3, "conv3")
     x = layers.MaxPooling2D((2, 1), name="pool3")(x)                 # 4 rows
-    x = layers.Conv2D(112, (HEIGHT // 8, 1), padding="valid", activation="relu",
-                      name="columns")(x)                             # 1 row
-    x = layers.Conv2D(112, (1, 5), padding="same", activation="relu", name="context1")(x)
-    x = layers.Conv2D(112, (1, 3), padding="same", activation="relu", name="context2")(x)
+    x = conv(x, 112, (HEIGHT // 8, 1), "columns", padding="valid")   # 1 row
+    x = conv(x, 112, (1, 5), "context1")
+    x = conv(x, 112, (1, 3), "context2")
     x = layers.Conv2D(CLASSES, 1, name="logits")(x)
     x = layers.Reshape((-1, CLASSES), name="columns_out")(x)       # [batch, width / 4, 11]
     if not logits:

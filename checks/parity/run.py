@@ -50,7 +50,7 @@ class ParityConfig(CheckOptions):
                                   "onnxruntime (each must be able to run)")
     cache: str | None = option(".cache/parity", "folder caching the Keras reference predictions, "
                                                 "keyed by sha256 ('' to disable)")
-    reader_lines: int = option(300, f"lines of MNIST test digits the line reader's files are "
+    reader_lines: int = option(2000, f"lines of MNIST test digits the line reader's files are "
                                     f"read on, when the export holds {READER_FILE}",
                                type=positive_int)
     reader_seed: int = option(1, "seed of those lines (the export verifies on its own --seed, "

@@ -97,7 +97,7 @@ def snapshot_models(artifacts: Path, dest: Path, tries: int = 3) -> tuple[Path, 
         except ModelError as exc:
             raise PiCheckError(f"{src}: {str(exc).split(': ', 1)[-1]}") from None
         torn = []
-        for entry in manifest.files:
+        for entry in manifest.all_files:  # the line reader's files too: read runs them
             rel = entry.path.relative_to(dest)
             entry.path.parent.mkdir(parents=True, exist_ok=True)
             try:

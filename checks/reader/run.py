@@ -2,12 +2,13 @@
 
     from checks.reader.run import ReaderConfig, run
     result = run(ReaderConfig(n_numbers=200, n_singles=400))
-    result["numbers"]["exact_rate"], result["singles"]["photo_accuracy"], result["targets"]
+    result["numbers"]["exact_rate"], result["singles"]["read_accuracy"], result["targets"]
 
 Numbers go through ``Classifier.read`` (as decoded numpy photos); single digits through
-``Classifier.predict_files`` (as files), and the same digits' MNIST images through
-``Classifier.predict``. The timing reads files on both sides, in one process, one thread,
-alternating the two calls.
+``Classifier.read`` and ``Classifier.predict_files`` (as files), and the same digits' MNIST
+images through ``Classifier.predict``. The timing reads files on both sides, in one process, one
+thread, alternating the two calls. The line reader's own figures (lines of test digits, Keras
+and each exported file) come from the manifest's verification.
 """
 
 from __future__ import annotations
@@ -29,10 +30,18 @@ from common import photos as sets
 from common.flags import option, positive_int
 from common.flags import seed as seed_type
 
-# Targets (docs/reader.md): the report marks each met or missed; it does not gate.
-EXACT_GOAL = 0.90      # numbers read exactly
-SINGLES_GOAL = 0.97    # thin/broken single digits right through predict_files
-SPEED_GOAL = 2.0       # read (4-digit 640x480 photo) / predict_files (one-digit 640x480 photo)
+# Targets (docs/reader.md): the report marks each met or missed; the floors (common/floors.py)
+# gate.
+EXACT_GOAL = 0.92      # numbers read exactly
+TOUCHING_GOAL = 0.88   # ...when neighbours touch
+SINGLES_GOAL = 0.95    # thin/broken single digits read right by read
+SPEED_GOAL = 1.5       # read (4-digit 640x480 photo) / predict_files (one-digit 640x480 photo)
+# The reader that cut lines into pieces and classified each with the digit CNN, measured by this
+# report on the same sets (int8 TFLite, seed 1234, 1,000 numbers, 2,000 singles) before the
+# line reader took its place: shown beside today's figures.
+SEGMENTING = {"numbers read exactly": 0.453, "... when neighbours touch": 0.211,
+              "thin/broken single digits read right": 0.826,
+              "read / predict_files time, 640x480": 2.96}
 TIMING_FRAME = (640, 480)
 TIMING_DIGITS = 4
 TIMING_PHOTOS = 4      # different photos of each kind, cycled through the repetitions
@@ -98,6 +107,7 @@ def run(cfg: ReaderConfig, command: str = "", log: Callable[[str], None] = print
         "data": mnist.source, "split": digits.split, "seed": cfg.seed,
         "n_numbers": cfg.n_numbers, "n_singles": cfg.n_singles,
         "reader": hasattr(clf, "read"),
+        "line_reader": line_reader_figures(clf),
     }
     with tempfile.TemporaryDirectory(prefix="mnist-edge-reader-") as tmp:
         if result["reader"]:
@@ -193,7 +203,7 @@ def score_singles(clf, digits: sets.Digits, cfg: ReaderConfig, tmp: Path,
     """predict_files on every single-digit photo, and predict on the same MNIST digits."""
     folder = tmp / "singles"
     folder.mkdir()
-    labels, sources, tag_list, photo, no_label = [], [], [], [], 0
+    labels, sources, tag_list, photo, read, no_label = [], [], [], [], [], 0
     start = time.perf_counter()
     samples = sets.singles(digits, cfg.seed, cfg.n_singles)
     done = 0
@@ -207,19 +217,44 @@ def score_singles(clf, digits: sets.Digits, cfg: ReaderConfig, tmp: Path,
             tag_list.append(s.tags)
             photo.append(-1 if res.label is None else res.label)
             no_label += res.label is None
+            read.append(_read_one(clf, s.image))
             p.unlink()
         done += len(batch)
         log(f"  single digits classified: {done}/{cfg.n_singles} "
             f"({done / max(1e-9, time.perf_counter() - start):.0f}/s)")
     y = np.array(labels)
     photo_ok = np.array(photo) == y
+    read_ok = np.array(read) == np.array([str(v) for v in labels])
     clean_ok = clf.predict(digits.x[np.array(sources)]).labels == y
     ones = np.ones(len(y))
-    by_tag = score.by_tag(tag_list, {"photo_accuracy": (photo_ok, ones),
+    by_tag = score.by_tag(tag_list, {"read_accuracy": (read_ok, ones),
+                                     "photo_accuracy": (photo_ok, ones),
                                      "clean_accuracy": (clean_ok, ones)})
-    return {"n": len(y), "photo_accuracy": score.rate(int(photo_ok.sum()), len(y)),
+    return {"n": len(y), "read_accuracy": score.rate(int(read_ok.sum()), len(y)),
+            "photo_accuracy": score.rate(int(photo_ok.sum()), len(y)),
             "clean_accuracy": score.rate(int(clean_ok.sum()), len(y)), "no_label": no_label,
             "by_tag": by_tag, "set_shares": score.shares(tag_list)}
+
+
+def _read_one(clf, image: np.ndarray) -> str | None:
+    """What read makes of a single-digit photo (None when it raises)."""
+    try:
+        return str(clf.read(image).number)
+    except Exception:  # counted as wrong; the numbers' errors say why
+        return None
+
+
+def line_reader_figures(clf) -> dict | None:
+    """The line reader's exact-number rate on lines of test digits: Keras's and each exported
+    file's, as the export verified them (None without a manifest or a line reader)."""
+    data = clf.manifest.data.get("line_reader") if clf.manifest is not None else None
+    if not isinstance(data, dict):
+        return None
+    files = [{"key": f.get("key"), "size": f.get("size"),
+              "exact_rate": (f.get("verification") or {}).get("exact_rate"),
+              "digit_accuracy": (f.get("verification") or {}).get("digit_accuracy")}
+             for f in data.get("files", []) if isinstance(f, dict)]
+    return {"keras": data.get("keras_reference"), "files": files}
 
 
 # ------------------------------------------------------------------ timing
@@ -272,16 +307,20 @@ def time_read(clf, digits: sets.Digits, cfg: ReaderConfig, tmp: Path,
 # ------------------------------------------------------------------ targets
 
 def targets(result: dict) -> list[dict]:
-    """Each target with its value, goal and whether it is met (None: not measured)."""
+    """Each target with its value, goal, whether it is met (None: not measured) and the
+    segmenting reader's figure on the same sets."""
     numbers, timing, singles = result.get("numbers"), result.get("timing"), result["singles"]
     exact = numbers["exact_rate"] if numbers else None
+    touching = (numbers["by_tag"].get("touching", {}).get("yes", {}).get("exact_rate")
+                if numbers else None)
     ratio = timing.get("ratio") if timing else None
-    return [
-        {"target": "numbers read exactly", "value": exact, "goal": f">= {EXACT_GOAL:.0%}",
-         "met": None if exact is None else exact >= EXACT_GOAL},
-        {"target": "thin/broken single digits right (predict_files)",
-         "value": singles["photo_accuracy"], "goal": f">= {SINGLES_GOAL:.0%}",
-         "met": singles["photo_accuracy"] >= SINGLES_GOAL},
-        {"target": "read / predict_files time, 640x480", "value": ratio,
-         "goal": f"<= {SPEED_GOAL:g}x", "met": None if ratio is None else ratio <= SPEED_GOAL},
-    ]
+    rows = [("numbers read exactly", exact, EXACT_GOAL, True),
+            ("... when neighbours touch", touching, TOUCHING_GOAL, True),
+            ("thin/broken single digits read right", singles["read_accuracy"], SINGLES_GOAL,
+             True),
+            ("read / predict_files time, 640x480", ratio, SPEED_GOAL, False)]
+    return [{"target": name, "value": value,
+             "goal": f">= {goal:.0%}" if at_least else f"<= {goal:g}x",
+             "met": None if value is None else value >= goal if at_least else value <= goal,
+             "segmenting": SEGMENTING[name]}
+            for name, value, goal, at_least in rows]

@@ -6,7 +6,9 @@ training, another calibration for export), so every file a run rewrites differs 
 set's. After each SIGKILL (of the whole process group: make, python and its children) the folder
 must hold exactly the previous set, or a complete new set: every file the run rewrites is new,
 and the set is consistent (config and metrics name the run's seed; the manifest's sizes and
-sha256 match the files and the model it was exported from). Then a last run must succeed.
+sha256 match the files and the model it was exported from). `make train` publishes two sets one
+after the other, the CNN's and then the line reader's, so a kill between them may also leave the
+new CNN beside the previous reader, each set whole. Then a last run must succeed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from common.artifacts import (
     MANIFEST_FILE,
     METRICS_FILE,
     MODEL_FILE,
-    READER_FILE,
+    READER_CONFIG_FILE,
+    READER_METRICS_FILE,
+    READER_TRAIN_FILES,
     ROOT,
     TRAIN_FILES,
     exported_from,
@@ -38,8 +42,13 @@ from common.publish import allowed_names
 from mnist_edge.digest import sha256_file
 
 TRAIN_QUICK = "--epochs 2 --limit 3000"
-# the folder this check trains holds no line reader, so no reader files either
-EXPORT_FILES = allowed_names() - {READER_FILE} - {f.filename for f in READER_FORMATS}
+READER_QUICK = "--lines 150 --test-lines 30 --epochs 1 --workers 1"
+# the export stage exports the CNN's formats only (the briefly trained line reader would not pass
+# its rules), so no reader files are exported
+EXPORT_ONLY = "--formats " + ",".join(f.key for f in FORMATS)
+EXPORT_FILES = allowed_names() - {f.filename for f in READER_FORMATS}
+# a kill between the two publishes of make train: the new CNN beside the previous reader
+HALF = "new CNN, previous reader"
 # what a re-export with another calibration rewrites: the manifest and the int8 files
 EXPORT_REWRITES = {MANIFEST_FILE} | {f.filename for f in FORMATS if f.precision == "int8"}
 
@@ -65,7 +74,7 @@ class StageReport:
     @property
     def lost(self) -> int:
         """Kill points after which the folder held neither complete set."""
-        return (sum(k.verdict not in ("previous", "new") for k in self.kills)
+        return (sum(k.verdict not in ("previous", "new", HALF) for k in self.kills)
                 + (not self.final_run_ok))
 
 
@@ -77,11 +86,18 @@ def snapshot(folder: Path) -> dict[str, str]:
             if p.is_file()}
 
 
-def make_stage(stage: str, artifacts: Path, args: str, data: str | None) -> list[str]:
-    """The make command line for one stage on ``artifacts``."""
+def make_stage(stage: str, artifacts: Path, args: str, data: str | None,
+               reader_args: str = "") -> list[str]:
+    """The make command line for one stage on ``artifacts`` (``reader_args``: the line reader's
+    training flags, for the train stage)."""
     var = "TRAIN_ARGS" if stage == "train" else "EXPORT_ARGS"
     extra = f"{args} --data {data}" if data else args
-    return ["make", "--no-print-directory", "-s", stage, f"ARTIFACTS={artifacts}", f"{var}={extra}"]
+    cmd = ["make", "--no-print-directory", "-s", stage, f"ARTIFACTS={artifacts}", f"{var}={extra}"]
+    if stage == "train":
+        reader = f"{READER_QUICK} {reader_args} --data {data}" if data else \
+            f"{READER_QUICK} {reader_args}"
+        cmd.append(f"READER_ARGS={reader}")
+    return cmd
 
 
 def run_killed(cmd: list[str], after_s: float) -> tuple[bool, float]:
@@ -113,20 +129,19 @@ def judge(stage: str, before: dict, after: dict, folder: Path, seed: int | None)
     """'previous', 'new', or what makes the folder a mix / incomplete."""
     if after == before:
         return "previous"
-    expected = TRAIN_FILES if stage == "train" else EXPORT_FILES
+    expected = TRAIN_FILES | READER_TRAIN_FILES if stage == "train" else EXPORT_FILES
     if set(after) != expected:
         return f"files {sorted(set(after) ^ expected)} missing or extra"
-    rewrites = TRAIN_FILES if stage == "train" else EXPORT_REWRITES
-    stale = sorted(n for n in rewrites if before.get(n) == after[n])
+    if stage == "train":
+        cnn = _train_set(before, after, folder, seed, TRAIN_FILES, CONFIG_FILE, METRICS_FILE)
+        reader = _train_set(before, after, folder, seed, READER_TRAIN_FILES, READER_CONFIG_FILE,
+                            READER_METRICS_FILE)
+        if cnn == "new" and reader == "previous":
+            return HALF
+        return cnn if cnn == reader else f"CNN {cnn}, line reader {reader}"
+    stale = sorted(n for n in EXPORT_REWRITES if before.get(n) == after[n])
     if stale:
         return f"mix: {stale} from the previous set beside new files"
-    if stage == "train":
-        config = json.loads((folder / CONFIG_FILE).read_text())
-        metrics = json.loads((folder / METRICS_FILE).read_text())
-        if config.get("seed") != seed or metrics.get("seed") != seed:
-            return (f"mix: config seed {config.get('seed')}, metrics seed {metrics.get('seed')}, "
-                    f"run seed {seed}")
-        return "new"
     manifest = read_export(folder)
     if manifest is None:
         return "manifest.json unreadable"
@@ -141,15 +156,32 @@ def judge(stage: str, before: dict, after: dict, folder: Path, seed: int | None)
     return "new"
 
 
+def _train_set(before: dict, after: dict, folder: Path, seed: int | None, names: frozenset[str],
+               config_file: str, metrics_file: str) -> str:
+    """'previous', 'new', or why one model's training set is a mix."""
+    if all(before.get(n) == after[n] for n in names):
+        return "previous"
+    stale = sorted(n for n in names if before.get(n) == after[n])
+    if stale:
+        return f"mix: {stale} from the previous set beside new files"
+    config = json.loads((folder / config_file).read_text())
+    metrics = json.loads((folder / metrics_file).read_text())
+    if config.get("seed") != seed or metrics.get("seed") != seed:
+        return (f"mix: config seed {config.get('seed')}, metrics seed {metrics.get('seed')}, "
+                f"run seed {seed}")
+    return "new"
+
+
 def interrupt(stage: str, workdir: Path, kills: int, data: str | None, seed: int = 0,
               log=print) -> StageReport:
     """Kill ``make <stage>`` ``kills`` times at random moments on a temp artifacts folder."""
     rng = np.random.default_rng([seed, stage == "export"])
     folder = workdir / f"{stage}-artifacts" / "artifacts"
     folder.parent.mkdir(parents=True, exist_ok=True)
-    setup = [make_stage("train", folder, f"{TRAIN_QUICK} --seed 1", data)]
+    setup = [make_stage("train", folder, f"{TRAIN_QUICK} --seed 1", data, "--seed 1")]
     if stage == "export":
-        setup.append(make_stage("export", folder, "--calibration-samples 100 --seed 1", data))
+        setup.append(make_stage("export", folder,
+                                f"{EXPORT_ONLY} --calibration-samples 100 --seed 1", data))
     full_s = 0.0
     for cmd in setup:  # the previous complete set
         ok, full_s, tail = run_full(cmd)
@@ -157,16 +189,18 @@ def interrupt(stage: str, workdir: Path, kills: int, data: str | None, seed: int
             raise RuntimeError(f"setting up the previous set failed: {' '.join(cmd)}\n{tail}")
     report = StageReport(stage, full_s)
 
-    def args_for(i: int) -> tuple[str, int]:  # every run differs from the set it replaces
-        if stage == "train":
-            return f"{TRAIN_QUICK} --seed {10 + i}", 10 + i
-        return f"--calibration-samples {100 + 10 * i} --seed {10 + i}", None
+    def command(i: int) -> tuple[list[str], int | None]:  # each run differs from the set it
+        if stage == "train":                                 # replaces
+            return make_stage("train", folder, f"{TRAIN_QUICK} --seed {10 + i}", data,
+                              f"--seed {10 + i}"), 10 + i
+        return make_stage("export", folder, f"{EXPORT_ONLY} --calibration-samples {100 + 10 * i} "
+                          f"--seed {10 + i}", data), None
 
     for i in range(kills):
         before = snapshot(folder)
-        args, run_seed = args_for(i)
+        cmd, run_seed = command(i)
         after_s = float(rng.uniform(0.3, full_s))
-        finished, ran_s = run_killed(make_stage(stage, folder, args, data), after_s)
+        finished, ran_s = run_killed(cmd, after_s)
         verdict = judge(stage, before, snapshot(folder), folder, run_seed)
         report.kills.append(KillResult(stage, round(after_s, 2), finished, verdict))
         log(f"  make {stage}: SIGKILL after {after_s:5.1f} s of ~{full_s:.0f} s"
@@ -174,8 +208,8 @@ def interrupt(stage: str, workdir: Path, kills: int, data: str | None, seed: int
         if finished:  # the set-up run was slower (cold caches): aim the next kills inside a run
             full_s = min(full_s, ran_s)
     before = snapshot(folder)
-    args, run_seed = args_for(kills)
-    ok, _, tail = run_full(make_stage(stage, folder, args, data))
+    cmd, run_seed = command(kills)
+    ok, _, tail = run_full(cmd)
     report.final_verdict = judge(stage, before, snapshot(folder), folder, run_seed) if ok else tail
     leftovers = [p.name for p in folder.parent.iterdir() if p.name != "artifacts"]
     report.final_run_ok = ok and report.final_verdict == "new" and not leftovers

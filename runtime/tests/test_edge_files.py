@@ -42,11 +42,11 @@ def one_line(done) -> str:
 
 
 def _copy(artifacts: Path, dest: Path) -> Path:
-    """manifest.json and the files it lists (not the 8 MB model.keras)."""
+    """manifest.json and the files it lists, the line reader's too (not the 8 MB model.keras)."""
     dest.mkdir(parents=True)
     shutil.copy(artifacts / "manifest.json", dest)
-    for f in json.loads((artifacts / "manifest.json").read_text())["files"]:
-        shutil.copy(artifacts / f["path"], dest / f["path"])
+    for entry in read_manifest(artifacts).all_files:
+        shutil.copy(entry.path, dest / entry.path.name)
     return dest
 
 
@@ -134,7 +134,8 @@ def test_a_folder_reached_through_a_symlink_and_links_inside_it_still_work(artif
     (folder / files[0]["path"]).symlink_to(Path("store") / files[0]["path"])
     link = tmp_path / "link"
     link.symlink_to(folder, target_is_directory=True)
-    assert [problem for _, problem in verify_all(link)] == [None] * len(files)
+    assert [problem for _, problem in verify_all(link)] == [None] * len(
+        read_manifest(folder).all_files)
     clf = Classifier.load(link, key=files[0]["key"])
     assert clf.predict(np.zeros((28, 28), np.uint8)).probabilities.shape == (1, 10)
 

@@ -15,6 +15,8 @@ import numpy as np
 
 from mnist_edge.errors import InputError
 
+FLOAT_TOLERANCE = 1e-3  # float pixels may stray this far outside [0, 1] (rounding) and are clipped
+
 ARRAY_CHUNK = 4096  # images read from a .npy or IDX file at a time
 NPY_MAGIC = b"\x93NUMPY"
 GZIP_MAGIC = b"\x1f\x8b"

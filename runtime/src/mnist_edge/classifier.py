@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from mnist_edge import backends
+from mnist_edge.arrays import FLOAT_TOLERANCE
 from mnist_edge.errors import InputError, ModelError
 from mnist_edge.loading import input_spec, load_model, one_path
 from mnist_edge.modelfile import read_model_bytes
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up tim
     import numpy.typing as npt
     from PIL.Image import Image as PILImage
 
+    from mnist_edge.linereader import LineReader
     from mnist_edge.manifest import FileEntry, Manifest
     from mnist_edge.reader import Reading
 
@@ -41,7 +43,6 @@ IMAGE_SHAPE = (28, 28)
 # 32 at or near the best images/s for every file and backend, and the arena is 8x smaller than at
 # 256.
 CHUNK = 32
-FLOAT_TOLERANCE = 1e-3  # float pixels may stray this far outside [0, 1] (rounding) and are clipped
 _SMALL_BATCH = 8       # up to this many images, int8 input is made with bytes.translate
 _XOR_TABLE = bytes(i ^ 0x80 for i in range(256))
 
@@ -114,6 +115,7 @@ class Classifier:
         self.precision = precision
         self.manifest = manifest
         self.entry = entry
+        self._reader: LineReader | None = None
         self._lock = threading.Lock()
         self._in = input_spec(backend, entry)
         self._out = backend.output
@@ -299,6 +301,10 @@ class Classifier:
     def read(self, image: str | os.PathLike[str] | np.ndarray | PILImage) -> Reading:
         """Read every digit in a photo or scan: the number, and each digit's box and label.
 
+        The ink is found and grouped into lines; each line is read whole by the artifacts'
+        line reader (``line_reader()``), and each digit's box is the line's ink between its
+        neighbours'.
+
         Args:
             image: an image file's path, a numpy image ([H,W], [H,W,3] or [H,W,4]; see
                 ``preprocess_image``) or a PIL image. Digits on several lines are read top to
@@ -310,9 +316,13 @@ class Classifier:
 
         Raises:
             InputError: the file cannot be read or the array is not an image.
+            ModelError: the model was loaded without a line reader beside it (the message
+                names the missing file).
         """
-        from mnist_edge.reader import read_number
+        from mnist_edge.reader import LineModel, read_lines
 
+        reader = self.line_reader()
+        model = LineModel(reader.scores, reader.height, reader.stride, reader.blank)
         decoded = None
         if isinstance(image, (str, bytes, os.PathLike)):
             from mnist_edge.images import decode_file
@@ -322,15 +332,34 @@ class Classifier:
             from mnist_edge.images import decode_pil
 
             decoded = decode_pil(image)  # type: ignore[arg-type]  # a PIL image, as checked
-
-        def classify(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            pred = self.predict(batch)
-            return pred.labels, pred.confidences
-
         if decoded is None:
-            return read_number(image, classify)  # type: ignore[arg-type]  # an array, or refused
-        return _in_input_pixels(read_number(decoded.pixels, classify), decoded.scale,
-                                decoded.size)
+            return read_lines(image, model)  # type: ignore[arg-type]  # an array, or refused
+        return _in_input_pixels(read_lines(decoded.pixels, model), decoded.scale, decoded.size)
+
+    def line_reader(self) -> LineReader:
+        """The line reader beside this model, loaded on first use: the reader file of the same
+        format and precision when the manifest lists one (on this model's backend), else the
+        first one an installed backend runs.
+
+        Raises:
+            ModelError: the model was loaded from a single file, or its manifest lists no line
+                reader; the message names the missing file.
+        """
+        if self._reader is None:
+            from mnist_edge.formats import READER_FORMATS
+            from mnist_edge.linereader import LineReader
+
+            if self.manifest is None:
+                raise ModelError(f"{self.path}: read needs the line reader "
+                                 f"({READER_FORMATS[0].filename}) of an artifacts folder; load "
+                                 "the folder or its manifest.json instead of one model file")
+            listed = {e.key for e in self.manifest.reader.files} if self.manifest.reader else set()
+            same = f"reader_{self.entry.key}" if self.entry is not None else ""
+            if same in listed:
+                self._reader = LineReader.load(self.manifest.path, key=same, backend=self.backend)
+            else:
+                self._reader = LineReader.load(self.manifest.path)
+        return self._reader
 
     def info(self) -> dict[str, Any]:
         """Format, backend, input and output specs, size, sha256 and the manifest's metadata."""

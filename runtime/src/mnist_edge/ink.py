@@ -1,7 +1,7 @@
 """The ink of a photo or scan: light on dark, the paper's background removed, in numpy alone.
 
 The first steps of reading a picture, shared by one digit (``normalize.preprocess_image``) and by
-a whole number (``reader.read_number``):
+a whole number (``reader.read_lines``):
 
 1. grayscale (ITU-R 601 luma); transparent pixels are composited onto the paper (a mostly
    opaque picture's own, else the side that contrasts with the opaque ink); arrays larger than

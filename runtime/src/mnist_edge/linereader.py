@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge import backends
-from mnist_edge.classifier import FLOAT_TOLERANCE
+from mnist_edge.arrays import FLOAT_TOLERANCE
 from mnist_edge.errors import InputError
 from mnist_edge.loading import Loaded, input_spec, load_model, load_reader
 from mnist_edge.manifest import ReaderSection
