@@ -13,6 +13,7 @@ import numpy as np
 
 from common import photos
 from common.data import load_mnist
+from mnist_edge import reader
 from mnist_edge.errors import BlankImageError
 from mnist_edge.lines import find_lines, line_strip
 
@@ -142,7 +143,5 @@ def batches(lines: Lines, batch: int, rng: np.random.Generator | None
 
 
 def greedy(scores: np.ndarray) -> str:
-    """Best path: the top class per column, repeats merged, blanks dropped."""
-    best = scores.argmax(axis=-1)
-    keep = (best != BLANK) & np.concatenate([[True], best[1:] != best[:-1]])
-    return "".join(str(int(c)) for c in best[keep])
+    """The digits ``read`` decodes from one line's scores (``mnist_edge.reader.greedy``)."""
+    return "".join(str(label) for label, _, _ in reader.greedy(scores, BLANK))

@@ -90,13 +90,13 @@ def read_lines(image: np.ndarray | PILImage, model: LineModel) -> Reading:
     return _reading(ink, lines)
 
 
-def _decode(ink: Ink, strip: Strip, scores: np.ndarray, model: LineModel) -> list[Digit]:
-    """Greedy decoding (the top class per column, repeats merged, blanks dropped) and, for each
-    digit, its box: the line's ink between the midpoints of its and its neighbours' peaks."""
+def greedy(scores: np.ndarray, blank: int) -> list[tuple[int, int, float]]:
+    """The best path of a line's scores [columns, classes]: the top class per column, repeats
+    merged, blanks dropped; each digit as (label, the column of its peak, its peak score)."""
     best = scores.argmax(axis=1)
-    found: list[tuple[int, int, float]] = []   # label, peak column, confidence
+    found: list[tuple[int, int, float]] = []
     for t, c in enumerate(best.tolist()):
-        if c == model.blank:
+        if c == blank:
             continue
         p = float(scores[t, c])
         if t > 0 and best[t - 1] == c:          # the same digit's run goes on
@@ -105,6 +105,13 @@ def _decode(ink: Ink, strip: Strip, scores: np.ndarray, model: LineModel) -> lis
                 found[-1] = (label, t, p)
             continue
         found.append((c, t, p))
+    return found
+
+
+def _decode(ink: Ink, strip: Strip, scores: np.ndarray, model: LineModel) -> list[Digit]:
+    """Greedy decoding (the top class per column, repeats merged, blanks dropped) and, for each
+    digit, its box: the line's ink between the midpoints of its and its neighbours' peaks."""
+    found = greedy(scores, model.blank)
     if not found:
         return []
     rows, cols = strip.ink.shape
