@@ -30,10 +30,15 @@ READER_HISTORY_FILE = "line_reader_history.json"
 READER_CURVES_FILE = "line_reader_curves.png"
 READER_METRICS_FILE = "line_reader_metrics.json"
 READER_CONFIG_FILE = "line_reader_config.json"
+# the "no digit" gate's training files (gate.keras is exported when present)
+GATE_FILE = "gate.keras"
+GATE_METRICS_FILE = "gate_metrics.json"
+GATE_CONFIG_FILE = "gate_config.json"
 TRAIN_FILES = frozenset({MODEL_FILE, HISTORY_FILE, CURVES_FILE, CONFUSION_FILE, METRICS_FILE,
                          CONFIG_FILE})
 READER_TRAIN_FILES = frozenset({READER_FILE, READER_HISTORY_FILE, READER_CURVES_FILE,
                                 READER_METRICS_FILE, READER_CONFIG_FILE})
+GATE_TRAIN_FILES = frozenset({GATE_FILE, GATE_METRICS_FILE, GATE_CONFIG_FILE})
 
 
 def weights_sha256(model_keras: str | Path) -> str:
@@ -96,5 +101,5 @@ def reader_exported_from(manifest: Manifest) -> str | None:
 def drop_exports(folder: Path) -> None:
     """Remove an export (the format table's files and manifest.json): it describes an older
     model."""
-    for name in [f.filename for f in formats.FORMATS + formats.READER_FORMATS] + [MANIFEST_FILE]:
+    for name in [f.filename for f in formats.all_formats()] + [MANIFEST_FILE]:
         (folder / name).unlink(missing_ok=True)

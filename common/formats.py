@@ -8,7 +8,8 @@ export, parity, bench and the checks.
     >>> get_format("onnx_int8").filename
     'model_int8.onnx'
 
-``READER_FORMATS`` are the line reader's rows, in the order of the runtime's own.
+``READER_FORMATS`` are the line reader's rows and ``GATE_FORMATS`` the "no digit" gate's, in the
+order of the runtime's own; ``all_formats()`` gives every row.
 The rows follow the runtime table's order: the runtime's order of preference, and the order of
 ``manifest.json``'s ``files`` list. Each row carries its tolerance: export verification and
 parity hold a file to the same rule against Keras, so a file that passes ``make export`` passes
@@ -145,6 +146,32 @@ READER_FORMATS: tuple[ExportFormat, ...] = (
 )
 
 READER_KEYS: tuple[str, ...] = tuple(f.key for f in READER_FORMATS)
+
+# The "no digit" gate's rows. Its "accuracy" is the share of images answered right (digit or
+# not, at the calibrated threshold) on MNIST's test digits and held-out non-digits, and its
+# "agreement" the share answered as the Keras gate answers them.
+GATE_INT8 = Tolerance(min_agreement=0.995, max_accuracy_diff=0.003, max_prob_diff=None,
+                      cross_min_agreement=0.999, device_max_diff=3.0, device_unit=INT8_STEPS)
+GATE_FORMATS: tuple[ExportFormat, ...] = (
+    ExportFormat.of(device.GATE_TFLITE_INT8, "export.gate_files:convert_tflite_int8",
+                    "full-integer post-training quantization (TFLITE_BUILTINS_INT8), per-channel "
+                    "weights, int8 input and output; calibrated on training digits and "
+                    "non-digits", GATE_INT8),
+    ExportFormat.of(device.GATE_TFLITE_FLOAT32, "export.gate_files:convert_tflite_float32",
+                    "float32 TFLite, no optimizations", FLOAT_TFLITE),
+    ExportFormat.of(device.GATE_ONNX_FLOAT32, "export.gate_files:convert_onnx_float32",
+                    "float32 ONNX via tf2onnx, dynamic batch, NHWC input", FLOAT_ONNX),
+    ExportFormat.of(device.GATE_ONNX_INT8, "export.gate_files:convert_onnx_int8",
+                    "static int8 QDQ quantization (onnxruntime), per-channel weights, float32 "
+                    "input and output; calibrated on training digits and non-digits", GATE_INT8),
+)
+
+GATE_KEYS: tuple[str, ...] = tuple(f.key for f in GATE_FORMATS)
+
+
+def all_formats() -> tuple[ExportFormat, ...]:
+    """Every row: the classifier's, the line reader's and the gate's (read when called)."""
+    return FORMATS + READER_FORMATS + GATE_FORMATS
 
 
 def get_format(key: str, table: tuple[ExportFormat, ...] | None = None) -> ExportFormat:

@@ -1,5 +1,5 @@
-"""python -m train: train the reference CNN (or, with --model line_reader, the line reader) and
-write artifacts/ (see --help)."""
+"""python -m train: train the reference CNN (or, with --model line_reader, the line reader; with
+--model gate, the "no digit" gate) and write artifacts/ (see --help)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ import sys
 from pathlib import Path
 
 from common import entry
-from common.artifacts import METRICS_FILE, READER_METRICS_FILE
+from common.artifacts import GATE_METRICS_FILE, METRICS_FILE, READER_METRICS_FILE
 from common.data import DataError
 from common.flags import parse
-from train import line_train
+from train import gate_train, line_train
 from train.train import TrainConfig, run, summary
 
 PROG = "python -m train"
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig | line_train.LineReaderConfig:
+Config = TrainConfig | line_train.LineReaderConfig | gate_train.GateConfig
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
     """Command-line flags -> the chosen model's config (flags, help and defaults come from the
     dataclass; ``--model line_reader --help`` lists the line reader's)."""
     args = sys.argv[1:] if argv is None else argv
@@ -25,6 +28,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig | line_train.LineRe
                      "Train the mnist-edge line reader (reads a whole line of digits, CTC) on "
                      "photographed lines of MNIST training digits and write it, its history, "
                      "curves and metrics to --out.",
+                     "Offline: --data or MNIST_DATA=path as for the classifier.")
+    if _model(args) == gate_train.MODEL:
+        return parse(gate_train.GateConfig, argv, PROG,
+                     "Train the mnist-edge \"no digit\" gate (a small CNN beside the classifier "
+                     "that tells one handwritten digit from anything else) on MNIST training "
+                     "digits against generated non-digits, set its threshold on held-out data "
+                     "and write it and its metrics to --out.",
                      "Offline: --data or MNIST_DATA=path as for the classifier.")
     return parse(TrainConfig, argv, PROG,
                  "Train the mnist-edge reference CNN on MNIST and write the model, its history, "
@@ -48,13 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and exit 1 for expected mistakes."""
     cfg = parse_args(argv)
     # every published set writes a new metrics file (it names the weights)
-    metrics = READER_METRICS_FILE if isinstance(cfg, line_train.LineReaderConfig) else METRICS_FILE
+    metrics = (READER_METRICS_FILE if isinstance(cfg, line_train.LineReaderConfig)
+               else GATE_METRICS_FILE if isinstance(cfg, gate_train.GateConfig) else METRICS_FILE)
     return entry.run(PROG, cfg, _train, (DataError, ValueError, OSError),
                      published=Path(cfg.out) / metrics)
 
 
-def _train(cfg: TrainConfig | line_train.LineReaderConfig) -> int:
-    if isinstance(cfg, line_train.LineReaderConfig):
+def _train(cfg: Config) -> int:
+    if isinstance(cfg, gate_train.GateConfig):
+        print(gate_train.summary(gate_train.run(cfg), cfg.out))
+    elif isinstance(cfg, line_train.LineReaderConfig):
         print(line_train.summary(line_train.run(cfg), cfg.out))
     else:
         print(summary(run(cfg), cfg.out))

@@ -37,6 +37,7 @@ from common.tf import import_tensorflow
 from mnist_edge import imageops as ops
 from train import checkpoint
 from train.line_model import build_line_reader
+from train.model import MODELS
 from train.train import check_out, data_sha256, library_versions
 
 MODEL = "line_reader"
@@ -49,7 +50,7 @@ class LineReaderConfig:
     """Resolved configuration of a line-reader training run; written to line_reader_config.json."""
 
     model: str = option(MODEL, "the model to train: the digit classifier or the line reader",
-                        choices=("classifier", MODEL))
+                        choices=MODELS)
     data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
     out: str = option("artifacts", "artifacts folder to publish into")
     epochs: int = option(8, "training epochs: passes over the training lines", type=positive_int)

@@ -6,6 +6,7 @@ INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 PARAMETER_COUNT = 693_962  # conv 320 + dense 692,352 + output 1,290
 OPTIMIZERS = ("adam", "adagrad")
+MODELS = ("classifier", "line_reader", "gate")  # what python -m train --model trains
 
 
 def build_model():

@@ -32,7 +32,7 @@ from common.artifacts import (
 from common.flags import fraction, option, positive_float, positive_int, seed
 from common.tf import import_tensorflow
 from train import checkpoint
-from train.model import OPTIMIZERS, build_model, compile_model
+from train.model import MODELS, OPTIMIZERS, build_model, compile_model
 
 LR_SCHEDULES = ("cosine", "constant")
 
@@ -43,7 +43,7 @@ class TrainConfig:
 
     model: str = option("classifier", "the model to train: the digit classifier or the line "
                                       "reader (--model line_reader --help: its flags)",
-                        choices=("classifier", "line_reader"))
+                        choices=MODELS)
     data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
     out: str = option("artifacts", "artifacts folder to publish into")
     epochs: int = option(10, "training epochs: passes over the training split", type=positive_int)

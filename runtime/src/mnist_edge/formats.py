@@ -7,10 +7,10 @@
     ('onnx', ('litert', 'tflite-runtime', 'tensorflow'))
 
 The rows' order is the runtime's order of preference, and the order of ``manifest.json``'s
-``files`` list (``READER_FORMATS``: of its ``line_reader.files``). The build side
-(``common/formats.py``) extends each row with how it is made and how closely it must match Keras;
-the runtime reads the kinds (file suffix, backends). Lookups read the tables when called, never a
-copy made at import.
+``files`` list (``READER_FORMATS``: of its ``line_reader.files``; ``GATE_FORMATS``: of
+``gate.files``). The build side (``common/formats.py``) extends each row with how it is made and
+how closely it must match Keras; the runtime reads the kinds (file suffix, backends). Lookups
+read the tables when called, never a copy made at import.
 """
 
 from __future__ import annotations
@@ -62,6 +62,16 @@ READER_ONNX_FLOAT32 = Format("reader_onnx_float32", "line_reader.onnx", "onnx", 
 READER_ONNX_INT8 = Format("reader_onnx_int8", "line_reader_int8.onnx", "onnx", "int8", "float32")
 READER_FORMATS: tuple[Format, ...] = (READER_TFLITE_INT8, READER_TFLITE_FLOAT32,
                                       READER_ONNX_FLOAT32, READER_ONNX_INT8)
+
+# The "no digit" gate's files (manifest.json's "gate" section): the classifier's input, two
+# probabilities out ("not a digit", "digit"). A table of its own, like the reader's.
+GATE_TFLITE_INT8 = Format("gate_tflite_int8", "gate_int8.tflite", "tflite", "int8", "int8")
+GATE_TFLITE_FLOAT32 = Format("gate_tflite_float32", "gate_float32.tflite", "tflite", "float32",
+                             "float32")
+GATE_ONNX_FLOAT32 = Format("gate_onnx_float32", "gate.onnx", "onnx", "float32", "float32")
+GATE_ONNX_INT8 = Format("gate_onnx_int8", "gate_int8.onnx", "onnx", "int8", "float32")
+GATE_FORMATS: tuple[Format, ...] = (GATE_TFLITE_INT8, GATE_TFLITE_FLOAT32, GATE_ONNX_FLOAT32,
+                                    GATE_ONNX_INT8)
 
 
 def kind_names() -> tuple[str, ...]:
