@@ -73,28 +73,42 @@ def problems(manifest: Manifest) -> list[str]:
 
 
 def is_fresh(folder: str | Path) -> bool:
-    """True when ``folder`` holds an intact export of its current model.keras in every format, and
-    of its line_reader.keras, if any, in every reader format."""
+    """True when ``folder`` holds an intact export of its current model.keras in every format, of
+    its line_reader.keras, if any, in every reader format, and of its gate.keras, if any, in every
+    gate format."""
     folder = Path(folder)
-    manifest, model, reader = read_export(folder), folder / MODEL_FILE, folder / READER_FILE
+    manifest, model = read_export(folder), folder / MODEL_FILE
     if manifest is None or not model.is_file():
         return False
     listed = {e.key for e in manifest.all_files}
-    wanted = formats.FORMATS + (formats.READER_FORMATS if reader.is_file() else ())
+    wanted = formats.FORMATS
+    for name, table, exported in ((READER_FILE, formats.READER_FORMATS, reader_exported_from),
+                                  (GATE_FILE, formats.GATE_FORMATS, gate_exported_from)):
+        if (folder / name).is_file():
+            if exported(manifest) != sha256_file(folder / name):
+                return False
+            wanted += table
     return (exported_from(manifest) == sha256_file(model)
-            and (not reader.is_file() or reader_exported_from(manifest) == sha256_file(reader))
             and all(f.key in listed for f in wanted) and not problems(manifest))
 
 
 def exported_from(manifest: Manifest) -> str | None:
     """The sha256 of the model.keras the manifest's files were exported from."""
-    source = manifest.data.get("source_model")
-    return source.get("sha256") if isinstance(source, dict) else None
+    return _source_sha256(manifest.data)
 
 
 def reader_exported_from(manifest: Manifest) -> str | None:
     """The sha256 of the line_reader.keras the manifest's reader files were exported from."""
-    source = manifest.reader.data.get("source_model") if manifest.reader else None
+    return _source_sha256(manifest.reader.data) if manifest.reader else None
+
+
+def gate_exported_from(manifest: Manifest) -> str | None:
+    """The sha256 of the gate.keras the manifest's gate files were exported from."""
+    return _source_sha256(manifest.gate.data) if manifest.gate else None
+
+
+def _source_sha256(section: dict) -> str | None:
+    source = section.get("source_model")
     return source.get("sha256") if isinstance(source, dict) else None
 
 

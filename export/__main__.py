@@ -1,5 +1,6 @@
 """python -m export: model.keras -> int8/float TFLite, float/int8 ONNX + manifest.json, and
-line_reader.keras -> int8/float TFLite, float ONNX when present (see --help)."""
+line_reader.keras and gate.keras -> their int8/float TFLite and ONNX files when present (see
+--help)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from pathlib import Path
 
 from common import entry
-from common.artifacts import MANIFEST_FILE, READER_FILE
+from common.artifacts import GATE_FILE, MANIFEST_FILE, READER_FILE
 from common.data import DataError
 from common.flags import parse
 from export.export import ExportConfig, ExportError, run
@@ -23,7 +24,11 @@ def parse_args(argv: list[str] | None = None) -> ExportConfig:
                  f"publish the files with {MANIFEST_FILE} atomically into ARTIFACTS. When "
                  f"ARTIFACTS holds the line reader ({READER_FILE}), its files are exported too, "
                  "verified through the runtime's LineReader on lines of MNIST test digits "
-                 "(--reader-lines), and listed in the manifest's line_reader section.",
+                 "(--reader-lines), and listed in the manifest's line_reader section. When it "
+                 f"holds the \"no digit\" gate ({GATE_FILE}), its files are exported too, "
+                 "verified through the runtime on MNIST's test digits and held-out generated "
+                 "non-digits at the gate's calibrated threshold, and listed in the manifest's "
+                 "gate section.",
                  "Exit status: 0 when every requested format passed, 1 when one failed "
                  "verification (the passing files are published with a manifest listing only "
                  "them) or on an error (nothing is published).")
@@ -42,8 +47,10 @@ def _export(cfg: ExportConfig) -> int:
     result = run(cfg, log=lambda line: print(line, flush=True))
     print()
     print(result.table())
-    reader = result.manifest.get("line_reader") or {"files": []}
-    files = ", ".join(e["path"] for e in result.manifest["files"] + reader["files"]) or "no files"
+    listed = [e["path"] for e in result.manifest["files"]] + [
+        e["path"] for side in ("line_reader", "gate") for e in
+        (result.manifest.get(side) or {"files": []})["files"]]
+    files = ", ".join(listed) or "no files"
     print(f"\npublished in {cfg.artifacts}/: {files}, {MANIFEST_FILE}")
     if result.failures:
         print(f"{PROG}: error: {'; '.join(result.failures)}; left out of {MANIFEST_FILE}",

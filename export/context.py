@@ -21,6 +21,7 @@ class ExportContext:
     source_sha256: str         # sha256 of model.keras (freshness checks)
     weights_sha256: str        # sha256 of its weights, embedded in each file (reproducible)
     verbose: bool = False      # let converters print their own logs
+    labels: tuple[str, ...] | None = None  # the outputs' names, when training recorded them
     cache: dict = field(default_factory=dict)  # intermediate results shared between converters
 
     def samples(self) -> Iterator[np.ndarray]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from common.strips import BLANK, CLASSES, HEIGHT, STRIDE
-from mnist_edge.formats import READER_FORMATS
+from mnist_edge.formats import GATE_FORMATS, READER_FORMATS
 
 LABELS: tuple[str, ...] = tuple(str(d) for d in range(10))
 
@@ -40,8 +40,10 @@ READER_OUTPUT: dict = {"stride": STRIDE, "classes": CLASSES, "blank": BLANK,
 READER_DECODING = "greedy: the top class per column, repeats merged, blanks dropped"
 
 
-def embedded_metadata(format_key: str, weights_sha256: str) -> dict[str, str]:
-    """String key/value pairs stored inside an exported file (ONNX metadata_props, TFLite metadata).
+def embedded_metadata(format_key: str, weights_sha256: str,
+                      labels: tuple[str, ...] | None = None) -> dict[str, str]:
+    """String key/value pairs stored inside an exported file (ONNX metadata_props, TFLite metadata);
+    ``labels``: the outputs' names where the model's training says them (the gate's classes).
 
     The source is identified by its weights, not by the model.keras file: the .keras zip holds a
     save date, which would make two identical trainings export different bytes.
@@ -54,6 +56,15 @@ def embedded_metadata(format_key: str, weights_sha256: str) -> dict[str, str]:
             "mnist_edge.output": f"per-column scores (softmax applied), one column per "
                                  f"{STRIDE} input columns, one score per label; decoding: "
                                  f"{READER_DECODING}",
+            "mnist_edge.source_weights_sha256": weights_sha256,
+        }
+    if format_key in {f.key for f in GATE_FORMATS}:
+        return {
+            "mnist_edge.format": format_key,
+            "mnist_edge.labels": json.dumps(list(labels or ())),
+            "mnist_edge.preprocessing": json.dumps(PREPROCESSING),
+            "mnist_edge.output": "probabilities (softmax applied), one per label; the manifest's "
+                                 "gate.threshold on the digit's says when an image is refused",
             "mnist_edge.source_weights_sha256": weights_sha256,
         }
     return {

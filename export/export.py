@@ -3,10 +3,14 @@
     python -m export                                   # all four formats -> artifacts/
     python -m export --formats tflite_int8 --calibration-samples 1000
     python -m export --formats reader_tflite_int8 --reader-lines 2000   # the line reader's
+    python -m export --formats gate_tflite_int8,gate_onnx_int8         # the "no digit" gate's
 
 When the folder holds the line reader (line_reader.keras), 'all' exports its four files too,
 verified on lines of MNIST test digits (export/line_export.py) and listed in the manifest's
-``line_reader`` section; without it the export is the classifier's alone.
+``line_reader`` section. When it holds the "no digit" gate (gate.keras and its
+gate_metrics.json), 'all' exports the gate's four files, verified on MNIST's test digits and
+held-out generated non-digits (export/gate_export.py) and listed in the manifest's ``gate``
+section with the threshold training calibrated. Without them the export is the classifier's.
 
 Publishing is all-or-nothing (common/publish.py): files are converted into a staging copy of
 the artifacts folder and swapped in at the end, manifest.json written last. A crash, an
@@ -29,6 +33,8 @@ import numpy as np
 from common import formats as export_formats
 from common import line_scores, publish
 from common.artifacts import (
+    GATE_FILE,
+    GATE_METRICS_FILE,
     MANIFEST_FILE,
     METRICS_FILE,
     MODEL_FILE,
@@ -38,17 +44,18 @@ from common.artifacts import (
 )
 from common.data import keras_probabilities, load_mnist, to_model_input
 from common.flags import option, positive_int
-from common.formats import KEYS, READER_KEYS, ExportFormat
+from common.formats import GATE_KEYS, KEYS, READER_KEYS, ExportFormat
 from common.strips import CLASSES, HEIGHT
 from common.tf import KerasModelError, import_tensorflow, load_keras_model
-from export import line_export
+from export import gate_export, gate_files, line_export
 from export import manifest as manifest_mod
 from export.context import ExportContext, calibration_sample
+from export.gate_export import GateVerification
 from export.line_export import ReaderVerification
 from export.verify import Verification, format_table, verify
 from mnist_edge.digest import sha256_file
 
-Result = TypeVar("Result", Verification, ReaderVerification)
+Result = TypeVar("Result", Verification, ReaderVerification, GateVerification)
 MIN_OPSET, MAX_OPSET = 13, 18  # per-channel QDQ needs 13; tf2onnx 1.17 stops at 18
 
 
@@ -72,18 +79,23 @@ class ExportConfig:
     artifacts: str = option("artifacts", "folder holding model.keras; the exported files are "
                                          "published into it")
     formats: str = option("all", "'all' or comma-separated keys: "
-                                 f"{', '.join(KEYS + READER_KEYS)} (the reader_* files are made "
-                                 f"when ARTIFACTS holds {READER_FILE}; 'all' includes them then)")
+                                 f"{', '.join(KEYS + READER_KEYS + GATE_KEYS)} (the reader_* "
+                                 f"files are made when ARTIFACTS holds {READER_FILE}, the gate_* "
+                                 f"files when it holds {GATE_FILE}; 'all' includes them then)")
     calibration_samples: int = option(500, "training images used to calibrate the int8 formats",
                                       type=positive_int)
     reader_lines: int = option(2000, f"lines of MNIST test digits each {READER_FILE} file is "
                                     "verified on", type=positive_int)
     reader_calibration: int = option(300, "lines of MNIST training digits the int8 reader is "
                                           "calibrated on", type=positive_int)
+    gate_calibration: int = option(300, f"MNIST training digits, and as many generated "
+                                        f"non-digits, the int8 {GATE_FILE} files are calibrated "
+                                        "on", type=positive_int)
     opset: int = option(17, f"ONNX opset ({MIN_OPSET}..{MAX_OPSET})", type=opset)
     data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else the "
                                     "Keras download)")
-    seed: int = option(42, "seed for the calibration sample and the reader's lines")
+    seed: int = option(42, "seed for the calibration samples, the reader's lines and the gate's "
+                           "non-digits")
     verbose: bool = option(False, "show TensorFlow's and the converters' logs")
 
 
@@ -97,6 +109,7 @@ class ExportResult:
     artifacts: Path
     failures: list[str] = field(default_factory=list)
     reader_results: list[ReaderVerification] = field(default_factory=list)
+    gate_results: list[GateVerification] = field(default_factory=list)
 
     def table(self) -> str:
         """The verification table."""
@@ -126,17 +139,22 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
 
     model = _load(model_path)
     _check_finite_weights(model, model_path)
-    reader_path = folder / READER_FILE
-    formats, reader_formats = _split(formats, cfg.formats, reader_path)
+    reader_path, gate_path = folder / READER_FILE, folder / GATE_FILE
+    formats, reader_formats, gate_formats = _split(formats, cfg.formats, reader_path, gate_path)
     reader = _load(reader_path, ((HEIGHT, None, 1), (None, CLASSES)),
                    "the mnist-edge line reader") if reader_path.is_file() else None
-    if reader is not None:
-        _check_finite_weights(reader, reader_path)
+    gate = _load(gate_path, ((28, 28, 1), (2,)),
+                 "the mnist-edge \"no digit\" gate") if gate_path.is_file() else None
+    for side, path in ((reader, reader_path), (gate, gate_path)):
+        if side is not None:
+            _check_finite_weights(side, path)
+    gate_metrics = _gate_metrics(folder) if gate is not None else None
     # each file holds the weights once: 4 bytes a parameter in float, 1 in int8
     publish.check_space(folder, 1_000_000 + sum(
         m.count_params() * (1 if f.precision == "int8" else 4)
-        for m, fs in ((model, formats), (reader, reader_formats)) for f in fs),
-        f"exporting {', '.join(f.key for f in formats + reader_formats)}")
+        for m, fs in ((model, formats), (reader, reader_formats), (gate, gate_formats))
+        for f in fs),
+        f"exporting {', '.join(f.key for f in formats + reader_formats + gate_formats)}")
     mnist = load_mnist(cfg.data)
     keras_probs = keras_probabilities(model, mnist.x_test)
     _check_finite_predictions(keras_probs, model_path)
@@ -159,33 +177,34 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
             log(f"  {fmt.key:<15} {result.size / 1024:8.0f} KB  accuracy {result.accuracy:.2%}  "
                 f"{'ok' if result.passed else 'FAILED: ' + result.failure}")
             results.append(result)
-        requested = {f.key for f in formats}
         every = export_formats.FORMATS
-        entries = manifest_mod.carried_over(folder, source_sha256,
-                                            {f.key for f in every} - requested)
-        entries += [manifest_mod.file_entry(r, stage) for r in results if r.passed]
-        listed = {e["key"] for e in entries}
-        for fmt in every:  # never leave a model file the manifest does not describe
-            if fmt.key not in listed:
-                (stage / fmt.filename).unlink(missing_ok=True)
-        settings = {**asdict(cfg), "formats": [f.key for f in formats + reader_formats],
+        entries = _listed(every, manifest_mod.carried_over(
+            folder, source_sha256, {f.key for f in every} - {f.key for f in formats}),
+            results, stage)
+        settings = {**asdict(cfg),
+                    "formats": [f.key for f in formats + reader_formats + gate_formats],
                     "calibration_samples": len(calibration),
                     "calibration_source": "seeded random sample of the MNIST training set"}
         settings.pop("verbose")
         if reader is None:  # settings of a stage that did not run
             settings.pop("reader_lines")
             settings.pop("reader_calibration")
+        if gate is None:
+            settings.pop("gate_calibration")
         manifest = manifest_mod.build(entries, model_path, training, keras_accuracy,
                                       manifest_mod.versions(tf.__version__, keras.__version__),
                                       settings)
         reader_results, section = _reader(cfg, reader, reader_formats, folder, stage, log)
         if section is not None:
             manifest["line_reader"] = section
+        gate_results, section = _gate(cfg, gate, gate_metrics, gate_formats, mnist, stage, log)
+        if section is not None:
+            manifest["gate"] = section
         publish.write_json(stage / MANIFEST_FILE, manifest)
     return ExportResult(results, keras_accuracy, manifest, folder,
-                        [str(r.failure) for r in results if not r.passed]
-                        + [str(r.failure) for r in reader_results if not r.passed],
-                        reader_results)
+                        [str(r.failure) for r in [*results, *reader_results, *gate_results]
+                         if not r.passed],
+                        reader_results, gate_results)
 
 
 def _load(path: Path, *expected):
@@ -197,17 +216,33 @@ def _load(path: Path, *expected):
         raise ExportError(str(exc)) from None
 
 
-def _split(formats: tuple[ExportFormat, ...], asked: str, reader_path: Path
-           ) -> tuple[tuple[ExportFormat, ...], tuple[ExportFormat, ...]]:
-    """The classifier's and the reader's formats of a request; the reader's only when
-    ``reader_path`` exists ('all' without it means the classifier's)."""
-    reader = tuple(f for f in formats if f in export_formats.READER_FORMATS)
-    if reader and not reader_path.is_file():
-        if asked.strip() != "all":
-            raise ExportError(f"--formats {reader[0].key}: {reader_path} not found; train the line "
-                              "reader first (make train)")
-        reader = ()
-    return tuple(f for f in formats if f in export_formats.FORMATS), reader
+def _split(formats: tuple[ExportFormat, ...], asked: str, reader_path: Path, gate_path: Path
+           ) -> tuple[tuple[ExportFormat, ...], ...]:
+    """The classifier's, the reader's and the gate's formats of a request; the reader's only when
+    ``reader_path`` exists, the gate's when ``gate_path`` does ('all' without them means the
+    classifier's)."""
+    sides = [tuple(f for f in formats if f in table) for table in (
+        export_formats.FORMATS, export_formats.READER_FORMATS, export_formats.GATE_FORMATS)]
+    for i, path, what in ((1, reader_path, "the line reader"), (2, gate_path, "the gate")):
+        if sides[i] and not path.is_file():
+            if asked.strip() != "all":
+                raise ExportError(f"--formats {sides[i][0].key}: {path} not found; train {what} "
+                                  "first (make train)")
+            sides[i] = ()
+    return tuple(sides)
+
+
+def _listed(every: tuple[ExportFormat, ...], kept: list[dict], results: list, stage: Path
+            ) -> list[dict]:
+    """The manifest entries of one table: ``kept`` (carried over) and the passed ``results``;
+    a file of ``every`` that neither lists is removed from ``stage``, so no model file is left
+    that the manifest does not describe."""
+    entries = kept + [manifest_mod.file_entry(r, stage) for r in results if r.passed]
+    listed = {e["key"] for e in entries}
+    for fmt in every:
+        if fmt.key not in listed:
+            (stage / fmt.filename).unlink(missing_ok=True)
+    return entries
 
 
 def _reader(cfg: ExportConfig, model, formats: tuple[ExportFormat, ...], folder: Path,
@@ -217,13 +252,12 @@ def _reader(cfg: ExportConfig, model, formats: tuple[ExportFormat, ...], folder:
     ``line_reader`` section, None without a reader). Files not requested are carried over from
     the current manifest when they come from the same line_reader.keras."""
     every = export_formats.READER_FORMATS
-    if model is None:
-        for fmt in every:  # no reader: no reader file the manifest does not describe
-            (stage / fmt.filename).unlink(missing_ok=True)
+    if model is None:  # no reader: no reader file the manifest does not describe
+        _listed(every, [], [], stage)
         return [], None
     path = folder / READER_FILE
     source_sha256 = sha256_file(path)
-    results = []
+    results: list[ReaderVerification] = []
     ref = None
     if formats:
         log(f"line reader {path}: making {cfg.reader_lines} test lines and "
@@ -235,24 +269,92 @@ def _reader(cfg: ExportConfig, model, formats: tuple[ExportFormat, ...], folder:
                             weights_sha256=weights_sha256(path), verbose=cfg.verbose)
         log(f"line reader: Keras reads {ref.exact_rate:.2%} of {len(ref.lines.labels)} test "
             f"lines exactly (digits {ref.digit_accuracy:.2%})")
-        for fmt in formats:
-            result = _export_one(fmt, ctx, stage, lambda tmp, took, fmt=fmt: line_export.verify(
-                fmt, tmp, ref, took))
-            log(result.line())
-            results.append(result)
+        results = _export_each(formats, ctx, stage, lambda fmt, tmp, took: line_export.verify(
+            fmt, tmp, ref, took), log)
     old = manifest_mod.carried_over_reader(folder, source_sha256,
                                            {f.key for f in every} - {f.key for f in formats})
-    entries = old["files"] if old else []
-    entries += [manifest_mod.file_entry(r, stage) for r in results if r.passed]
-    listed = {e["key"] for e in entries}
-    for fmt in every:
-        if fmt.key not in listed:
-            (stage / fmt.filename).unlink(missing_ok=True)
+    entries = _listed(every, old["files"] if old else [], results, stage)
     keras_reference = ({"exact_rate": round(ref.exact_rate, 6),
                         "digit_accuracy": round(ref.digit_accuracy, 6),
                         "lines": len(ref.lines.labels)} if ref is not None
                        else (old or {}).get("keras_reference"))
     return results, manifest_mod.reader_section(entries, path, keras_reference)
+
+
+def _gate(cfg: ExportConfig, model, metrics: dict | None, formats: tuple[ExportFormat, ...],
+          mnist, stage: Path, log: Callable[[str], None]
+          ) -> tuple[list[GateVerification], dict | None]:
+    """Export and verify the gate's files into ``stage``; (their results, the manifest's ``gate``
+    section, None without a gate). Files not requested are carried over from the current
+    manifest when they come from the same gate.keras."""
+    every = export_formats.GATE_FORMATS
+    if model is None or metrics is None:  # no gate: no gate file the manifest does not describe
+        _listed(every, [], [], stage)
+        return [], None
+    folder = Path(cfg.artifacts)
+    path = folder / GATE_FILE
+    source_sha256 = sha256_file(path)
+    results: list[GateVerification] = []
+    ref = None
+    if formats:
+        ref = gate_export.reference(model, mnist.x_test, cfg.seed, metrics["threshold"],
+                                    metrics["classes"])
+        ctx = ExportContext(model=model, calibration=gate_files.calibration_images(
+                                mnist.x_train, cfg.gate_calibration, cfg.seed),
+                            opset=cfg.opset, source_sha256=source_sha256,
+                            weights_sha256=weights_sha256(path), verbose=cfg.verbose,
+                            labels=tuple(metrics["classes"]))
+        summary = ref.summary()
+        log(f"gate {path}: threshold {ref.threshold:.3f}; Keras refuses "
+            f"{summary['heldout_refusals']:.1%} of {summary['nondigits']} held-out non-digits and "
+            f"{summary['test_false_refusals']:.2%} of {summary['test_images']} MNIST test digits; "
+            f"calibrating int8 on {len(ctx.calibration)} digits and non-digits")
+        results = _export_each(formats, ctx, stage, lambda fmt, tmp, took: gate_export.verify(
+            fmt, tmp, ref, took), log)
+    old = manifest_mod.carried_over_gate(folder, source_sha256,
+                                         {f.key for f in every} - {f.key for f in formats})
+    entries = _listed(every, old["files"] if old else [], results, stage)
+    keras_reference = ref.summary() if ref is not None else (old or {}).get("keras_reference")
+    return results, manifest_mod.gate_section(entries, path, metrics, keras_reference)
+
+
+def _export_each(formats: tuple[ExportFormat, ...], ctx: ExportContext, stage: Path,
+                 check: Callable[[ExportFormat, Path, float], Result],
+                 log: Callable[[str], None]) -> list[Result]:
+    """Convert and verify each of ``formats`` (``_export_one``), logging each result's line."""
+    results = []
+    for fmt in formats:
+        result = _export_one(fmt, ctx, stage, lambda tmp, took, fmt=fmt: check(fmt, tmp, took))
+        log(result.line())
+        results.append(result)
+    return results
+
+
+def _gate_metrics(folder: Path) -> dict:
+    """gate_metrics.json when it describes this gate.keras and holds its threshold, classes and
+    calibration; ExportError otherwise (the threshold cannot be guessed)."""
+    import json
+
+    path = folder / GATE_METRICS_FILE
+    retrain = "retrain the gate with `make train` (python -m train --model gate)"
+    try:
+        metrics = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ExportError(f"{path}: not found, so {GATE_FILE} has no threshold; {retrain}") \
+            from None
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path}: unreadable ({exc}); {retrain}") from None
+    if not isinstance(metrics, dict) \
+            or metrics.get("weights_sha256") != weights_sha256(folder / GATE_FILE):
+        raise ExportError(f"{path}: describes another gate (its weights_sha256 differs from "
+                          f"{GATE_FILE}'s); {retrain}")
+    threshold, classes = metrics.get("threshold"), metrics.get("classes")
+    if not (isinstance(threshold, float) and 0.0 < threshold < 1.0
+            and isinstance(classes, list) and gate_export.DIGIT in classes
+            and isinstance(metrics.get("calibration"), dict)):
+        raise ExportError(f"{path}: lacks a threshold in (0, 1), the classes or the calibration; "
+                          f"{retrain}")
+    return metrics
 
 
 def _check_finite_weights(model, model_path: Path) -> None:
@@ -287,7 +389,7 @@ def _training_metrics(folder: Path, source_weights: str,
 
 
 class _Rejected(Exception):
-    def __init__(self, result: Verification | ReaderVerification):
+    def __init__(self, result: Verification | ReaderVerification | GateVerification):
         super().__init__(result.failure)
         self.result = result
 
@@ -312,8 +414,7 @@ def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path,
 
 def _check_options(cfg: ExportConfig) -> tuple[ExportFormat, ...]:
     try:
-        chosen = export_formats.parse_formats(
-            cfg.formats, export_formats.FORMATS + export_formats.READER_FORMATS)
+        chosen = export_formats.parse_formats(cfg.formats, export_formats.all_formats())
     except ValueError as exc:
         raise ExportError(f"--formats: {exc}") from None
     if not MIN_OPSET <= cfg.opset <= MAX_OPSET:

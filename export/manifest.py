@@ -9,6 +9,7 @@ from pathlib import Path
 from common import formats
 from common.artifacts import exported_from, read_export, weights_sha256
 from export.contract import LABELS, PREPROCESSING
+from export.gate_export import GateVerification
 from export.line_export import ReaderVerification, section_contract
 from export.verify import Verification
 from mnist_edge.digest import sha256_file
@@ -30,7 +31,8 @@ def versions(tensorflow: str, keras: str) -> dict[str, str | None]:
     return found
 
 
-def file_entry(result: Verification | ReaderVerification, folder: Path) -> dict:
+def file_entry(result: Verification | ReaderVerification | GateVerification,
+               folder: Path) -> dict:
     """The manifest entry of one verified file inside ``folder``."""
     fmt = result.fmt
     path = folder / fmt.filename
@@ -92,13 +94,38 @@ def reader_section(entries: list[dict], source_model: Path, keras_reference: dic
 def carried_over_reader(folder: Path, source_sha256: str, keys: set[str]) -> dict | None:
     """The current manifest's ``line_reader`` section, if it comes from the same
     line_reader.keras, with only its intact files whose key is in ``keys``; else None."""
+    return _carried_over_section(folder, "reader", source_sha256, keys)
+
+
+def gate_section(entries: list[dict], source_model: Path, metrics: dict,
+                 keras_reference: dict | None) -> dict:
+    """The ``gate`` section; ``entries`` are put in the gate table's order, the classes, the
+    threshold and how it was chosen are ``metrics``' (gate_metrics.json)."""
+    order = {f.key: i for i, f in enumerate(formats.GATE_FORMATS)}
+    return {"files": sorted(entries, key=lambda e: order[e["key"]]),
+            "classes": list(metrics["classes"]), "threshold": metrics["threshold"],
+            "calibration": metrics["calibration"], "source_model": _source(source_model),
+            "keras_reference": keras_reference}
+
+
+def carried_over_gate(folder: Path, source_sha256: str, keys: set[str]) -> dict | None:
+    """The current manifest's ``gate`` section, if it comes from the same gate.keras, with only
+    its intact files whose key is in ``keys``; else None."""
+    return _carried_over_section(folder, "gate", source_sha256, keys)
+
+
+def _carried_over_section(folder: Path, attribute: str, source_sha256: str,
+                          keys: set[str]) -> dict | None:
+    """The manifest section parsed as ``Manifest.<attribute>``, if its source_model is
+    ``source_sha256``, with only its intact files whose key is in ``keys``; else None."""
     manifest = read_export(folder)
-    if manifest is None or manifest.reader is None:
+    section = getattr(manifest, attribute, None)
+    if manifest is None or section is None:
         return None
-    raw = manifest.reader.data
+    raw = section.data
     source = raw.get("source_model")
     if not isinstance(source, dict) or source.get("sha256") != source_sha256:
         return None
-    files = [entry for entry, parsed in zip(raw["files"], manifest.reader.files, strict=True)
+    files = [entry for entry, parsed in zip(raw["files"], section.files, strict=True)
              if parsed.key in keys and manifest.check(parsed) is None]
     return {**raw, "files": files}

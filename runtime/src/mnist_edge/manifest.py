@@ -63,6 +63,17 @@ class ReaderSection:
 
 
 @dataclass(frozen=True)
+class GateSection:
+    """The "no digit" gate's part of the manifest (``gate``): its files and threshold."""
+
+    files: tuple[FileEntry, ...]   # in preference order: int8 TFLite first
+    classes: tuple[str, ...]       # the gate's outputs, in order: ("not a digit", "digit")
+    threshold: float               # refuse when the digit probability is below it; in (0, 1)
+    calibration: dict[str, Any]    # how the threshold was chosen
+    data: dict[str, Any]           # the raw section
+
+
+@dataclass(frozen=True)
 class Manifest:
     """The parsed manifest: its path, its exported files in preference order and the raw dict."""
 
@@ -70,11 +81,13 @@ class Manifest:
     files: tuple[FileEntry, ...]
     data: dict[str, Any]
     reader: ReaderSection | None = None  # None: the export holds no line reader
+    gate: GateSection | None = None      # None: the export holds no "no digit" gate
 
     @property
     def all_files(self) -> tuple[FileEntry, ...]:
-        """The classifier's files, then the line reader's."""
-        return self.files + (self.reader.files if self.reader else ())
+        """The classifier's files, then the line reader's, then the gate's."""
+        return (self.files + (self.reader.files if self.reader else ())
+                + (self.gate.files if self.gate else ()))
 
     @property
     def labels(self) -> list[str]:
@@ -170,19 +183,14 @@ def read_manifest(path: Path) -> Manifest:
     if not isinstance(files, list) or not files:
         raise ModelError(f"{mpath}: the manifest lists no exported files; export again")
     return Manifest(mpath, tuple(_entry(mpath, i, f) for i, f in enumerate(files)), raw,
-                    _reader(mpath, raw.get("line_reader")))
+                    _reader(mpath, raw.get("line_reader")), _gate(mpath, raw.get("gate")))
 
 
 def _reader(mpath: Path, raw: Any) -> ReaderSection | None:
     """The ``line_reader`` section, type-checked; None when absent or null."""
     if raw is None:
         return None
-    where = f"{mpath}: line_reader"
-    if not isinstance(raw, dict):
-        raise ModelError(f"{where} must be an object, found {_kind(raw)}; {_EXPORT_AGAIN}")
-    files = raw.get("files")
-    if not isinstance(files, list):
-        raise ModelError(f"{where}.files must be an array, found {_kind(files)}; {_EXPORT_AGAIN}")
+    where, entries = _section_files(mpath, raw, "line_reader")
     inp, out = _object(where, raw, "input"), _object(where, raw, "output")
     height, stride, classes, blank = (_count(f"{where}.{part}", spec, name) for part, spec, name
                                       in (("input", inp, "height"), ("output", out, "stride"),
@@ -190,8 +198,37 @@ def _reader(mpath: Path, raw: Any) -> ReaderSection | None:
     if blank >= classes:
         raise ModelError(f"{where}.output.blank is {blank}, not one of the {classes} classes; "
                          f"{_EXPORT_AGAIN}")
-    entries = tuple(_entry(mpath, i, f, "line_reader.files") for i, f in enumerate(files))
     return ReaderSection(entries, height, stride, classes, blank, dict(raw))
+
+
+def _gate(mpath: Path, raw: Any) -> GateSection | None:
+    """The ``gate`` section, type-checked; None when absent or null."""
+    if raw is None:
+        return None
+    where, entries = _section_files(mpath, raw, "gate")
+    classes = raw.get("classes")
+    if not (isinstance(classes, list) and len(classes) >= 2
+            and all(isinstance(c, str) for c in classes) and "digit" in classes):
+        raise ModelError(f"{where}.classes must be an array of at least 2 strings, one of them "
+                         f"\"digit\", found {_shown(classes)}; {_EXPORT_AGAIN}")
+    threshold = raw.get("threshold")
+    if not (type(threshold) is float and 0.0 < threshold < 1.0):
+        raise ModelError(f"{where}.threshold must be a number between 0 and 1 (exclusive), found "
+                         f"{_shown(threshold)}; {_EXPORT_AGAIN}")
+    return GateSection(entries, tuple(classes), threshold,
+                       _object(where, raw, "calibration"), dict(raw))
+
+
+def _section_files(mpath: Path, raw: Any, name: str) -> tuple[str, tuple[FileEntry, ...]]:
+    """Where section ``name`` is (for messages), and its files; ModelError unless ``raw`` is an
+    object with a ``files`` array."""
+    where = f"{mpath}: {name}"
+    if not isinstance(raw, dict):
+        raise ModelError(f"{where} must be an object, found {_kind(raw)}; {_EXPORT_AGAIN}")
+    files = raw.get("files")
+    if not isinstance(files, list):
+        raise ModelError(f"{where}.files must be an array, found {_kind(files)}; {_EXPORT_AGAIN}")
+    return where, tuple(_entry(mpath, i, f, f"{name}.files") for i, f in enumerate(files))
 
 
 def _count(where: str, spec: dict[str, Any], name: str) -> int:
@@ -329,7 +366,7 @@ def _shown(value: Any) -> str:
 
 
 def verify_all(path: Path) -> list[tuple[FileEntry, str | None]]:
-    """Check every file the manifest lists, the line reader's too: (entry, None if it matches else
-    what is wrong)."""
+    """Check every file the manifest lists, the line reader's and the gate's too: (entry, None if
+    it matches else what is wrong)."""
     manifest = read_manifest(path)
     return [(entry, manifest.check(entry)) for entry in manifest.all_files]
