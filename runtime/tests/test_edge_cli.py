@@ -100,7 +100,8 @@ def test_info_shows_format_backend_tensors_and_manifest(artifacts, manifest):
 def test_verify_reports_every_file_and_catches_a_changed_one(artifacts, manifest, tmp_path):
     done = run("verify", artifacts)
     assert done.returncode == 0, done.stdout + done.stderr
-    listed = manifest["files"] + manifest.get("line_reader", {}).get("files", [])
+    listed = manifest["files"] + [f for side in ("line_reader", "gate")
+                                  for f in (manifest.get(side) or {}).get("files", [])]
     assert done.stdout.count("OK ") == len(listed)
     copy = tmp_path / "art"
     shutil.copytree(artifacts, copy, ignore=shutil.ignore_patterns("*.keras", "*.png", "sm"))
@@ -110,7 +111,8 @@ def test_verify_reports_every_file_and_catches_a_changed_one(artifacts, manifest
     victim.write_bytes(bytes(data))
     done = run("verify", copy)
     assert done.returncode == 1
-    listed = manifest["files"] + manifest.get("line_reader", {}).get("files", [])
+    listed = manifest["files"] + [f for side in ("line_reader", "gate")
+                                  for f in (manifest.get(side) or {}).get("files", [])]
     assert done.stdout.count("OK ") == len(listed) - 1
     assert "FAIL" in done.stdout and "sha256" in done.stdout
     assert "1 of" in done.stderr

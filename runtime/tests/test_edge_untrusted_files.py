@@ -183,8 +183,8 @@ def test_info_and_verify_escape_control_characters_of_the_manifest(artifacts, tm
     verify = run("verify", folder)
     assert verify.returncode == 1
     assert "\x1b" not in verify.stdout + verify.stderr and "\r" not in verify.stdout
-    assert len(verify.stdout.splitlines()) == len(meta["files"]) + len(
-        meta.get("line_reader", {}).get("files", []))
+    assert len(verify.stdout.splitlines()) == len(meta["files"]) + sum(
+        len((meta.get(side) or {}).get("files", [])) for side in ("line_reader", "gate"))
 
 
 # -------------------------------------------------------------------- the saved benchmark choice
