@@ -44,10 +44,15 @@ def test_predict_labels_and_top_k_follow_the_api_on_every_test_image(artifacts, 
     done = run("predict", artifacts, x_test_npy, "--json", "--top-k", "3", text=True)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    pred = Classifier.load(artifacts).predict(x)
-    assert [r["label"] for r in rows] == pred.labels.tolist()  # exact ties: the lowest index
+    clf = Classifier.load(artifacts)
+    pred = clf.predict(x, refuse=clf.gate is not None)  # the CLI refuses as the API does
+    answered = ~pred.refused
+    assert [r["label"] for r in rows] == [int(v) if ok else None for v, ok in
+                                          zip(pred.labels, answered, strict=True)]  # ties: lowest
+    assert [r.get("no_digit") for r in rows] == pred.reasons
     order, _ = pred.top_k(3)
-    assert [[d for d, _ in r["top_k"]] for r in rows] == order.tolist()
+    assert [[d for d, _ in r["top_k"]] for r, ok in zip(rows, answered, strict=True) if ok] == \
+        order[answered].tolist()
 
 
 # ------------------------------------------------------------------------------------ 2. NaN

@@ -199,8 +199,11 @@ def test_bad_image_files_each_get_their_error_and_good_ones_are_answered(clf, mn
     results = clf.predict_files(paths)
     assert [r.path for r in results] == [str(p) for p in paths]
     assert results[0].label == y[0] and results[-1].label == y[0]
-    errors = {Path(r.path).name: r.error for r in results[1:-1]}
+    errors = {Path(r.path).name: r.error or r.no_digit for r in results[1:-1]}
     assert all(r.label is None and r.probabilities is None for r in results[1:-1])
+    # with a "no digit" gate a blank photo is an answer, not an error
+    assert [Path(r.path).name for r in results if r.no_digit] == (
+        ["blank.png"] if clf.gate is not None else [])
     assert "empty file" in errors["empty.png"]
     assert "not a recognised image format" in errors["text.png"]
     assert ("corrupt or truncated" in errors["cut.png"]

@@ -28,12 +28,12 @@ def _copy(artifacts, tmp_path, section=None):
 
 
 def _without_reader(artifacts, folder):
-    """A copy of the classifier's side of the folder: its files, and a manifest without
-    ``line_reader`` (as an export made before the line reader existed)."""
+    """A copy of the classifier's side of the folder: its files (and its gate's), and a manifest
+    without ``line_reader`` (as an export made before the line reader existed)."""
     folder.mkdir(parents=True)
     raw = json.loads((artifacts / "manifest.json").read_text())
     raw.pop("line_reader", None)
-    for entry in raw["files"]:
+    for entry in raw["files"] + (raw.get("gate") or {}).get("files", []):
         shutil.copy(artifacts / entry["path"], folder / entry["path"])
     (folder / "manifest.json").write_text(json.dumps(raw))
     return folder

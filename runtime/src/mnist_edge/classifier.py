@@ -6,6 +6,10 @@
     p.labels, p.probabilities                     # int64 [N], float32 [N,10]
     clf.predict_files(["seven.jpg", "scan.png"])  # photos and scans, MNIST-style preprocessing
 
+When the manifest lists a "no digit" gate (``mnist_edge.gate``) it is loaded beside the model:
+``predict_files`` and ``read`` then answer "no digit" with the reason for letters, symbols,
+shapes, scenes and blank images, and ``predict(..., refuse=True)`` does so for arrays.
+
 Thread safety: a Classifier may be shared between threads. Calls to ``predict`` are
 serialised by a lock around the interpreter (one interpreter per Classifier, reused across
 calls); for parallel throughput give each thread its own Classifier.
@@ -16,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -26,13 +30,14 @@ import numpy as np
 from mnist_edge import backends
 from mnist_edge.arrays import FLOAT_TOLERANCE
 from mnist_edge.errors import InputError, ModelError
-from mnist_edge.loading import input_spec, load_model, one_path
+from mnist_edge.loading import input_spec, load_gate, load_model, one_path
 from mnist_edge.modelfile import read_model_bytes
 
 if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up time
     import numpy.typing as npt
     from PIL.Image import Image as PILImage
 
+    from mnist_edge.gate import Gate
     from mnist_edge.linereader import LineReader
     from mnist_edge.manifest import FileEntry, Manifest
     from mnist_edge.reader import Reading
@@ -48,12 +53,19 @@ _XOR_TABLE = bytes(i ^ 0x80 for i in range(256))
 
 
 class Prediction:
-    """Results for N images: ``labels`` int64 [N], ``probabilities`` float32 [N,10], ``raw``."""
+    """Results for N images: ``labels`` int64 [N], ``probabilities`` float32 [N,10], ``raw``.
+
+    With ``predict(..., refuse=True)``: ``refused`` bool [N] (True: not a digit), ``reasons``
+    (why, or None) and ``digit_scores`` (the gate's digit probability; None without a gate).
+    """
 
     def __init__(self, raw: np.ndarray, scale: float | None = None, zero_point: int | None = None):
         self.raw = raw                      # the output tensor as the model produced it
         self.labels = raw.argmax(axis=1)    # argmax of quantized values = argmax of probabilities
         self._scale, self._zero_point = scale, zero_point
+        self.refused = np.zeros(len(raw), dtype=bool)
+        self.reasons: list[str | None] = [None] * len(raw)
+        self.digit_scores: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -92,16 +104,18 @@ class Prediction:
 
 @dataclass(frozen=True)
 class FileResult:
-    """One image file: its label and probabilities, or the error that kept it from a label."""
+    """One image file: its label and probabilities, or why it has none: ``no_digit`` (refused by
+    the gate or blank, an answer) or ``error`` (the file could not be classified)."""
 
     path: str
     label: int | None
     probabilities: np.ndarray | None
     error: str | None = None
+    no_digit: str | None = None
 
     @property
     def ok(self) -> bool:
-        """True when the file got a label."""
+        """True when the file was answered: a label, or "no digit"."""
         return self.error is None
 
 
@@ -109,8 +123,11 @@ class Classifier:
     """An exported mnist-edge model on one interpreter; see the module docstring for an example."""
 
     def __init__(self, backend: backends.Backend, path: Path, precision: str,
-                 manifest: Manifest | None = None, entry: FileEntry | None = None):
+                 manifest: Manifest | None = None, entry: FileEntry | None = None,
+                 classes: int = 10):
         self._backend = backend
+        self._classes = classes
+        self.gate: Gate | None = None  # the "no digit" gate, when the manifest lists one
         self.path = path
         self.precision = precision
         self.manifest = manifest
@@ -132,7 +149,7 @@ class Classifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str], backend: str = "auto", threads: int = 1,
              key: str | None = None, probe: bool | None = None,
-             prefer: str | None = None) -> Classifier:
+             prefer: str | None = None, gate: bool = True) -> Classifier:
         """Load a model for prediction.
 
         Args:
@@ -154,6 +171,10 @@ class Classifier:
                 that ``mnist-edge bench FOLDER`` found fastest on this device (saved in
                 ~/.cache/mnist-edge, keyed by the manifest's sha256). Without a saved choice, or
                 if its backend is no longer installed, the manifest's order applies.
+            gate: load the "no digit" gate the manifest lists (its file of the same format and
+                precision, on the same backend, checked like the model), so that
+                ``predict_files``, ``read`` and ``predict(..., refuse=True)`` answer "no digit".
+                False, or a manifest without a gate: no refusals but blank arrays with refuse.
 
         Returns:
             A Classifier holding one interpreter, reused by every call.
@@ -162,7 +183,22 @@ class Classifier:
             ModelError, IntegrityError, BackendError: one-line messages saying what to do.
         """
         loaded = load_model(path, backend, threads, key, probe, prefer)
-        return cls(loaded.backend, loaded.path, loaded.precision, loaded.manifest, loaded.entry)
+        clf = cls(loaded.backend, loaded.path, loaded.precision, loaded.manifest, loaded.entry)
+        if gate and loaded.manifest is not None and loaded.manifest.gate is not None:
+            from mnist_edge.gate import Gate
+
+            section = loaded.manifest.gate
+            g = load_gate(loaded, threads)
+            clf.gate = Gate(cls(g.backend, g.path, g.precision, g.manifest, g.entry,
+                                classes=len(section.classes)),
+                            section.threshold, section.calibration,
+                            section.classes.index("digit"))
+        return clf
+
+    @property
+    def threshold(self) -> float | None:
+        """The gate's threshold on its digit probability (None without a gate)."""
+        return self.gate.threshold if self.gate is not None else None
 
     # ----------------------------------------------------------------------------- metadata
     @property
@@ -186,13 +222,16 @@ class Classifier:
         return self.manifest.labels if self.manifest else [str(d) for d in range(10)]
 
     # ----------------------------------------------------------------------------- prediction
-    def predict(self, images: npt.ArrayLike) -> Prediction:
+    def predict(self, images: npt.ArrayLike, refuse: bool = False) -> Prediction:
         """Classify images.
 
         Args:
             images: uint8 [N,28,28] (0..255), float [N,28,28] or [N,28,28,1] in [0, 1], or one
                 such image without the N axis; light digit on dark background, like MNIST.
                 Other integer dtypes are accepted when their values lie in 0..255.
+            refuse: also answer "not a digit" (``Prediction.refused``, ``reasons``,
+                ``digit_scores``): blank images, and images the gate scores below its threshold
+                when the manifest lists a gate.
 
         Returns:
             Prediction with labels int64 [N], probabilities float32 [N,10], raw [N,10].
@@ -201,13 +240,25 @@ class Classifier:
             InputError: wrong type, shape or dtype, NaN or infinite values, values out of range.
         """
         x = _as_batch(images)
+        pred = self._predict(x)
+        if refuse:
+            from mnist_edge.gate import blank_images, blank_reason
+
+            if self.gate is not None:
+                pred.digit_scores, pred.reasons = self.gate.refusals(x)
+            else:
+                pred.reasons = [blank_reason() if b else None for b in blank_images(x).tolist()]
+            pred.refused = np.array([r is not None for r in pred.reasons], dtype=bool)
+        return pred
+
+    def _predict(self, x: np.ndarray) -> Prediction:
         n = len(x)
         step = self._step
         if 0 < n <= step and (self._fixed is None or n == step):  # the common case: no copy
             with self._lock:
                 self._fill(self._backend.prepare(n), x)
                 return Prediction(self._run(n), self._out.scale, self._out.zero_point)
-        raw = np.empty((n, 10), dtype=self._out.dtype)
+        raw = np.empty((n, self._classes), dtype=self._out.dtype)
         with self._lock:
             for start in range(0, n, step):
                 chunk = x[start:start + step]
@@ -257,37 +308,48 @@ class Classifier:
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"{self.path}: the interpreter failed "
                              f"({backends.first_line(exc)})") from None
-        if out.shape != (n, 10):
+        if out.shape != (n, self._classes):
             raise ModelError(f"{self.path}: the model returned shape {out.shape}, expected "
-                             f"({n}, 10); not an mnist-edge classifier")
+                             f"({n}, {self._classes}); not an mnist-edge "
+                             f"{'classifier' if self._classes == 10 else 'gate'}")
         return out
 
-    def predict_files(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
-                      ) -> list[FileResult]:
+    def predict_files(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                      refuse: bool = True) -> list[FileResult]:
         """Classify image files (PNG, JPEG, BMP, ...; any size, polarity, colour), in order.
 
-        Each file is decoded and normalised like MNIST (see ``preprocess_image``). A file that
-        cannot be read, or holds no ink, gets a FileResult with ``error`` set and no label.
+        Each file is decoded and normalised like MNIST (see ``preprocess_image``). With the
+        manifest's gate (and ``refuse``), a file it refuses, or that holds no ink, gets
+        ``no_digit`` (the reason) and no label: an answer. A file that cannot be read (or holds
+        no ink, without a gate) gets ``error`` and no label.
         One path (a str or os.PathLike) is one file; a path that is not a str, bytes or
         os.PathLike raises InputError.
         """
+        from mnist_edge.errors import BlankImageError
         from mnist_edge.images import load_image
         from mnist_edge.normalize import preprocess_image
 
         results: list[FileResult] = []
         pending: list[tuple[int, np.ndarray]] = []
+        gated = refuse and self.gate is not None
 
         def flush() -> None:
             if pending:
-                pred = self.predict(np.stack([img for _, img in pending]))
+                pred = self.predict(np.stack([img for _, img in pending]), refuse=gated)
                 for row, (i, _) in enumerate(pending):
-                    r = results[i]
-                    results[i] = FileResult(r.path, int(pred.labels[row]), pred.probabilities[row])
+                    r, why = results[i], pred.reasons[row]
+                    results[i] = FileResult(r.path, None if why else int(pred.labels[row]),
+                                            pred.probabilities[row], no_digit=why)
                 pending.clear()
 
         for p in _paths(paths):
             try:
                 img = preprocess_image(load_image(p))
+            except BlankImageError as exc:
+                why = _strip_path(str(exc), p)
+                results.append(FileResult(str(p), None, None, None if gated else why,
+                                          f"blank: {why}" if gated else None))
+                continue
             except InputError as exc:
                 results.append(FileResult(str(p), None, None, _strip_path(str(exc), p)))
                 continue
@@ -298,7 +360,8 @@ class Classifier:
         flush()
         return results
 
-    def read(self, image: str | os.PathLike[str] | np.ndarray | PILImage) -> Reading:
+    def read(self, image: str | os.PathLike[str] | np.ndarray | PILImage,
+             refuse: bool = True) -> Reading:
         """Read every digit in a photo or scan: the number, and each digit's box and label.
 
         The ink is found and grouped into lines; each line is read whole by the artifacts'
@@ -309,10 +372,13 @@ class Classifier:
             image: an image file's path, a numpy image ([H,W], [H,W,3] or [H,W,4]; see
                 ``preprocess_image``) or a PIL image. Digits on several lines are read top to
                 bottom.
+            refuse: with the manifest's gate, score each digit's crop and leave out a line most
+                of whose marks it refuses (listed in ``Reading.refused`` with the reason).
 
         Returns:
-            A Reading: ``number`` (str, lines joined by newlines, "" when no digit is found)
-            and ``digits`` (box in the input's pixels, label, confidence, the 28x28 crop).
+            A Reading: ``number`` (str, lines joined by newlines, "" when no digit is found,
+            with the reason in ``no_digit`` when a gate is loaded) and ``digits`` (box in the
+            input's pixels, label, confidence, the 28x28 crop, the gate's digit score).
 
         Raises:
             InputError: the file cannot be read or the array is not an image.
@@ -323,6 +389,7 @@ class Classifier:
 
         reader = self.line_reader()
         model = LineModel(reader.scores, reader.height, reader.stride, reader.blank)
+        gate = self.gate.refusals if refuse and self.gate is not None else None
         decoded = None
         if isinstance(image, (str, bytes, os.PathLike)):
             from mnist_edge.images import decode_file
@@ -333,8 +400,9 @@ class Classifier:
 
             decoded = decode_pil(image)  # type: ignore[arg-type]  # a PIL image, as checked
         if decoded is None:
-            return read_lines(image, model)  # type: ignore[arg-type]  # an array, or refused
-        return _in_input_pixels(read_lines(decoded.pixels, model), decoded.scale, decoded.size)
+            return read_lines(image, model, gate)  # type: ignore[arg-type]  # an array, or refused
+        return _in_input_pixels(read_lines(decoded.pixels, model, gate), decoded.scale,
+                                decoded.size)
 
     def line_reader(self) -> LineReader:
         """The line reader beside this model, loaded on first use: the reader file of the same
@@ -377,6 +445,11 @@ class Classifier:
                                **{k: m[k] for k in ("created_utc", "preprocessing", "training",
                                                     "keras_reference", "versions") if k in m},
                                "verification": self.entry.verification}
+        if self.gate is not None:
+            g = self.gate.model
+            out["gate"] = {"path": str(g.path), "format": g.format, "precision": g.precision,
+                           "backend": g.backend, "threshold": self.gate.threshold,
+                           "calibration": self.gate.calibration}
         return out
 
 
@@ -460,10 +533,8 @@ def _in_input_pixels(reading: Reading, scale: int, size: tuple[int, int]) -> Rea
     if scale == 1:
         return reading
     w, h = size
-    digits = tuple(replace(d, box=(min(w, d.box[0] * scale), min(h, d.box[1] * scale),
-                                   min(w, d.box[2] * scale), min(h, d.box[3] * scale)))
-                   for d in reading.digits)
-    return replace(reading, digits=digits)
+    return reading.with_boxes(lambda b: (min(w, b[0] * scale), min(h, b[1] * scale),
+                                         min(w, b[2] * scale), min(h, b[3] * scale)))
 
 
 def _strip_path(message: str, path: object) -> str:

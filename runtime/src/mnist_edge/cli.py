@@ -8,8 +8,10 @@
     mnist-edge bench artifacts/          # time every file here; saves the fastest (see bench.py)
 
 Expected problems (a missing model, an unreadable image) print one line on stderr, never a
-traceback. Exit status: 0 when every input was classified, 1 when some were not (each gets
+traceback. Exit status: 0 when every input was answered, 1 when some were not (each gets
 a stderr line and a count is printed at the end), 2 when the command could not run at all.
+With a "no digit" gate in the manifest, an input that is not a digit (a letter, a symbol, a
+shape, a scene, a blank image) is answered "no digit" with the reason: an answer, not a failure.
 
 One line per input: control characters in file names and manifest text (tab, newline, terminal
 escapes) are printed as Python escapes (\\t, \\n, \\x1b); --json keeps names exact, in JSON.
@@ -60,6 +62,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unverified", action="store_true",
                    help="run a model file that no manifest vouches for on tflite-runtime, which "
                         "does not verify files: it is tried once in a child process first")
+    p.add_argument("--no-gate", action="store_true",
+                   help="give a digit for every input: do not load the manifest's \"no digit\" "
+                        "gate")
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
@@ -83,7 +88,8 @@ def _load(args: argparse.Namespace) -> Classifier:
         print(f"mnist-edge: note: --threads {args.threads} is more than this machine's "
               f"{threads} cores; using {threads}", file=sys.stderr)
     return Classifier.load(args.model, backend=args.backend, threads=threads,
-                           probe=True if getattr(args, "unverified", False) else None)
+                           probe=True if getattr(args, "unverified", False) else None,
+                           gate=not getattr(args, "no_gate", False))
 
 
 class _Reporter:
@@ -96,8 +102,20 @@ class _Reporter:
     def prediction(self, names: list[str], pred: Prediction) -> None:
         """One line per image of ``pred``: the API's label, the top k in ``Prediction.top_k``."""
         order, _ = pred.top_k(self.top_k)
-        for name, label, probabilities, top in zip(names, pred.labels, pred.probabilities, order):
-            self.result(name, int(label), probabilities, top)
+        for name, label, probabilities, top, why in zip(names, pred.labels, pred.probabilities,
+                                                        order, pred.reasons):
+            if why is None:
+                self.result(name, int(label), probabilities, top)
+            else:
+                self.no_digit(name, why)
+
+    def no_digit(self, name: str, reason: str) -> None:
+        """An input answered "no digit": an answer, not a failure."""
+        self.done += 1
+        if self.as_json:
+            print(json.dumps({"input": name, "label": None, "no_digit": reason}))
+        else:
+            print(f"{printable(name)}\tno digit\t{printable(reason)}")
 
     def result(self, name: str, label: int, probabilities: np.ndarray, order: np.ndarray) -> None:
         self.done += 1
@@ -127,7 +145,7 @@ def _classify(clf: Classifier, out: _Reporter, images: np.ndarray, names: list[s
     from mnist_edge.errors import InputError
 
     try:
-        pred = clf.predict(images)
+        pred = clf.predict(images, refuse=clf.gate is not None)
     except InputError as exc:
         if len(names) == 1:
             out.error(names[0], str(exc))
@@ -156,6 +174,8 @@ def _predict(args: argparse.Namespace) -> int:
                 # the order of Prediction.top_k: ties go to the lower digit
                 order = (-r.probabilities).argsort(kind="stable")[:out.top_k]
                 out.result(r.path, r.label, r.probabilities, order)
+            elif r.no_digit is not None:
+                out.no_digit(r.path, r.no_digit)
             else:
                 out.error(r.path, r.error or "could not be classified")
         files.clear()
@@ -195,7 +215,9 @@ def _read_args(p: argparse.ArgumentParser) -> None:
                    help="image files or folders (walked recursively) of handwritten numbers")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per input: input, number, digits [{box, label, "
-                        "confidence}]; boxes are [left, top, right, bottom] in the image's pixels")
+                        "confidence}], with a gate no_digit (why nothing was read, or null) and "
+                        "refused [{boxes, reason}]; boxes are [left, top, right, bottom] in the "
+                        "image's pixels")
     p.add_argument("--crops", metavar="DIR",
                    help="also write each digit as the model saw it (28x28 PNG) into DIR, to "
                         "debug a wrong answer; only new files: a name already taken (a file or a "
@@ -226,9 +248,16 @@ def _read(args: argparse.Namespace) -> int:
         if crops is not None:
             _write_crops(crops, n, source.path, reading.digits)
         if args.json:
-            print(json.dumps({"input": name, "number": reading.number, "digits": [
+            row: dict[str, Any] = {"input": name, "number": reading.number, "digits": [
                 {"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 6)}
-                for d in reading.digits]}))
+                for d in reading.digits]}
+            if clf.gate is not None:
+                row["no_digit"] = reading.no_digit
+                row["refused"] = [{"boxes": [list(d.box) for d in r.digits], "reason": r.reason}
+                                  for r in reading.refused]
+            print(json.dumps(row))
+        elif reading.no_digit is not None:
+            print(f"{printable(name)}\tno digit\t{printable(reading.no_digit)}")
         else:
             number = reading.number.replace("\n", " ") or "-"
             print(f"{printable(name)}\t{number}\t{reading.confidence:.4f}")
@@ -321,6 +350,11 @@ def _info(args: argparse.Namespace) -> int:
                 value = manifest[key]
                 print(f"{key:<16}"
                       f"{printable(json.dumps(value) if isinstance(value, dict) else value)}")
+    gate = info.get("gate")
+    if gate:
+        print(printable(f"{'gate':<16}{gate['path']} ({gate['format']} {gate['precision']} on "
+                        f"{gate['backend']}): \"no digit\" below a digit score of "
+                        f"{gate['threshold']:.3f}, {gate['calibration'].get('method', '')}"))
     return EXIT_OK
 
 

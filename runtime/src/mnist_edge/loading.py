@@ -89,6 +89,19 @@ def load_reader(path: str | os.PathLike[str], backend: str, threads: int,
     return _from_manifest(manifest, backend, threads, key, section.files), section
 
 
+def load_gate(model: Loaded, threads: int) -> Loaded:
+    """The "no digit" gate's file beside ``model`` (loaded from a manifest with a gate): the
+    gate file of the model's format and precision on the model's backend when listed, else the
+    first one an installed backend runs; checked like any listed file."""
+    manifest = model.manifest
+    assert manifest is not None and manifest.gate is not None
+    files = manifest.gate.files
+    same = f"gate_{model.entry.key}" if model.entry is not None else ""
+    if same in {e.key for e in files}:
+        return _from_manifest(manifest, model.backend.name, threads, same, files)
+    return _from_manifest(manifest, "auto", threads, None, files)
+
+
 def _check_request(path: object, backend: object, threads: object, key: object,
                    example: str) -> tuple[Path, int]:
     """The path and thread count of a load request, once its arguments are checked."""

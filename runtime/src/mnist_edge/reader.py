@@ -15,12 +15,14 @@ How (numpy and the line reader's interpreter):
    the line reader scores its columns: the ten digits and a blank;
 3. the scores are decoded greedily (the top class per column, repeats merged, blanks dropped);
    a digit's confidence is its peak score, its box the line's ink between the midpoints of its
-   and its neighbours' peaks, and its crop that box's ink as the classifier would see it.
+   and its neighbours' peaks, and its crop that box's ink as the classifier would see it;
+4. with a "no digit" gate, each crop is scored, and a line most of whose marks the gate
+   refuses (letters, symbols, shapes, scenes) is left out of the number, listed as refused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -43,20 +45,47 @@ class Digit:
     label: int
     confidence: float
     crop: np.ndarray
+    digit_score: float | None = None  # the gate's probability that the crop is a digit
+
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A line the gate answered "not digits": the marks the line reader read there, and why."""
+
+    digits: tuple[Digit, ...]
+    reason: str
 
 
 @dataclass(frozen=True)
 class Reading:
     """The number in a picture: ``number`` (lines joined by newlines; "" when no digit was
-    found) and its digits in reading order."""
+    found) and its digits in reading order; with a gate, the lines it ``refused`` and, when
+    nothing was read, why (``no_digit``)."""
 
     number: str
     digits: tuple[Digit, ...]
+    refused: tuple[Refused, ...] = ()
+    no_digit: str | None = None
 
     @property
     def confidence(self) -> float:
         """The least confident digit's confidence (0.0 when nothing was read)."""
         return min((d.confidence for d in self.digits), default=0.0)
+
+    def with_boxes(self, move: Callable[[Box], Box]) -> Reading:
+        """This reading with every box (read and refused) passed through ``move``."""
+        def moved(digits: tuple[Digit, ...]) -> tuple[Digit, ...]:
+            return tuple(replace(d, box=move(d.box)) for d in digits)
+
+        return replace(self, digits=moved(self.digits),
+                       refused=tuple(replace(r, digits=moved(r.digits)) for r in self.refused))
+
+
+# a gate's check of crops uint8 [n,28,28] -> (digit scores [n], why each is refused or None)
+GateCheck = Callable[[np.ndarray], tuple[np.ndarray, list[str | None]]]
 
 
 # scores: a line's strip float32 [height, width] -> probabilities [width / stride, classes]
@@ -74,20 +103,35 @@ class LineModel:
     blank: int     # the blank's index among the scores
 
 
-def read_lines(image: np.ndarray | PILImage, model: LineModel) -> Reading:
+def read_lines(image: np.ndarray | PILImage, model: LineModel,
+               gate: GateCheck | None = None) -> Reading:
     """Every digit in ``image``, line by line, read by the line reader ``model``; an empty
-    Reading for a blank picture."""
+    Reading for a blank picture. With ``gate``, a line is refused when it refuses more than
+    half of its marks."""
     try:
         ink, found = find_lines(image)
-    except BlankImageError:
-        return Reading("", ())
-    lines = []
+    except BlankImageError as exc:
+        return Reading("", (), no_digit=f"blank: {exc}" if gate is not None else None)
+    lines, refused = [], []
     for i, line in enumerate(found):
         strip = line_strip(ink, line, model.height, others=tuple(found[:i] + found[i + 1:]))
         digits = _decode(ink, strip, model.scores(strip.pixels), model)
+        if digits and gate is not None:
+            scores, reasons = gate(np.stack([d.crop for d in digits]))
+            digits = [replace(d, digit_score=float(s)) for d, s in zip(digits, scores.tolist(),
+                                                                        strict=True)]
+            why = [r for r in reasons if r is not None]
+            if 2 * len(why) > len(digits):
+                refused.append(Refused(tuple(digits), f"{len(why)} of {len(digits)} marks refused"
+                                                      f" ({why[0]})"))
+                continue
         if digits:
             lines.append(digits)
-    return _reading(ink, lines)
+    reading = _reading(ink, lines, refused)
+    if gate is not None and not lines:
+        return replace(reading, no_digit=refused[0].reason if refused else
+                       "no digit: the line reader read nothing in the ink")
+    return reading
 
 
 def greedy(scores: np.ndarray, blank: int) -> list[tuple[int, int, float]]:
@@ -148,16 +192,16 @@ def _crop(ink: Ink, box: tuple[int, int, int, int]) -> np.ndarray:
         return np.zeros((28, 28), dtype=np.uint8)
 
 
-def _reading(ink: Ink, lines: list[list[Digit]]) -> Reading:
-    """The lines' digits with their boxes in the input's pixels."""
+def _reading(ink: Ink, lines: list[list[Digit]], refused: list[Refused]) -> Reading:
+    """The lines' digits (and the refused lines) with their boxes in the input's pixels."""
     k, (top, left) = ink.scale, ink.offset
 
     def unpadded(at: int, pad: int) -> int:  # paper added below and right is beyond the ink
         return max(0, at - pad) * k
 
-    digits = tuple(Digit((unpadded(d.box[0], left), unpadded(d.box[1], top),
-                          unpadded(d.box[2], left), unpadded(d.box[3], top)), d.label,
-                         d.confidence, d.crop) for line in lines for d in line)
-    return Reading("\n".join("".join(str(d.label) for d in line) for line in lines), digits)
+    reading = Reading("\n".join("".join(str(d.label) for d in line) for line in lines),
+                      tuple(d for line in lines for d in line), tuple(refused))
+    return reading.with_boxes(lambda b: (unpadded(b[0], left), unpadded(b[1], top),
+                                         unpadded(b[2], left), unpadded(b[3], top)))
 
 
