@@ -11,6 +11,8 @@ ARTIFACTS ?= artifacts
 TRAIN_ARGS  ?=
 # ...and for the line reader's training, e.g. READER_ARGS="--lines 3000 --epochs 2"
 READER_ARGS ?=
+# ...and for the "no digit" gate's, e.g. GATE_ARGS="--nondigits 4000 --epochs 2"
+GATE_ARGS ?=
 EXPORT_ARGS ?=
 # The device runtime is also tested in its own venvs, installed (not editable) from ./runtime:
 # .venv-runtime with ai-edge-litert + onnxruntime + Pillow and no TensorFlow, and .venv-tflite
@@ -38,9 +40,10 @@ $(STAMP): requirements.txt runtime/pyproject.toml
 
 venv: $(STAMP)  ## create or update .venv from requirements.txt
 
-train: $(STAMP)  ## train the reference CNN and the line reader -> artifacts/*.keras, plots, metrics
+train: $(STAMP)  ## train the reference CNN, the line reader and the "no digit" gate -> artifacts/*.keras, plots, metrics
 	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
 	$(PY) -m train --model line_reader --out $(ARTIFACTS) $(READER_ARGS)
+	$(PY) -m train --model gate --out $(ARTIFACTS) $(GATE_ARGS)
 
 # export retrains only when a model is missing or older than the code that builds it
 $(ARTIFACTS)/model.keras: train/train.py train/model.py train/checkpoint.py common/data.py | $(STAMP)
@@ -49,7 +52,10 @@ $(ARTIFACTS)/model.keras: train/train.py train/model.py train/checkpoint.py comm
 $(ARTIFACTS)/line_reader.keras: train/line_train.py train/line_model.py train/checkpoint.py common/strips.py common/photos.py runtime/src/mnist_edge/lines.py | $(STAMP)
 	$(PY) -m train --model line_reader --out $(ARTIFACTS) $(READER_ARGS)
 
-export: $(STAMP) $(ARTIFACTS)/model.keras $(ARTIFACTS)/line_reader.keras  ## export + verify int8/float TFLite and ONNX -> artifacts/manifest.json
+$(ARTIFACTS)/gate.keras: train/gate_train.py train/gate_model.py train/gate_data.py common/nondigits.py | $(STAMP)
+	$(PY) -m train --model gate --out $(ARTIFACTS) $(GATE_ARGS)
+
+export: $(STAMP) $(ARTIFACTS)/model.keras $(ARTIFACTS)/line_reader.keras $(ARTIFACTS)/gate.keras  ## export + verify int8/float TFLite and ONNX -> artifacts/manifest.json
 	$(PY) -m export --artifacts $(ARTIFACTS) $(EXPORT_ARGS)
 
 # parity reads the export as it is (run it after `make train export`); .venv-tflite runs tflite-runtime
