@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from common.formats import ExportFormat
-from export.verify import Verdict
+from export.verify import FileVerdict
 
 DIGIT = "digit"    # the gate class whose probability is compared with the threshold
 BATCH = 1000       # images per interpreter call
@@ -46,11 +46,9 @@ class GateReference:
 
 
 @dataclass(frozen=True)
-class GateVerification(Verdict):
+class GateVerification(FileVerdict):
     """How one gate file did on the verification set, next to the Keras gate."""
 
-    fmt: ExportFormat
-    size: int                   # bytes
     test_images: int            # MNIST test digits
     nondigits: int              # held-out non-digits
     accuracy: float             # images answered right (refused exactly when not a digit)
@@ -59,13 +57,6 @@ class GateVerification(Verdict):
     max_abs_prob_diff: float    # max |p_digit - p_digit_keras|
     false_refusals: float       # MNIST test digits refused
     refusals: float             # non-digits refused
-    conversion_time_s: float
-    verification_time_s: float
-    backend: str
-    runtime: str
-    input: dict
-    output: dict
-    failures: list[str]         # each broken figure of the rule; [] when within tolerance
 
     def manifest_fields(self) -> dict:
         """The ``verification`` object of this file's manifest entry."""

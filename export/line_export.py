@@ -20,28 +20,19 @@ from common.formats import ExportFormat
 from common.line_scores import ReaderReference, against_keras
 from common.strips import BLANK, CLASSES, HEIGHT, STRIDE, make_lines
 from export.contract import READER_DECODING, READER_INPUT, READER_OUTPUT
-from export.verify import Verdict
+from export.verify import FileVerdict
 
 
 @dataclass(frozen=True)
-class ReaderVerification(Verdict):
+class ReaderVerification(FileVerdict):
     """How one reader file did on the test lines, next to the Keras reader."""
 
-    fmt: ExportFormat
-    size: int                   # bytes
     lines: int
     exact_rate: float           # lines whose greedy reading is their label
     exact_rate_delta_vs_keras: float
     digit_accuracy: float       # 1 - edit distance / digits, over all lines
     agreement_with_keras: float  # lines read as Keras reads them
     max_abs_prob_diff: float    # max |p - p_keras| over every column and class
-    conversion_time_s: float
-    verification_time_s: float
-    backend: str
-    runtime: str
-    input: dict
-    output: dict
-    failures: list[str]         # each broken figure of the rule; [] when within tolerance
 
     def manifest_fields(self) -> dict:
         """The ``verification`` object of this file's manifest entry."""

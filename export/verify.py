@@ -34,16 +34,11 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Verification(Verdict):
-    """How one exported file did on the test set, next to the Keras model it came from."""
+class FileVerdict(Verdict):
+    """One verified file: its row, how it was made and run, and the rules it broke."""
 
     fmt: ExportFormat
     size: int                   # bytes
-    test_images: int
-    accuracy: float
-    accuracy_delta_vs_keras: float  # accuracy - Keras accuracy (fraction; negative = worse)
-    agreement_with_keras: float     # fraction of images with the same top-1 as Keras
-    max_abs_prob_diff: float        # max |p - p_keras| over every image and class
     conversion_time_s: float
     verification_time_s: float
     backend: str                # the runtime backend that ran it
@@ -51,6 +46,17 @@ class Verification(Verdict):
     input: dict                 # manifest-style tensor specs read from the file itself
     output: dict
     failures: list[str]         # each broken figure of the rule; [] when within tolerance
+
+
+@dataclass(frozen=True)
+class Verification(FileVerdict):
+    """How one exported file did on the test set, next to the Keras model it came from."""
+
+    test_images: int
+    accuracy: float
+    accuracy_delta_vs_keras: float  # accuracy - Keras accuracy (fraction; negative = worse)
+    agreement_with_keras: float     # fraction of images with the same top-1 as Keras
+    max_abs_prob_diff: float        # max |p - p_keras| over every image and class
 
     def manifest_fields(self) -> dict:
         """The ``verification`` object of this file's manifest entry."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.formats import FORMATS, KEYS, READER_KEYS, get_format, parse_formats
+from common.formats import FORMATS, GATE_KEYS, KEYS, READER_KEYS, get_format, parse_formats
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000
@@ -269,7 +269,7 @@ def test_unknown_format_is_rejected_before_any_work(tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
         "python -m export: error: --formats: unknown format 'coreml'; choose from "
-        + ", ".join(KEYS + READER_KEYS)]
+        + ", ".join(KEYS + READER_KEYS + GATE_KEYS)]
 
 
 # --- nothing half-written -----------------------------------------------------------------------
