@@ -20,7 +20,6 @@ from common.formats import ExportFormat
 from export.verify import FileVerdict
 
 DIGIT = "digit"    # the gate class whose probability is compared with the threshold
-BATCH = 1000       # images per interpreter call
 
 
 @dataclass(frozen=True)
@@ -98,24 +97,14 @@ def reference(model, x_test: np.ndarray, seed: int, threshold: float,
 
 def digit_scores(path: Path, images: np.ndarray, index: int):
     """The digit probability of each uint8 [N,28,28] image from the gate file at ``path``, run by
-    mnist_edge's backends as the runtime runs it: (float32 [N], the loaded file)."""
-    from mnist_edge.loading import input_spec, load_model
+    the runtime's own Classifier as ``predict(..., refuse=True)`` runs it: (float32 [N], the
+    loaded file)."""
+    from mnist_edge.classifier import Classifier
+    from mnist_edge.loading import load_model
 
     loaded = load_model(path, "auto", 1, None, None, None)
-    spec = input_spec(loaded.backend, None)
-    out_spec = loaded.backend.output
-    scores = np.empty(len(images), np.float32)
-    for start in range(0, len(images), BATCH):
-        x = images[start:start + BATCH].astype(np.float32) / np.float32(255)
-        if spec.scale is not None:
-            info = np.iinfo(spec.dtype)
-            x = np.clip(np.rint(x / np.float32(spec.scale)) + np.float32(spec.zero_point or 0),
-                        info.min, info.max)
-        raw = loaded.backend.forward(x.astype(spec.dtype)[..., np.newaxis])
-        out = raw.astype(np.float32)
-        if out_spec.scale is not None:
-            out = (out - np.float32(out_spec.zero_point or 0)) * np.float32(out_spec.scale)
-        scores[start:start + len(x)] = out[:, index]
+    gate = Classifier(loaded.backend, loaded.path, loaded.precision, classes=2)
+    scores: np.ndarray = gate.predict(images).probabilities[:, index]
     return scores, loaded
 
 

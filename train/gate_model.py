@@ -14,16 +14,16 @@ CLASSES = ("not a digit", "digit")  # the gate's outputs, in order
 
 
 def build_gate():
-    """Conv2D 16 3x3 relu -> MaxPool 2x2 -> Conv2D 32 3x3 stride 2 relu -> Flatten ->
-    Dense 32 relu -> Dense 2 softmax: 41,762 parameters, 0.30 M multiply-adds per image (the
-    reference: 0.89 M)."""
+    """Conv2D 16 3x3 stride 2 relu -> Conv2D 32 3x3 stride 2 relu -> Flatten -> Dense 32 relu
+    -> Dense 2 softmax: 41,762 parameters, 0.23 M multiply-adds per image (the reference:
+    0.89 M). Strided from the first layer: a full-resolution first convolution (as the
+    reference's) made the int8 file cost 0.9x the reference per image, this one 0.3x."""
     import keras
 
     return keras.Sequential(
         [
             keras.Input(shape=INPUT_SHAPE, name="input"),
-            keras.layers.Conv2D(16, 3, activation="relu", name="conv1"),
-            keras.layers.MaxPooling2D(2, name="pool"),
+            keras.layers.Conv2D(16, 3, strides=2, activation="relu", name="conv1"),
             keras.layers.Conv2D(32, 3, strides=2, activation="relu", name="conv2"),
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(32, activation="relu", name="dense"),

@@ -47,7 +47,7 @@ class GateConfig:
     model: str = option(MODEL, "the model to train", choices=MODELS)
     data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
     out: str = option("artifacts", "artifacts folder to publish into")
-    epochs: int = option(8, "training epochs", type=positive_int)
+    epochs: int = option(12, "training epochs", type=positive_int)
     nondigits: int = option(30_000, "generated non-digits to train on (the digits are MNIST's "
                                     "training split, and half as many restyled)",
                             type=positive_int)
