@@ -94,6 +94,39 @@ def predict(manifest: str, key: str, backend: str, images: str, out: str, count:
             "load_s": load_s, "seconds": seconds}
 
 
+def gate_scores(manifest: str, key: str, backend: str, images: str, out: str,
+                batch: int = 256, threads: int = 1) -> dict:
+    """The digit probability of each image of an .npy from one gate file (``gate_`` + the key of
+    the classifier file it sits beside) on one backend, as ``predict(refuse=True)`` gives it.
+
+    Writes ``digit_scores`` (float32 [N]) to the .npz ``out``; returns the timings.
+    """
+    import numpy as np
+
+    from mnist_edge import Classifier, backends
+
+    start = time.perf_counter()
+    clf = Classifier.load(manifest, backend=backend, threads=threads,
+                          key=key.removeprefix("gate_"), gate=True)
+    load_s = time.perf_counter() - start
+    loaded = getattr(getattr(clf.gate, "entry", None), "key", key) if clf.gate else None
+    if loaded != key:
+        raise ValueError(f"{manifest}: asked for the gate file {key} on {backend}, the runtime "
+                         f"loaded {loaded or 'no gate'}")
+    x = np.load(images, allow_pickle=False)
+    scores = []
+    start = time.perf_counter()
+    for i in range(0, len(x), batch):
+        scores.append(np.array(clf.predict(x[i:i + batch], refuse=True).digit_scores,
+                               np.float32))
+    seconds = time.perf_counter() - start
+    tmp = out + ".partial.npz"
+    np.savez(tmp, digit_scores=np.concatenate(scores) if scores else np.empty(0, np.float32))
+    os.replace(tmp, out)
+    return {"backend": clf.backend, "runtime": backends.runtime_version(clf.backend),
+            "images": int(len(x)), "load_s": load_s, "seconds": seconds}
+
+
 def line_scores(manifest: str, key: str, backend: str, strips: str, out: str,
                 threads: int = 1) -> dict:
     """Score each strip of an .npz (``strips`` side by side and their ``widths``, as
