@@ -107,7 +107,7 @@ def gate_scores(manifest: str, key: str, backend: str, images: str, out: str,
 
     start = time.perf_counter()
     clf = Classifier.load(manifest, backend=backend, threads=threads,
-                          key=key.removeprefix("gate_"), gate=True)
+                          key=key.removeprefix("gate_"))
     load_s = time.perf_counter() - start
     loaded = getattr(getattr(clf.gate, "entry", None), "key", key) if clf.gate else None
     if loaded != key:
@@ -158,10 +158,22 @@ def line_scores(manifest: str, key: str, backend: str, strips: str, out: str,
             "load_s": load_s, "seconds": seconds}
 
 
-def read(manifest: str, key: str, backend: str, numbers: list[str], singles: list[str]) -> dict:
+def bench_gate(model: str, images: str, **options) -> dict:
+    """``mnist_edge.bench.bench_gate`` of one classifier file and its gate on the first image of
+    an .npy."""
+    import numpy as np
+
+    from mnist_edge.bench import bench_gate as timed
+
+    return timed(model, np.load(images, allow_pickle=False)[0], **options)
+
+
+def read(manifest: str, key: str, backend: str, numbers: list[str], singles: list[str],
+         nondigits: list[str] | None = None) -> dict:
     """The photo path with one manifest file on one backend: ``Classifier.read`` of each number
-    photo (number, and each digit's box, label, confidence) and ``predict_files`` of the
-    single-digit photos (label or error)."""
+    photo (number, each digit's box, label, confidence, and whether the "no digit" gate left
+    lines out) and ``predict_files`` of the single-digit and non-digit photos (label, error,
+    and whether the gate answered "no digit")."""
     from mnist_edge import Classifier
 
     clf = Classifier.load(manifest, backend=backend, key=key)
@@ -170,10 +182,15 @@ def read(manifest: str, key: str, backend: str, numbers: list[str], singles: lis
     for path in numbers:
         r = clf.read(path)
         readings.append({"number": r.number, "digits": [[*d.box, d.label, round(d.confidence, 6)]
-                                                    for d in r.digits]})
-    files = [[f.label, f.error] for f in clf.predict_files(singles)]
-    return {"backend": clf.backend, "numbers": readings, "singles": files,
-            "seconds": time.perf_counter() - start}
+                                                    for d in r.digits],
+                         "refused": len(getattr(r, "refused", None) or ())})
+
+    def answers(paths: list[str]) -> list[list]:
+        return [[f.label, f.error, getattr(f, "no_digit", None) is not None]
+                for f in clf.predict_files(paths)]
+
+    return {"backend": clf.backend, "numbers": readings, "singles": answers(singles),
+            "nondigits": answers(nondigits or []), "seconds": time.perf_counter() - start}
 
 
 def bench(model: str, **options) -> dict:
