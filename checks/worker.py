@@ -94,6 +94,39 @@ def predict(manifest: str, key: str, backend: str, images: str, out: str, count:
             "load_s": load_s, "seconds": seconds}
 
 
+def gate_scores(manifest: str, key: str, backend: str, images: str, out: str,
+                batch: int = 256, threads: int = 1) -> dict:
+    """The digit probability of each image of an .npy from one gate file (``gate_`` + the key of
+    the classifier file it sits beside) on one backend, as ``predict(refuse=True)`` gives it.
+
+    Writes ``digit_scores`` (float32 [N]) to the .npz ``out``; returns the timings.
+    """
+    import numpy as np
+
+    from mnist_edge import Classifier, backends
+
+    start = time.perf_counter()
+    clf = Classifier.load(manifest, backend=backend, threads=threads,
+                          key=key.removeprefix("gate_"))
+    load_s = time.perf_counter() - start
+    loaded = getattr(getattr(clf.gate, "entry", None), "key", key) if clf.gate else None
+    if loaded != key:
+        raise ValueError(f"{manifest}: asked for the gate file {key} on {backend}, the runtime "
+                         f"loaded {loaded or 'no gate'}")
+    x = np.load(images, allow_pickle=False)
+    scores = []
+    start = time.perf_counter()
+    for i in range(0, len(x), batch):
+        scores.append(np.array(clf.predict(x[i:i + batch], refuse=True).digit_scores,
+                               np.float32))
+    seconds = time.perf_counter() - start
+    tmp = out + ".partial.npz"
+    np.savez(tmp, digit_scores=np.concatenate(scores) if scores else np.empty(0, np.float32))
+    os.replace(tmp, out)
+    return {"backend": clf.backend, "runtime": backends.runtime_version(clf.backend),
+            "images": int(len(x)), "load_s": load_s, "seconds": seconds}
+
+
 def line_scores(manifest: str, key: str, backend: str, strips: str, out: str,
                 threads: int = 1) -> dict:
     """Score each strip of an .npz (``strips`` side by side and their ``widths``, as
@@ -125,10 +158,22 @@ def line_scores(manifest: str, key: str, backend: str, strips: str, out: str,
             "load_s": load_s, "seconds": seconds}
 
 
-def read(manifest: str, key: str, backend: str, numbers: list[str], singles: list[str]) -> dict:
+def bench_gate(model: str, images: str, **options) -> dict:
+    """``mnist_edge.bench.bench_gate`` of one classifier file and its gate on the first image of
+    an .npy."""
+    import numpy as np
+
+    from mnist_edge.bench import bench_gate as timed
+
+    return timed(model, np.load(images, allow_pickle=False)[0], **options)
+
+
+def read(manifest: str, key: str, backend: str, numbers: list[str], singles: list[str],
+         nondigits: list[str] | None = None) -> dict:
     """The photo path with one manifest file on one backend: ``Classifier.read`` of each number
-    photo (number, and each digit's box, label, confidence) and ``predict_files`` of the
-    single-digit photos (label or error)."""
+    photo (number, each digit's box, label, confidence, and whether the "no digit" gate left
+    lines out) and ``predict_files`` of the single-digit and non-digit photos (label, error,
+    and whether the gate answered "no digit")."""
     from mnist_edge import Classifier
 
     clf = Classifier.load(manifest, backend=backend, key=key)
@@ -137,10 +182,15 @@ def read(manifest: str, key: str, backend: str, numbers: list[str], singles: lis
     for path in numbers:
         r = clf.read(path)
         readings.append({"number": r.number, "digits": [[*d.box, d.label, round(d.confidence, 6)]
-                                                    for d in r.digits]})
-    files = [[f.label, f.error] for f in clf.predict_files(singles)]
-    return {"backend": clf.backend, "numbers": readings, "singles": files,
-            "seconds": time.perf_counter() - start}
+                                                    for d in r.digits],
+                         "refused": len(getattr(r, "refused", None) or ())})
+
+    def answers(paths: list[str]) -> list[list]:
+        return [[f.label, f.error, getattr(f, "no_digit", None) is not None]
+                for f in clf.predict_files(paths)]
+
+    return {"backend": clf.backend, "numbers": readings, "singles": answers(singles),
+            "nondigits": answers(nondigits or []), "seconds": time.perf_counter() - start}
 
 
 def bench(model: str, **options) -> dict:

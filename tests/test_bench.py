@@ -147,8 +147,9 @@ def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(t
     assert all(c.get("output") == ["7"]
                for c in data["one_image"].values()), data["one_image"]  # x_test[0] is a 7
     assert any(t["target"].startswith("best throughput") for t in data["targets"])
-    # the line reader's files, each on the backends asked for that run it, as their own rows
     manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    _assert_gate_rows(data, manifest, md)
+    # the line reader's files, each on the backends asked for that run it, as their own rows
     if "line_reader" not in manifest:
         assert data["reader_rows"] is None and "Not timed: the export holds no line reader" in md
         return
@@ -163,6 +164,41 @@ def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(t
         assert r["strip"] == [32, 128] and data["reader_strip"] == [32, 128]
         assert (f"| {r['key']} | {r['backend']} | 1 | {r['size_bytes'] / 1024:.0f} | "
                 f"{r['latency_us']['p50']:.1f} | {r['latency_us']['p90']:.1f} |") in md
+
+
+def _assert_gate_rows(data: dict, manifest: dict, md: str) -> None:
+    """The gate's rows: each classifier file with a gate file beside it, timed with and without
+    it in the same run, and the reference int8 file's ratio among the targets."""
+    if not manifest.get("gate"):
+        assert data["gate_rows"] is None and "Not timed: the export holds no gate" in md
+        return
+    twins = {f["key"].removeprefix("gate_") for f in manifest["gate"]["files"]}
+    ran = {(r["key"], r["backend"]) for r in data["rows"] if "error" not in r}
+    assert {(g["key"], g["backend"]) for g in data["gate_rows"]} == {
+        (k, b) for k, b in ran if k in twins}
+    for g in data["gate_rows"]:
+        assert "error" not in g, g
+        _assert_ordered(g["latency_us"])
+        _assert_ordered(g["latency_with_gate_us"])
+        cost = g["latency_with_gate_us"]["p50"] - g["latency_us"]["p50"]
+        assert g["gate_ratio"] == pytest.approx(cost / g["latency_us"]["p50"], abs=1e-3)
+    assert any(t["target"].startswith("gate cost / predict, batch 1, tflite_int8")
+               for t in data["targets"])
+
+
+def test_the_gate_cost_target_is_met_at_half_the_reference_files_time_and_no_more():
+    from checks.bench.run import MAX_GATE_COST, targets
+
+    def row(key: str, ratio: float | None) -> dict:
+        return ({"key": key, "backend": "litert", "error": "failed"} if ratio is None
+                else {"key": key, "backend": "litert", "gate_ratio": ratio})
+
+    found = targets([], [], {}, [row("tflite_int8", 0.5), row("tflite_float32", 0.9)])
+    assert MAX_GATE_COST == 0.5
+    assert [(t["value"], t["met"]) for t in found] == [(0.5, True)]  # the reference file only
+    assert targets([], [], {}, [row("tflite_int8", 0.51)])[0]["met"] is False
+    assert targets([], [], {}, [row("tflite_int8", None)])[0]["met"] is None
+    assert targets([], [], {}, None) == []
 
 
 def test_the_typical_reader_strip_is_four_test_digits_in_the_readers_input():

@@ -29,6 +29,16 @@ def test_a_figure_not_measured_breaks_its_floor():
     assert Floor("flag", 0, 0).breach({"flag": True}) == "flag: not measured, floor 0"
 
 
+def test_a_floor_on_a_part_applies_only_when_the_part_was_measured():
+    floor = Floor("gate.mnist.rate", 0.01, 0.005, at_most=True, only_with="gate.present")
+    assert floor.breach({"gate": {"present": False}}) is None
+    assert floor.breach({}) is None
+    assert floor.breach({"gate": {"present": True}}) == (
+        "gate.mnist.rate: not measured, ceiling 0.01")
+    assert floor.breach({"gate": {"present": True, "mnist": {"rate": 0.02}}}) == (
+        "gate.mnist.rate = 0.02, above its ceiling 0.01 (measured 0.005 on the reference model)")
+
+
 def test_lookup_selects_the_one_matching_row():
     assert lookup(REPORT, "rows[key=a,threads=2].x") == 3.0
     assert lookup(REPORT, "rows[key=a].x") is None  # two rows match: ambiguous
@@ -38,4 +48,7 @@ def test_every_report_floor_names_a_report_ci_runs():
     assert set(FLOORS) <= {"reader", "bench", "parity", "pi"}
     assert all(f.at_most or f.limit <= f.measured for floors in FLOORS.values() for f in floors)
     assert all(not f.at_most or f.limit >= f.measured for floors in FLOORS.values() for f in floors)
-    assert breaches("reader", {}) and len(breaches("reader", {})) == len(FLOORS["reader"])
+    # an empty report breaks every floor; those on a part (the gate) once the part is measured
+    always = [f for f in FLOORS["reader"] if f.only_with is None]
+    assert breaches("reader", {}) and len(breaches("reader", {})) == len(always)
+    assert len(breaches("reader", {"gate": {"present": True}})) == len(FLOORS["reader"])

@@ -341,23 +341,160 @@ def test_a_reader_exported_from_another_keras_file_is_refused(reader_artifacts, 
         run(_config(folder, tmp_path / "reports", None), log=lambda _: None)
 
 
-def test_without_a_reader_parity_checks_the_classifier_and_says_so(test_artifacts, keras_cache,
-                                                                  tmp_path):
-    from common.formats import READER_FORMATS
+PARTS = {"line_reader": ("line_reader.keras", "reader"),  # manifest section: keras file, attribute
+         "gate": ("gate.keras", "gate")}
 
-    folder = _copy(test_artifacts, tmp_path / "no-reader")
+
+@pytest.mark.parametrize("sections,said", [
+    (("line_reader",), "Not checked: the export holds no line reader"),
+    (("gate", "line_reader"), "Not checked: the export holds no gate"),
+])
+def test_without_a_part_parity_checks_the_classifier_and_says_so(test_artifacts, keras_cache,
+                                                                tmp_path, sections, said):
+    from common.formats import GATE_FORMATS, READER_FORMATS
+
+    folder = _copy(test_artifacts, tmp_path / "without")
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest.pop("line_reader", None)
+    for section in sections:
+        manifest.pop(section, None)
+        for f in READER_FORMATS if section == "line_reader" else GATE_FORMATS:
+            (folder / f.filename).unlink(missing_ok=True)
+        (folder / PARTS[section][0]).unlink(missing_ok=True)
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    for f in READER_FORMATS:
-        (folder / f.filename).unlink(missing_ok=True)
-    (folder / "line_reader.keras").unlink(missing_ok=True)
 
     result = run(_config(folder, tmp_path / "reports", keras_cache, backends="onnxruntime"),
                  log=lambda _: None)
 
-    assert result.passed and result.reader is None
+    assert result.passed
+    assert all(getattr(result, PARTS[section][1]) is None for section in sections)
     assert [r.run.pair.key for r in result.pairs] == ["onnx_float32", "onnx_int8"]
-    assert json.loads((tmp_path / "reports" / "parity.json").read_text())["line_reader"] is None
-    md = (tmp_path / "reports" / "parity.md").read_text()
-    assert "Not checked: the export holds no line reader" in md
+    data = json.loads((tmp_path / "reports" / "parity.json").read_text())
+    assert all(data[section] is None for section in sections)
+    assert said in (tmp_path / "reports" / "parity.md").read_text()
+
+
+# ------------------------------------------------------------------------------ the gate
+def test_a_gate_file_is_held_to_its_row_on_decisions_at_the_threshold():
+    """The documented rule: refused when the digit probability is below the threshold; accuracy
+    against the truth, agreement with the Keras gate's decisions, |Δp| on the digit probability."""
+    from common.formats import GATE_FORMATS, get_format
+    from common.gate_scores import GateReference, against_keras
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(1800, np.int64), np.zeros(200, np.int64)]
+    keras = np.where(labels == 1, rng.uniform(0.35, 1, 2000), rng.uniform(0, 0.25, 2000))
+    keras[:9] = 0.1                       # nine digits the Keras gate refuses
+    keras[1800:1810] = 0.9                # ten non-digits it lets through
+    ref = GateReference(np.zeros((2000, 28, 28), np.uint8), labels, keras, 0.3)
+    int8 = get_format("gate_tflite_int8", GATE_FORMATS).tolerance
+    flt = get_format("gate_tflite_float32", GATE_FORMATS).tolerance
+
+    same = against_keras(int8, "gate_tflite_int8 on litert", keras, ref)
+    at_threshold = keras.copy()
+    at_threshold[100] = 0.3               # exactly the threshold: a digit, not refused
+    nudged = against_keras(flt, "gate_tflite_float32 on litert", at_threshold, ref)
+    flipped = keras.copy()
+    flipped[1000:1012] = 0.05             # twelve more digits refused: 0.6% of decisions differ
+    worse = against_keras(int8, "gate_tflite_int8 on litert", flipped, ref)
+
+    assert same.failures == [] and same.agreement_with_keras == 1.0
+    assert same.accuracy == (2000 - 9 - 10) / 2000
+    assert same.false_refusals == 9 / 1800 and same.refusals == 190 / 200
+    assert nudged.agreement_with_keras == 1.0 and nudged.disagreements == []
+    assert any("max |Δprob|" in f for f in nudged.failures)   # float: |Δp| beyond 1e-4
+    assert worse.disagreements == list(range(1000, 1012))
+    assert worse.accuracy == (2000 - 21 - 10) / 2000
+    assert [f.split(":")[0] for f in worse.failures] == ["gate_tflite_int8 on litert"] * 2
+    assert "agreement with Keras 99.40% is below 99.50%" in worse.failures[0]
+    assert "accuracy differs from Keras by -0.60 pt" in worse.failures[1]
+
+
+def test_a_gate_file_on_two_backends_is_compared_by_its_decisions():
+    from dataclasses import replace
+
+    from checks.parity.compare import across_backends
+    from checks.parity.pairs import Pair, Run
+
+    scores = np.linspace(0, 1, 1001, dtype=np.float32)
+    other = scores.copy()
+    other[300] = 0.2999                    # 0.3 -> refused: one decision of 1001 changes
+    pair = Pair("gate_tflite_int8", "gate_int8.tflite", "tflite", "int8", "litert")
+    runs = [Run(pair, digit_scores=scores),
+            Run(replace(pair, backend="tflite-runtime"), digit_scores=other)]
+
+    (cross,) = across_backends(runs, threshold=float(scores[300]))
+
+    assert cross.disagreements == [300] and cross.agreement == 1000 / 1001
+    assert cross.failures == []           # 99.90% decided alike: the row's floor
+
+
+def test_the_keras_gate_reference_is_its_digit_probability_on_test_digits_and_nondigits():
+    from common.gate_scores import reference
+    from common.tf import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    from train.gate_model import build_gate
+
+    keras.utils.set_random_seed(0)
+    model = build_gate()
+    digits = np.random.default_rng(1).integers(0, 256, (50, 28, 28)).astype(np.uint8)
+
+    ref = reference(model, digits, seed=3, threshold=0.5, nondigits=20)
+
+    assert ref.images.shape == (70, 28, 28) and np.array_equal(ref.images[:50], digits)
+    assert ref.labels.tolist() == [1] * 50 + [0] * 20
+    expected = model.predict(ref.images[..., None].astype(np.float32) / 255, verbose=0)[:, 1]
+    np.testing.assert_allclose(ref.scores, expected, atol=1e-6)
+    assert ref.accuracy == np.mean((expected >= 0.5) == (ref.labels == 1))
+
+
+@pytest.fixture(scope="module")
+def gate_artifacts(test_artifacts) -> Path:
+    """The shared test folder, when its export holds the gate."""
+    if not json.loads((test_artifacts / "manifest.json").read_text()).get("gate"):
+        pytest.skip(f"{test_artifacts} holds no gate (manifest.json has no gate section)")
+    return test_artifacts
+
+
+def test_every_gate_file_on_every_backend_decides_like_the_keras_gate(gate_artifacts,
+                                                                      keras_cache, tmp_path):
+    from common.nondigits import verification_set
+    from common.tf import import_tensorflow
+    from mnist_edge import Classifier
+    from mnist_edge.backends import BACKENDS
+
+    result = run(_config(gate_artifacts, tmp_path / "reports", keras_cache, reader_lines=1,
+                         gate_seed=5), log=lambda _: None)
+
+    manifest = json.loads((gate_artifacts / "manifest.json").read_text())
+    gate = manifest["gate"]
+    expected = {(f["key"], b) for f in gate["files"] for b, info in BACKENDS.items()
+                if info.format == f["format"]}
+    assert result.gate is not None
+    assert {(r.run.pair.key, r.run.pair.backend) for r in result.gate.pairs} == expected
+    assert not result.gate.failures, result.gate.failures
+    import_tensorflow()
+    import keras
+
+    from common.data import load_mnist
+
+    model = keras.saving.load_model(gate_artifacts / "gate.keras", compile=False)
+    images, labels = verification_set(load_mnist().x_test, 5)
+    keras_digit = model.predict(images[..., None].astype(np.float32) / 255, verbose=0)[:, 1]
+    keras_decision = keras_digit >= gate["threshold"]
+    for r in result.gate.pairs:
+        if r.run.pair.backend == "tflite-runtime":
+            continue  # runs in its own venv; its figures are held by the cross-backend rows
+        clf = Classifier.load(gate_artifacts, backend=r.run.pair.backend,
+                              key=r.run.pair.key.removeprefix("gate_"), gate=True)
+        scores = clf.predict(images, refuse=True).digit_scores
+        decision = scores >= gate["threshold"]
+        assert np.mean(decision == keras_decision) >= 0.995, r.run.pair.name
+        assert r.figures.agreement_with_keras == np.mean(decision == keras_decision)
+        assert r.figures.accuracy == np.mean(decision == (labels == 1))
+    data = json.loads((tmp_path / "reports" / "parity.json").read_text())
+    assert data["gate"]["passed"] and len(data["gate"]["pairs"]) == len(expected)
+    assert "\"No digit\" gate: every file on every backend" in (
+        tmp_path / "reports" / "parity.md").read_text()

@@ -21,7 +21,7 @@ from checks.pi.check import snapshot_models
 from checks.pi.common import PiCheckError
 from checks.pi.compare import Row, compare
 from checks.pi.targets import ARM64, ARMHF, TARGETS
-from common.formats import get_format
+from common.formats import all_formats, get_format
 
 REPO = Path(__file__).resolve().parents[1]
 INT8 = {"key": "tflite_int8", "precision": "int8",
@@ -188,3 +188,56 @@ def test_a_photo_that_fails_on_both_sides_is_a_failure_not_an_agreement():
     assert len(row.failures) == 2
     assert all("1 of 2 digit photos gave an error" in f and "d1.png: cannot decode" in f
                for f in row.failures)
+
+
+# ------------------------------------------------------------------ the "no digit" gate
+GATE_INT8 = {"key": "gate_tflite_int8", "precision": "int8",
+             "output": {"quantization": {"scale": 1 / 256, "zero_point": -128}}}
+
+
+def test_a_gate_file_deciding_like_the_host_within_its_steps_passes():
+    from checks.pi.compare import compare_gate
+
+    labels = np.r_[np.ones(300, np.int64), np.zeros(200, np.int64)]
+    host = np.r_[np.full(300, 0.9), np.full(200, 0.05)]
+    host[0], host[300] = 0.1, 0.6   # one digit refused, one non-digit let through
+    device = host + 2 / 256          # two int8 output steps above, no decision changes
+    row = compare_gate(Row("pi4-arm64", "gate_tflite_int8", "litert", 500, 500), GATE_INT8,
+                       device, host, labels, 0.293, get_format("gate_tflite_int8",
+                                                               all_formats()).tolerance)
+    assert row.ok, row.failures
+    assert row.agreement == 1.0 and row.max_diff == pytest.approx(2)
+    assert row.accuracy == row.host_accuracy == 498 / 500
+
+
+def test_a_gate_decision_changed_on_the_device_fails_and_says_how_many():
+    from checks.pi.compare import compare_gate
+
+    labels = np.ones(100, np.int64)
+    host = np.full(100, 0.30)
+    device = host.copy()
+    device[5] = 0.29                 # one step under the threshold 0.293: refused on the device
+    row = compare_gate(Row("pi5-arm64", "gate_tflite_int8", "litert", 100, 100), GATE_INT8,
+                       device, host, labels, 0.293, get_format("gate_tflite_int8",
+                                                               all_formats()).tolerance)
+    assert row.failures == ["the gate decides unlike the host on 1 of 100 images"]
+    assert row.accuracy == 0.99 and row.host_accuracy == 1.0
+
+
+def test_non_digit_photos_count_as_right_when_refused_and_must_be_refused_like_the_host():
+    from dataclasses import replace
+
+    from checks.pi.photos import compare_photos
+
+    photos = replace(_photo_set(), nondigits=("x0.png", "x1.png"))
+    host = {**_photo_answers(["12", "345"], [[7, None, False], [1, None, False]]),
+            "nondigits": [[None, None, True], [4, None, False]]}
+    device = {**host, "nondigits": [[None, None, True], [None, None, True]]}
+
+    same = compare_photos("pi5", "litert", host, host, photos)
+    differs = compare_photos("pi5", "litert", device, host, photos)
+
+    assert same.failures == [] and same.images == 6
+    assert same.accuracy == 5 / 6      # every digit right, one of two non-digits refused
+    assert differs.failures == ["photo path: 1 of 6 photos answered differently from the host"]
+    assert differs.accuracy == 1.0

@@ -352,6 +352,24 @@ def test_scoring_aligns_readings_with_the_truth():
     assert not c["exact"] and c["distance"] == 3
 
 
+def test_gate_refusals_are_counted_overall_and_per_kind():
+    from checks.reader.gate import by_kind, targets
+
+    refused = np.array([1, 1, 0, 1, 0, 0, 1, 1], bool)
+    kinds = ["letters", "letters", "letters", "scenes", "scenes", "pairs", "pairs", "pairs"]
+
+    got = by_kind(refused, kinds)
+
+    assert got["n"] == 8 and got["refusal_rate"] == 5 / 8
+    assert got["by_kind"] == {"letters": {"n": 3, "refusal_rate": round(2 / 3, 6)},
+                              "scenes": {"n": 2, "refusal_rate": 0.5},
+                              "pairs": {"n": 3, "refusal_rate": round(2 / 3, 6)}}
+    gate = {"nondigits": {"crops": {"refusal_rate": 0.95}, "photos": {"refusal_rate": 0.85}},
+            "mnist_test": {"false_refusal_rate": 0.01}}
+    met = [t["met"] for t in targets(gate, {"gate_false_refusal_rate": 0.03})]
+    assert met == [True, False, True, False]  # >= 90%, >= 90%, <= 1% (at the goal), <= 2%
+
+
 # ------------------------------------------------------------------ the command line
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -391,12 +409,16 @@ def test_save_sets_writes_photos_and_truth(mnist, test_digits, tmp_path):
 def test_the_report_runs_end_to_end(test_artifacts, tmp_path):
     from checks.reader.run import EXACT_GOAL
     from common.floors import FLOORS, lookup
+    from common.nondigits import KINDS
 
     done = _cli("--artifacts", str(test_artifacts), "--out", str(tmp_path), "--n-numbers", "6",
-                "--n-singles", "6", "--repeats", "2", "--failures", "3")
+                "--n-singles", "6", "--repeats", "2", "--failures", "3", "--gate-nondigits", "20")
     data = json.loads((tmp_path / "reader.json").read_text())
     # every floor's figure is in the report, and each one broken is named, with exit status 1
     for floor in FLOORS["reader"]:
+        if floor.only_with is not None and lookup(data, floor.only_with) is not True:
+            assert floor.figure not in done.stderr  # a part not measured: its floors are not
+            continue
         value = lookup(data, floor.figure)
         assert isinstance(value, (int, float)), floor.figure
         broken = value > floor.limit if floor.at_most else value < floor.limit
@@ -411,3 +433,13 @@ def test_the_report_runs_end_to_end(test_artifacts, tmp_path):
     assert "## Targets" in md and f">= {EXACT_GOAL:.0%}" in md
     if data["reader"]:
         assert data["numbers"]["n"] == 6 and (tmp_path / "reader_failures.png").is_file()
+    gate = data["gate"]
+    if not gate["present"]:
+        assert f"Not measured: {gate['why']}; the gate's floors are not" in md
+        return
+    assert gate["numbers"]["n"] == 6 and gate["nondigits"]["crops"]["n"] == 20
+    assert set(gate["nondigits"]["crops"]["by_kind"]) <= set(KINDS)
+    assert [t["target"] for t in gate["targets"]] == [
+        "non-digits refused (held-out crops)", "non-digits refused (held-out photo files)",
+        "MNIST test digits wrongly refused", "digit photos wrongly refused"]
+    assert "## \"No digit\" gate" in md

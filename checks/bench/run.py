@@ -12,7 +12,10 @@ shared, so ratios are taken within this one run, never across runs.
 When the export holds the line reader, each of its files is timed too on every backend that runs
 it (``reader_rows``): batch-1 ``LineReader.scores`` of a typical strip, four test digits side by
 side (32 x 128), one thread, every file of a Python in one worker (load time is its own; memory is
-not measured per file).
+not measured per file). When it holds the "no digit" gate, each classifier file with a gate file
+beside it is timed with and without the gate (``gate_rows``): batch-1 ``predict(refuse=True)``
+against ``predict`` of one test digit, alternating in one worker; the gate's cost is the
+difference of the medians, as a share of the classifier's own.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ MAX_CLI_VS_BARE = 1.3          # `mnist-edge predict` one image, wall time vs a 
                                # ai-edge-litert script
 MAX_CLI_RSS_MB = 50
 MIN_CLI_VS_KERAS_SPEED, MIN_CLI_VS_KERAS_RSS = 25, 10
+MAX_GATE_COST = 0.5            # the gate's batch-1 cost / the reference int8 file's predict
+GATE_REFERENCE = "tflite_int8"  # the reference int8 file the gate's cost is measured against
 
 
 class BenchError(Exception):
@@ -180,15 +185,25 @@ def reader_plan(manifest, configs: list[Configuration]) -> list[Configuration]:
             if backends.BACKENDS[name].format == e.format]
 
 
+def gate_plan(manifest, configs: list[Configuration]) -> list[Configuration]:
+    """Every classifier file with a gate file beside it (``gate_`` + its key), on every backend
+    the sweep runs it on, one thread."""
+    gate = getattr(manifest, "gate", None)
+    twins = {e.key.removeprefix("gate_") for e in gate.files} if gate is not None else set()
+    return [c for c in configs if c.threads == 1 and c.key in twins]
+
+
 def _reader_rows(plan: list[Configuration], manifest_file: Path, cfg: SweepConfig,
-                 strip: str) -> dict[Configuration, dict]:
-    """``bench_reader`` of each reader configuration, one worker per Python."""
+                 strip: str, job: str = "bench_reader") -> dict[Configuration, dict]:
+    """``bench_reader`` (or ``bench_gate`` on the images of ``strip``) of each configuration,
+    one worker per Python."""
     rows, workers = {}, {}
+    arg = "strip" if job == "bench_reader" else "images"
     try:
         for c in plan:
             worker = workers.setdefault(c.python, Worker(c.python, timeout=TIMEOUT_S))
-            answer = worker.call({"job": "bench_reader", "model": str(manifest_file),
-                                  "strip": strip, "key": c.key, "backend": c.backend,
+            answer = worker.call({"job": job, "model": str(manifest_file),
+                                  arg: strip, "key": c.key, "backend": c.backend,
                                   "runs": cfg.runs, "warmup": min(10, cfg.runs)})
             row = answer if answer.pop("ok") else {"error": answer["error"]}
             rows[c] = {**row, "key": c.key, "backend": c.backend, "threads": c.threads}
@@ -225,7 +240,8 @@ def _median_rows(rounds: list[list[dict]]) -> list[dict]:
             out.append(group[0])
             continue
         row = dict(ok[0])
-        for field in ("latency_us", "floor_us", "throughput", "throughput_cpu"):
+        for field in ("latency_us", "floor_us", "throughput", "throughput_cpu",
+                      "latency_with_gate_us"):
             if field in row:
                 row[field] = {k: round(statistics.median(r[field][k] for r in ok), 2)
                               for k in row[field]}
@@ -234,6 +250,9 @@ def _median_rows(rounds: list[list[dict]]) -> list[dict]:
                 row[field] = round(statistics.median(r[field] for r in ok), 2)
         if "floor_us" in row:
             row["overhead"] = round(statistics.median(r["overhead"] for r in ok), 4)
+        for field in ("gate_cost_us", "gate_ratio"):
+            if field in row:
+                row[field] = round(statistics.median(r[field] for r in ok), 4)
         row["rounds"] = len(ok)
         out.append(row)
     return out
@@ -256,23 +275,27 @@ def run(cfg: SweepConfig) -> dict:
     x, y = mnist.x_test[:cfg.images], mnist.y_test[:cfg.images]
     configs, baselines, skipped = plan(cfg, manifest)
     readers = reader_plan(manifest, configs)
+    gates = gate_plan(manifest, configs)
     with tempfile.TemporaryDirectory(prefix="mnist-edge-bench-") as tmp:
         images, strip = str(Path(tmp) / "images.npy"), str(Path(tmp) / "strip.npy")
         np.save(images, x)
         np.save(strip, typical := typical_strip(x))
-        rounds_rt, rounds_bl, rounds_rd = [], [], []
+        rounds_rt, rounds_bl, rounds_rd, rounds_gt = [], [], [], []
         for i in range(cfg.rounds):
             order = 1 if i % 2 == 0 else -1  # alternate the order: drift hits every row alike
             rt = {c: _runtime_row(c, mpath, cfg, images) for c in configs[::order]}
             bl = {b: _baseline_row(b, cfg, images) for b in baselines[::order]}
             rd = _reader_rows(readers[::order], mpath, cfg, strip)
+            gt = _reader_rows(gates[::order], mpath, cfg, images, "bench_gate")
             rounds_rt.append([rt[c] for c in configs])
             rounds_bl.append([bl[b] for b in baselines])
             rounds_rd.append([rd[c] for c in readers])
+            rounds_gt.append([gt[c] for c in gates])
             print(f"bench: round {i + 1}/{cfg.rounds} done ({time.time() - started:.0f} s)",
                   file=sys.stderr)
         rows, base = _median_rows(rounds_rt), _median_rows(rounds_bl)
         reader_rows = _median_rows(rounds_rd)
+        gate_rows = _median_rows(rounds_gt)
         python = _py(cfg.runtime_python) or sys.executable  # the device-like venv when it exists
         cli = one_image(python, cfg.cli_repeats, manifest, x[0], Path(tmp))
     parity = _parity_accuracy(Path(cfg.out) / "parity.json", manifest)
@@ -288,8 +311,10 @@ def run(cfg: SweepConfig) -> dict:
             "rows": rows, "baselines": base, "one_image": cli,
             "reader_rows": reader_rows if manifest.reader is not None else None,
             "reader_strip": list(typical.shape),
+            "gate_rows": gate_rows if getattr(manifest, "gate", None) is not None else None,
             "recommended": edge_bench.recommend([r for r in rows if r.get("threads") == 1]),
-            "targets": targets(rows, base, cli), "wall_time_s": round(time.time() - started, 1)}
+            "targets": targets(rows, base, cli, gate_rows),
+            "wall_time_s": round(time.time() - started, 1)}
 
 
 def _parity_accuracy(path: Path, manifest) -> dict:
@@ -346,10 +371,17 @@ def _precision(key: str | None) -> str:
     return get_format(key).precision if key in KEYS else "float32"
 
 
-def targets(rows: list[dict], base: list[dict], cli: dict) -> list[dict]:
+def targets(rows: list[dict], base: list[dict], cli: dict,
+            gate_rows: list[dict] | None = None) -> list[dict]:
     """Each speed and memory target: the figure, the goal, and whether it is met."""
     ok = [r for r in rows if "error" not in r and r["threads"] == 1]
     out = []
+    for g in gate_rows or []:
+        if g.get("key") == GATE_REFERENCE:  # an error row is a target not measured
+            value = g.get("gate_ratio")
+            out.append({"target": f"gate cost / predict, batch 1, {g['key']} on {g['backend']}",
+                        "value": value, "goal": f"<= {MAX_GATE_COST}x",
+                        "met": None if value is None else value <= MAX_GATE_COST})
     for r in ok:
         out.append({"target": f"predict p50 / bare call p50, {r['key']} on {r['backend']}",
                     "value": r["overhead"], "goal": f"<= {MAX_OVERHEAD}",

@@ -8,7 +8,9 @@ Predictions go through the runtime package (``mnist_edge.Classifier``), the code
 run; tflite-runtime runs in its numpy<2 venv (.venv-tflite) through
 ``python -m checks.parity.worker``. The line reader's files, when the export holds one, are read
 through ``mnist_edge.linereader.LineReader`` on lines of MNIST test digits against
-``line_reader.keras`` (``checks/parity/lines.py``). The tolerances live in the format table
+``line_reader.keras`` (``checks/parity/lines.py``); the "no digit" gate's, when it holds one,
+through ``Classifier.predict(refuse=True)`` on MNIST's test digits and held-out non-digits
+against ``gate.keras`` (``checks/parity/gate.py``). The tolerances live in the format table
 (``common/formats.py``), shared with export. This file stays import-free: the worker imports the
 package under a Python that has only numpy and mnist_edge.
 """

@@ -23,8 +23,10 @@ def parse_args(argv: list[str] | None = None) -> ParityConfig:
                  "and with the same file on the other backends, and write parity.md, parity.json "
                  "and parity.png into OUT. When the export holds the line reader, its files are "
                  "compared the same way with line_reader.keras on lines of MNIST test digits "
-                 "(LineReader.scores, read greedily). Tolerances: the format table, "
-                 "common/formats.py.",
+                 "(LineReader.scores, read greedily); when it holds the \"no digit\" gate, its "
+                 "files' decisions at the manifest's threshold are compared with gate.keras's on "
+                 "MNIST's test digits and held-out generated non-digits. Tolerances: the format "
+                 "table, common/formats.py.",
                  "Exit status: 0 when every pair is within tolerance, 1 when one is not (each "
                  "broken tolerance is printed on stderr, naming the pair and the figure) or on "
                  "an error.")
@@ -37,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parity(cfg: ParityConfig) -> int:
     result = run(cfg)
-    for r in (*result.pairs, *(result.reader.pairs if result.reader else ())):
+    for r in (*result.pairs, *(result.reader.pairs if result.reader else ()),
+              *(result.gate.pairs if result.gate else ())):
         print(f"  {'ok  ' if r.passed else 'FAIL'} {r.run.pair.name}")
     print(f"wrote {', '.join(str(p) for p in result.reports.values())} ({result.seconds:.0f} s)")
     if entry.failed(PROG, result.failures):

@@ -1,7 +1,9 @@
 """The parity figures: each pair against Keras, and one file on two backends against each other.
 
 The line reader's files are held to their rows by ``common.line_scores``, the comparison export
-verification makes: the figures are the same on the same lines.
+verification makes: the figures are the same on the same lines. The gate's files are held to
+theirs by ``common.gate_scores`` on ``nondigits.verification_set``: decisions at the manifest's
+threshold against the truth and against the Keras gate, and the digit probability's difference.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from itertools import combinations
 import numpy as np
 
 from checks.parity.pairs import Run
-from common.formats import FORMATS, READER_FORMATS, get_format
+from common.formats import FORMATS, GATE_FORMATS, READER_FORMATS, get_format
+from common.gate_scores import GateFigures, GateReference, decide
+from common.gate_scores import against_keras as gate_figures
 from common.line_scores import LineFigures, ReaderReference, max_abs_diff
 from common.line_scores import against_keras as line_figures
 from common.strips import greedy
@@ -50,6 +54,20 @@ class LinePairReport:
     rule: str                                  # the pass rule in words
     figures: LineFigures | None = None         # None: it did not run
     disagreements: list = field(default_factory=list)  # line indices read unlike Keras
+    failures: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class GatePairReport:
+    """A gate (format, backend) pair next to the Keras gate on the verification set."""
+
+    run: Run
+    rule: str                                  # the pass rule in words
+    figures: GateFigures | None = None         # None: it did not run
     failures: list = field(default_factory=list)
 
     @property
@@ -127,6 +145,20 @@ def reader_against_keras(run: Run, ref: ReaderReference) -> LinePairReport:
     return report
 
 
+def gate_against_keras(run: Run, ref: GateReference) -> GatePairReport:
+    """The figures of one gate pair against the Keras gate; a run that errored fails."""
+    report, tol = _begin(GatePairReport, run)
+    if run.error:
+        return report
+    try:
+        report.figures = gate_figures(tol, run.pair.name, run.digit_scores, ref)
+    except ValueError as exc:
+        report.failures = [str(exc)]
+        return report
+    report.failures = list(report.figures.failures)
+    return report
+
+
 def _begin(cls, run: Run):
     """A report of ``cls`` for ``run`` with its rule, and the rule; failed when it did not run."""
     tol = _format(run.pair.key).tolerance
@@ -137,25 +169,33 @@ def _begin(cls, run: Run):
 
 
 def _format(key: str):
-    """The format row of a classifier or line reader key."""
-    return get_format(key, FORMATS + READER_FORMATS)
+    """The format row of a classifier, line reader or gate key."""
+    return get_format(key, FORMATS + READER_FORMATS + GATE_FORMATS)
 
 
-def _answers(run: Run) -> np.ndarray:
-    """What a run answered, one item per input: a digit, or a line's greedy reading."""
+def _answers(run: Run, threshold: float | None) -> np.ndarray:
+    """What a run answered, one item per input: a digit, a line's greedy reading, or a gate's
+    decision at ``threshold``."""
     if run.scores is not None:
         return np.array([greedy(s) for s in run.scores])
+    if run.digit_scores is not None:
+        if threshold is None:
+            raise ValueError(f"{run.pair.name}: a gate's runs are compared at a threshold")
+        return decide(run.digit_scores, threshold)
     return run.labels
 
 
 def _max_diff(a: Run, b: Run) -> float:
     if a.scores is not None and b.scores is not None:
         return max_abs_diff(a.scores, b.scores)
+    if a.digit_scores is not None and b.digit_scores is not None:
+        return float(np.max(np.abs(a.digit_scores.astype(np.float64) - b.digit_scores)))
     return float(np.max(np.abs(a.probabilities.astype(np.float64) - b.probabilities)))
 
 
-def across_backends(runs: list[Run]) -> list[CrossReport]:
-    """Every two successful runs of the same file, compared with each other."""
+def across_backends(runs: list[Run], threshold: float | None = None) -> list[CrossReport]:
+    """Every two successful runs of the same file, compared with each other (a gate's at its
+    ``threshold``)."""
     by_key: dict[str, list[Run]] = {}
     for run in runs:
         if not run.error:
@@ -163,7 +203,7 @@ def across_backends(runs: list[Run]) -> list[CrossReport]:
     reports = []
     for key, group in by_key.items():
         for a, b in combinations(group, 2):
-            same = _answers(a) == _answers(b)
+            same = _answers(a, threshold) == _answers(b, threshold)
             report = CrossReport(key, (a.pair.backend, b.pair.backend), float(np.mean(same)),
                                  _max_diff(a, b), np.flatnonzero(~same).tolist(), [])
             report.failures = _format(key).tolerance.across_backends(report.name,

@@ -47,6 +47,7 @@ class Run:
     labels: np.ndarray | None = None          # int64 [N]
     probabilities: np.ndarray | None = None   # float32 [N,10]
     scores: list[np.ndarray] | None = None    # a reader's: float32 [W/4, 11] per strip
+    digit_scores: np.ndarray | None = None    # a gate's: float32 [N] digit probability
     seconds: float = 0.0
     runtime: str = ""
     error: str | None = None
@@ -122,10 +123,12 @@ def run_pairs(pairs: list[Pair], wheres: dict[str, Where], artifacts: Path,
 
 
 def _run(worker: Worker, pair: Pair, artifacts: Path, tmp: Path, where: str) -> Run:
+    from common.formats import GATE_KEYS
+
     out = tmp / f"{pair.key}-{pair.backend}.npz"
-    lines = tmp / "lines.npz"
+    lines, gate = tmp / "lines.npz", pair.key in GATE_KEYS
     job = ({"job": "line_scores", "strips": str(lines)} if lines.is_file()
-           else {"job": "predict", "images": str(tmp / "images.npy")})
+           else {"job": "gate_scores" if gate else "predict", "images": str(tmp / "images.npy")})
     answer = worker.call({**job, "manifest": str(artifacts), "key": pair.key,
                           "backend": pair.backend, "out": str(out)})
     if not answer["ok"]:
@@ -135,6 +138,9 @@ def _run(worker: Worker, pair: Pair, artifacts: Path, tmp: Path, where: str) -> 
         if lines.is_file():
             edges = np.cumsum(npz["columns"])[:-1]
             return Run(pair, scores=list(np.split(npz["scores"].astype(np.float32), edges)),
+                       seconds=seconds, runtime=runtime)
+        if gate:
+            return Run(pair, digit_scores=npz["digit_scores"].astype(np.float32),
                        seconds=seconds, runtime=runtime)
         return Run(pair, npz["labels"].astype(np.int64), npz["probabilities"].astype(np.float32),
                    seconds=seconds, runtime=runtime)

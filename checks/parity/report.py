@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from checks import reports
-from common.artifacts import READER_FILE
-from common.formats import READER_FORMATS, get_format
+from common.artifacts import GATE_FILE, READER_FILE
+from common.formats import GATE_FORMATS, READER_FORMATS, get_format
 
 MAX_THUMBNAILS = 60   # digits drawn in parity.png (the ones most pairs get wrong first)
 MAX_INDICES_MD = 40   # disagreeing image indices listed per pair in parity.md
@@ -60,6 +60,7 @@ def to_json(result) -> dict:
         } for r in result.pairs],
         "cross_backend": _cross(result.cross),
         "line_reader": _reader_json(result.reader),
+        "gate": _gate_json(result.gate),
         "skipped_backends": result.skipped,
         "passed": result.passed,
         "failures": result.failures,
@@ -112,8 +113,35 @@ def _reader_json(reader) -> dict | None:
     }
 
 
+def _gate_json(gate) -> dict | None:
+    """The gate's part of parity.json; None when the export holds no gate."""
+    if gate is None:
+        return None
+    return {
+        "images": len(gate.ref.labels), "seed": gate.seed, "threshold": gate.ref.threshold,
+        "source_model": {"path": GATE_FILE, "sha256": gate.source_sha256},
+        "keras": {k: _r(v) if isinstance(v, float) else v for k, v in gate.keras_figures().items()},
+        "tolerances": {key: {**asdict(_tolerance(key)), "rule": _tolerance(key).rule()}
+                       for key in dict.fromkeys(r.run.pair.key for r in gate.pairs)},
+        "pairs": [{
+            **_pair(r),
+            **({} if r.figures is None else {
+                "accuracy": _r(r.figures.accuracy),
+                "accuracy_delta_vs_keras": _r(r.figures.accuracy_delta_vs_keras),
+                "agreement_with_keras": _r(r.figures.agreement_with_keras),
+                "max_abs_prob_diff": float(f"{r.figures.max_abs_prob_diff:.4g}"),
+                "false_refusals": _r(r.figures.false_refusals),
+                "refusals": _r(r.figures.refusals),
+                "disagreements": r.figures.disagreements}),
+            "seconds": _r(r.run.seconds, 2), "failures": r.failures,
+        } for r in gate.pairs],
+        "cross_backend": _cross(gate.cross),
+        "passed": not gate.failures,
+    }
+
+
 def _tolerance(key: str):
-    return get_format(key, READER_FORMATS).tolerance
+    return get_format(key, READER_FORMATS + GATE_FORMATS).tolerance
 
 
 def _worst_class(deltas: list) -> str:

@@ -5,7 +5,9 @@
     result.passed, result.failures      # failures name the pair and the figure
 
 When the export holds the line reader, its files are compared with ``line_reader.keras`` on
-lines of MNIST test digits too (``checks/parity/lines.py``).
+lines of MNIST test digits too (``checks/parity/lines.py``); when it holds the "no digit" gate, its
+files are compared with ``gate.keras`` on MNIST's test digits and held-out non-digits
+(``checks/parity/gate.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from checks.options import CheckOptions
+from checks.parity import gate as gate_mod
 from checks.parity import lines as lines_mod
 from checks.parity import pairs as pairs_mod
 from checks.parity.compare import (
@@ -29,7 +32,14 @@ from checks.parity.compare import (
 )
 from checks.parity.reference import keras_probabilities
 from checks.parity.report import write_reports
-from common.artifacts import MANIFEST_FILE, MODEL_FILE, READER_FILE, exported_from, read_export
+from common.artifacts import (
+    GATE_FILE,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    READER_FILE,
+    exported_from,
+    read_export,
+)
 from common.flags import option, positive_int
 from mnist_edge.digest import sha256_file
 from mnist_edge.manifest import Manifest
@@ -55,6 +65,8 @@ class ParityConfig(CheckOptions):
                                type=positive_int)
     reader_seed: int = option(1, "seed of those lines (the export verifies on its own --seed, "
                                  "42 by default: another seed keeps them held out)")
+    gate_seed: int = option(1, f"seed of the held-out non-digits the gate's files are held to "
+                               f"beside MNIST's test digits, when the export holds {GATE_FILE}")
 
 
 @dataclass
@@ -74,6 +86,7 @@ class ParityResult:
     cross: list[CrossReport]
     skipped: dict[str, str]        # backend -> why it did not run
     reader: lines_mod.ReaderParity | None = None  # None: the export holds no line reader
+    gate: gate_mod.GateParity | None = None  # None: the export holds no gate
     seconds: float = 0.0
     reports: dict = field(default_factory=dict)
 
@@ -89,7 +102,8 @@ class ParityResult:
                    "install it (make runtime-venvs) or name the backends to compare"
                    for backend, why in self.skipped.items()]
         return (missing + [f for r in (*self.pairs, *self.cross) for f in r.failures]
-                + (self.reader.failures if self.reader else []))
+                + (self.reader.failures if self.reader else [])
+                + (self.gate.failures if self.gate else []))
 
     @property
     def passed(self) -> bool:
@@ -157,6 +171,27 @@ def reader_source(folder: Path, manifest: Manifest) -> str:
     return sha
 
 
+def gate_source(folder: Path, manifest: Manifest) -> tuple[str, float]:
+    """The sha256 of gate.keras and the manifest's threshold, refusing a missing gate.keras or one
+    the manifest's gate files were not exported from."""
+    gate = getattr(manifest, "gate", None)
+    path = folder / GATE_FILE
+    if not path.is_file():
+        raise ParityError(f"{path}: not found, but {folder / MANIFEST_FILE} lists the gate's "
+                          "files; run `make train export`")
+    sha = sha256_file(path)
+    data = getattr(gate, "data", None) or {}
+    source = data.get("source_model")
+    if not isinstance(source, dict) or source.get("sha256") != sha:
+        raise ParityError(f"{folder / MANIFEST_FILE}: the gate's files were exported from a "
+                          f"different {GATE_FILE} than {path}; run `make export` to re-export them")
+    threshold = getattr(gate, "threshold", data.get("threshold"))
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+        raise ParityError(f"{folder / MANIFEST_FILE}: the gate section has no threshold; run "
+                          "`make export` to re-export it")
+    return sha, float(threshold)
+
+
 def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
     """Compare every pair with Keras and with each other; write the reports into cfg.out."""
     from common.data import load_mnist
@@ -167,6 +202,8 @@ def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
     folder = Path(cfg.artifacts)
     manifest, sha = read_current_export(folder)
     reader_sha = reader_source(folder, manifest) if manifest.reader is not None else None
+    gate = getattr(manifest, "gate", None)
+    gate_sha, threshold = gate_source(folder, manifest) if gate is not None else (None, 0.0)
     wheres, skipped = select_backends(cfg.backends, Path(cfg.tflite_python))
     mnist = load_mnist(cfg.data)
     x, y = mnist.x_test[:cfg.limit], mnist.y_test[:cfg.limit].astype(np.int64)
@@ -192,6 +229,11 @@ def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
                                         cfg.reader_lines, log)
     else:
         log(f"parity: line reader not checked ({folder / MANIFEST_FILE} lists no line reader)")
+    if gate is not None and gate_sha is not None:
+        result.gate = gate_mod.check(gate.files, folder / GATE_FILE, gate_sha, threshold,
+                                     mnist.x_test, wheres, folder, cfg.gate_seed, log)
+    else:
+        log(f"parity: gate not checked ({folder / MANIFEST_FILE} lists no gate)")
     result.seconds = time.perf_counter() - start
     result.reports = write_reports(result, Path(cfg.out))
     return result

@@ -18,14 +18,14 @@ import numpy as np
 
 from checks.pi import packages, photos, rootfs
 from checks.pi.common import PiCheckError, log
-from checks.pi.compare import Row, compare, load_outputs
+from checks.pi.compare import Row, compare, compare_gate, load_outputs
 from checks.pi.report import write_reports
 from checks.pi.targets import TARGETS, Target, get_targets
 from checks.worker import WORKER_FILE, Worker
 from common.artifacts import MANIFEST_FILE
 from common.artifacts import ROOT as REPO
 from common.flags import option, positive_int
-from common.formats import INT8_STEPS, Tolerance, get_format
+from common.formats import GATE_KEYS, INT8_STEPS, Tolerance, all_formats, get_format
 from mnist_edge.backends import BACKENDS
 from mnist_edge.digest import sha256_hex
 from mnist_edge.errors import ModelError
@@ -36,6 +36,8 @@ JOB_TIMEOUT_S = 3600  # one file on up to 10,000 images under emulation
 HOST_BACKENDS = {k.name: k.backends[0] for k in KINDS}  # the host's default backends (.venv)
 FULL_SET_KEY = TFLITE_INT8.key  # runs on every test image; the other files on a subset
 MIN_SUBSET = 1000              # the least a float/ONNX run may use and still pass
+GATE_DIGITS = GATE_NONDIGITS = 500  # the gate's files: test digits and held-out non-digits
+GATE_SEED = 4321
 
 
 @dataclass
@@ -68,7 +70,7 @@ class CheckConfig:
 
 def tolerance(cfg: CheckConfig, key: str) -> Tolerance:
     """The file's rule against the host: the format table's, unless a flag overrides its bound."""
-    tol = get_format(key).tolerance
+    tol = get_format(key, all_formats()).tolerance
     override = cfg.int8_steps if tol.device_unit == INT8_STEPS else cfg.float_diff
     return tol if override is None else replace(tol, device_max_diff=override)
 
@@ -109,7 +111,8 @@ def snapshot_models(artifacts: Path, dest: Path, tries: int = 3) -> tuple[Path, 
             if sha256_hex(data) != entry.sha256:
                 torn.append(str(rel))
         if not torn:
-            return dest / MANIFEST_FILE, list(manifest.data["files"])
+            gate = manifest.data.get("gate") or {}
+            return dest / MANIFEST_FILE, [*manifest.data["files"], *(gate.get("files") or [])]
         if attempt + 1 < tries:
             log(f"{', '.join(torn)} changed while copying (a re-export?); copying again")
             time.sleep(2 * (attempt + 1))
@@ -138,13 +141,19 @@ class Plan:
     batch: int                 # images per predict() call
     images: Path               # .npy of the test images
     photos: photos.PhotoSet    # number and single-digit photos for the photo path
+    gate_images: Path | None = None    # .npy of test digits and non-digits for the gate's files
+    gate_labels: np.ndarray | None = None  # 1 digit, 0 not
+    threshold: float = 0.0     # the manifest's gate threshold
 
 
 def _jobs(plan: Plan, name: str, backend_of) -> list[dict]:
-    """predict jobs (checks/worker.py) for the files ``backend_of`` gives a backend to."""
-    return [{"job": "predict", "manifest": str(plan.manifest), "key": e["key"],
-             "backend": backend_of(e), "images": str(plan.images), "count": plan.counts[e["key"]],
-             "batch": plan.batch, "out": str(plan.work / f"{name}.{e['key']}.npz")}
+    """predict jobs (checks/worker.py; ``gate_scores`` for the gate's files) for the files
+    ``backend_of`` gives a backend to."""
+    return [{"job": "predict", "images": str(plan.images), "count": plan.counts[e["key"]]}
+            if e["key"] not in GATE_KEYS else
+            {"job": "gate_scores", "images": str(plan.gate_images)}
+            | {"manifest": str(plan.manifest), "key": e["key"], "backend": backend_of(e),
+               "batch": plan.batch, "out": str(plan.work / f"{name}.{e['key']}.npz")}
             for e in plan.entries if backend_of(e)]
 
 
@@ -177,10 +186,15 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
                 for e in entries}
     images = work / "images.npy"
     np.save(images, x[:n_full])
+    gate = _gate_set(work, x, manifest) if any(e["key"] in GATE_KEYS for e in entries) else None
+    for e in entries:
+        if e["key"] in GATE_KEYS and gate is not None:
+            counts[e["key"]] = required[e["key"]] = len(gate[1])
     log(f"{len(entries)} files from {_manifest_path(cfg.artifacts)} (copied), {n_full:,} test "
         f"images ({n_sub:,} for the other files)")
     photo_set = photos.write_photos(work / "photos", x, y)
-    plan = Plan(work, manifest, entries, counts, cfg.batch, images, photo_set)
+    plan = Plan(work, manifest, entries, counts, cfg.batch, images, photo_set,
+                *(gate or (None, None, 0.0)))
 
     roots, sites, built = _setup(targets, cache, cfg.mirror)
     t_setup = time.monotonic() - t_start
@@ -195,7 +209,9 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
         target_info[target.key] = info
         for row in rows_t:
             ref = host.get(row.backend, {}).get(row.key)
-            if ref and not ref.get("error") and row.images:
+            if ref and not ref.get("error") and row.images and row.key in GATE_KEYS:
+                _compare_gate_row(row, entries, plan, ref, tolerance(cfg, row.key))
+            elif ref and not ref.get("error") and row.images:
                 _compare_row(row, entries, work, ref, host[HOST_BACKENDS[ref["format"]]], y,
                              tolerance(cfg, row.key))
             elif row.images:
@@ -298,6 +314,28 @@ def _compare_row(row: Row, entries, work: Path, ref: dict, default: dict, y,
                                              f"{row.backend} gives the same answers)")
         row.notes.append(f"vs the host's {default[row.key]['backend']}: same digit on {same:,} of "
                          f"{row.images:,} images{why}")
+
+
+def _gate_set(work: Path, x: np.ndarray, manifest: Path) -> tuple[Path, np.ndarray, float]:
+    """The gate's files' images (.npy: test digits, then held-out non-digits), their truth and
+    the manifest's threshold."""
+    from common import nondigits
+
+    others, _ = nondigits.generate(GATE_NONDIGITS, GATE_SEED, nondigits.HELDOUT, digits=x)
+    path = work / "gate-images.npy"
+    np.save(path, np.concatenate([x[:GATE_DIGITS], others]))
+    labels = np.r_[np.ones(min(GATE_DIGITS, len(x)), np.int64), np.zeros(len(others), np.int64)]
+    return path, labels, float(read_manifest(manifest).data["gate"]["threshold"])
+
+
+def _compare_gate_row(row: Row, entries, plan: Plan, ref: dict, tol: Tolerance) -> None:
+    """Compare a gate file's device run with the host run of the same backend."""
+    entry = next(e for e in entries if e["key"] == row.key)
+    with np.load(plan.work / f"{row.target}.{row.key}.npz") as device, \
+            np.load(Path(ref["out"])) as host:
+        compare_gate(row, entry, device["digit_scores"], host["digit_scores"], plan.gate_labels,
+                     plan.threshold, tol)
+    row.host_ms_per_image = 1000 * ref["seconds"] / ref["images"]
 
 
 def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,

@@ -73,14 +73,39 @@ def compare(row: Row, entry: dict, device: dict, host: dict, labels: np.ndarray,
     else:
         row.max_diff = float(np.abs(device["probabilities"][:n].astype(np.float64)
                                     - host["probabilities"][:n]).max())
+    return _judge(row, tol, int(np.sum(d_lab != h_lab)), "predicted digit differs from",
+                  "outputs")
+
+
+def compare_gate(row: Row, entry: dict, device: np.ndarray, host: np.ndarray,
+                 labels: np.ndarray, threshold: float, tol: Tolerance) -> Row:
+    """Fill ``row`` from a gate file's digit probabilities on the device and on the host: the
+    decision at ``threshold`` may not change, the probability may differ within ``tol``."""
+    from common.gate_scores import decide
+
+    n = row.images
+    d, h = device[:n].astype(np.float64), host[:n].astype(np.float64)
+    d_dec, h_dec = decide(d, threshold), decide(h, threshold)
+    row.agreement = float(np.mean(d_dec == h_dec))
+    row.accuracy = float(np.mean(d_dec == labels[:n]))
+    row.host_accuracy = float(np.mean(h_dec == labels[:n]))
+    row.diff_unit, row.tolerance = tol.device_unit, tol.device_max_diff
+    diff = float(np.abs(d - h).max()) if n else 0.0
+    row.max_diff = diff / output_step(entry) if tol.device_unit == INT8_STEPS else diff
+    return _judge(row, tol, int(np.sum(d_dec != h_dec)), "the gate decides unlike",
+                  "digit probabilities")
+
+
+def _judge(row: Row, tol: Tolerance, changed: int, answer: str, outputs: str) -> Row:
+    """Add to ``row`` each way its filled figures break ``tol`` against the host."""
+    n = row.images
     if n < row.required_images:
         row.failures.append(f"ran {n} images, needs {row.required_images}")
-    if row.agreement < tol.device_min_agreement:
-        row.failures.append(f"predicted digit differs from the host on "
-                            f"{int(np.sum(d_lab != h_lab))} of {n} images")
-    if row.max_diff > row.tolerance:
-        row.failures.append(f"outputs differ from the host by {row.max_diff:.3g} {row.diff_unit} "
-                            f"(allowed {row.tolerance:g})")
+    if row.agreement is not None and row.agreement < tol.device_min_agreement:
+        row.failures.append(f"{answer} the host on {changed} of {n} images")
+    if row.max_diff is not None and row.tolerance is not None and row.max_diff > row.tolerance:
+        row.failures.append(f"{outputs} differ from the host by {row.max_diff:.3g} "
+                            f"{row.diff_unit} (allowed {row.tolerance:g})")
     return row
 
 

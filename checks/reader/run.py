@@ -8,7 +8,9 @@ Numbers go through ``Classifier.read`` (as decoded numpy photos); single digits 
 ``Classifier.read`` and ``Classifier.predict_files`` (as files), and the same digits' MNIST
 images through ``Classifier.predict``. The timing reads files on both sides, in one process, one
 thread, alternating the two calls. The line reader's own figures (lines of test digits, Keras
-and each exported file) come from the manifest's verification.
+and each exported file) come from the manifest's verification. When the classifier loads the
+"no digit" gate, these figures are measured without it (``refuse=False``) and the gate's own
+(``checks/reader/gate.py``) beside them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from checks.reader import gate as gate_mod
 from common import photo_score as score
 from common import photos as sets
 from common.flags import option, positive_int
@@ -70,6 +73,11 @@ class ReaderConfig:
     repeats: int = option(40, "timed calls of read and of predict_files each (medians; 30 or "
                               "more for the report)", type=positive_int)
     failures: int = option(24, "hardest failures drawn in reader_failures.png", type=positive_int)
+    gate_nondigits: int = option(1000, "held-out generated non-digits the \"no digit\" gate is "
+                                       "measured on, as crops and as photo files each",
+                                 type=positive_int)
+    gate_numbers: int = option(200, "number photos (the first of the set) read again with the "
+                                    "gate", type=positive_int)
     save_sets: str | None = option(None, "write both sets' photos and truth.json into this "
                                          "folder and stop: no model, no report (default: off)",
                                   metavar="DIR")
@@ -96,6 +104,7 @@ def run(cfg: ReaderConfig, command: str = "", log: Callable[[str], None] = print
     mnist = load_mnist(cfg.data)
     digits = sets.split_digits(mnist, cfg.split)
     clf = Classifier.load(cfg.artifacts, threads=1)
+    off = {"refuse": False} if gate_mod.has_gate(clf) else {}  # the figures without the gate
     log(f"model {clf.path} on {clf.backend} ({clf.precision}); {digits.split} split of "
         f"{mnist.source}; seed {cfg.seed}")
     result: dict = {
@@ -111,13 +120,23 @@ def run(cfg: ReaderConfig, command: str = "", log: Callable[[str], None] = print
     }
     with tempfile.TemporaryDirectory(prefix="mnist-edge-reader-") as tmp:
         if result["reader"]:
-            result["numbers"], rows = score_numbers(clf, digits, cfg, log)
+            result["numbers"], rows = score_numbers(clf, digits, cfg, log, off)
             result["failures"] = failures(rows)
             result["timing"] = time_read(clf, digits, cfg, Path(tmp), log)
         else:
             log("Classifier has no read(): numbers and timing are not measured")
             rows = []
-        result["singles"] = score_singles(clf, digits, cfg, Path(tmp), log)
+        result["singles"] = score_singles(clf, digits, cfg, Path(tmp), log, off)
+        if off and result["reader"]:
+            n = min(cfg.gate_numbers, len(rows))
+            result["gate"] = gate_mod.measure(
+                clf, mnist.x_test, rows[:n],
+                lambda: [s.image for s in sets.numbers(digits, cfg.seed, n)],
+                cfg.gate_nondigits, cfg.seed, Path(tmp), log)
+            result["gate"]["targets"] = gate_mod.targets(result["gate"], result["singles"])
+        else:
+            result["gate"] = gate_mod.absent(clf)
+            log(f"\"no digit\" gate: not measured ({result['gate']['why']})")
     result["targets"] = targets(result)
     result["wall_time_s"] = round(time.perf_counter() - start, 1)
     return ReaderResult(result, rows, digits)
@@ -133,16 +152,17 @@ def _progress(log: Callable[[str], None], what: str, done: int, total: int,
 
 # ------------------------------------------------------------------ numbers
 
-def score_numbers(clf, digits: sets.Digits, cfg: ReaderConfig,
-                  log: Callable[[str], None]) -> tuple[dict, list[dict]]:
-    """Read every number photo; the summary and one row per photo."""
+def score_numbers(clf, digits: sets.Digits, cfg: ReaderConfig, log: Callable[[str], None],
+                  options: dict | None = None) -> tuple[dict, list[dict]]:
+    """Read every number photo (``read(image, **options)``); the summary and one row per
+    photo."""
     rows: list[dict] = []
     start = time.perf_counter()
     tag_list = []
     for s in sets.numbers(digits, cfg.seed, cfg.n_numbers):
         t0 = time.perf_counter()
         try:
-            r = clf.read(s.image)
+            r = clf.read(s.image, **(options or {}))
             read, error = r.number, None
             found = [{"box": [int(v) for v in d.box], "label": int(d.label),
                       "confidence": round(float(d.confidence), 4)} for d in r.digits]
@@ -199,25 +219,28 @@ def failures(rows: list[dict]) -> list[dict]:
 # ------------------------------------------------------------------ single digits
 
 def score_singles(clf, digits: sets.Digits, cfg: ReaderConfig, tmp: Path,
-                  log: Callable[[str], None]) -> dict:
-    """predict_files on every single-digit photo, and predict on the same MNIST digits."""
+                  log: Callable[[str], None], options: dict | None = None) -> dict:
+    """predict_files on every single-digit photo (``**options``), and predict on the same MNIST
+    digits; with ``options`` (a gate), predict_files with the gate too."""
     folder = tmp / "singles"
     folder.mkdir()
-    labels, sources, tag_list, photo, read, no_label = [], [], [], [], [], 0
+    labels, sources, tag_list, photo, read, no_label, gate_refused = [], [], [], [], [], 0, 0
     start = time.perf_counter()
     samples = sets.singles(digits, cfg.seed, cfg.n_singles)
     done = 0
     while done < cfg.n_singles:
         batch = [next(samples) for _ in range(min(FILE_CHUNK, cfg.n_singles - done))]
         paths = [s.write(folder / f"{s.index:05d}") for s in batch]
-        results = clf.predict_files(paths)
+        results = clf.predict_files(paths, **(options or {}))
+        if options:
+            gate_refused += gate_mod.singles_refused(clf.predict_files(paths, refuse=True))
         for s, res, p in zip(batch, results, paths, strict=True):
             labels.append(s.glyphs[0].label)
             sources.append(s.glyphs[0].source)
             tag_list.append(s.tags)
             photo.append(-1 if res.label is None else res.label)
             no_label += res.label is None
-            read.append(_read_one(clf, s.image))
+            read.append(_read_one(clf, s.image, options))
             p.unlink()
         done += len(batch)
         log(f"  single digits classified: {done}/{cfg.n_singles} "
@@ -230,16 +253,18 @@ def score_singles(clf, digits: sets.Digits, cfg: ReaderConfig, tmp: Path,
     by_tag = score.by_tag(tag_list, {"read_accuracy": (read_ok, ones),
                                      "photo_accuracy": (photo_ok, ones),
                                      "clean_accuracy": (clean_ok, ones)})
+    gate = {"gate_refused": gate_refused,
+            "gate_false_refusal_rate": score.rate(gate_refused, len(y))} if options else {}
     return {"n": len(y), "read_accuracy": score.rate(int(read_ok.sum()), len(y)),
             "photo_accuracy": score.rate(int(photo_ok.sum()), len(y)),
             "clean_accuracy": score.rate(int(clean_ok.sum()), len(y)), "no_label": no_label,
-            "by_tag": by_tag, "set_shares": score.shares(tag_list)}
+            **gate, "by_tag": by_tag, "set_shares": score.shares(tag_list)}
 
 
-def _read_one(clf, image: np.ndarray) -> str | None:
+def _read_one(clf, image: np.ndarray, options: dict | None = None) -> str | None:
     """What read makes of a single-digit photo (None when it raises)."""
     try:
-        return str(clf.read(image).number)
+        return str(clf.read(image, **(options or {})).number)
     except Exception:  # counted as wrong; the numbers' errors say why
         return None
 

@@ -209,6 +209,43 @@ def bench_reader(model: str, strip: np.ndarray, runs: int = 1000, warmup: int = 
             "latency_us": percentiles(ns)}
 
 
+def bench_gate(model: str, image: np.ndarray, runs: int = 1000, warmup: int = 50,
+               threads: int = 1, backend: str = "auto", key: str | None = None) -> Row:
+    """What the "no digit" gate costs per image, batch 1: ``predict(image, refuse=True)`` against
+    ``predict(image)`` of the same classifier (``key``: that file, with the gate file beside it),
+    alternating blocks in one process; a JSON-ready dict with the cost as a share of the
+    classifier's own latency."""
+    from mnist_edge.classifier import Classifier
+
+    clf: Any = Classifier.load(model, key=key, backend=backend, threads=threads)
+    gate = getattr(clf, "gate", None)
+    if gate is None:
+        raise MnistEdgeError(f"{model}: no \"no digit\" gate to time (its manifest lists none)")
+    for _ in range(warmup):
+        clf.predict(image)
+        clf.predict(image, refuse=True)
+    plain: list[int] = []
+    gated: list[int] = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as for predict: a collection inside one call would be charged to it
+    try:
+        for done in range(0, runs, _BLOCK):
+            n = min(_BLOCK, runs - done)
+            plain += _timed(lambda: clf.predict(image), n)
+            gated += _timed(lambda: clf.predict(image, refuse=True), n)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    without, with_gate = percentiles(plain), percentiles(gated)
+    cost = with_gate["p50"] - without["p50"]
+    gate_path = getattr(gate, "path", None)
+    return {"schema": SCHEMA, "key": clf.entry.key if clf.entry else None,
+            "gate": Path(gate_path).name if gate_path else None, "backend": clf.backend,
+            "runtime": backends.runtime_version(clf.backend), "threads": threads, "runs": runs,
+            "latency_us": without, "latency_with_gate_us": with_gate,
+            "gate_cost_us": round(cost, 2), "gate_ratio": round(cost / without["p50"], 4)}
+
+
 def device() -> dict[str, Any]:
     """The machine the figures belong to: architecture, CPU model, cores, Python."""
     import platform
