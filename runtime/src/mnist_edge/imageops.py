@@ -140,32 +140,44 @@ def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def label_runs(row: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Component id of every run (8-connected), by union-find over runs of adjacent rows."""
+    """Component id of every run (8-connected), numbered in order of each component's first run.
+
+    Runs of adjacent rows that overlap or touch diagonally are linked (found by binary search,
+    as runs are in row-major order); each run then takes the smallest run index it is linked
+    to, hooking and pointer jumping until every link joins equal labels.
+    """
     n = len(row)
-    parent = list(range(n))
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    stride = int(end.max()) + 2             # row * stride + column orders runs row-major
+    first, last = row * stride + start, row * stride + end
+    above = (row - 1) * stride
+    lo = np.searchsorted(last, above + start, side="left")    # the previous row's runs that
+    hi = np.searchsorted(first, above + end, side="right")    # end at or after this one's start
+    count = np.maximum(hi - lo, 0)                             # ...and start by its end
+    b, a = np.repeat(np.arange(n), count), _spans(lo, count)
+    label = np.arange(n)
+    while True:
+        la, lb = label[a], label[b]
+        if np.array_equal(la, lb):
+            break
+        low = np.minimum(la, lb)
+        np.minimum.at(label, la, low)     # hook each root onto the smaller one it links to
+        np.minimum.at(label, lb, low)
+        while True:                       # ...and point every run at its root
+            up = label[label]
+            if np.array_equal(up, label):
+                break
+            label = up
+    return np.unique(label, return_inverse=True)[1]
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    bounds = np.searchsorted(row, np.arange(row[-1] + 2)) if n else np.zeros(1, int)
-    ss, es = start.tolist(), end.tolist()
-    for r in range(1, len(bounds) - 1):
-        a, a_end = int(bounds[r - 1]), int(bounds[r])   # runs of the previous row
-        b, b_end = int(bounds[r]), int(bounds[r + 1])   # runs of this row
-        while a < a_end and b < b_end:
-            if ss[a] <= es[b] and ss[b] <= es[a]:       # overlap or touch diagonally
-                ra, rb = find(a), find(b)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-            if es[a] < es[b]:
-                a += 1
-            else:
-                b += 1
-    roots = np.array([find(i) for i in range(n)], dtype=np.int64)
-    return np.unique(roots, return_inverse=True)[1]
+def _spans(first: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The ranges first[k] .. first[k] + count[k] (exclusive), one after another."""
+    ends = np.cumsum(count)
+    spans: np.ndarray = np.arange(int(ends[-1]) if ends.size else 0) - np.repeat(
+        ends - count - first, count)
+    return spans
 
 
 @dataclass
@@ -301,10 +313,12 @@ def _resize_matrix(src: int, dst: int) -> np.ndarray:
     m = np.zeros((dst, src), dtype=np.float32)
     if dst <= src:
         step = src / dst
-        for i in range(dst):
-            lo, hi = i * step, (i + 1) * step
-            for j in range(int(lo), min(src, int(np.ceil(hi)))):
-                m[i, j] = min(hi, j + 1) - max(lo, j)
+        rows = np.arange(dst)
+        lo, hi = rows * step, (rows + 1) * step     # row i covers source [lo, hi)
+        first = lo.astype(np.int64)
+        count = np.maximum(np.minimum(src, np.ceil(hi).astype(np.int64)) - first, 0)
+        i, j = np.repeat(rows, count), _spans(first, count)
+        m[i, j] = np.minimum(hi[i], j + 1) - np.maximum(lo[i], j)
         weights: np.ndarray = m / m.sum(axis=1, keepdims=True)
         return weights
     pos = np.clip((np.arange(dst) + 0.5) * src / dst - 0.5, 0, src - 1)
