@@ -871,6 +871,11 @@ def _lighting(kind: str, height: int, width: int, rng: np.random.Generator) -> n
     return np.ones((height, width), dtype=np.float32)
 
 
+def _bytes(rgb: np.ndarray) -> np.ndarray:
+    """Float pixels rounded and clipped to uint8 (rounded in place: ``rgb`` is spent)."""
+    return np.clip(np.rint(rgb, out=rgb), 0, 255, out=rgb).astype(np.uint8)
+
+
 def _chance(rng: np.random.Generator, p: float) -> bool:
     """True with probability ``p``; no draw at all when ``p`` is 0 (an effect a set never uses
     leaves its other draws as they were)."""
@@ -917,7 +922,8 @@ def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator,
             (width, height), Image.Resampling.BICUBIC))
         page = page + np.float32(rng.uniform(2, 6)) * blotch[..., None]
     cover = ink[..., None]
-    rgb = page * (1 - cover) + pen.astype(np.float32) * cover
+    rgb = page * (1 - cover)
+    rgb += pen.astype(np.float32) * cover
     extra: dict[str, str] = {}
     if camera.edge_bands:
         bands = _chance(rng, camera.edge_bands) and _edge_bands(rgb, ink, dark_ink, rng)
@@ -925,7 +931,7 @@ def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator,
     light = str(rng.choice(camera.lighting))
     if light != "flat":
         rgb *= _lighting(light, height, width, rng)[..., None]
-    img = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
+    img = Image.fromarray(_bytes(rgb), "RGB")
     blur = _chance(rng, camera.blur)
     sigma_blur = max(0.4, float(rng.uniform(*camera.blur_sigma)) * unit) if blur else 0.0
     if blur:
@@ -940,7 +946,7 @@ def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator,
             rgb[hit < 0.5] = 0
             rgb[(hit >= 0.5) & (hit < 1)] = 255
         extra["salt-pepper"] = "yes" if dead else "no"
-    img = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
+    img = Image.fromarray(_bytes(rgb), "RGB")
     gray = _chance(rng, camera.gray)
     if gray:
         img = img.convert("L")

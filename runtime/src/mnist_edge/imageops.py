@@ -172,6 +172,15 @@ def label_runs(row: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarra
     return np.unique(label, return_inverse=True)[1]
 
 
+def paint_runs(out: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray,
+               value: np.ndarray | bool = True) -> None:
+    """Set the pixels of runs (inside ``out``, not overlapping) to ``value``, one for all or
+    one per run."""
+    length = np.maximum(end - start, 0)
+    out[np.repeat(row, length), _spans(start, length)] = (
+        np.repeat(value, length) if isinstance(value, np.ndarray) else value)
+
+
 def _spans(first: np.ndarray, count: np.ndarray) -> np.ndarray:
     """The ranges first[k] .. first[k] + count[k] (exclusive), one after another."""
     ends = np.cumsum(count)
@@ -199,8 +208,8 @@ class Components:
     def pixels(self, chosen: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """A mask of the components where ``chosen`` (bool per component) is True."""
         out = np.zeros(shape, dtype=bool)
-        for i in np.nonzero(chosen[self.comp])[0]:
-            out[self.row[i], self.start[i]:self.end[i]] = True
+        keep = chosen[self.comp]
+        paint_runs(out, self.row[keep], self.start[keep], self.end[keep])
         return out
 
 
@@ -235,8 +244,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     outer = np.zeros(int(comp.max()) + 1, dtype=bool)
     outer[comp[(row == 0) | (row == h - 1) | (start == 0) | (end == w)]] = True
     out = mask.copy()
-    for i in np.nonzero(~outer[comp])[0]:
-        out[row[i], start[i]:end[i]] = True
+    inner = ~outer[comp]
+    paint_runs(out, row[inner], start[inner], end[inner])
     return out
 
 
