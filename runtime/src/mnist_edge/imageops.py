@@ -169,14 +169,14 @@ def label_runs(row: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarra
     label = np.arange(n)
     while True:
         la, lb = label[a], label[b]
-        if np.array_equal(la, lb):
+        if (la == lb).all():
             break
         low = np.minimum(la, lb)
         np.minimum.at(label, la, low)     # hook each root onto the smaller one it links to
         np.minimum.at(label, lb, low)
         while True:                       # ...and point every run at its root
             up = label[label]
-            if np.array_equal(up, label):
+            if (up == label).all():
                 break
             label = up
     return np.unique(label, return_inverse=True)[1]
