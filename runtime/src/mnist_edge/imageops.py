@@ -107,8 +107,8 @@ def fill(grid: np.ndarray) -> np.ndarray:
         return np.zeros_like(grid)
     while np.isnan(grid).any():
         known = ~np.isnan(grid)
-        p = np.pad(np.where(known, grid, 0.0), 1)
-        k = np.pad(known.astype(np.float32), 1)
+        p = pad(np.where(known, grid, 0.0), 1)
+        k = pad(known.astype(np.float32), 1)
         h, w = grid.shape
         total = sum(p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
         count = sum(k[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
@@ -117,10 +117,27 @@ def fill(grid: np.ndarray) -> np.ndarray:
     return grid
 
 
+def pad(a: np.ndarray, width: int | tuple[tuple[int, int], tuple[int, int]],
+        edge: bool = False) -> np.ndarray:
+    """np.pad of a 2-D array with zeros, or with its border repeated (``edge``: mode="edge", of
+    a non-empty array), without np.pad's overhead on small arrays."""
+    (top, bottom), (left, right) = ((width, width),) * 2 if isinstance(width, int) else width
+    h, w = a.shape
+    shape = (h + top + bottom, w + left + right)
+    out = np.empty(shape, dtype=a.dtype) if edge else np.zeros(shape, dtype=a.dtype)
+    out[top:top + h, left:left + w] = a
+    if edge:
+        out[:top, left:left + w] = a[:1]
+        out[top + h:, left:left + w] = a[h - 1:]
+        out[:, :left] = out[:, left:left + 1]
+        out[:, left + w:] = out[:, left + w - 1:left + w]
+    return out
+
+
 def median3(grid: np.ndarray) -> np.ndarray:
     """3x3 median over the mesh: a cell spoilt by ink takes its neighbours' value."""
     h, w = grid.shape
-    p = np.pad(grid, 1, mode="edge")
+    p = pad(grid, 1, edge=True)
     return median(np.stack([p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]),
                   axis=0)
 
@@ -130,7 +147,7 @@ def dilate(a: np.ndarray, steps: int) -> np.ndarray:
     each step)."""
     h, w = a.shape
     for _ in range(steps):
-        p = np.pad(a, 1)
+        p = pad(a, 1)
         out = p[1:-1, 1:-1].copy()
         for dy in range(3):
             for dx in range(3):
@@ -260,7 +277,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def blur3(a: np.ndarray) -> np.ndarray:
-    p = np.pad(a, 1, mode="edge")
+    p = pad(a, 1, edge=True)
     h, w = a.shape
     out = np.zeros_like(a)
     for dy in range(3):

@@ -376,8 +376,9 @@ def _background(a: np.ndarray, percentile: float, mesh: int,
     if gh * gw <= 1 or min(h, w) < BLUR_MIN_SIDE or masked.all():  # small: digit-sized, one level
         sel = a if masked.all() else a[~masked]
         return np.full_like(a, float(ops.percentile(sel, percentile)))
-    cells = _edge_padded(a, gh * cell, gw * cell).reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
-    m = _edge_padded(masked, gh * cell, gw * cell).reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
+    pad = ((0, gh * cell - h), (0, gw * cell - w))
+    cells = ops.pad(a, pad, edge=True).reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
+    m = ops.pad(masked, pad, edge=True).reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
     cells = np.sort(np.where(m, np.inf, cells).reshape(gh, gw, cell * cell), axis=2)
     free = cell * cell - m.reshape(gh, gw, cell * cell).sum(axis=2)
     pick = np.clip(np.rint(percentile / 100 * (free - 1)), 0, None).astype(np.int64)
@@ -386,14 +387,3 @@ def _background(a: np.ndarray, percentile: float, mesh: int,
     grid = ops.fill(grid)
     grid = ops.median3(grid)
     return ops.resize(grid, gh * cell, gw * cell)[:h, :w].astype(np.float32)
-
-
-def _edge_padded(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """``a`` grown to ``rows`` x ``cols`` by repeating its last row and column (np.pad's "edge"
-    mode at the ends, without its cost on small images)."""
-    h, w = a.shape
-    out = np.empty((rows, cols), dtype=a.dtype)
-    out[:h, :w] = a
-    out[h:, :w] = a[h - 1:h]
-    out[:, w:] = out[:, w - 1:w]
-    return out
