@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mnist_edge.imageops import components, dilate
+from mnist_edge.imageops import dilate, label_runs, runs
 
 if TYPE_CHECKING:
     from common.data import Mnist
@@ -171,35 +171,52 @@ def _rng(seed: int, set_name: str, index: int) -> np.random.Generator:
 
 # ------------------------------------------------------------------ pixels: small numpy helpers
 
+def _framed(a: np.ndarray, r: int, dtype: type = np.float32) -> np.ndarray:
+    """``a`` as ``dtype`` inside a frame of ``r`` zeros (np.pad's result, without its cost)."""
+    out = np.zeros((a.shape[0] + 2 * r, a.shape[1] + 2 * r), dtype=dtype)
+    out[r:r + a.shape[0], r:r + a.shape[1]] = a
+    return out
+
+
 def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
     """Separable Gaussian blur of a small float image (zero outside); Pillow's needs 8 bits."""
     r = max(1, int(3 * sigma + 0.5))
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2).astype(np.float32)
     k /= k.sum()
     h, w = a.shape
-    p = np.pad(a.astype(np.float32), r)
+    p = _framed(a, r)
     rows = sum(k[i] * p[:, i:i + w] for i in range(2 * r + 1))
     return np.asarray(sum(k[i] * rows[i:i + h] for i in range(2 * r + 1)), dtype=np.float32)
 
 
+def _thinning_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Zhang-Suen's rule for both sub-steps, per 8-neighbour code (bit k: neighbour P(k+2),
+    clockwise from north): whether a set pixel with those neighbours is removed."""
+    p = [(np.arange(256) >> k) & 1 for k in range(8)]
+    p2, p3, p4, p5, p6, p7, p8, p9 = p
+    b = sum(p)
+    a = sum((p[k] == 0) & (p[(k + 1) % 8] == 1) for k in range(8))
+    base = (b >= 2) & (b <= 6) & (a == 1)
+    return (base & ((p2 & p4 & p6) == 0) & ((p4 & p6 & p8) == 0),
+            base & ((p2 & p4 & p8) == 0) & ((p2 & p6 & p8) == 0))
+
+
+_THINNING = _thinning_tables()
+
+
 def skeleton(mask: np.ndarray) -> np.ndarray:
-    """One-pixel-wide centre lines of a boolean mask (Zhang-Suen thinning, vectorised)."""
-    m = np.pad(mask.astype(np.uint8), 1)
+    """One-pixel-wide centre lines of a boolean mask (Zhang-Suen thinning, vectorised: each
+    pixel's neighbours as one 8-bit code, looked up in the rule's table)."""
+    m = _framed(mask, 1, np.uint8)
     while True:
         changed = False
-        for step in (0, 1):
+        for table in _THINNING:
             c = m[1:-1, 1:-1]
-            p2, p3, p4 = m[:-2, 1:-1], m[:-2, 2:], m[1:-1, 2:]
-            p5, p6, p7 = m[2:, 2:], m[2:, 1:-1], m[2:, :-2]
-            p8, p9 = m[1:-1, :-2], m[:-2, :-2]
-            ring = (p2, p3, p4, p5, p6, p7, p8, p9, p2)
-            b = sum(q.astype(np.int32) for q in ring[:8])
-            a = sum(((ring[k] == 0) & (ring[k + 1] == 1)).astype(np.int32) for k in range(8))
-            if step == 0:
-                side = ((p2 & p4 & p6) == 0) & ((p4 & p6 & p8) == 0)
-            else:
-                side = ((p2 & p4 & p8) == 0) & ((p2 & p6 & p8) == 0)
-            gone = (c == 1) & (b >= 2) & (b <= 6) & (a == 1) & side
+            code = m[:-2, 1:-1].copy()                                  # p2, north
+            for bit, q in enumerate((m[:-2, 2:], m[1:-1, 2:], m[2:, 2:], m[2:, 1:-1],
+                                     m[2:, :-2], m[1:-1, :-2], m[:-2, :-2]), 1):
+                code |= q << bit                                        # p3 .. p9, clockwise
+            gone = table[code] & (c == 1)
             if gone.any():
                 c[gone] = 0
                 changed = True
@@ -210,10 +227,11 @@ def skeleton(mask: np.ndarray) -> np.ndarray:
 def count_pieces(mask: np.ndarray, min_share: float = MIN_PIECE) -> int:
     """Connected pieces (8-neighbour) of a boolean mask, not counting specks under ``min_share``
     of its pixels."""
-    pieces = components(mask, mask)
-    if pieces is None:
+    row, start, end = runs(mask)
+    if row.size == 0:
         return 0
-    return int((pieces.area >= max(2.0, min_share * pieces.area.sum())).sum())
+    area = np.bincount(label_runs(row, start, end), end - start).astype(np.float64)
+    return int((area >= max(2.0, min_share * area.sum())).sum())
 
 
 def touching(a: Glyph, b: Glyph) -> bool:
@@ -266,7 +284,7 @@ def _enlarge(digit: np.ndarray, height: int, slant: float, rng: np.random.Genera
 
     on = digit > 30
     rows, cols = np.flatnonzero(on.any(axis=1)), np.flatnonzero(on.any(axis=0))
-    crop = np.pad(digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255, 1)
+    crop = _framed(digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.float32) / 255, 1)
     scale = height / crop.shape[0]
     width = max(3, round(crop.shape[1] * scale * rng.uniform(0.88, 1.12)))
     img = Image.fromarray(crop, "F").resize((width, height), Image.Resampling.BICUBIC)
@@ -278,7 +296,7 @@ def _enlarge(digit: np.ndarray, height: int, slant: float, rng: np.random.Genera
                             Image.Resampling.BICUBIC)
     if rotation:
         img = img.rotate(rotation, Image.Resampling.BICUBIC, expand=True)
-    a = np.pad(np.asarray(img, dtype=np.float32), 3)  # room for a redrawn stroke's edge
+    a = _framed(np.asarray(img, dtype=np.float32), 3)  # room for a redrawn stroke's edge
     if not crisp:
         return np.clip(a, 0.0, 1.0)
     # The enlarged MNIST edge ramps over ~scale pixels; a pen's edge is about 1.5 px.
@@ -346,7 +364,7 @@ def _cut(ink: np.ndarray, rng: np.random.Generator, cuts: int) -> np.ndarray:
 
 def _neighbours(mask: np.ndarray) -> np.ndarray:
     """How many of each pixel's 8 neighbours are set."""
-    p = np.pad(mask.astype(np.int32), 1)
+    p = _framed(mask, 1, np.int32)
     h, w = mask.shape
     total = sum(p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
     return np.asarray(total - mask, dtype=np.int32)
@@ -832,7 +850,8 @@ def _colours(rng: np.random.Generator, dark_ink: bool, pencil: bool
 
 def _lighting(kind: str, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """Illumination factor [H,W]: flat, a gradient, a vignette or a soft cast shadow."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    yy = np.arange(height, dtype=np.float32)[:, None]   # the pixel grid, broadcast
+    xx = np.arange(width, dtype=np.float32)[None, :]
     if kind == "gradient":
         theta = rng.uniform(0, 2 * np.pi)
         t = np.cos(theta) * xx / width + np.sin(theta) * yy / height
@@ -850,6 +869,11 @@ def _lighting(kind: str, height: int, width: int, rng: np.random.Generator) -> n
         return np.asarray(1 - rng.uniform(0.25, 0.5) / (1 + np.exp(-d / soft)),
                           dtype=np.float32)
     return np.ones((height, width), dtype=np.float32)
+
+
+def _bytes(rgb: np.ndarray) -> np.ndarray:
+    """Float pixels rounded and clipped to uint8 (rounded in place: ``rgb`` is spent)."""
+    return np.clip(np.rint(rgb, out=rgb), 0, 255, out=rgb).astype(np.uint8)
 
 
 def _chance(rng: np.random.Generator, p: float) -> bool:
@@ -898,14 +922,16 @@ def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator,
             (width, height), Image.Resampling.BICUBIC))
         page = page + np.float32(rng.uniform(2, 6)) * blotch[..., None]
     cover = ink[..., None]
-    rgb = page * (1 - cover) + pen.astype(np.float32) * cover
+    rgb = page * (1 - cover)
+    rgb += pen.astype(np.float32) * cover
     extra: dict[str, str] = {}
     if camera.edge_bands:
         bands = _chance(rng, camera.edge_bands) and _edge_bands(rgb, ink, dark_ink, rng)
         extra["edge bands"] = "yes" if bands else "no"
     light = str(rng.choice(camera.lighting))
-    rgb *= _lighting(light, height, width, rng)[..., None]
-    img = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
+    if light != "flat":
+        rgb *= _lighting(light, height, width, rng)[..., None]
+    img = Image.fromarray(_bytes(rgb), "RGB")
     blur = _chance(rng, camera.blur)
     sigma_blur = max(0.4, float(rng.uniform(*camera.blur_sigma)) * unit) if blur else 0.0
     if blur:
@@ -920,7 +946,7 @@ def _photograph(ink: np.ndarray, pencil: bool, rng: np.random.Generator,
             rgb[hit < 0.5] = 0
             rgb[(hit >= 0.5) & (hit < 1)] = 255
         extra["salt-pepper"] = "yes" if dead else "no"
-    img = Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8), "RGB")
+    img = Image.fromarray(_bytes(rgb), "RGB")
     gray = _chance(rng, camera.gray)
     if gray:
         img = img.convert("L")

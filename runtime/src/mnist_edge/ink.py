@@ -377,8 +377,8 @@ def _background(a: np.ndarray, percentile: float, mesh: int,
         sel = a if masked.all() else a[~masked]
         return np.full_like(a, float(ops.percentile(sel, percentile)))
     pad = ((0, gh * cell - h), (0, gw * cell - w))
-    cells = np.pad(a, pad, mode="edge").reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
-    m = np.pad(masked, pad, mode="edge").reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
+    cells = ops.pad(a, pad, edge=True).reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
+    m = ops.pad(masked, pad, edge=True).reshape(gh, cell, gw, cell).transpose(0, 2, 1, 3)
     cells = np.sort(np.where(m, np.inf, cells).reshape(gh, gw, cell * cell), axis=2)
     free = cell * cell - m.reshape(gh, gw, cell * cell).sum(axis=2)
     pick = np.clip(np.rint(percentile / 100 * (free - 1)), 0, None).astype(np.int64)

@@ -71,8 +71,7 @@ def find_blobs(mask: np.ndarray, z: np.ndarray) -> list[Blob]:
     grown_row, grown_start, grown_end = ops.runs(ops.dilate(box, gap))
     grown = ops.label_runs(grown_row, grown_start, grown_end)
     owner = np.full(box.shape, -1, dtype=np.int64)
-    for i in range(len(grown_row)):
-        owner[grown_row[i], grown_start[i]:grown_end[i]] = grown[i]
+    ops.paint_runs(owner, grown_row, grown_start, grown_end, grown)
     group = owner[row - r0, start - c0]
     blobs = []
     for g in np.unique(group):
@@ -205,9 +204,11 @@ def line_strip(ink: Ink, line: list[Blob], height: int, others: tuple[list[Blob]
 def _paint(blobs: list[Blob], top: int, left: int, shape: tuple[int, int]) -> np.ndarray:
     """The blobs' ink as a mask of ``shape`` whose corner is working pixel (top, left)."""
     out = np.zeros(shape, dtype=bool)
-    for b in blobs:
-        for r, s, e in zip((b.rows - top).tolist(), (b.starts - left).tolist(),
-                           (b.ends - left).tolist(), strict=True):
-            if 0 <= r < shape[0]:
-                out[r, max(0, s):max(0, min(shape[1], e))] = True
+    if not blobs:
+        return out
+    rows = np.concatenate([b.rows for b in blobs]) - top
+    inside = (rows >= 0) & (rows < shape[0])
+    starts = np.maximum(np.concatenate([b.starts for b in blobs]) - left, 0)
+    ends = np.clip(np.concatenate([b.ends for b in blobs]) - left, 0, shape[1])
+    ops.paint_runs(out, rows[inside], starts[inside], ends[inside])
     return out
