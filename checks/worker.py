@@ -109,7 +109,8 @@ def gate_scores(manifest: str, key: str, backend: str, images: str, out: str,
     clf = Classifier.load(manifest, backend=backend, threads=threads,
                           key=key.removeprefix("gate_"))
     load_s = time.perf_counter() - start
-    loaded = getattr(getattr(clf.gate, "entry", None), "key", key) if clf.gate else None
+    entry = clf.gate.model.entry if clf.gate is not None else None
+    loaded = entry.key if entry is not None else None
     if loaded != key:
         raise ValueError(f"{manifest}: asked for the gate file {key} on {backend}, the runtime "
                          f"loaded {loaded or 'no gate'}")

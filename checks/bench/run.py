@@ -188,7 +188,7 @@ def reader_plan(manifest, configs: list[Configuration]) -> list[Configuration]:
 def gate_plan(manifest, configs: list[Configuration]) -> list[Configuration]:
     """Every classifier file with a gate file beside it (``gate_`` + its key), on every backend
     the sweep runs it on, one thread."""
-    gate = getattr(manifest, "gate", None)
+    gate = manifest.gate
     twins = {e.key.removeprefix("gate_") for e in gate.files} if gate is not None else set()
     return [c for c in configs if c.threads == 1 and c.key in twins]
 
@@ -311,7 +311,7 @@ def run(cfg: SweepConfig) -> dict:
             "rows": rows, "baselines": base, "one_image": cli,
             "reader_rows": reader_rows if manifest.reader is not None else None,
             "reader_strip": list(typical.shape),
-            "gate_rows": gate_rows if getattr(manifest, "gate", None) is not None else None,
+            "gate_rows": gate_rows if manifest.gate is not None else None,
             "recommended": edge_bench.recommend([r for r in rows if r.get("threads") == 1]),
             "targets": targets(rows, base, cli, gate_rows),
             "wall_time_s": round(time.time() - started, 1)}

@@ -174,18 +174,18 @@ def reader_source(folder: Path, manifest: Manifest) -> str:
 def gate_source(folder: Path, manifest: Manifest) -> tuple[str, float]:
     """The sha256 of gate.keras and the manifest's threshold, refusing a missing gate.keras or one
     the manifest's gate files were not exported from."""
-    gate = getattr(manifest, "gate", None)
+    gate = manifest.gate
     path = folder / GATE_FILE
     if not path.is_file():
         raise ParityError(f"{path}: not found, but {folder / MANIFEST_FILE} lists the gate's "
                           "files; run `make train export`")
     sha = sha256_file(path)
-    data = getattr(gate, "data", None) or {}
+    data = gate.data if gate is not None else {}
     source = data.get("source_model")
     if not isinstance(source, dict) or source.get("sha256") != sha:
         raise ParityError(f"{folder / MANIFEST_FILE}: the gate's files were exported from a "
                           f"different {GATE_FILE} than {path}; run `make export` to re-export them")
-    threshold = getattr(gate, "threshold", data.get("threshold"))
+    threshold = gate.threshold if gate is not None else None
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
         raise ParityError(f"{folder / MANIFEST_FILE}: the gate section has no threshold; run "
                           "`make export` to re-export it")
@@ -202,7 +202,7 @@ def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
     folder = Path(cfg.artifacts)
     manifest, sha = read_current_export(folder)
     reader_sha = reader_source(folder, manifest) if manifest.reader is not None else None
-    gate = getattr(manifest, "gate", None)
+    gate = manifest.gate
     gate_sha, threshold = gate_source(folder, manifest) if gate is not None else (None, 0.0)
     wheres, skipped = select_backends(cfg.backends, Path(cfg.tflite_python))
     mnist = load_mnist(cfg.data)

@@ -32,7 +32,7 @@ SEED_OFFSET = 17           # added to the report's seed: not the sets of trainin
 
 def has_gate(clf) -> bool:
     """Whether ``clf`` loaded a gate (the manifest lists one and the runtime runs it)."""
-    return getattr(clf, "gate", None) is not None
+    return clf.gate is not None
 
 
 def absent(clf) -> dict:
@@ -55,8 +55,8 @@ def measure(clf, x_test: np.ndarray, numbers_rows: list[dict], images: Callable[
     numbers = numbers_with_gate(clf, numbers_rows, images())
     out = {
         "present": True,
-        "threshold": getattr(clf, "threshold", None),
-        "file": str(getattr(getattr(clf.gate, "path", None), "name", "") or ""),
+        "threshold": clf.threshold,
+        "file": clf.gate.model.path.name,
         "nondigits": {"seed": gate_seed, "settings": nondigits.HELDOUT.name,
                       "crops": by_kind(refused, kinds), "photos": photos},
         "mnist_test": {"n": len(mnist), "refused": int(mnist.sum()),

@@ -217,8 +217,8 @@ def bench_gate(model: str, image: np.ndarray, runs: int = 1000, warmup: int = 50
     classifier's own latency."""
     from mnist_edge.classifier import Classifier
 
-    clf: Any = Classifier.load(model, key=key, backend=backend, threads=threads)
-    gate = getattr(clf, "gate", None)
+    clf = Classifier.load(model, key=key, backend=backend, threads=threads)
+    gate = clf.gate
     if gate is None:
         raise MnistEdgeError(f"{model}: no \"no digit\" gate to time (its manifest lists none)")
     for _ in range(warmup):
@@ -238,9 +238,8 @@ def bench_gate(model: str, image: np.ndarray, runs: int = 1000, warmup: int = 50
             gc.enable()
     without, with_gate = percentiles(plain), percentiles(gated)
     cost = with_gate["p50"] - without["p50"]
-    gate_path = getattr(gate, "path", None)
     return {"schema": SCHEMA, "key": clf.entry.key if clf.entry else None,
-            "gate": Path(gate_path).name if gate_path else None, "backend": clf.backend,
+            "gate": gate.model.path.name, "backend": clf.backend,
             "runtime": backends.runtime_version(clf.backend), "threads": threads, "runs": runs,
             "latency_us": without, "latency_with_gate_us": with_gate,
             "gate_cost_us": round(cost, 2), "gate_ratio": round(cost / without["p50"], 4)}
