@@ -211,8 +211,9 @@ def bench_reader(model: str, strip: str, **options) -> dict:
     return timed(model, np.load(strip, allow_pickle=False), **options)
 
 
-JOBS = {"environment": environment, "predict": predict, "line_scores": line_scores, "read": read,
-        "bench": bench, "bench_reader": bench_reader}
+JOBS = {"environment": environment, "predict": predict, "gate_scores": gate_scores,
+        "line_scores": line_scores, "read": read, "bench": bench, "bench_reader": bench_reader,
+        "bench_gate": bench_gate}
 
 
 def job_name(function: Callable[..., dict]) -> str:

@@ -179,9 +179,12 @@ def _assert_gate_rows(data: dict, manifest: dict, md: str) -> None:
     for g in data["gate_rows"]:
         assert "error" not in g, g
         _assert_ordered(g["latency_us"])
+        _assert_ordered(g["gate_latency_us"])
         _assert_ordered(g["latency_with_gate_us"])
-        cost = g["latency_with_gate_us"]["p50"] - g["latency_us"]["p50"]
-        assert g["gate_ratio"] == pytest.approx(cost / g["latency_us"]["p50"], abs=1e-3)
+        assert g["gate_ratio"] == pytest.approx(
+            g["gate_latency_us"]["p50"] / g["latency_us"]["p50"], abs=1e-3)
+        added = g["latency_with_gate_us"]["p50"] - g["latency_us"]["p50"]
+        assert g["refuse_ratio"] == pytest.approx(added / g["latency_us"]["p50"], abs=1e-3)
     assert any(t["target"].startswith("gate cost / predict, batch 1, tflite_int8")
                for t in data["targets"])
 

@@ -48,7 +48,7 @@ class GateConfig:
     data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
     out: str = option("artifacts", "artifacts folder to publish into")
     epochs: int = option(12, "training epochs", type=positive_int)
-    nondigits: int = option(30_000, "generated non-digits to train on (the digits are MNIST's "
+    nondigits: int = option(50_000, "generated non-digits to train on (the digits are MNIST's "
                                     "training split, and half as many restyled)",
                             type=positive_int)
     validation_split: float = option(0.1, "share of the training digits held out to set the "

@@ -241,7 +241,7 @@ def _median_rows(rounds: list[list[dict]]) -> list[dict]:
             continue
         row = dict(ok[0])
         for field in ("latency_us", "floor_us", "throughput", "throughput_cpu",
-                      "latency_with_gate_us"):
+                      "gate_latency_us", "latency_with_gate_us"):
             if field in row:
                 row[field] = {k: round(statistics.median(r[field][k] for r in ok), 2)
                               for k in row[field]}
@@ -250,7 +250,7 @@ def _median_rows(rounds: list[list[dict]]) -> list[dict]:
                 row[field] = round(statistics.median(r[field] for r in ok), 2)
         if "floor_us" in row:
             row["overhead"] = round(statistics.median(r["overhead"] for r in ok), 4)
-        for field in ("gate_cost_us", "gate_ratio"):
+        for field in ("gate_ratio", "refuse_ratio"):
             if field in row:
                 row[field] = round(statistics.median(r[field] for r in ok), 4)
         row["rounds"] = len(ok)

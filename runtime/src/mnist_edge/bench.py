@@ -211,38 +211,40 @@ def bench_reader(model: str, strip: np.ndarray, runs: int = 1000, warmup: int = 
 
 def bench_gate(model: str, image: np.ndarray, runs: int = 1000, warmup: int = 50,
                threads: int = 1, backend: str = "auto", key: str | None = None) -> Row:
-    """What the "no digit" gate costs per image, batch 1: ``predict(image, refuse=True)`` against
-    ``predict(image)`` of the same classifier (``key``: that file, with the gate file beside it),
-    alternating blocks in one process; a JSON-ready dict with the cost as a share of the
-    classifier's own latency."""
+    """What the "no digit" gate costs per image, batch 1, next to the classifier file it sits
+    beside (``key``): the gate's own file through the same ``predict`` (its ``gate_ratio`` to the
+    classifier's p50), and ``predict(image, refuse=True)`` in full (the gate, the blank check and
+    the reasons: its ``refuse_ratio``), alternating blocks in one process."""
     from mnist_edge.classifier import Classifier
 
     clf = Classifier.load(model, key=key, backend=backend, threads=threads)
     gate = clf.gate
     if gate is None:
         raise MnistEdgeError(f"{model}: no \"no digit\" gate to time (its manifest lists none)")
+    calls: dict[str, Callable[[], object]] = {
+        "classifier": lambda: clf.predict(image), "gate": lambda: gate.model.predict(image),
+        "refuse": lambda: clf.predict(image, refuse=True)}
     for _ in range(warmup):
-        clf.predict(image)
-        clf.predict(image, refuse=True)
-    plain: list[int] = []
-    gated: list[int] = []
+        for call in calls.values():
+            call()
+    times: dict[str, list[int]] = {name: [] for name in calls}
     gc_was_enabled = gc.isenabled()
     gc.disable()  # as for predict: a collection inside one call would be charged to it
     try:
         for done in range(0, runs, _BLOCK):
             n = min(_BLOCK, runs - done)
-            plain += _timed(lambda: clf.predict(image), n)
-            gated += _timed(lambda: clf.predict(image, refuse=True), n)
+            for name, call in calls.items():
+                times[name] += _timed(call, n)
     finally:
         if gc_was_enabled:
             gc.enable()
-    without, with_gate = percentiles(plain), percentiles(gated)
-    cost = with_gate["p50"] - without["p50"]
+    without, alone, with_gate = (percentiles(times[k]) for k in ("classifier", "gate", "refuse"))
     return {"schema": SCHEMA, "key": clf.entry.key if clf.entry else None,
             "gate": gate.model.path.name, "backend": clf.backend,
             "runtime": backends.runtime_version(clf.backend), "threads": threads, "runs": runs,
-            "latency_us": without, "latency_with_gate_us": with_gate,
-            "gate_cost_us": round(cost, 2), "gate_ratio": round(cost / without["p50"], 4)}
+            "latency_us": without, "gate_latency_us": alone, "latency_with_gate_us": with_gate,
+            "gate_ratio": round(alone["p50"] / without["p50"], 4),
+            "refuse_ratio": round((with_gate["p50"] - without["p50"]) / without["p50"], 4)}
 
 
 def device() -> dict[str, Any]:
