@@ -134,6 +134,26 @@ def verification_set(x_test: np.ndarray, seed: int, n: int = CHECK_NONDIGITS
     return np.concatenate([x_test, others]), labels
 
 
+def photo_files(folder: Path, n: int, seed: int, digits: np.ndarray
+                ) -> tuple[list[Path], list[str]]:
+    """``n`` raw HELDOUT non-digit pictures saved in ``folder`` as PNG at their own size (odd
+    ones dark ink on light paper, as a photo of paper shows them), with each one's kind."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, kinds = [], []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        kind = KINDS[int(rng.integers(len(KINDS)))]
+        pixels = np.clip(picture(kind, rng, HELDOUT, digits), 0, 1) * 255
+        if i % 2 and kind != "scenes":  # scenes are photo crops already
+            pixels = 255 - pixels
+        paths.append(folder / f"nondigit-{i:05d}.png")
+        Image.fromarray(pixels.astype(np.uint8)).save(paths[-1])
+        kinds.append(kind)
+    return paths, kinds
+
+
 def sample(kind: str, rng: np.random.Generator, settings: Settings = TRAIN,
            digits: np.ndarray | None = None) -> np.ndarray:
     """One normalised non-digit of ``kind``: uint8 [28,28]."""

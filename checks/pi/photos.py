@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from checks.pi.compare import Row
-from checks.reader.gate import nondigit_files
+from common import nondigits
 from mnist_edge.formats import TFLITE_INT8
 
 PHOTO_KEY = TFLITE_INT8.key  # the file the photo path runs on
@@ -47,7 +47,7 @@ def write_photos(folder: Path, x: np.ndarray, y: np.ndarray) -> PhotoSet:
     digits = sets.Digits(x, y, "test")
     numbers = [sets.number_sample(digits, SEED, i) for i in range(NUMBERS)]
     singles = [sets.single_sample(digits, SEED, i) for i in range(SINGLES)]
-    others, _ = nondigit_files(folder, NONDIGITS, SEED, x)
+    others, _ = nondigits.photo_files(folder, NONDIGITS, SEED, x)
     return PhotoSet([str(s.write(folder / f"number-{i:03d}")) for i, s in enumerate(numbers)],
                     [str(s.write(folder / f"digit-{i:03d}")) for i, s in enumerate(singles)],
                     [s.truth for s in numbers], [int(s.truth) for s in singles],

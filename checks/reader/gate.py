@@ -80,29 +80,9 @@ def by_kind(refused: np.ndarray, kinds: list[str]) -> dict:
                         for k in nondigits.KINDS if (kinds_arr == k).any()}}
 
 
-def nondigit_files(folder: Path, n: int, seed: int, digits: np.ndarray
-                   ) -> tuple[list[Path], list[str]]:
-    """``n`` raw HELDOUT non-digit pictures saved in ``folder`` as PNG at their own size (odd
-    ones dark ink on light paper, as a photo of paper shows them), with each one's kind."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths, kinds = [], []
-    for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        kind = nondigits.KINDS[int(rng.integers(len(nondigits.KINDS)))]
-        pixels = np.clip(nondigits.picture(kind, rng, nondigits.HELDOUT, digits), 0, 1) * 255
-        if i % 2 and kind != "scenes":  # scenes are photo crops already
-            pixels = 255 - pixels
-        paths.append(folder / f"nondigit-{i:05d}.png")
-        Image.fromarray(pixels.astype(np.uint8)).save(paths[-1])
-        kinds.append(kind)
-    return paths, kinds
-
-
 def nondigit_photos(clf, n: int, seed: int, x_test: np.ndarray, tmp: Path) -> dict:
-    """``nondigit_files`` through ``predict_files(refuse=True)``: the refusal rate by kind."""
-    paths, kinds = nondigit_files(tmp / "nondigit-photos", n, seed, x_test)
+    """``nondigits.photo_files`` through ``predict_files(refuse=True)``: refusals by kind."""
+    paths, kinds = nondigits.photo_files(tmp / "nondigit-photos", n, seed, x_test)
     refused = np.array([r.no_digit is not None for r in clf.predict_files(paths, refuse=True)])
     for p in paths:
         p.unlink()

@@ -13,20 +13,43 @@ image with no pixel above ``BLANK_PEAK`` of full brightness is refused as blank,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from mnist_edge.classifier import Classifier
+    from mnist_edge.manifest import FileEntry
 
 BLANK_PEAK = 0.1  # an image whose brightest pixel is below this share of full scale is blank
+
+
+class _Scores(Protocol):
+    @property
+    def probabilities(self) -> np.ndarray: ...
+
+
+class GateModel(Protocol):
+    """What the gate needs of its model file: a two-class ``Classifier`` (described here rather
+    than imported, so that the classifier module can import this one)."""
+
+    path: Path
+    precision: str
+    entry: FileEntry | None
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def format(self) -> str: ...
+
+    def predict(self, images: np.ndarray, refuse: bool = False) -> _Scores: ...
 
 
 class Gate:
     """The gate's model file on its interpreter and its threshold."""
 
-    def __init__(self, model: Classifier, threshold: float, calibration: dict[str, object],
+    def __init__(self, model: GateModel, threshold: float, calibration: dict[str, object],
                  digit: int):
         self.model = model
         self.threshold = threshold        # refused below this digit probability
