@@ -241,3 +241,20 @@ def test_non_digit_photos_count_as_right_when_refused_and_must_be_refused_like_t
     assert same.accuracy == 5 / 6      # every digit right, one of two non-digits refused
     assert differs.failures == ["photo path: 1 of 6 photos answered differently from the host"]
     assert differs.accuracy == 1.0
+
+
+def test_every_job_names_its_manifest_file_and_backend_whether_classifier_or_gate(tmp_path):
+    from checks.pi import check
+
+    entries = [{"key": "tflite_int8", "format": "tflite"}, {"key": "onnx_int8", "format": "onnx"},
+               {"key": "gate_tflite_int8", "format": "tflite"}]
+    plan = check.Plan(tmp_path, tmp_path / "manifest.json", entries,
+                      {"tflite_int8": 10, "onnx_int8": 5, "gate_tflite_int8": 8}, 32,
+                      tmp_path / "images.npy", None, tmp_path / "gate.npy")
+    jobs = check._jobs(plan, "host-litert", lambda e: "litert" if e["format"] == "tflite" else None)
+    assert [(j["job"], j["key"], j["backend"]) for j in jobs] == [
+        ("predict", "tflite_int8", "litert"), ("gate_scores", "gate_tflite_int8", "litert")]
+    for j in jobs:
+        assert j["manifest"] == str(tmp_path / "manifest.json") and j["batch"] == 32
+        assert j["out"].endswith(f"host-litert.{j['key']}.npz")
+    assert jobs[0]["count"] == 10 and jobs[1]["images"] == str(tmp_path / "gate.npy")

@@ -149,9 +149,9 @@ class Plan:
 def _jobs(plan: Plan, name: str, backend_of) -> list[dict]:
     """predict jobs (checks/worker.py; ``gate_scores`` for the gate's files) for the files
     ``backend_of`` gives a backend to."""
-    return [{"job": "predict", "images": str(plan.images), "count": plan.counts[e["key"]]}
-            if e["key"] not in GATE_KEYS else
-            {"job": "gate_scores", "images": str(plan.gate_images)}
+    return [({"job": "predict", "images": str(plan.images), "count": plan.counts[e["key"]]}
+             if e["key"] not in GATE_KEYS else
+             {"job": "gate_scores", "images": str(plan.gate_images)})
             | {"manifest": str(plan.manifest), "key": e["key"], "backend": backend_of(e),
                "batch": plan.batch, "out": str(plan.work / f"{name}.{e['key']}.npz")}
             for e in plan.entries if backend_of(e)]

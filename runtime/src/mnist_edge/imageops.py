@@ -182,7 +182,7 @@ def label_runs(row: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarra
     lo = np.searchsorted(last, above + start, side="left")    # the previous row's runs that
     hi = np.searchsorted(first, above + end, side="right")    # end at or after this one's start
     count = np.maximum(hi - lo, 0)                             # ...and start by its end
-    b, a = np.repeat(np.arange(n), count), _spans(lo, count)
+    b, a = _repeat(np.arange(n), count), _spans(lo, count)
     label = np.arange(n)
     while True:
         la, lb = label[a], label[b]
@@ -204,16 +204,22 @@ def paint_runs(out: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndar
     """Set the pixels of runs (inside ``out``, not overlapping) to ``value``, one for all or
     one per run."""
     length = np.maximum(end - start, 0)
-    out[np.repeat(row, length), _spans(start, length)] = (
-        np.repeat(value, length) if isinstance(value, np.ndarray) else value)
+    out[_repeat(row, length), _spans(start, length)] = (
+        _repeat(value, length) if isinstance(value, np.ndarray) else value)
 
 
 def _spans(first: np.ndarray, count: np.ndarray) -> np.ndarray:
     """The ranges first[k] .. first[k] + count[k] (exclusive), one after another."""
     ends = np.cumsum(count)
-    spans: np.ndarray = np.arange(int(ends[-1]) if ends.size else 0) - np.repeat(
+    spans: np.ndarray = np.arange(int(ends[-1]) if ends.size else 0) - _repeat(
         ends - count - first, count)
     return spans
+
+
+def _repeat(a: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """np.repeat with the counts as np.intp: a 32-bit numpy refuses int64 counts."""
+    out: np.ndarray = np.repeat(a, count.astype(np.intp, copy=False))
+    return out
 
 
 @dataclass
@@ -351,9 +357,9 @@ def _resize_matrix(src: int, dst: int) -> np.ndarray:
         step = src / dst
         rows = np.arange(dst)
         lo, hi = rows * step, (rows + 1) * step     # row i covers source [lo, hi)
-        first = lo.astype(np.int64)
-        count = np.maximum(np.minimum(src, np.ceil(hi).astype(np.int64)) - first, 0)
-        i, j = np.repeat(rows, count), _spans(first, count)
+        first = lo.astype(np.intp)
+        count = np.maximum(np.minimum(src, np.ceil(hi).astype(np.intp)) - first, 0)
+        i, j = _repeat(rows, count), _spans(first, count)
         m[i, j] = np.minimum(hi[i], j + 1) - np.maximum(lo[i], j)
         weights: np.ndarray = m / m.sum(axis=1, keepdims=True)
         return weights
