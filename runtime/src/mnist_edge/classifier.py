@@ -72,7 +72,7 @@ class Prediction:
 
     @cached_property
     def probabilities(self) -> np.ndarray:
-        """float32 [N,10], dequantized for int8 models, each row normalised to sum to 1."""
+        """float32 [N,classes], dequantized for int8 models, each row normalised to sum to 1."""
         p = self.raw.astype(np.float32)
         if self._scale is not None:
             p = (p - np.float32(self._zero_point)) * np.float32(self._scale)
@@ -80,7 +80,7 @@ class Prediction:
         total = p.sum(axis=1, keepdims=True)
         empty = total[:, 0] <= 0
         if empty.any():  # a row quantized to all zeros carries no information
-            p[empty], total[empty] = 1.0, 10.0
+            p[empty], total[empty] = 1.0, float(p.shape[1])
         normalised: np.ndarray = p / total
         return normalised
 
