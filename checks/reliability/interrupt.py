@@ -25,6 +25,9 @@ import numpy as np
 
 from common.artifacts import (
     CONFIG_FILE,
+    GATE_CONFIG_FILE,
+    GATE_METRICS_FILE,
+    GATE_TRAIN_FILES,
     MANIFEST_FILE,
     METRICS_FILE,
     MODEL_FILE,
@@ -37,18 +40,20 @@ from common.artifacts import (
     problems,
     read_export,
 )
-from common.formats import FORMATS, READER_FORMATS
+from common.formats import FORMATS, GATE_FORMATS, READER_FORMATS
 from common.publish import allowed_names
 from mnist_edge.digest import sha256_file
 
 TRAIN_QUICK = "--epochs 2 --limit 3000"
 READER_QUICK = "--lines 150 --test-lines 30 --epochs 1 --workers 1"
+GATE_QUICK = "--nondigits 600 --validation-nondigits 200 --epochs 1 --workers 1"
 # the export stage exports the CNN's formats only (the briefly trained line reader would not pass
 # its rules), so no reader files are exported
 EXPORT_ONLY = "--formats " + ",".join(f.key for f in FORMATS)
-EXPORT_FILES = allowed_names() - {f.filename for f in READER_FORMATS}
-# a kill between the two publishes of make train: the new CNN beside the previous reader
-HALF = "new CNN, previous reader"
+EXPORT_FILES = allowed_names() - {f.filename for f in READER_FORMATS + GATE_FORMATS}
+# a kill between the publishes of make train (the CNN, the line reader, the gate, in that
+# order): the models published so far new, the others previous
+HALF = "new models beside previous ones"
 # what a re-export with another calibration rewrites: the manifest and the int8 files
 EXPORT_REWRITES = {MANIFEST_FILE} | {f.filename for f in FORMATS if f.precision == "int8"}
 
@@ -89,7 +94,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 def make_stage(stage: str, artifacts: Path, args: str, data: str | None,
                reader_args: str = "") -> list[str]:
     """The make command line for one stage on ``artifacts`` (``reader_args``: the line reader's
-    training flags, for the train stage)."""
+    and the gate's extra training flags, for the train stage)."""
     var = "TRAIN_ARGS" if stage == "train" else "EXPORT_ARGS"
     extra = f"{args} --data {data}" if data else args
     cmd = ["make", "--no-print-directory", "-s", stage, f"ARTIFACTS={artifacts}", f"{var}={extra}"]
@@ -97,6 +102,8 @@ def make_stage(stage: str, artifacts: Path, args: str, data: str | None,
         reader = f"{READER_QUICK} {reader_args} --data {data}" if data else \
             f"{READER_QUICK} {reader_args}"
         cmd.append(f"READER_ARGS={reader}")
+        gate = f"{GATE_QUICK} {reader_args}" + (f" --data {data}" if data else "")
+        cmd.append(f"GATE_ARGS={gate}")
     return cmd
 
 
@@ -129,16 +136,22 @@ def judge(stage: str, before: dict, after: dict, folder: Path, seed: int | None)
     """'previous', 'new', or what makes the folder a mix / incomplete."""
     if after == before:
         return "previous"
-    expected = TRAIN_FILES | READER_TRAIN_FILES if stage == "train" else EXPORT_FILES
+    expected = (TRAIN_FILES | READER_TRAIN_FILES | GATE_TRAIN_FILES if stage == "train"
+                else EXPORT_FILES)
     if set(after) != expected:
         return f"files {sorted(set(after) ^ expected)} missing or extra"
     if stage == "train":
-        cnn = _train_set(before, after, folder, seed, TRAIN_FILES, CONFIG_FILE, METRICS_FILE)
-        reader = _train_set(before, after, folder, seed, READER_TRAIN_FILES, READER_CONFIG_FILE,
-                            READER_METRICS_FILE)
-        if cnn == "new" and reader == "previous":
+        sets = [_train_set(before, after, folder, seed, TRAIN_FILES, CONFIG_FILE, METRICS_FILE),
+                _train_set(before, after, folder, seed, READER_TRAIN_FILES, READER_CONFIG_FILE,
+                           READER_METRICS_FILE),
+                _train_set(before, after, folder, seed, GATE_TRAIN_FILES, GATE_CONFIG_FILE,
+                           GATE_METRICS_FILE)]
+        if len(set(sets)) == 1:
+            return sets[0]
+        published = sets.index("previous") if "previous" in sets else len(sets)
+        if sets == ["new"] * published + ["previous"] * (len(sets) - published):
             return HALF
-        return cnn if cnn == reader else f"CNN {cnn}, line reader {reader}"
+        return f"CNN {sets[0]}, line reader {sets[1]}, gate {sets[2]}"
     stale = sorted(n for n in EXPORT_REWRITES if before.get(n) == after[n])
     if stale:
         return f"mix: {stale} from the previous set beside new files"
