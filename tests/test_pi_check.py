@@ -251,7 +251,8 @@ def test_every_job_names_its_manifest_file_and_backend_whether_classifier_or_gat
     plan = check.Plan(tmp_path, tmp_path / "manifest.json", entries,
                       {"tflite_int8": 10, "onnx_int8": 5, "gate_tflite_int8": 8}, 32,
                       tmp_path / "images.npy", None, tmp_path / "gate.npy")
-    jobs = check._jobs(plan, "host-litert", lambda e: "litert" if e["format"] == "tflite" else None)
+    jobs = check.plan_jobs(plan, "host-litert",
+                           lambda e: "litert" if e["format"] == "tflite" else None)
     assert [(j["job"], j["key"], j["backend"]) for j in jobs] == [
         ("predict", "tflite_int8", "litert"), ("gate_scores", "gate_tflite_int8", "litert")]
     for j in jobs:

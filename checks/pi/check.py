@@ -146,7 +146,7 @@ class Plan:
     threshold: float = 0.0     # the manifest's gate threshold
 
 
-def _jobs(plan: Plan, name: str, backend_of) -> list[dict]:
+def plan_jobs(plan: Plan, name: str, backend_of) -> list[dict]:
     """predict jobs (checks/worker.py; ``gate_scores`` for the gate's files) for the files
     ``backend_of`` gives a backend to."""
     return [({"job": "predict", "images": str(plan.images), "count": plan.counts[e["key"]]}
@@ -281,7 +281,7 @@ def _host_runs(cfg: CheckConfig, targets, plan: Plan) -> tuple[dict, dict, list[
         if not Path(python).is_file():
             raise PiCheckError(f"{python}: no host Python for {', '.join(backends)}; run "
                                "`make runtime-venvs` or pass --host-tflite-python")
-        jobs = [j for b in backends for j in _jobs(plan, f"host-{b}", _runs_on(b))]
+        jobs = [j for b in backends for j in plan_jobs(plan, f"host-{b}", _runs_on(b))]
         log(f"host: {', '.join(backends)} on {len(jobs)} files ({python})")
         with Worker(python, timeout=JOB_TIMEOUT_S) as worker:
             envs[python], results = _run_jobs(worker, jobs, f"the host run with {python}")
@@ -349,7 +349,7 @@ def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,
     for inst in target.stack.backends:
         runtime_site, site, size = sites[(target.stack.name, inst.backend)]
         runtime_site, site = (root / p.relative_to(stack_root) for p in (runtime_site, site))
-        jobs = _jobs(plan, target.key, _runs_on(inst.backend))
+        jobs = plan_jobs(plan, target.key, _runs_on(inst.backend))
         if not jobs:
             continue
         log(f"{target.key}: {inst.backend} on {', '.join(j['key'] for j in jobs)} "
