@@ -30,6 +30,7 @@ import numpy as np
 from mnist_edge import backends
 from mnist_edge.arrays import FLOAT_TOLERANCE
 from mnist_edge.errors import InputError, ModelError
+from mnist_edge.live import STABLE
 from mnist_edge.loading import input_spec, load_gate, load_model, one_path
 from mnist_edge.modelfile import read_model_bytes
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up tim
 
     from mnist_edge.gate import Gate
     from mnist_edge.linereader import LineReader
+    from mnist_edge.live import FrameSource, LiveStream
     from mnist_edge.manifest import FileEntry, Manifest
     from mnist_edge.reader import Reading
 
@@ -403,6 +405,30 @@ class Classifier:
             return read_lines(image, model, gate)  # type: ignore[arg-type]  # an array, or refused
         return _in_input_pixels(read_lines(decoded.pixels, model, gate), decoded.scale,
                                 decoded.size)
+
+    def watch(self, source: str | os.PathLike[str] | int | FrameSource, every: int = 1,
+              stable: int = STABLE, camera_api: str = "auto") -> LiveStream:
+        """Read the numbers in a video file or a camera's frames; see ``mnist_edge.live``.
+
+        Args:
+            source: a video file's path, a camera index (0 for the first), or a FrameSource.
+            every: read every k-th frame only (a video's others are passed over undecoded).
+            stable: frames in a row a reading must hold before it is reported as a change.
+            camera_api: "auto" (Picamera2 when installed, else OpenCV), "picamera2", "opencv".
+
+        Returns:
+            A LiveStream: iterate it for one LiveReading per change (time, frame, number or
+            ``no_digit``, confidence, the Reading); ``stats`` counts frames read, skipped and
+            dropped, and the frame rate. Use it in a ``with`` block to release the camera.
+
+        Raises:
+            SourceError: the camera or file cannot be opened (OpenCV missing included), or a
+                camera stops delivering frames while iterating.
+        """
+        from mnist_edge.live import LiveStream, open_source
+
+        self.line_reader()  # a missing line reader is reported before the camera is opened
+        return LiveStream(self.read, open_source(source, camera_api), every, stable)
 
     def line_reader(self) -> LineReader:
         """The line reader beside this model, loaded on first use: the reader file of the same

@@ -3,6 +3,7 @@
     mnist-edge predict artifacts/ digit.jpg scans/ t10k-images-idx3-ubyte.gz batch.npy
     mnist-edge predict artifacts/model_int8.tflite seven.png --top-k 3 --json
     mnist-edge read artifacts/ meter.jpg --json      # whole numbers: every digit, in order
+    mnist-edge read artifacts/ --camera 0            # ...each time a camera's reading changes
     mnist-edge info artifacts/
     mnist-edge verify artifacts/
     mnist-edge bench artifacts/          # time every file here; saves the fastest (see bench.py)
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # imported where used: `mnist-edge --help` stays fast
 EXIT_OK, EXIT_SOME_FAILED, EXIT_FATAL = 0, 1, 2
 FILE_BATCH = 256  # image files decoded and classified together
 DIGITS = 10       # classes of the model: the largest --top-k
+STABLE_FRAMES = 3  # read --stable: the default of mnist_edge.live.STABLE
 SAME_NAME_TRIES = 1000  # --crops: name~2.png, name~3.png, ... when a name is taken
 # C0 and C1 controls (tab, newline, ESC, CSI, ...) and Unicode's line and paragraph separators
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -211,13 +213,31 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _read_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image files or folders (walked recursively) of handwritten numbers")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image files or folders (walked recursively) of handwritten numbers "
+                        "(or --camera / --video instead)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per input: input, number, digits [{box, label, "
                         "confidence}], with a gate no_digit (why nothing was read, or null) and "
                         "refused [{boxes, reason}]; boxes are [left, top, right, bottom] in the "
-                        "image's pixels")
+                        "image's pixels. With --camera/--video: one object per change (time, "
+                        "frame, number, confidence, no_digit, digits, fps), then {\"summary\"}")
+    live = p.add_argument_group(
+        "live input", "read a camera's or a video's frames instead of files, and print a line "
+        "each time the reading changes (time, number or \"no digit\", confidence, frames/s); "
+        "Ctrl-C or the end of the video stops with a summary on stderr; needs OpenCV: pip "
+        "install \"mnist-edge[video]\" (or Picamera2 on a Raspberry Pi)")
+    live.add_argument("--camera", type=int, nargs="?", const=0, metavar="N",
+                      help="read camera N (default when given alone: 0); a slow model skips "
+                           "frames rather than falling behind")
+    live.add_argument("--video", metavar="FILE", help="read a video file, frame by frame")
+    live.add_argument("--every", type=int, default=1, metavar="K",
+                      help="read every K-th frame only")
+    live.add_argument("--stable", type=int, default=STABLE_FRAMES, metavar="N",
+                      help="frames in a row a reading must hold to be reported: a frame or "
+                           "two misread while the number moves is not a change")
+    live.add_argument("--camera-api", choices=["auto", "picamera2", "opencv"], default="auto",
+                      help="auto: Picamera2 when installed (a Pi camera module), else OpenCV")
     p.add_argument("--crops", metavar="DIR",
                    help="also write each digit as the model saw it (28x28 PNG) into DIR, to "
                         "debug a wrong answer; only new files: a name already taken (a file or a "
@@ -231,6 +251,18 @@ def _read(args: argparse.Namespace) -> int:
     from mnist_edge.discover import expand
     from mnist_edge.errors import InputError
 
+    sources = bool(args.inputs) + (args.camera is not None) + (args.video is not None)
+    if sources != 1:
+        raise MnistEdgeError("read: give image files, or --camera N, or --video FILE (one of "
+                             "them); see mnist-edge read --help")
+    for flag, value in (("--every", args.every), ("--stable", args.stable)):
+        if value < 1:
+            raise MnistEdgeError(f"read: {flag} must be at least 1, got {value}")
+    if not args.inputs:
+        if args.crops:
+            raise MnistEdgeError("read: --crops writes the digits of image files; it does not "
+                                 "take --camera or --video")
+        return _read_live(args)
     clf = _load(args)
     crops = _crops_folder(Path(args.crops)) if args.crops else None
     out = _Reporter(1, args.json)
@@ -266,6 +298,52 @@ def _read(args: argparse.Namespace) -> int:
         print(f"mnist-edge: {out.failed} of {out.done + out.failed} inputs failed", file=sys.stderr)
         return EXIT_SOME_FAILED
     return EXIT_OK
+
+
+def _read_live(args: argparse.Namespace) -> int:
+    """Print each change of a camera's or video's reading, then a summary on stderr."""
+    from mnist_edge.live import SourceError, StreamStats
+
+    clf = _load(args)
+    source = args.video if args.video is not None else args.camera
+    stream = clf.watch(source, every=args.every, stable=args.stable, camera_api=args.camera_api)
+    name = stream.source.name
+    stats: StreamStats = stream.stats
+    try:
+        with stream:
+            for r in stream:
+                _print_change(r, args.json)
+    except KeyboardInterrupt:
+        stats.stopped_by = "interrupted"
+    except SourceError as exc:
+        print(f"mnist-edge: {printable(exc)}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    if args.json:
+        print(json.dumps({"summary": {"source": name, **stats.as_dict()}}))
+    dropped = f", {stats.frames_dropped} dropped while the model was busy" if stream.source.live \
+        else ""
+    skipped = f", {stats.frames_skipped} passed over (--every)" if stats.frames_skipped else ""
+    print(f"mnist-edge: {printable(name)}: {stats.frames_read} frames read in "
+          f"{stats.seconds:.1f} s ({stats.fps:.1f} frames/s){skipped}{dropped}, "
+          f"{stats.changes} readings; {stats.stopped_by}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_change(r: Any, as_json: bool) -> None:
+    """One line for a change of reading (a LiveReading)."""
+    if as_json:
+        print(json.dumps({"time": round(r.time, 3), "frame": r.frame, "number": r.number,
+                          "confidence": round(r.confidence, 6), "no_digit": r.no_digit,
+                          "digits": [{"box": list(d.box), "label": d.label,
+                                      "confidence": round(d.confidence, 6)}
+                                     for d in r.reading.digits],
+                          "fps": round(r.fps, 2)}))
+    elif r.no_digit is not None:
+        print(f"{r.time:.2f}s\tno digit\t{printable(r.no_digit)}\t{r.fps:.1f} fps")
+    else:
+        print(f"{r.time:.2f}s\t{r.number.replace(chr(10), ' ')}\t{r.confidence:.4f}\t"
+              f"{r.fps:.1f} fps")
+    sys.stdout.flush()
 
 
 def _crops_folder(folder: Path) -> Path:
