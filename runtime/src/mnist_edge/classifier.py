@@ -425,8 +425,9 @@ class Classifier:
             SourceError: the camera or file cannot be opened (OpenCV missing included), or a
                 camera stops delivering frames while iterating.
         """
-        from mnist_edge.live import LiveStream, open_source
+        from mnist_edge.live import LiveStream, check_counts, open_source
 
+        check_counts(every, stable)
         self.line_reader()  # a missing line reader is reported before the camera is opened
         return LiveStream(self.read, open_source(source, camera_api), every, stable)
 

@@ -316,7 +316,11 @@ def _read_live(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         stats.stopped_by = "interrupted"
     except SourceError as exc:
+        stats.stopped_by = "error"
         print(f"mnist-edge: {printable(exc)}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"error": str(exc), "summary": {"source": name,
+                                                             **stats.as_dict()}}))
         return EXIT_SOME_FAILED
     if args.json:
         print(json.dumps({"summary": {"source": name, **stats.as_dict()}}))

@@ -131,9 +131,7 @@ class LiveStream:
 
     def __init__(self, read: Callable[[np.ndarray], Reading], source: FrameSource,
                  every: int = 1, stable: int = STABLE):
-        for name, value in (("every", every), ("stable", stable)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise MnistEdgeError(f"{name} must be a positive integer, got {value!r}")
+        check_counts(every, stable)
         self._read = read
         self.source: FrameSource = _Newest(source, every) if source.live else source
         self.every, self.stable = every, stable
@@ -198,6 +196,13 @@ class LiveStream:
         self.close()
 
 
+def check_counts(every: object, stable: object) -> None:
+    """MnistEdgeError unless ``every`` and ``stable`` are positive integers."""
+    for name, value in (("every", every), ("stable", stable)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise MnistEdgeError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _live_reading(frame: Frame, reading: Reading, fps: float) -> LiveReading:
     no_digit = reading.no_digit
     if not reading.number and no_digit is None:
@@ -211,6 +216,9 @@ def _live_reading(frame: Frame, reading: Reading, fps: float) -> LiveReading:
 def open_source(source: str | os.PathLike[str] | int | FrameSource,
                 camera_api: str = "auto") -> FrameSource:
     """A FrameSource for a video file path, a camera index, or a FrameSource as it is."""
+    if camera_api not in CAMERA_APIS:
+        raise MnistEdgeError(f"camera_api must be one of {', '.join(CAMERA_APIS)}, got "
+                             f"{camera_api!r}")
     if isinstance(source, bool):
         raise MnistEdgeError(f"a source is a video file, a camera index or a FrameSource, got "
                              f"{source!r}")
@@ -460,4 +468,5 @@ class _Newest:
     def close(self) -> None:
         self._stop = True
         self._thread.join(timeout=STALL_SECONDS)
-        self._source.close()
+        if not self._thread.is_alive():  # never release a device a read is still waiting on
+            self._source.close()
