@@ -276,7 +276,8 @@ class VideoFile:
         if not path.is_file():
             raise SourceError(f"{path}: not a file; give a video file (.mp4, .avi, .mkv, ...)")
         cv2 = self._cv2 = _cv2()
-        self._cap = cv2.VideoCapture(str(path))
+        # FFmpeg only: OpenCV's fallback readers print to stderr on a damaged file
+        self._cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         if not self._cap.isOpened():
             raise SourceError(f"{path}: not a video OpenCV can decode (unknown container or "
                               "codec, or a damaged file)")
