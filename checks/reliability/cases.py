@@ -395,8 +395,11 @@ def video(artifacts: str, path: str, via: str, every: int, args: list[str]):
             return "bad", (f"implausible reading at frame {r.frame}: {r.number!r}, time "
                            f"{r.time}, confidence {r.confidence}, after {last and last.frame}")
         last = r
-    if stream.stats.changes != len(readings) or stream.stats.frames_read < len(readings):
-        return "bad", f"{len(readings)} readings, but the stats say {stream.stats.as_dict()}"
+    stats = stream.stats
+    if stats.changes != len(readings) or stats.frames_read < len(readings):
+        return "bad", f"{len(readings)} readings, but the stats say {stats.as_dict()}"
+    if not stats.frames_read + stats.frames_skipped:  # not one frame, and no SourceError
+        return "bad", f"ended without an error, and without a frame: {stats.as_dict()}"
     return "ok", f"{len(readings)} readings of {stream.stats.frames_read} frames"
 
 
