@@ -400,7 +400,7 @@ def video(artifacts: str, path: str, via: str, every: int, args: list[str]):
         return "bad", f"{len(readings)} readings, but the stats say {stats.as_dict()}"
     if not stats.frames_read + stats.frames_skipped:  # not one frame, and no SourceError
         return "bad", f"ended without an error, and without a frame: {stats.as_dict()}"
-    return "ok", f"{len(readings)} readings of {stream.stats.frames_read} frames"
+    return "ok", f"{len(readings)} readings of {stats.frames_read} frames"
 
 
 @contextlib.contextmanager
