@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checks.reliability import fuzz as fz
-from checks.reliability import interrupt, mutate
+from checks.reliability import interrupt, mutate, video
 from checks.reliability.cases import ARRAY_FILLS
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
@@ -161,6 +162,43 @@ def test_the_fuzz_driver_detects_and_counts_a_crash(tflite_worker):
     assert tflite_worker.run("model", {"base": "tflite_int8", "ops": [], "suffix": ".tflite",
                                        "backend": "tflite-runtime", "probe": True}
                              )["outcome"] == "ok"
+
+
+@pytest.fixture(scope="module")
+def video_clip(corpus, test_artifacts):
+    """The video seeds, written into the corpus; the clip they show (its changes are the truth)."""
+    pytest.importorskip("cv2", reason="OpenCV (the runtime's video extra) is not installed")
+    from common.data import load_mnist
+    from common.photos import split_digits
+
+    return video.build_seeds(corpus, split_digits(load_mnist(DATA), "test"), test_artifacts)
+
+
+@pytest.mark.parametrize("seed", sorted(video.SEEDS))
+def test_a_seed_video_is_read_change_by_change(video_clip, corpus, test_artifacts, seed):
+    from mnist_edge import Classifier
+
+    assert [n for _, n in video_clip.changes] == ["", video.NUMBER, ""]
+    with Classifier.load(test_artifacts).watch(corpus / seed) as stream:
+        readings = [(r.frame, r.number) for r in stream]
+    assert readings == video_clip.changes, seed
+
+
+def test_damaged_videos_give_readings_or_one_line_errors(worker, video_clip):
+    rng = np.random.default_rng(5)
+    specs = [video.random_spec(rng, fz.random_ops, kind)
+             for kind in sorted(set(video.KINDS)) for _ in range(6)]
+    outcomes: Counter = Counter()
+    for spec in specs:
+        answer = worker.run("video", spec)
+        assert_handled(answer, spec)
+        outcomes[spec["kind"], answer["outcome"]] += 1
+    # an empty file is refused; the seeds themselves are read, through the CLI too
+    assert outcomes["empty", "error"] == 6, outcomes
+    for base in sorted(video.SEEDS):
+        spec = {"base": base, "ops": [], "suffix": Path(base).suffix, "via": "cli", "args": []}
+        answer = worker.run("video", spec)
+        assert answer["outcome"] == "ok", (answer, spec)
 
 
 @pytest.mark.parametrize("key", fz.KEYS)

@@ -377,10 +377,57 @@ def headers(artifacts: str, path: str, command: str):
     return _cli_run([command, artifacts, path])
 
 
+def video(artifacts: str, path: str, via: str, every: int, args: list[str]):
+    """A video file read to its end through ``Classifier.watch`` (every ``every``-th frame):
+    plausible readings, each a change, then the end of the stream; or through ``mnist-edge read
+    --video``, whose whole stderr (FFmpeg's own lines included) must be ``mnist-edge:`` lines."""
+    if via == "cli":
+        with _native_stderr() as native:
+            code, out, err = _cli_capture(["read", artifacts, "--video", path, *args])
+        return _judge_cli(code, out, err + "".join(native), printed=False)
+    with _classifier(artifacts, None).watch(path, every=every) as stream:
+        readings = list(stream)
+    last = None
+    for r in readings:
+        if (not 0.0 <= r.confidence <= 1.0 or not np.isfinite(r.time)
+                or (last is not None and (r.frame <= last.frame or r.number == last.number))
+                or (r.no_digit is None) != bool(r.number)):
+            return "bad", (f"implausible reading at frame {r.frame}: {r.number!r}, time "
+                           f"{r.time}, confidence {r.confidence}, after {last and last.frame}")
+        last = r
+    stats = stream.stats
+    if stats.changes != len(readings) or stats.frames_read < len(readings):
+        return "bad", f"{len(readings)} readings, but the stats say {stats.as_dict()}"
+    if not stats.frames_read + stats.frames_skipped:  # not one frame, and no SourceError
+        return "bad", f"ended without an error, and without a frame: {stats.as_dict()}"
+    return "ok", f"{len(readings)} readings of {stats.frames_read} frames"
+
+
+@contextlib.contextmanager
+def _native_stderr():
+    """File descriptor 2 into a temporary file while the block runs; yields a list that then
+    holds what was written there (what native code printed)."""
+    import os
+    import tempfile
+
+    written: list[str] = []
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield written
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            written.append(tmp.read().decode(errors="replace"))
+
+
 TARGETS = {"arrays": arrays, "images": images, "cli": cli, "model": model, "manifest": manifest,
            "environment": environment, "filesystem": filesystem, "decoders": decoders,
            "resources": resources, "api": api, "consistency": consistency,
-           "crops": crops, "walk": walk, "forging": forging, "headers": headers}
+           "crops": crops, "walk": walk, "forging": forging, "headers": headers,
+           "video": video}
 
 
 def make_array(spec: dict):

@@ -1,4 +1,5 @@
-"""Fuzz the runtime: bad arrays, mutated image files, the CLI, mutated model files and manifests.
+"""Fuzz the runtime: bad arrays, mutated image files, the CLI, mutated model files and manifests,
+damaged video files.
 
     python -m checks.reliability fuzz --cases 25000           # make fuzz: ~25k cases
                                                               # over every target
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from checks.reliability import headers, hostile, mutate, untrusted
+from checks.reliability import headers, hostile, mutate, untrusted, video
 from checks.reliability.cases import ARRAY_FILLS, run_case
 from checks.worker import Worker, job_name
 from common.artifacts import MANIFEST_FILE, ROOT
@@ -46,11 +47,11 @@ ARRAY_LAYOUTS = ("c", "c", "c", "fortran", "strided", "readonly", "list", "objec
 SHARES = {"arrays": 0.16, "images": 0.16, "cli": 0.08, "model": 0.15, "manifest": 0.08,
           "model-tflite-runtime": 0.013, "environment": 0.05, "filesystem": 0.06,
           "decoders": 0.06, "resources": 0.06, "api": 0.06, "consistency": 0.05,
-          "crops": 0.05, "walk": 0.05, "forging": 0.05, "headers": 0.05}
+          "crops": 0.05, "walk": 0.05, "forging": 0.05, "headers": 0.05, "video": 0.05}
 SHARES_OF_BYTES = ("arrays", "images", "cli", "model", "manifest", "model-tflite-runtime")
 SHORT_TIMEOUT_S = 30  # a file-system case that blocks (a FIFO opened) is a hang after this
 # a walk of / would not end either, nor a crafted header that takes minutes
-SHORT_TIMEOUT = ("filesystem", "crops", "walk", "forging", "headers")
+SHORT_TIMEOUT = ("filesystem", "crops", "walk", "forging", "headers", "video")
 TFLITE_PYTHON = ROOT / ".venv-tflite" / "bin" / "python"
 
 
@@ -98,6 +99,8 @@ class CaseRunner:
             case = untrusted.build_case(target, spec, self.scratch, self.artifacts, self.corpus)
         elif target == "headers":
             case = headers.build_case(spec, self.scratch, self.artifacts, self.corpus)
+        elif target == "video":
+            case = video.build_case(spec, self.scratch, self.artifacts, self.corpus)
         elif target not in SHARES_OF_BYTES:
             case = hostile.build_case(target, spec, self.scratch, self.artifacts, self.corpus)
         else:
@@ -200,6 +203,8 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
         return untrusted.random_spec(target, rng)
     if target == "headers":
         return headers.random_spec(rng)
+    if target == "video":
+        return video.random_spec(rng, random_ops)
     if target not in SHARES_OF_BYTES and target in SHARES:
         return hostile.random_spec(target, rng)
     if target == "arrays":
@@ -245,21 +250,27 @@ def random_spec(target: str, rng: np.random.Generator) -> dict:
 
 
 # ------------------------------------------------------------------------------ the run
-def prepare(workdir: Path, data: str | None = None) -> tuple[Path, Path]:
-    """(artifacts, corpus): the test artifacts (checks/testmodels.py) and the image seed corpus."""
+def prepare(workdir: Path, data: str | None = None,
+            videos: bool = True) -> tuple[Path, Path]:
+    """(artifacts, corpus): the test artifacts (checks/testmodels.py) and the seed corpus (images,
+    and the video seeds when ``videos``)."""
     from checks.testmodels import ensure_test_artifacts
     from common.data import load_mnist
+    from common.photos import split_digits
 
     artifacts = ensure_test_artifacts()
-    corpus = mutate.build_corpus(workdir / "corpus", load_mnist(data).x_test[:8])
+    mnist = load_mnist(data)
+    corpus = mutate.build_corpus(workdir / "corpus", mnist.x_test[:8])
+    if videos:
+        video.build_seeds(corpus, split_digits(mnist, "test"), artifacts)
     return artifacts, corpus
 
 
 def fuzz(total: int, workdir: Path, targets: list[str] | None = None, seed: int = 0,
          timeout: float = 120.0, data: str | None = None, log=print) -> dict[str, Tally]:
     """Run about ``total`` cases split over ``targets`` by SHARES; returns a Tally per target."""
-    artifacts, corpus = prepare(workdir, data)
     targets = targets or list(SHARES)
+    artifacts, corpus = prepare(workdir, data, videos="video" in targets)
     weight = sum(SHARES[t] for t in targets)
     tallies: dict[str, Tally] = {}
     for i, target in enumerate(targets):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from checks.reliability import untrusted
+from checks.reliability import untrusted, video
 from common.artifacts import MANIFEST_FILE
 from mnist_edge.digest import sha256_hex
 
@@ -24,7 +24,7 @@ CLASSES = {"arrays": "inputs", "images": "inputs", "cli": "inputs", "model": "mo
            "manifest": "model files", "model-tflite-runtime": "model files",
            "environment": "environment", "filesystem": "file system", "decoders": "decoders",
            "resources": "resource flags", "api": "API misuse", "consistency": "consistency",
-           "headers": "crafted decoder headers", **untrusted.CLASSES}
+           "headers": "crafted decoder headers", **untrusted.CLASSES, **video.CLASSES}
 NAMES = ("plain.png", "with space.png", "ünïcödé.png", "tab\there.png", "new\nline.png",
          "x" * 200 + ".png", os.fsdecode(b"latin1-\xe9.png"))
 LOCALES = ("C", "C.UTF-8", "en_US.UTF-8", "POSIX", "xx_XX.bogus")

@@ -33,7 +33,7 @@ def _apply_one(buf: bytearray, op: list) -> bytearray:
     kind, args = op[0], op[1:]
     if kind == "truncate":            # keep the first fraction of the bytes
         return buf[: int(args[0] * len(buf))]
-    if kind in ("flip", "set", "header") and not buf:
+    if kind in ("flip", "set", "header", "insert", "delete") and not buf:
         return buf
     if kind == "flip":                # flip one bit
         buf[_pos(buf, args[0])] ^= 1 << (int(args[1]) % 8)
@@ -44,6 +44,12 @@ def _apply_one(buf: bytearray, op: list) -> bytearray:
         buf[min(int(args[0]) % 64, len(buf) - 1)] = int(args[1]) & 0xFF
     elif kind == "append":            # garbage after the end
         buf += np.random.default_rng(int(args[1])).bytes(int(args[0]))
+    elif kind == "insert":            # random bytes slipped in
+        at = _pos(buf, args[0])
+        buf[at:at] = np.random.default_rng(int(args[2])).bytes(int(args[1]))
+    elif kind == "delete":            # bytes cut out
+        at = _pos(buf, args[0])
+        del buf[at:at + int(args[1])]
     elif kind == "random":            # replace everything with random bytes
         return bytearray(np.random.default_rng(int(args[1])).bytes(int(args[0])))
     elif kind == "empty":
@@ -56,7 +62,10 @@ def _apply_one(buf: bytearray, op: list) -> bytearray:
 
 
 def declare_size(data: bytes, width: int, height: int) -> bytes:
-    """PNG, BMP or JPEG bytes whose header declares width x height (pixels left as they are)."""
+    """PNG, BMP or JPEG bytes whose header declares width x height (pixels left as they are);
+    AVI, MP4 and Matroska videos: see ``_declare_video_size``."""
+    if data[:4] in (b"RIFF", b"\x1a\x45\xdf\xa3") or data[4:8] == b"ftyp":
+        return _declare_video_size(data, width, height)
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
         ihdr = struct.pack(">II", width & 0xFFFFFFFF, height & 0xFFFFFFFF) + data[24:29]
         crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
@@ -71,6 +80,40 @@ def declare_size(data: bytes, width: int, height: int) -> bytes:
                 dims = struct.pack(">HH", min(height, 0xFFFF), min(width, 0xFFFF))
                 return data[: at + 5] + dims + data[at + 9:]
     return data
+
+
+def _declare_video_size(data: bytes, width: int, height: int) -> bytes:
+    """A video whose container declares width x height: AVI's main and stream headers (and
+    every MJPEG frame's SOF0), MP4's track header and video sample entry, Matroska's
+    PixelWidth and PixelHeight (in the bytes they already take: at most 255 or 65,535)."""
+    buf = bytearray(data)
+
+    def put(found: int, offset: int, fmt: str, *values: int) -> None:
+        at = found + offset
+        if found >= 0 and at + struct.calcsize(fmt) <= len(buf):
+            top = 2 ** (8 * struct.calcsize(fmt[-1])) - 1
+            buf[at:at + struct.calcsize(fmt)] = struct.pack(fmt, *(min(v, top) for v in values))
+
+    if data[:4] == b"RIFF":
+        put(data.find(b"avih"), 40, "<II", width, height)
+        put(data.find(b"strf"), 12, "<II", width, height)
+        at = data.find(b"\xff\xc0")
+        while at >= 0:
+            put(at, 5, ">HH", height, width)
+            at = data.find(b"\xff\xc0", at + 9)
+    elif data[4:8] == b"ftyp":
+        put(data.find(b"tkhd"), 80, ">II", width << 16, height << 16)
+        put(data.find(b"stsd"), 44, ">HH", width, height)
+    else:
+        for element, value in ((b"\xb0", width), (b"\xba", height)):
+            at = data.find(b"\xe0")  # the Video element, then its PixelWidth and PixelHeight
+            while at >= 0 and data[at + 2:at + 3] != b"\xb0":
+                at = data.find(b"\xe0", at + 1)
+            at = data.find(element, at) if at >= 0 else -1
+            n = data[at + 1] & 0x7F if 0 <= at < len(data) - 1 else 0
+            if 1 <= n <= 8 and data[at + 1] & 0x80 and at + 2 + n <= len(data):
+                buf[at + 2:at + 2 + n] = min(value, 256 ** n - 1).to_bytes(n, "big")
+    return bytes(buf)
 
 
 # ------------------------------------------------------------------------------ the seed corpus

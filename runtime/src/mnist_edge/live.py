@@ -284,7 +284,8 @@ class VideoFile:
         if not path.is_file():
             raise SourceError(f"{path}: not a file; give a video file (.mp4, .avi, .mkv, ...)")
         cv2 = self._cv2 = _cv2()
-        self._cap = cv2.VideoCapture(str(path))
+        # FFmpeg only: OpenCV's fallback readers print to stderr on a damaged file
+        self._cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         if not self._cap.isOpened():
             raise SourceError(f"{path}: not a video OpenCV can decode (unknown container or "
                               "codec, or a damaged file)")
@@ -295,9 +296,7 @@ class VideoFile:
     def read(self) -> Frame | None:
         ok, image = self._cap.read()
         if not ok or image is None or image.size == 0:
-            if self._index == 0:
-                raise SourceError(f"{self.name}: no frame could be decoded (a damaged file, or "
-                                  "a codec OpenCV lacks)")
+            self._fail_if_first()
             return None
         frame = Frame(self._index, self._time(), _gray(self._cv2, image))
         self._index += 1
@@ -305,9 +304,17 @@ class VideoFile:
 
     def skip(self) -> bool:
         if not self._cap.grab():
+            self._fail_if_first()
             return False
         self._index += 1
         return True
+
+    def _fail_if_first(self) -> None:
+        """At the end of the stream: a SourceError if not one frame came before it (read or
+        passed over)."""
+        if self._index == 0:
+            raise SourceError(f"{self.name}: no frame could be decoded (a damaged file, or a "
+                              "codec OpenCV lacks)")
 
     def _time(self) -> float:
         if self.fps:
