@@ -114,7 +114,7 @@ pi-check: $(STAMP) $(TFL_STAMP)  ## run the runtime on emulated Pi 4/5 and 32-bi
 
 # fuzz cases run in a child worker, so an interpreter crash is counted instead of ending the run
 FUZZ_CASES ?= 25000
-fuzz: $(STAMP) $(TFL_STAMP)  ## fuzz the runtime (arrays, image files, CLI, model files, manifests); counts per target
+fuzz: $(STAMP) $(TFL_STAMP)  ## fuzz the runtime (arrays, image and video files, CLI, model files, manifests); counts per target
 	$(PY) -m checks.reliability fuzz --cases $(FUZZ_CASES)
 
 reliability: $(STAMP) $(TFL_STAMP)  ## fuzz + kill make train/export + reproducibility + memory + threads -> reports/reliability.md

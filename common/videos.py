@@ -137,7 +137,7 @@ def write_video(clip: Clip, path: str | os.PathLike[str], fps: int = FPS,
     fd, tmp = tempfile.mkstemp(suffix=target.suffix, dir=target.parent, prefix=".video-")
     os.close(fd)
     try:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*codec), fps, clip.size,
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter.fourcc(*codec), fps, clip.size,
                                  isColor=False)
         if not writer.isOpened():
             raise OSError(f"OpenCV cannot write {codec} video to {target}")
