@@ -29,9 +29,9 @@ cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed (pip install "
                                         "'mnist-edge[video]'; make test-runtime installs it)")
 from mnist_edge import live  # noqa: E402  (after the skip: it needs no OpenCV to import)
 
-SCRIPT = [videos.Scene("", 8), videos.Scene("4096", 24), videos.Scene("4096", 24, dx=4, dy=1),
-          videos.Scene("4097", 24), videos.Scene("", 12), videos.Scene("12", 24, dx=-3),
-          videos.Scene("385", 24)]
+SCRIPT = [videos.Scene("", 8), videos.Scene("4096", 16), videos.Scene("4096", 16, dx=6, dy=1),
+          videos.Scene("4097", 16), videos.Scene("", 10), videos.Scene("12", 16, dx=-5),
+          videos.Scene("385", 16)]
 GLITCH = [videos.Scene("71", 20), videos.Scene("", 2), videos.Scene("71", 20),
           videos.Scene("", 1), videos.Scene("71", 20)]
 MAX_REDRAWS = 6
@@ -183,11 +183,11 @@ def test_a_camera_lost_mid_stream_raises_a_source_error_naming_it(clf, script_vi
 def test_cli_camera_lost_mid_stream_is_one_line_and_a_nonzero_exit(clf, script_video, artifacts,
                                                                   monkeypatch, capsys):
     c, _ = script_video
-    monkeypatch.setattr(live, "open_camera", lambda index, api="auto": FakeCamera(c, 15, 40))
+    monkeypatch.setattr(live, "open_camera", lambda index, api="auto": FakeCamera(c, 15, 30))
     status = cli.main(["read", str(artifacts), "--camera"])
     out, err = capsys.readouterr()
     assert status == cli.EXIT_SOME_FAILED
-    assert err.splitlines() == ["mnist-edge: fake camera stopped delivering frames after 40"]
+    assert err.splitlines() == ["mnist-edge: fake camera stopped delivering frames after 30"]
     # the readings before the loss (frames 0-7 blank, then 4096): a live camera's short scenes
     # may pass while the model is busy, so what was said is in order, not necessarily all
     said = iter(["no digit", "4096"])
@@ -195,9 +195,9 @@ def test_cli_camera_lost_mid_stream_is_one_line_and_a_nonzero_exit(clf, script_v
     # --json: the same error closes the JSON lines, with what was read until then
     assert cli.main(["read", str(artifacts), "--camera", "--json"]) == cli.EXIT_SOME_FAILED
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert rows[-1]["error"] == "fake camera stopped delivering frames after 40"
+    assert rows[-1]["error"] == "fake camera stopped delivering frames after 30"
     assert rows[-1]["summary"]["stopped_by"] == "error"
-    assert 0 < rows[-1]["summary"]["frames_read"] <= 40
+    assert 0 < rows[-1]["summary"]["frames_read"] <= 30
 
 
 def test_cli_a_camera_that_cannot_be_opened_is_one_line_and_exit_2(artifacts):

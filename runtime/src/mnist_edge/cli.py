@@ -343,7 +343,8 @@ def _print_change(r: Any, as_json: bool) -> None:
                                      for d in r.reading.digits],
                           "fps": round(r.fps, 2)}))
     elif r.no_digit is not None:
-        print(f"{r.time:.2f}s\tno digit\t{printable(r.no_digit)}\t{r.fps:.1f} fps")
+        why = r.no_digit.removeprefix("no digit: ")
+        print(f"{r.time:.2f}s\tno digit\t{printable(why)}\t{r.fps:.1f} fps")
     else:
         print(f"{r.time:.2f}s\t{r.number.replace(chr(10), ' ')}\t{r.confidence:.4f}\t"
               f"{r.fps:.1f} fps")
