@@ -281,7 +281,7 @@ def test_live_bench_reads_the_video_on_one_core_and_samples_a_short_live_stream(
     assert {f">= {MIN_LIVE_FPS}", "0", f"<= {MAX_LIVE_RSS_GROWTH}"} == goals
 
 
-def test_live_bench_skips_the_long_stream_when_asked_and_fails_below_its_floors():
+def test_live_bench_targets_and_floors_catch_a_slow_or_wrong_reader_and_growing_memory():
     from checks.bench.live import readings_wrong, targets, window_peaks
     from common.floors import breaches
 
@@ -298,6 +298,8 @@ def test_live_bench_skips_the_long_stream_when_asked_and_fails_below_its_floors(
     lines = breaches("bench", {"live": live})
     assert any(line.startswith("live.read.fps = 29.9, below its floor 30") for line in lines)
     assert not any(line.startswith(("live.read.readings_wrong", "live.stream")) for line in lines)
-    live["stream"] = {"measured": True, "rss_growth": 1.06}
-    assert any(line.startswith("live.stream.rss_growth = 1.06") for line in
+    live["read"]["readings_wrong"] = 1
+    assert any(line.startswith("live.read.readings_wrong = 1, above its ceiling 0") for line in
                breaches("bench", {"live": live}))
+    live["stream"] = {"measured": True, "rss_growth": 1.06, "seconds": 600, "window_s": 60}
+    assert [t["met"] for t in targets(live)] == [False, False, False]

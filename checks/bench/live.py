@@ -283,7 +283,7 @@ def targets(live: dict | None) -> list[dict]:
     if stream.get("measured"):
         growth = stream["rss_growth"]
         span = f"{stream['window_s']:g} s"
-        out.append({"target": f"live: peak RSS of a {stream['seconds']:g} s stream, its last "
+        out.append({"target": f"live: peak RSS of a {stream['seconds']:.0f} s stream, its last "
                               f"{span} / its first {span}", "value": growth,
                     "goal": f"<= {MAX_LIVE_RSS_GROWTH}", "met": growth <= MAX_LIVE_RSS_GROWTH})
     return out
