@@ -33,6 +33,8 @@ SEED_MAX = 2**32 - 1  # numpy's and TensorFlow's seeds are unsigned 32-bit
 positive_int = _checked(int, lambda v: v >= 1, "a whole number", "must be at least 1")
 positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0.0, "a number",
                           "must be a finite number above 0")
+non_negative_float = _checked(float, lambda v: math.isfinite(v) and v >= 0.0, "a number",
+                              "must be a finite number, 0 or more")
 seed = _checked(int, lambda v: 0 <= v <= SEED_MAX, "a whole number", f"must be in 0..{SEED_MAX}")
 fraction = _checked(float, lambda v: 0.0 <= v < 1.0, "a number", "must be in [0, 1)")
 

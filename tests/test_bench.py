@@ -118,7 +118,7 @@ def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(t
     path, x, y = images
     cfg = SweepConfig(artifacts=str(test_artifacts), out=str(tmp_path), threads="1",
                       backends="litert,onnxruntime", runs=30, images=300, rounds=1,
-                      seconds_per_batch=0.01, cli_repeats=1)
+                      seconds_per_batch=0.01, cli_repeats=1, live_minutes=0)
     result = run(cfg)
     from checks.bench.report import write_reports
 
@@ -149,6 +149,14 @@ def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(t
     assert any(t["target"].startswith("best throughput") for t in data["targets"])
     manifest = json.loads((test_artifacts / "manifest.json").read_text())
     _assert_gate_rows(data, manifest, md)
+    # the live reader: the generated video read to its end, each change once; no long stream
+    read = data["live"]["read"]
+    assert "error" not in read and read["frames"] == data["live"]["video"]["frames"], read
+    assert read["readings_wrong"] == 0 and read["fps"] > 0
+    assert (f"| {read['key']} | {read['backend']} | yes | {read['frames']} | "
+            f"{read['fps']:.1f} ({read['fps_cpu']:.1f}) |") in md
+    assert "The long live stream (memory over time) was skipped (--live-minutes 0)." in md
+    assert any(t["target"].startswith("live: frames/s") for t in data["targets"])
     # the line reader's files, each on the backends asked for that run it, as their own rows
     if "line_reader" not in manifest:
         assert data["reader_rows"] is None and "Not timed: the export holds no line reader" in md
@@ -237,3 +245,61 @@ def test_bench_reader_times_the_line_readers_scores_and_refuses_a_folder_without
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="line_reader"):
         edge_bench.bench_reader(str(folder), np.zeros((32, 128), np.uint8), runs=1)
+
+
+def test_live_bench_reads_the_video_on_one_core_and_samples_a_short_live_stream(test_artifacts,
+                                                                                tmp_path):
+    from checks.bench.live import MAX_LIVE_RSS_GROWTH, MIN_LIVE_FPS, measure, targets
+    from common.data import DataError, load_mnist
+
+    try:
+        mnist = load_mnist()
+    except DataError as exc:
+        pytest.skip(f"no MNIST: {exc}")
+    scenes = (("4097", 40, 1, 0), ("2358", 40, 0, 1))  # a short video: 80 frames
+    live = measure(mnist, str(test_artifacts / "manifest.json"), tmp_path, rounds=1,
+                   minutes=0.1, scenes=scenes)
+    read, stream = live["read"], live["stream"]
+    assert "error" not in read, read
+    assert read["frames"] == 80 and read["fps"] > 0 and read["fps_cpu"] > 0
+    assert read["cpu"] in os.sched_getaffinity(0) and read["gate"]
+    # every number shown, reported once, in order, from about the frame it appeared on
+    assert [n for _, n in read["readings"]] == ["4097", "2358"] and read["readings_wrong"] == 0
+    assert read["changes"] == [[0, "4097"], [40, "2358"]] and read["max_lag_frames"] <= 5
+    assert live["video"]["size"] == [640, 480] and live["video"]["frames"] == 80
+    # 6 s of a camera-like source at 30 frames/s, memory compared over its first and last 3 s
+    assert stream["measured"] and "error" not in stream, stream
+    assert stream["window_s"] == 3 and stream["samples"] >= 15
+    assert stream["frames_read"] > 0 and stream["frames_read"] + stream["frames_dropped"] <= 6 * 31
+    assert stream["changes"] >= 2  # the clip starts on an empty page, then shows 4097
+    assert stream["first_window_peak_mb"] == stream["window_peaks_mb"][0] > 0
+    assert stream["last_window_peak_mb"] == stream["window_peaks_mb"][-1] > 0
+    assert stream["rss_growth"] == pytest.approx(
+        stream["last_window_peak_mb"] / stream["first_window_peak_mb"], abs=1e-3)
+    assert stream["peak_rss_mb"] >= max(stream["window_peaks_mb"])
+    goals = {t["goal"] for t in targets(live)}
+    assert {f">= {MIN_LIVE_FPS}", "0", f"<= {MAX_LIVE_RSS_GROWTH}"} == goals
+
+
+def test_live_bench_targets_and_floors_catch_a_slow_or_wrong_reader_and_growing_memory():
+    from checks.bench.live import readings_wrong, targets, window_peaks
+    from common.floors import breaches
+
+    changes = [[0, ""], [15, "4096"], [55, "4097"]]
+    assert readings_wrong([[0, ""], [17, "4096"], [57, "4097"]], changes) == 0
+    assert readings_wrong([[0, ""], [17, "4097"]], changes) == 2              # one missed
+    assert readings_wrong([[0, ""], [17, "4096"], [30, "4"], [57, "4097"]], changes) == 2
+    # peaks per window; the last window is the last seconds of the stream
+    samples = [(float(t), 100.0 + t) for t in range(11)]
+    assert window_peaks(samples, 4) == [103.0, 107.0, 110.0]
+    live = {"read": {"fps": 29.9, "readings_wrong": 0}, "stream": {"measured": False,
+                                                                   "skipped": "--quick"}}
+    assert [t["met"] for t in targets(live)] == [False, True]  # no memory target when skipped
+    lines = breaches("bench", {"live": live})
+    assert any(line.startswith("live.read.fps = 29.9, below its floor 30") for line in lines)
+    assert not any(line.startswith(("live.read.readings_wrong", "live.stream")) for line in lines)
+    live["read"]["readings_wrong"] = 1
+    assert any(line.startswith("live.read.readings_wrong = 1, above its ceiling 0") for line in
+               breaches("bench", {"live": live}))
+    live["stream"] = {"measured": True, "rss_growth": 1.06, "seconds": 600, "window_s": 60}
+    assert [t["met"] for t in targets(live)] == [False, False, False]

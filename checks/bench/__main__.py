@@ -21,8 +21,9 @@ def parse_args(argv: list[str] | None = None) -> SweepConfig:
                  "Time every file in ARTIFACTS/manifest.json on every installed backend and thread "
                  "count with `mnist-edge bench` (a fresh process each), next to the textbook "
                  "interpreter loop, Keras, a default onnxruntime session and the bare interpreter "
-                 "call, and one image from a cold start; write bench.md, bench.json and bench.png "
-                 "into OUT.",
+                 "call, one image from a cold start, and the live reader (a generated video on one "
+                 "CPU; outside --quick, memory over a long live stream); write bench.md, "
+                 "bench.json and bench.png into OUT.",
                  "Exit status: 0 when every figure holds its regression floor (common/floors.py; "
                  "the targets in the report inform, they do not gate), 1 when one does not (each "
                  "named on stderr) or on an error.")

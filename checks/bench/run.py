@@ -16,6 +16,10 @@ not measured per file). When it holds the "no digit" gate, each classifier file 
 beside it is timed with and without the gate (``gate_rows``): batch-1 ``predict(refuse=True)``
 against ``predict`` of one test digit, alternating in one worker; the gate's cost is the
 difference of the medians, as a share of the classifier's own.
+
+The live reader (``live``, checks/bench/live.py) reads a generated 640x480 video with
+``Classifier.watch`` on one CPU, once per round (medians), and, outside ``--quick``, a
+``live_minutes`` stream from a generated camera-like source for its memory over time.
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
+from checks.bench import live as live_bench
 from checks.bench.baselines import run as run_baseline
 from checks.bench.oneshot import one_image
 from checks.options import CheckOptions
 from checks.worker import Worker, job_name, run_once
 from common.artifacts import MODEL_FILE, ROOT
-from common.flags import option, positive_int
+from common.flags import non_negative_float, option, positive_int
 from common.formats import KEYS, get_format
 from mnist_edge import backends
 from mnist_edge import bench as edge_bench
@@ -83,6 +88,8 @@ class SweepConfig(CheckOptions):
                                 "cold starts of each one-image command")
     runtime_python: str = option(".venv-runtime/bin/python", "Python of the device-like venv (no "
                                  "TensorFlow) for the one-image test; else this one")
+    live_minutes: float = option(10.0, "minutes of the live stream whose memory is sampled "
+                                       "(0 skips it; --quick skips it)", type=non_negative_float)
 
     def resolved(self) -> SweepConfig:
         if self.quick:
@@ -298,6 +305,8 @@ def run(cfg: SweepConfig) -> dict:
         gate_rows = _median_rows(rounds_gt)
         python = _py(cfg.runtime_python) or sys.executable  # the device-like venv when it exists
         cli = one_image(python, cfg.cli_repeats, manifest, x[0], Path(tmp))
+        live = live_bench.measure(mnist, str(mpath), Path(tmp), cfg.rounds, cfg.live_minutes,
+                                  cfg.data, skipped="--quick" if cfg.quick else None)
     parity = _parity_accuracy(Path(cfg.out) / "parity.json", manifest)
     for r in rows:
         _annotate(r, base, parity, y)
@@ -313,7 +322,7 @@ def run(cfg: SweepConfig) -> dict:
             "reader_strip": list(typical.shape),
             "gate_rows": gate_rows if manifest.gate is not None else None,
             "recommended": edge_bench.recommend([r for r in rows if r.get("threads") == 1]),
-            "targets": targets(rows, base, cli, gate_rows),
+            "live": live, "targets": targets(rows, base, cli, gate_rows, live),
             "wall_time_s": round(time.time() - started, 1)}
 
 
@@ -372,7 +381,7 @@ def _precision(key: str | None) -> str:
 
 
 def targets(rows: list[dict], base: list[dict], cli: dict,
-            gate_rows: list[dict] | None = None) -> list[dict]:
+            gate_rows: list[dict] | None = None, live: dict | None = None) -> list[dict]:
     """Each speed and memory target: the figure, the goal, and whether it is met."""
     ok = [r for r in rows if "error" not in r and r["threads"] == 1]
     out = []
@@ -425,4 +434,4 @@ def targets(rows: list[dict], base: list[dict], cli: dict,
             v = round(kcli["peak_rss_mb"] / runtime["peak_rss_mb"], 1)
             out.append({"target": "TF+Keras peak RSS / mnist-edge predict peak RSS", "value": v,
                         "goal": f">= {MIN_CLI_VS_KERAS_RSS}x", "met": v >= MIN_CLI_VS_KERAS_RSS})
-    return out
+    return out + live_bench.targets(live)
