@@ -17,8 +17,9 @@ Neither numpy nor Pillow does these jobs as fast (or at all), measured on 256x20
 
 from __future__ import annotations
 
-import functools
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 
 LARGE_PRODUCT = 4_000_000  # multiply-adds from which a matrix product goes to BLAS
+RESIZE_CACHE_BYTES = 4 << 20  # resize matrices kept for reuse (see _MatrixCache)
 
 if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up time
     import numpy.typing as npt
@@ -158,12 +160,15 @@ def dilate(a: np.ndarray, steps: int) -> np.ndarray:
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Horizontal runs of True: row, first column, end column (exclusive), in row-major order."""
-    p = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    h, w = mask.shape
+    p = np.zeros((h, w + 2), dtype=bool)
     p[:, 1:-1] = mask
-    d = np.diff(p, axis=1)
-    row, start = np.nonzero(d == 1)
-    _, end = np.nonzero(d == -1)
-    return row, start, end
+    # one pass over the edges (where a pixel differs from its left neighbour), starts and ends
+    # together: 4x faster than a nonzero per kind on a 640x480 frame (measured)
+    edge = np.flatnonzero(p[:, 1:] != p[:, :-1])
+    row, col = np.divmod(edge, w + 1)
+    start = p[:, 1:].reshape(-1)[edge]  # ink after the edge: a run starts there
+    return row[start], col[start], col[~start]
 
 
 def label_runs(row: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -254,9 +259,11 @@ def components(mask: np.ndarray, weights: np.ndarray) -> Components | None:
     comp = label_runs(row, start, end)
     n = int(comp.max()) + 1
     h, w = mask.shape
-    csum = np.zeros((h, w + 1), dtype=np.float64)
-    np.cumsum(weights, axis=1, out=csum[:, 1:])
-    mass = np.bincount(comp, csum[row, end] - csum[row, start], minlength=n)
+    # running sums of the rows that hold a run only (runs are in row-major order)
+    rows, at = np.unique(row, return_inverse=True)
+    csum = np.zeros((len(rows), w + 1), dtype=np.float64)
+    np.cumsum(weights[rows], axis=1, out=csum[:, 1:])
+    mass = np.bincount(comp, csum[at, end] - csum[at, start], minlength=n)
     area = np.bincount(comp, end - start, minlength=n).astype(np.float64)
     top, bottom = np.full(n, h), np.full(n, -1)
     left, right = np.full(n, w), np.full(n, -1)
@@ -346,12 +353,50 @@ def shrink(a: np.ndarray, k: int) -> np.ndarray:
     return a
 
 
-@functools.lru_cache(maxsize=512)
+class _MatrixCache:
+    """The most recently used resize matrices, up to ``budget`` bytes in all (thread-safe).
+
+    Bounded by bytes, not entries: a line's strip needs a matrix as large as the line is wide, and
+    a video of a moving number asks for new sizes for minutes (512 entries of those grew a 10-minute
+    stream's memory by a fifth); crops' matrices are small and stay.
+    """
+
+    def __init__(self, budget: int):
+        self._budget, self._bytes = budget, 0
+        self._items: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, src: int, dst: int) -> np.ndarray:
+        key = (src, dst)
+        with self._lock:
+            m = self._items.get(key)
+            if m is not None:
+                self._items.move_to_end(key)
+                return m
+        m = _build_resize_matrix(src, dst)
+        m.flags.writeable = False
+        with self._lock:
+            if key not in self._items and m.nbytes <= self._budget:
+                self._items[key] = m
+                self._bytes += m.nbytes
+                while self._bytes > self._budget:
+                    _, old = self._items.popitem(last=False)
+                    self._bytes -= old.nbytes
+        return m
+
+
+_MATRICES = _MatrixCache(RESIZE_CACHE_BYTES)
+
+
 def _resize_matrix(src: int, dst: int) -> np.ndarray:
     """[dst, src] weights: area averaging when shrinking, linear interpolation when growing.
 
-    Cached (the reader resizes hundreds of crops of a few sizes); callers never write to it.
+    Cached (the reader resizes hundreds of crops of a few sizes); read-only.
     """
+    return _MATRICES.get(src, dst)
+
+
+def _build_resize_matrix(src: int, dst: int) -> np.ndarray:
     m = np.zeros((dst, src), dtype=np.float32)
     if dst <= src:
         step = src / dst
