@@ -112,9 +112,9 @@ FLOORS: dict[str, tuple[Floor, ...]] = {
         Floor(_ONE_IMAGE.format("TF+Keras wall / mnist-edge predict wall"), 8, 16.4),
         Floor(_ONE_IMAGE.format("TF+Keras peak RSS / mnist-edge predict peak RSS"), 8, 12.2),
         # the live reader (checks/bench/live.py): frames/s reading the 640x480 video on one CPU,
-        # wall clock, decoding included, held at its target (33.1 measured with the other core
-        # busy, 29.2-29.7 with both cores loaded by other jobs); every change read once, in order
-        Floor("live.read.fps", 30, 33.1),
+        # wall clock, decoding included, held at its target (40.4 measured in `make bench
+        # BENCH_ARGS=--quick` with a niced job on the machine); every change read once, in order
+        Floor("live.read.fps", 30, 40.4),
         Floor("live.read.readings_wrong", 0, 0, at_most=True),
     ),
 }
