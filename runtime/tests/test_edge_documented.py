@@ -112,7 +112,8 @@ def test_read_crops_naming_a_file_is_one_line_and_exit_2(two_rows, artifacts, tm
 def test_help_of_read_and_bench_names_every_flag(command):
     done = run(command, "--help")
     assert done.returncode == 0 and done.stderr == ""
-    flags = {"read": ["--backend", "--threads", "--unverified", "--json", "--crops"],
+    flags = {"read": ["--backend", "--threads", "--unverified", "--json", "--crops", "--camera",
+                      "--video", "--every", "--stable", "--camera-api"],
              "bench": ["--backend", "--threads", "--json"]}[command]
     for flag in flags:
         assert flag in done.stdout, flag
