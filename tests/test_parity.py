@@ -285,8 +285,9 @@ def test_every_reader_file_on_every_backend_reads_like_the_keras_reader(reader_a
     n = len(("litert", "tflite-runtime", "tensorflow"))
     tflite_files = sum(f["format"] == "tflite" for f in manifest["line_reader"]["files"])
     assert len(reader["cross_backend"]) == tflite_files * n * (n - 1) // 2
-    for c in reader["cross_backend"]:
-        assert c["status"] == ("pass" if c["agreement"] >= 0.99 else "fail"), c
+    for c in reader["cross_backend"]:  # the format table's rule for two backends of one machine
+        rule = get_format(c["key"], READER_FORMATS).tolerance
+        assert c["status"] == ("pass" if c["agreement"] >= rule.cross_min_agreement else "fail"), c
     failing = [f"{p['key']} on {p['backend']}" for p in reader["pairs"] if p["status"] == "fail"]
     failing += [f"{c['key']} on {' vs '.join(c['backends'])}" for c in reader["cross_backend"]
                 if c["status"] == "fail"]
