@@ -115,12 +115,28 @@ def test_a_blank_image_is_an_answer_with_the_gate_and_an_error_without(clf, tmp_
     assert pred.refused.all() and all(w.startswith("blank") for w in pred.reasons)
 
 
-def test_read_answers_no_digit_for_a_shape_and_reads_numbers_as_before(clf, mnist_test):
+# Printed characters that do not look like a digit, for read: it cuts a line into marks and the
+# gate scores each, and the strokes of a letter often pass for a digit's (the gate's weak spot,
+# docs/no-digit.md): about half are answered "no digit" (13-16 of these 28 and 3 of the 4 shapes
+# on three trained readers, 2026-12-07)
+CHARACTERS = "ACEFHJKMNPQRTUVWXY%#@&?!*+=<"
+READ_REFUSED = 0.4
+
+
+def test_read_answers_no_digit_for_many_non_digits_and_reads_numbers_as_before(clf, mnist_test):
+    from PIL import Image, ImageDraw, ImageFont
+
     from common import photos
 
-    readings = [clf.read(image) for _, image in _pictures()]
+    font = ImageFont.load_default(size=110)
+    pictures = [image for name, image in _pictures() if not name.startswith("char-")]
+    for text in CHARACTERS:
+        im = Image.new("L", (160, 160), 255)
+        ImageDraw.Draw(im).text((80, 80), text, fill=0, font=font, anchor="mm")
+        pictures.append(np.asarray(im))
+    readings = [clf.read(image) for image in pictures]
     answered = [r for r in readings if r.no_digit is not None]
-    assert len(answered) >= len(readings) // 2, [r.number for r in readings]
+    assert len(answered) >= READ_REFUSED * len(readings), [r.number for r in readings]
     for r in answered:
         assert r.number == "" and r.digits == ()
         assert r.refused or r.no_digit.startswith(("blank", "no digit"))

@@ -225,9 +225,12 @@ def test_cli_video_json_lines_then_a_summary(artifacts, script_video, capsys):
 def test_cli_ctrl_c_stops_cleanly_with_a_summary(artifacts, clf, digits, known, tmp_path):
     c = _clip(clf, digits, known, [videos.Scene("42", 240)], seed=5)  # seconds to read
     path = videos.write_video(c, tmp_path / "long.mp4")
+    # Ctrl-C's default action in the child even when this run was started with SIGINT ignored
+    # (a background job): Python turns it into KeyboardInterrupt only then
     proc = subprocess.Popen([sys.executable, "-m", "mnist_edge", "read", str(artifacts),
                              "--video", str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stdout.readline()  # the first reading: the stream is under way
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
