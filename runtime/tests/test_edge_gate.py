@@ -117,7 +117,7 @@ def test_a_blank_image_is_an_answer_with_the_gate_and_an_error_without(clf, tmp_
 
 # Printed characters that do not look like a digit, for read: it cuts a line into marks and the
 # gate scores each, and the strokes of a letter often pass for a digit's (the gate's weak spot,
-# docs/no-digit.md): about half are answered "no digit" (13-16 of these 28 and 3 of the 4 shapes
+# docs/no-digit.md): about half are answered "no digit" (12-16 of these 28 and 3 of the 4 shapes
 # on three trained readers, 2026-12-07)
 CHARACTERS = "ACEFHJKMNPQRTUVWXY%#@&?!*+=<"
 READ_REFUSED = 0.4
