@@ -247,6 +247,8 @@ def test_cli_ctrl_c_stops_cleanly_with_a_summary(artifacts, clf, digits, known, 
     (["--video", "{text}"], "not a video OpenCV can decode"),
     (["--video", "{video}", "--every", "0"], "--every must be at least 1"),
     (["--video", "{video}", "--camera", "0"], "give image files, or --camera N, or --video"),
+    (["--camera", "99999999999"], "a camera index is a number from 0 to 2147483647"),
+    (["--camera", "-1"], "a camera index is a number from 0 to 2147483647"),
 ])
 def test_cli_mistakes_are_one_line(artifacts, script_video, tmp_path, capsys, args, message):
     text = tmp_path / "notes.mp4"

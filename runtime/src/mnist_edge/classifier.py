@@ -30,7 +30,6 @@ import numpy as np
 from mnist_edge import backends
 from mnist_edge.arrays import FLOAT_TOLERANCE
 from mnist_edge.errors import InputError, ModelError
-from mnist_edge.live import STABLE
 from mnist_edge.loading import input_spec, load_gate, load_model, one_path
 from mnist_edge.modelfile import read_model_bytes
 
@@ -407,13 +406,14 @@ class Classifier:
                                 decoded.size)
 
     def watch(self, source: str | os.PathLike[str] | int | FrameSource, every: int = 1,
-              stable: int = STABLE, camera_api: str = "auto") -> LiveStream:
+              stable: int | None = None, camera_api: str = "auto") -> LiveStream:
         """Read the numbers in a video file or a camera's frames; see ``mnist_edge.live``.
 
         Args:
             source: a video file's path, a camera index (0 for the first), or a FrameSource.
             every: read every k-th frame only (a video's others are passed over undecoded).
-            stable: frames in a row a reading must hold before it is reported as a change.
+            stable: frames in a row a reading must hold before it is reported as a change
+                (None: ``mnist_edge.live.STABLE``, 3).
             camera_api: "auto" (Picamera2 when installed, else OpenCV), "picamera2", "opencv".
 
         Returns:
@@ -425,8 +425,9 @@ class Classifier:
             SourceError: the camera or file cannot be opened (OpenCV missing included), or a
                 camera stops delivering frames while iterating.
         """
-        from mnist_edge.live import LiveStream, check_counts, open_source
+        from mnist_edge.live import STABLE, LiveStream, check_counts, open_source
 
+        stable = STABLE if stable is None else stable
         check_counts(every, stable)
         self.line_reader()  # a missing line reader is reported before the camera is opened
         return LiveStream(self.read, open_source(source, camera_api), every, stable)

@@ -193,7 +193,7 @@ def _decode(Image: ModuleType, fh: BinaryIO,
             from None
     except Exception as exc:  # Pillow's decoders raise many types on corrupt data
         if type(exc).__name__ != "UnidentifiedImageError":
-            raise InputError(f"{path}: cannot decode ({_short(exc)}); the file is corrupt or "
+            raise InputError(f"{path}: cannot decode ({short_error(exc)}); the file is corrupt or "
                              "truncated") from None
     fh.seek(0)
     other = _other_format(Image, fh.read(16))
@@ -413,6 +413,7 @@ def pil_to_array(img: PILImage) -> np.ndarray:
     return np.asarray(img)
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
+    """An exception as one short line: its type and the first line of its message."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:120]}" if text else type(exc).__name__

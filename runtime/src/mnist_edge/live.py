@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 import numpy as np
 
 from mnist_edge.errors import MnistEdgeError
+from mnist_edge.images import short_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -51,6 +52,7 @@ STABLE = 3           # frames in a row a reading must hold before it is reported
 FPS_WINDOW = 30      # frames over which the current frame rate is measured
 CAMERA_SIZE = (640, 480)  # the size asked of a camera: enough for a number held up to it
 CAMERA_APIS = ("auto", "picamera2", "opencv")
+MAX_CAMERA = 2**31 - 1    # a C int: the largest index OpenCV and libcamera take
 _OPENCV_HINT = 'OpenCV is not installed; pip install "mnist-edge[video]" (opencv-python-headless)'
 
 
@@ -166,13 +168,15 @@ class LiveStream:
                 self.stats.frames_skipped = self.source.skipped
 
     def _next(self) -> Frame | None:
-        """The next frame to read: every ``every``-th of a video (the others skipped)."""
+        """The next frame to read: of a video the first, then every ``every``-th (the others
+        passed over), as a live source delivers them."""
         if isinstance(self.source, _Newest):
             return self.source.read()
-        for _ in range(self.every - 1):
-            if not self.source.skip():
-                return None
-            self.stats.frames_skipped += 1
+        if self.stats.frames_read:
+            for _ in range(self.every - 1):
+                if not self.source.skip():
+                    return None
+                self.stats.frames_skipped += 1
         return self.source.read()
 
     def _fps(self) -> float:
@@ -237,8 +241,8 @@ def open_camera(index: int, api: str = "auto") -> FrameSource:
     or "auto" and Picamera2 is installed; else through OpenCV (USB cameras)."""
     if api not in CAMERA_APIS:
         raise MnistEdgeError(f"camera_api must be one of {', '.join(CAMERA_APIS)}, got {api!r}")
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-        raise MnistEdgeError(f"a camera index is a number from 0, got {index!r}")
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index <= MAX_CAMERA:
+        raise MnistEdgeError(f"a camera index is a number from 0 to {MAX_CAMERA}, got {index!r}")
     if api == "picamera2" or (api == "auto" and _has_picamera2()):
         return PiCamera(index)
     return OpenCVCamera(index)
@@ -326,10 +330,33 @@ class VideoFile:
         self._cap.release()
 
 
-class OpenCVCamera:
-    """A camera through OpenCV (V4L2 on Linux): USB webcams, and Pi cameras without Picamera2."""
+class _Camera:
+    """What the cameras share: frames numbered from 0, timed from the opening, lost in one
+    line."""
 
     live = True
+    name: str
+
+    def _opened(self) -> None:
+        self._index, self._start = 0, time.monotonic()
+
+    def _frame(self, gray: np.ndarray) -> Frame:
+        frame = Frame(self._index, time.monotonic() - self._start, gray)
+        self._index += 1
+        return frame
+
+    def _lost(self, why: str) -> SourceError:
+        return SourceError(f"{self.name} stopped delivering frames after {self._index} ({why})")
+
+    def skip(self) -> bool:
+        return self.read() is not None
+
+    def read(self) -> Frame | None:
+        raise NotImplementedError
+
+
+class OpenCVCamera(_Camera):
+    """A camera through OpenCV (V4L2 on Linux): USB webcams, and Pi cameras without Picamera2."""
 
     def __init__(self, index: int):
         self.name = f"camera {index}"
@@ -340,28 +367,20 @@ class OpenCVCamera:
                               "is using it (Linux lists cameras in /dev/video*)")
         self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, CAMERA_SIZE[0])
         self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, CAMERA_SIZE[1])
-        self._index, self._start = 0, time.monotonic()
+        self._opened()
 
     def read(self) -> Frame | None:
         ok, image = self._cap.read()
         if not ok or image is None:
-            raise SourceError(f"{self.name} stopped delivering frames after {self._index} "
-                              "(unplugged, or taken by another program)")
-        frame = Frame(self._index, time.monotonic() - self._start, _gray(self._cv2, image))
-        self._index += 1
-        return frame
-
-    def skip(self) -> bool:
-        return self.read() is not None
+            raise self._lost("unplugged, or taken by another program")
+        return self._frame(_gray(self._cv2, image))
 
     def close(self) -> None:
         self._cap.release()
 
 
-class PiCamera:
+class PiCamera(_Camera):
     """A Raspberry Pi camera module through Picamera2 (libcamera), as Raspberry Pi OS ships."""
-
-    live = True
 
     def __init__(self, index: int):
         self.name = f"camera {index}"
@@ -379,26 +398,17 @@ class PiCamera:
             self._cam.start()
         except Exception as exc:  # libcamera reports a missing or busy camera in many ways
             raise SourceError(f"{self.name} cannot be opened through Picamera2: "
-                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                              ) from None
-        self._index, self._start = 0, time.monotonic()
+                              f"{short_error(exc)}") from None
+        self._opened()
 
     def read(self) -> Frame | None:
         try:
             image = np.asarray(self._cam.capture_array("main"))
         except Exception as exc:  # the camera went away
-            raise SourceError(f"{self.name} stopped delivering frames after {self._index} "
-                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                              ) from None
+            raise self._lost(short_error(exc)) from None
         # "RGB888" is B, G, R in memory: luma with the weights in that order
         gray = image[..., :3].astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)
-        frame = Frame(self._index, time.monotonic() - self._start,
-                      np.clip(gray + 0.5, 0, 255).astype(np.uint8))
-        self._index += 1
-        return frame
-
-    def skip(self) -> bool:
-        return self.read() is not None
+        return self._frame(np.clip(gray + 0.5, 0, 255).astype(np.uint8))
 
     def close(self) -> None:
         try:
