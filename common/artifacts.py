@@ -39,6 +39,8 @@ TRAIN_FILES = frozenset({MODEL_FILE, HISTORY_FILE, CURVES_FILE, CONFUSION_FILE, 
 READER_TRAIN_FILES = frozenset({READER_FILE, READER_HISTORY_FILE, READER_CURVES_FILE,
                                 READER_METRICS_FILE, READER_CONFIG_FILE})
 GATE_TRAIN_FILES = frozenset({GATE_FILE, GATE_METRICS_FILE, GATE_CONFIG_FILE})
+GOLDEN_FILE = "golden.npz"  # the self-test's inputs and each exported file's outputs on them
+EXPORT_FILES = frozenset({GOLDEN_FILE})  # written by the export besides the model files
 
 
 def weights_sha256(model_keras: str | Path) -> str:
@@ -75,7 +77,7 @@ def problems(manifest: Manifest) -> list[str]:
 def is_fresh(folder: str | Path) -> bool:
     """True when ``folder`` holds an intact export of its current model.keras in every format, of
     its line_reader.keras, if any, in every reader format, and of its gate.keras, if any, in every
-    gate format."""
+    gate format, with the golden set of the self-test."""
     folder = Path(folder)
     manifest, model = read_export(folder), folder / MODEL_FILE
     if manifest is None or not model.is_file():
@@ -88,7 +90,7 @@ def is_fresh(folder: str | Path) -> bool:
             if exported(manifest) != sha256_file(folder / name):
                 return False
             wanted += table
-    return (exported_from(manifest) == sha256_file(model)
+    return (exported_from(manifest) == sha256_file(model) and "golden" in manifest.data
             and all(f.key in listed for f in wanted) and not problems(manifest))
 
 

@@ -47,7 +47,7 @@ from common.flags import option, positive_int
 from common.formats import GATE_KEYS, KEYS, READER_KEYS, ExportFormat
 from common.strips import CLASSES, HEIGHT
 from common.tf import KerasModelError, import_tensorflow, load_keras_model
-from export import gate_export, gate_files, line_export
+from export import gate_export, gate_files, golden, line_export
 from export import manifest as manifest_mod
 from export.context import ExportContext, calibration_sample
 from export.gate_export import GateVerification
@@ -200,11 +200,28 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
         gate_results, section = _gate(cfg, gate, gate_metrics, gate_formats, mnist, stage, log)
         if section is not None:
             manifest["gate"] = section
+        manifest["golden"] = _golden(cfg, manifest, mnist, keras_probs, reader, gate,
+                                     gate_metrics, stage, log)
         publish.write_json(stage / MANIFEST_FILE, manifest)
     return ExportResult(results, keras_accuracy, manifest, folder,
                         [str(r.failure) for r in [*results, *reader_results, *gate_results]
                          if not r.passed],
                         reader_results, gate_results)
+
+
+def _golden(cfg: ExportConfig, manifest: dict, mnist, keras_probs: np.ndarray, reader, gate,
+            gate_metrics: dict | None, stage: Path, log: Callable[[str], None]) -> dict:
+    """The manifest's ``golden`` section, its golden.npz written into ``stage``: test digits with
+    a clear margin for Keras (and the Keras gate, when the manifest lists gate files), lines the
+    Keras reader reads (when it lists reader files), and every listed file's outputs on them."""
+    scores = threshold = None
+    if gate is not None and gate_metrics is not None and manifest.get("gate"):
+        scores = keras_probabilities(gate, mnist.x_test)[:, gate_metrics["classes"].index("digit")]
+        threshold = gate_metrics["threshold"]
+    candidates = golden.pick_digits(mnist.y_test, keras_probs, scores, threshold)
+    lines = (golden.pick_lines(reader, cfg.data, cfg.seed)
+             if reader is not None and manifest.get("line_reader") else None)
+    return golden.build(stage, manifest, mnist.x_test, mnist.y_test, candidates, lines, log)
 
 
 def _load(path: Path, *expected):

@@ -337,3 +337,43 @@ def test_too_little_free_space_is_refused_before_converting(tmp_path, monkeypatc
         run(ExportConfig(artifacts=str(folder), formats="tflite_int8,onnx_int8"),
             log=lambda line: None)
     assert _snapshot(folder) == before
+
+
+def test_golden_set_holds_clear_keras_answers_and_the_table_rules(test_artifacts, reference):
+    # the self-test's inputs: MNIST test digits Keras reads right with a clear margin, every
+    # listed file's outputs on them, and each file's bound from the format table
+    from common.formats import all_formats, get_format
+    from export.golden import MIN_MARGIN, PER_DIGIT
+
+    manifest, _, y_test, probs = reference
+    section = manifest["golden"]
+    path = test_artifacts / section["path"]
+    assert section["sha256"] == _sha256(path) and section["size"] == path.stat().st_size
+    with np.load(path) as npz:
+        idx = npz["test_indices"]
+        assert np.array_equal(npz["labels"], y_test[idx])
+        assert np.bincount(npz["labels"], minlength=10).tolist() == [PER_DIGIT] * 10
+        top2 = np.sort(probs[idx], axis=1)[:, -2:]
+        assert (probs[idx].argmax(axis=1) == y_test[idx]).all()
+        assert (top2[:, 1] - top2[:, 0] >= MIN_MARGIN - 1e-6).all()
+        for entry in manifest["files"]:  # the outputs: the file's answers are the labels
+            assert (npz[f"out_{entry['key']}"].argmax(axis=1) == y_test[idx]).all()
+        for text, strip in zip(npz["texts"], npz["strips"], strict=True):
+            assert text and strip.shape[0] == 32
+    for key, rule in section["files"].items():
+        tol = get_format(key, all_formats()).tolerance
+        assert rule["max_diff"] == tol.golden_max_diff and rule["unit"] == tol.device_unit
+
+
+def test_int8_onnx_is_unsigned_on_both_sides(test_artifacts):
+    # U8U8: signed weights make onnxruntime's u8s8 products saturate on x86 without VNNI
+    import onnx
+
+    model = onnx.load(test_artifacts / "model_int8.onnx")
+    init = {t.name: t.data_type for t in model.graph.initializer}
+    quant = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    zero_points = [init[n.input[2]] for n in quant if len(n.input) > 2 and n.input[2] in init]
+    weights = [init[n.input[0]] for n in quant
+               if n.op_type == "DequantizeLinear" and n.input[0] in init]
+    assert zero_points and set(zero_points) <= {onnx.TensorProto.UINT8, onnx.TensorProto.INT32}
+    assert onnx.TensorProto.UINT8 in weights and onnx.TensorProto.INT8 not in weights

@@ -18,6 +18,7 @@ from mnist_edge.errors import (
                                IntegrityError,
                                MnistEdgeError,
                                ModelError,
+                               SelfTestError,
 )
 from mnist_edge.normalize import preprocess_image
 from mnist_edge.reader import Digit, Reading
@@ -25,4 +26,5 @@ from mnist_edge.reader import Digit, Reading
 __version__ = "0.1.0"
 __all__ = ["Classifier", "Prediction", "FileResult", "Reading", "Digit", "preprocess_image",
            "MnistEdgeError",
-           "ModelError", "IntegrityError", "BackendError", "InputError", "BlankImageError"]
+           "ModelError", "IntegrityError", "BackendError", "InputError", "BlankImageError",
+           "SelfTestError"]

@@ -29,7 +29,7 @@ import numpy as np
 
 from mnist_edge import backends
 from mnist_edge.arrays import FLOAT_TOLERANCE
-from mnist_edge.errors import InputError, ModelError
+from mnist_edge.errors import InputError, MnistEdgeError, ModelError
 from mnist_edge.loading import input_spec, load_gate, load_model, one_path
 from mnist_edge.modelfile import read_model_bytes
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up tim
     from PIL.Image import Image as PILImage
 
     from mnist_edge.gate import Gate
+    from mnist_edge.golden import SelfTest
     from mnist_edge.linereader import LineReader
     from mnist_edge.live import FrameSource, LiveStream
     from mnist_edge.manifest import FileEntry, Manifest
@@ -150,7 +151,8 @@ class Classifier:
     @classmethod
     def load(cls, path: str | os.PathLike[str], backend: str = "auto", threads: int = 1,
              key: str | None = None, probe: bool | None = None,
-             prefer: str | None = None, gate: bool = True) -> Classifier:
+             prefer: str | None = None, gate: bool = True, self_test: bool = False
+             ) -> Classifier:
         """Load a model for prediction.
 
         Args:
@@ -176,12 +178,18 @@ class Classifier:
                 precision, on the same backend, checked like the model), so that
                 ``predict_files``, ``read`` and ``predict(..., refuse=True)`` answer "no digit".
                 False, or a manifest without a gate: no refusals but blank arrays with refuse.
+            self_test: run the loaded file (and its gate's) on the golden set the export wrote
+                into the artifacts folder, and raise SelfTestError unless it answers every
+                golden digit as at export with outputs within the manifest's rule: proof that
+                this device's interpreter computes this file right (a few ms; ``mnist-edge
+                verify`` does it for every file).
 
         Returns:
             A Classifier holding one interpreter, reused by every call.
 
         Raises:
-            ModelError, IntegrityError, BackendError: one-line messages saying what to do.
+            ModelError, IntegrityError, BackendError, SelfTestError: one-line messages saying
+            what to do.
         """
         loaded = load_model(path, backend, threads, key, probe, prefer)
         clf = cls(loaded.backend, loaded.path, loaded.precision, loaded.manifest, loaded.entry)
@@ -194,7 +202,38 @@ class Classifier:
                                 classes=len(section.classes)),
                             section.threshold, section.calibration,
                             section.classes.index("digit"))
+        if self_test is True:
+            from mnist_edge.golden import raise_on_failure
+
+            raise_on_failure(clf.self_test())
+        elif self_test is not False:
+            raise MnistEdgeError(f"self_test must be True or False, got {self_test!r}")
         return clf
+
+    def self_test(self) -> list[SelfTest]:
+        """Run the loaded file, and its gate's file when it has one, on the golden set its export
+        wrote (docs/self-test.md): one result each, ``passed`` when it answers every golden digit
+        as at export with outputs within the manifest's rule. ModelError when the Classifier was
+        not loaded through an artifacts folder with a golden set."""
+        from mnist_edge import golden
+
+        manifest, entry = self.manifest, self.entry
+        if manifest is None or entry is None:
+            raise ModelError(f"{self.path}: the self-test needs the file's artifacts folder (its "
+                             "manifest lists the golden set); load the folder instead of the file")
+        gold = golden.read_golden(manifest)
+        results = [golden.compare(entry, self.backend, *golden.classifier_outputs(self, gold),
+                                  gold, golden.expected_answers(entry, manifest, gold))]
+        gate = self.gate
+        if gate is not None and manifest.gate is not None:
+            model = gate.model
+            if isinstance(model, Classifier) and model.entry is not None:
+                results.append(golden.compare(
+                    model.entry, model.backend,
+                    *golden.gate_outputs(model, gate.threshold,
+                                         manifest.gate.classes.index("digit"), gold),
+                    gold, golden.expected_answers(model.entry, manifest, gold)))
+        return results
 
     @property
     def threshold(self) -> float | None:

@@ -448,27 +448,54 @@ def _info_args(p: argparse.ArgumentParser) -> None:
 
 def _verify_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("artifacts", help="artifacts folder or its manifest.json")
+    p.add_argument("--backend", default="auto", choices=["auto", *backends.BACKENDS],
+                   help="run the files on this backend (default: each file's first installed "
+                        "one); files of the other format are not run")
+    p.add_argument("--no-run", action="store_true",
+                   help="check sizes and sha256 only; do not run the files on the golden set")
 
 
 def _verify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from mnist_edge import selftest
+    from mnist_edge.errors import IntegrityError
+    from mnist_edge.golden import SelfTest
     from mnist_edge.manifest import verify_all
 
-    results = verify_all(Path(args.artifacts))
+    folder = Path(args.artifacts)
+    results = verify_all(folder)
+    runs: dict[str, SelfTest | str] = {}
+    golden_damaged = False
+    if not args.no_run:
+        try:
+            runs = {entry.key: outcome for entry, outcome in
+                    selftest.verify_folder(folder, args.backend)}
+        except MnistEdgeError as exc:  # no golden set (an older export), or a damaged one
+            print(printable(f"mnist-edge: files not run on the golden set: {exc}"),
+                  file=sys.stderr)
+            golden_damaged = isinstance(exc, IntegrityError)
     width = max([16] + [len(entry.key) + 1 for entry, _ in results])  # the reader's keys are longer
+    copied = answered = 0  # files unlike the manifest; files answering unlike the export
     for entry, problem in results:
-        if problem is None:
-            print(printable(f"OK    {entry.key:<{width}}{entry.path}  {entry.size} bytes  "
-                            f"sha256 {entry.sha256[:12]}..."))
-        else:
+        run = runs.get(entry.key)
+        if problem is not None:
+            copied += 1
             print(printable(f"FAIL  {entry.key:<{width}}{entry.path}: {problem}"))
-    bad = sum(problem is not None for _, problem in results)
-    if bad:
-        print(f"mnist-edge: {bad} of {len(results)} files do not match the manifest; "
+            continue
+        passed = not isinstance(run, SelfTest) or run.passed
+        answered += not passed
+        shown = f"  {run.summary() if isinstance(run, SelfTest) else run}" if run else ""
+        print(printable(f"{'OK  ' if passed else 'FAIL'}  {entry.key:<{width}}{entry.path}  "
+                        f"{entry.size} bytes  sha256 {entry.sha256[:12]}...{shown}"))
+    if copied:
+        print(f"mnist-edge: {copied} of {len(results)} files do not match the manifest; "
               "copy the artifacts folder again", file=sys.stderr)
-        return EXIT_SOME_FAILED
-    return EXIT_OK
+    if answered:
+        print(f"mnist-edge: {answered} of {len(results)} files answer the golden set unlike at "
+              "export on this device: do not trust their answers here; try another backend "
+              "(--backend) or file, and report the interpreter and CPU", file=sys.stderr)
+    return EXIT_SOME_FAILED if copied or answered or golden_damaged else EXIT_OK
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
@@ -493,7 +520,8 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None
                  "reading order", _read_args, _read),
         "info": ("show a model's format, backend, tensors, quantization and manifest data",
                  _info_args, _info),
-        "verify": ("check every file of an artifacts folder against its manifest",
+        "verify": ("check every file of an artifacts folder against its manifest, and run each "
+                   "on the golden set its export wrote (answers and outputs as at export)",
                    _verify_args, _verify),
         "bench": ("time a model (or every file of an artifacts folder) on this device: latency, "
                   "throughput, load time, memory", _bench_args, _bench),

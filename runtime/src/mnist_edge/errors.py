@@ -19,6 +19,11 @@ class IntegrityError(ModelError):
     """A model file does not match the size or sha256 its manifest declares."""
 
 
+class SelfTestError(ModelError):
+    """A model file answers its golden set on this device unlike at export: the interpreter's
+    kernels, or the file, are not what the export verified."""
+
+
 class BackendError(MnistEdgeError):
     """No installed interpreter can run the model (the message says what to pip install)."""
 

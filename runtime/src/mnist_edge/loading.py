@@ -102,6 +102,11 @@ def load_gate(model: Loaded, threads: int) -> Loaded:
     return _from_manifest(manifest, "auto", threads, None, files)
 
 
+def load_entry(manifest: Manifest, entry: FileEntry, backend: str) -> Loaded:
+    """The file of ``entry`` (any section's) on ``backend``, checked like any listed file."""
+    return _from_manifest(manifest, backend, 1, entry.key, (entry,))
+
+
 def _check_request(path: object, backend: object, threads: object, key: object,
                    example: str) -> tuple[Path, int]:
     """The path and thread count of a load request, once its arguments are checked."""
