@@ -35,7 +35,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from common import formats
-from common.artifacts import GATE_TRAIN_FILES, MANIFEST_FILE, READER_TRAIN_FILES, TRAIN_FILES
+from common.artifacts import (
+    EXPORT_REPORT_FILES,
+    GATE_TRAIN_FILES,
+    MANIFEST_FILE,
+    READER_TRAIN_FILES,
+    TRAIN_FILES,
+)
 
 # How long a second run on the same folder waits for the first before refusing: long enough for
 # `make train export` started twice (the second run queues behind a whole training run).
@@ -101,9 +107,11 @@ def _exchange(a: Path, b: Path) -> bool:
 # --- what may be in an artifacts folder ----------------------------------------------------------
 
 def allowed_names() -> frozenset[str]:
-    """The file names an mnist-edge artifacts set holds (training files, exports, manifest)."""
+    """The file names an mnist-edge artifacts set holds (training files, exports, their reports,
+    manifest)."""
     exported = {f.filename for f in formats.all_formats()}
-    return TRAIN_FILES | READER_TRAIN_FILES | GATE_TRAIN_FILES | exported | {MANIFEST_FILE}
+    return (TRAIN_FILES | READER_TRAIN_FILES | GATE_TRAIN_FILES | exported | EXPORT_REPORT_FILES
+            | {MANIFEST_FILE})
 
 
 def _is_own_debris(name: str) -> bool:
