@@ -152,3 +152,23 @@ def test_report_is_written_beside_the_files(tiny):
     text = (folder / "quantization.md").read_text()
     assert "model_int8.tflite" in text and "**worst**" in text
     assert "<- worst" in report.table()
+
+
+def _cli(*args: str):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "runtime" / "src"),
+                                                         str(root)])}
+    return subprocess.run([sys.executable, "-m", "export.quant_report", *args], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_command_line_errors_are_one_line(tmp_path):
+    shown = _cli("--help")
+    assert shown.returncode == 0 and "--int8" in shown.stdout and "--artifacts" in shown.stdout
+    missing = _cli("--artifacts", str(tmp_path))
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "export first" in missing.stderr
