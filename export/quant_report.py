@@ -30,27 +30,24 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from common import entry, publish
+from common import entry, formats, publish
 from common.artifacts import MANIFEST_FILE, QUANT_JSON_FILE, QUANT_MD_FILE, read_export
 from common.data import DataError
 from common.flags import option, parse, positive_int
-from common.formats import FORMATS, GATE_FORMATS, READER_FORMATS, ExportFormat
+from common.formats import ExportFormat
 
 PROG = "python -m export.quant_report"
+REJECTED = "rejected int8 files"  # ExportContext.cache key: format key -> a rejected file's bytes
 IMAGES = 200   # calibration images the report runs on: a few seconds for every file
 BATCH = 100    # images per interpreter call (bounds the memory of the preserved tensors)
 # the printed table leaves out layers adding less error than this: the exported models' layers
 # add theirs at 37-52 dB, the input's rounding and reordered float sums at 140 dB and more
 SHOWN_DB = 60.0
-# the models of an export: (name, manifest section or None for the top level, format table)
-SIDES: tuple[tuple[str, str | None, tuple[ExportFormat, ...]], ...] = (
-    ("classifier", None, FORMATS), ("line_reader", "line_reader", READER_FORMATS),
-    ("gate", "gate", GATE_FORMATS))
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,7 @@ class FileReport:
     images: int
     layers: list[Layer]
     seconds: float
+    rejected: bool = False  # verification rejected the file: the export did not publish it
 
     @property
     def worst(self) -> Layer | None:
@@ -94,7 +92,8 @@ class FileReport:
         """The JSON form."""
         worst = self.worst
         return {"key": self.key, "file": self.path, "float_file": self.float_path,
-                "images": self.images, "worst_layer": worst.name if worst else None,
+                "rejected": self.rejected, "images": self.images,
+                "worst_layer": worst.name if worst else None,
                 "seconds": round(self.seconds, 2), "layers": [x.as_dict() for x in self.layers]}
 
 
@@ -110,7 +109,8 @@ class QuantReport:
         if not self.files:
             return "quantization report: no int8 file with its float counterpart"
         rows: list[tuple[str, ...]] = [
-            (f.key, layer.name, layer.op, _db(layer.sqnr_db), _db(layer.added_db),
+            (f.key + (" (rejected)" if f.rejected else ""), layer.name, layer.op,
+             _db(layer.sqnr_db), _db(layer.added_db),
              f"{layer.clipped:.2%}", "<- worst" if layer is f.worst else "")
             for f in self.files for i, layer in enumerate(f.layers)
             if every or layer.added_db < SHOWN_DB or i == len(f.layers) - 1]
@@ -131,6 +131,8 @@ class QuantReport:
             blame = (f"`{worst.name}` ({worst.op}), adds error at {_db(worst.added_db)} dB"
                      if worst else "none")
             out += [f"## {f.key}: `{f.path}` against `{f.float_path}`", "",
+                    *([f"Verification rejected `{f.path}`; the export did not publish it.", ""]
+                      if f.rejected else []),
                     f"{f.images} images; worst layer: {blame}.",
                     "", "| # | layer | op | SQNR dB | added dB | RMS error (steps) | "
                         "max error | max error (steps) | clipped | |",
@@ -416,6 +418,14 @@ def compare(int8_path: Path, float_path: Path, images, key: str = "") -> FileRep
                       len(images), layers, time.perf_counter() - start)
 
 
+def sides() -> tuple[tuple[str, str | None, tuple[ExportFormat, ...]], ...]:
+    """The models of an export: (name, manifest section or None for the top level, format
+    table), read from the tables when called."""
+    return (("classifier", None, formats.FORMATS),
+            ("line_reader", "line_reader", formats.READER_FORMATS),
+            ("gate", "gate", formats.GATE_FORMATS))
+
+
 def pairs(table: tuple[ExportFormat, ...]) -> list[tuple[ExportFormat, ExportFormat]]:
     """(int8 row, float row of the same kind) of a format table."""
     return [(q, f) for q in table if q.precision == "int8" for f in table
@@ -423,20 +433,31 @@ def pairs(table: tuple[ExportFormat, ...]) -> list[tuple[ExportFormat, ExportFor
 
 
 def build(folder: Path, images: dict[str, np.ndarray | list[np.ndarray]],
-          log: Callable[[str], None] = print) -> QuantReport:
+          log: Callable[[str], None] = print, rejected: dict[str, bytes] | None = None
+          ) -> QuantReport:
     """The report of every int8 file in ``folder`` whose float counterpart is there too, on
-    ``images[side]`` (a side without images is left out)."""
+    ``images[side]`` (a side without images is left out); ``rejected``: int8 files verification
+    rejected (format key -> content), reported in place of the missing file."""
+    import tempfile
+
+    rejected = rejected or {}
     found = []
-    for side, _, table in SIDES:
+    for side, _, table in sides():
         for q, f in pairs(table):
-            if side in images and (folder / q.filename).is_file() \
-                    and (folder / f.filename).is_file():
+            if side in images and (folder / f.filename).is_file() \
+                    and ((folder / q.filename).is_file() or q.key in rejected):
                 found.append((q, f, images[side]))
     reports = []
     for i, (q, f, sample) in enumerate(found, 1):
         log(f"  quantization report {i}/{len(found)}: {q.filename} against {f.filename} on "
             f"{len(sample)} calibration images")
-        reports.append(compare(folder / q.filename, folder / f.filename, sample, q.key))
+        if (folder / q.filename).is_file():
+            reports.append(compare(folder / q.filename, folder / f.filename, sample, q.key))
+            continue
+        with tempfile.TemporaryDirectory(prefix="mnist-edge-rejected-") as tmp:
+            (Path(tmp) / q.filename).write_bytes(rejected[q.key])
+            report = compare(Path(tmp) / q.filename, folder / f.filename, sample, q.key)
+        reports.append(replace(report, rejected=True))
     return QuantReport(reports)
 
 
@@ -444,6 +465,24 @@ def write(report: QuantReport, folder: Path) -> None:
     """quantization.md and quantization.json into ``folder``, each atomically."""
     publish.write_bytes(folder / QUANT_MD_FILE, report.markdown().encode())
     publish.write_json(folder / QUANT_JSON_FILE, report.as_dict())
+
+
+@dataclass
+class Inputs:
+    """What an export run hands the report: each model's calibration sample (``images``) and
+    its contexts, whose cache holds the int8 files verification rejected (under REJECTED)."""
+
+    images: dict = field(default_factory=dict)
+    contexts: list = field(default_factory=list)
+
+    def add(self, side: str, ctx) -> None:
+        """Record ``side``'s ExportContext."""
+        self.images[side] = sample(side, ctx.calibration)
+        self.contexts.append(ctx)
+
+    def rejected(self) -> dict[str, bytes]:
+        """The rejected int8 files of every side: format key -> content."""
+        return {k: v for ctx in self.contexts for k, v in ctx.cache.get(REJECTED, {}).items()}
 
 
 # --- the images ---------------------------------------------------------------------------------
@@ -479,7 +518,7 @@ def images_for(folder: Path, images: dict, settings: dict, x_train: np.ndarray) 
     """``images`` (side -> sample) completed for the sides whose int8 files ``folder`` holds
     (files an export carried over), remade with ``calibration_images``."""
     out = dict(images)
-    for side, _, table in SIDES:
+    for side, _, table in sides():
         if side not in out and any((folder / q.filename).is_file() for q, _ in pairs(table)):
             out[side] = calibration_images(side, settings, x_train)
     return out
@@ -527,9 +566,10 @@ def _run(cfg: ReportConfig) -> int:
         return _report_own(cfg, folder, settings)
     with publish.exclusive(folder):  # the files stay as they are until the report is written
         x_train = _training_images(settings)
-        sides = [s for s, section, _ in SIDES if section is None or manifest.data.get(section)]
+        exported = [s for s, section, _ in sides()
+                    if section is None or manifest.data.get(section)]
         report = build(folder, {s: calibration_images(s, settings, x_train, cfg.images)
-                                for s in sides},
+                                for s in exported},
                        log=lambda line: print(line, file=sys.stderr, flush=True))
         print(report.table(every=True))
         with publish.staging(folder) as stage:
@@ -561,11 +601,11 @@ def _training_images(settings: dict) -> np.ndarray:
 def _own(cfg: ReportConfig) -> tuple[str, ExportFormat, ExportFormat]:
     """(side, int8 row, float row) that --int8/--format name."""
     name = Path(str(cfg.int8)).name
-    for side, _, table in SIDES:
+    for side, _, table in sides():
         for q, f in pairs(table):
             if q.key == cfg.format or (cfg.format is None and q.filename == name):
                 return side, q, f
-    keys = ", ".join(q.key for _, _, t in SIDES for q, _ in pairs(t))
+    keys = ", ".join(q.key for _, _, t in sides() for q, _ in pairs(t))
     raise ValueError(f"--int8 {cfg.int8}: say which file it stands for with --format, one of "
                      f"{keys}" if cfg.format is None else f"--format {cfg.format}: not an int8 "
                      f"format; choose one of {keys}")

@@ -24,7 +24,7 @@ LAYERS = ("conv_a", "conv_b", "dense", "out")
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """(folder with model_int8.tflite, model_float32.tflite, model.onnx, model_int8.onnx of a
-    small trained CNN, 100 calibration images)."""
+    small trained CNN and its model.keras, 100 calibration images)."""
     if local_mnist() is None:
         pytest.skip("no local MNIST ($MNIST_DATA) to train the small model on")
     from common.data import load_mnist, to_model_input
@@ -51,6 +51,7 @@ def tiny(tmp_path_factory):
     ctx = ExportContext(model=model, calibration=x[:100], opset=17, source_sha256="-",
                         weights_sha256="-")
     folder = tmp_path_factory.mktemp("tiny")
+    model.save(folder / "model.keras")
     to_tflite.convert_int8(ctx, folder / "model_int8.tflite")
     to_tflite.convert_float32(ctx, folder / "model_float32.tflite")
     to_onnx.convert_float32(ctx, folder / "model.onnx")
@@ -172,3 +173,27 @@ def test_command_line_errors_are_one_line(tmp_path):
     missing = _cli("--artifacts", str(tmp_path))
     assert missing.returncode == 1
     assert missing.stderr.strip().count("\n") == 0 and "export first" in missing.stderr
+
+
+def test_export_reports_the_int8_file_it_rejects(tiny, tmp_path, monkeypatch, capsys):
+    """An int8 file that fails verification is not published, and the report still covers it."""
+    import shutil
+    from dataclasses import replace
+
+    from common import formats
+    from export.__main__ import main
+
+    folder = tmp_path / "artifacts"
+    folder.mkdir()
+    shutil.copy(tiny[0] / "model.keras", folder)
+    impossible = replace(formats.INT8, min_agreement=1.01)
+    monkeypatch.setattr(formats, "FORMATS", tuple(
+        replace(f, tolerance=impossible) if f.key == "tflite_int8" else f
+        for f in formats.FORMATS))
+    code = main(["--artifacts", str(folder), "--formats", "tflite_int8,tflite_float32",
+                 "--calibration-samples", "100", "--data", str(local_mnist())])
+    assert code == 1 and not (folder / "model_int8.tflite").exists()
+    assert "tflite_int8 (rejected)" in capsys.readouterr().out
+    data = json.loads((folder / "quantization.json").read_text())
+    assert [(f["key"], f["rejected"]) for f in data["files"]] == [("tflite_int8", True)]
+    assert "Verification rejected `model_int8.tflite`" in (folder / "quantization.md").read_text()
