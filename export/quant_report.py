@@ -247,7 +247,7 @@ def _quantization(scale: np.ndarray, zero: np.ndarray, axis: int, ndim: int, dty
     shape = [1] * ndim
     if scale.size > 1:
         shape[axis] = scale.size
-    s = scale.astype(np.float64).reshape(shape)
+    s = np.maximum(scale.astype(np.float64), np.finfo(np.float64).tiny).reshape(shape)
     z = zero.astype(np.float64).reshape(shape) if zero.size > 1 else \
         np.full(shape, float(zero.reshape(-1)[0]) if zero.size else 0.0)
     return s, z, (info.min - z) * s, (info.max - z) * s
