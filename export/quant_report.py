@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -267,9 +268,11 @@ def _tflite(int8_path: Path, float_path: Path, images) -> list[_Tensor]:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     def load(path: Path):
-        return Interpreter(model_path=str(path), experimental_preserve_all_tensors=True,
-                           experimental_op_resolver_type=(
-                               OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+        with warnings.catch_warnings():  # its "for debugging only" notice: this is debugging
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+            return Interpreter(model_path=str(path), experimental_preserve_all_tensors=True,
+                               experimental_op_resolver_type=(
+                                   OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
 
     qi, fi = load(int8_path), load(float_path)
     # the op graph: the interpreter's own description (what TensorFlow's QuantizationDebugger reads)

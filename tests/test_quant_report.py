@@ -193,7 +193,9 @@ def test_export_reports_the_int8_file_it_rejects(tiny, tmp_path, monkeypatch, ca
     code = main(["--artifacts", str(folder), "--formats", "tflite_int8,tflite_float32",
                  "--calibration-samples", "100", "--data", str(local_mnist())])
     assert code == 1 and not (folder / "model_int8.tflite").exists()
-    assert "tflite_int8 (rejected)" in capsys.readouterr().out
+    shown = capsys.readouterr()
+    assert "tflite_int8 (rejected)" in shown.out
+    assert len(shown.err.strip().splitlines()) == 1  # the rejection's line, no warnings
     data = json.loads((folder / "quantization.json").read_text())
     assert [(f["key"], f["rejected"]) for f in data["files"]] == [("tflite_int8", True)]
     assert "Verification rejected `model_int8.tflite`" in (folder / "quantization.md").read_text()
