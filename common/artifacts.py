@@ -40,7 +40,12 @@ READER_TRAIN_FILES = frozenset({READER_FILE, READER_HISTORY_FILE, READER_CURVES_
                                 READER_METRICS_FILE, READER_CONFIG_FILE})
 GATE_TRAIN_FILES = frozenset({GATE_FILE, GATE_METRICS_FILE, GATE_CONFIG_FILE})
 GOLDEN_FILE = "golden.npz"  # the self-test's inputs and each exported file's outputs on them
-EXPORT_FILES = frozenset({GOLDEN_FILE})  # written by the export besides the model files
+# the export's quantization report (export/quant_report.py), written beside the exported files
+QUANT_MD_FILE = "quantization.md"
+QUANT_JSON_FILE = "quantization.json"
+EXPORT_REPORT_FILES = frozenset({QUANT_MD_FILE, QUANT_JSON_FILE})
+# written by the export besides the model files and the manifest
+EXPORT_FILES = frozenset({GOLDEN_FILE}) | EXPORT_REPORT_FILES
 
 
 def weights_sha256(model_keras: str | Path) -> str:
@@ -115,7 +120,7 @@ def _source_sha256(section: dict) -> str | None:
 
 
 def drop_exports(folder: Path) -> None:
-    """Remove an export (the format table's files and manifest.json): it describes an older
-    model."""
-    for name in [f.filename for f in formats.all_formats()] + [MANIFEST_FILE]:
+    """Remove an export (the format table's files, its golden set and reports, manifest.json): it
+    describes an older model."""
+    for name in [f.filename for f in formats.all_formats()] + [MANIFEST_FILE, *EXPORT_FILES]:
         (folder / name).unlink(missing_ok=True)

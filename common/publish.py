@@ -107,7 +107,8 @@ def _exchange(a: Path, b: Path) -> bool:
 # --- what may be in an artifacts folder ----------------------------------------------------------
 
 def allowed_names() -> frozenset[str]:
-    """The file names an mnist-edge artifacts set holds (training files, exports, manifest)."""
+    """The file names an mnist-edge artifacts set holds (training files, exports, their reports,
+    manifest)."""
     exported = {f.filename for f in formats.all_formats()}
     return (TRAIN_FILES | READER_TRAIN_FILES | GATE_TRAIN_FILES | exported | EXPORT_FILES
             | {MANIFEST_FILE})

@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 
 from common import entry
-from common.artifacts import GATE_FILE, MANIFEST_FILE, READER_FILE
+from common.artifacts import (
+    GATE_FILE,
+    MANIFEST_FILE,
+    QUANT_JSON_FILE,
+    QUANT_MD_FILE,
+    READER_FILE,
+)
 from common.data import DataError
 from common.flags import parse
 from export.export import ExportConfig, ExportError, run
@@ -47,9 +53,13 @@ def _export(cfg: ExportConfig) -> int:
     result = run(cfg, log=lambda line: print(line, flush=True))
     print()
     print(result.table())
+    if result.quantization is not None:
+        print()
+        print(result.quantization.table())
     listed = [e["path"] for e in result.manifest["files"]] + [
         e["path"] for side in ("line_reader", "gate") for e in
-        (result.manifest.get(side) or {"files": []})["files"]]
+        (result.manifest.get(side) or {"files": []})["files"]] + [
+        result.manifest["golden"]["path"], QUANT_MD_FILE, QUANT_JSON_FILE]
     files = ", ".join(listed) or "no files"
     print(f"\npublished in {cfg.artifacts}/: {files}, {MANIFEST_FILE}")
     if result.failures:

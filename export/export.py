@@ -47,7 +47,7 @@ from common.flags import option, positive_int
 from common.formats import GATE_KEYS, KEYS, READER_KEYS, ExportFormat
 from common.strips import CLASSES, HEIGHT
 from common.tf import KerasModelError, import_tensorflow, load_keras_model
-from export import gate_export, gate_files, golden, line_export
+from export import gate_export, gate_files, golden, line_export, quant_report
 from export import manifest as manifest_mod
 from export.context import ExportContext, calibration_sample
 from export.gate_export import GateVerification
@@ -110,6 +110,7 @@ class ExportResult:
     failures: list[str] = field(default_factory=list)
     reader_results: list[ReaderVerification] = field(default_factory=list)
     gate_results: list[GateVerification] = field(default_factory=list)
+    quantization: quant_report.QuantReport | None = None  # per layer, int8 against float
 
     def table(self) -> str:
         """The verification table."""
@@ -194,19 +195,25 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
         manifest = manifest_mod.build(entries, model_path, training, keras_accuracy,
                                       manifest_mod.versions(tf.__version__, keras.__version__),
                                       settings)
-        reader_results, section = _reader(cfg, reader, reader_formats, folder, stage, log)
+        quant = quant_report.Inputs()
+        quant.add("classifier", ctx)
+        reader_results, section = _reader(cfg, reader, reader_formats, folder, stage, log, quant)
         if section is not None:
             manifest["line_reader"] = section
-        gate_results, section = _gate(cfg, gate, gate_metrics, gate_formats, mnist, stage, log)
+        gate_results, section = _gate(cfg, gate, gate_metrics, gate_formats, mnist, stage, log,
+                                      quant)
         if section is not None:
             manifest["gate"] = section
         manifest["golden"] = _golden(cfg, manifest, mnist, keras_probs, reader, gate,
                                      gate_metrics, stage, log)
+        quantization = quant_report.build(stage, quant_report.images_for(
+            stage, quant.images, settings, mnist.x_train), log, quant.rejected())
+        quant_report.write(quantization, stage)
         publish.write_json(stage / MANIFEST_FILE, manifest)
     return ExportResult(results, keras_accuracy, manifest, folder,
                         [str(r.failure) for r in [*results, *reader_results, *gate_results]
                          if not r.passed],
-                        reader_results, gate_results)
+                        reader_results, gate_results, quantization)
 
 
 def _golden(cfg: ExportConfig, manifest: dict, mnist, keras_probs: np.ndarray, reader, gate,
@@ -263,11 +270,12 @@ def _listed(every: tuple[ExportFormat, ...], kept: list[dict], results: list, st
 
 
 def _reader(cfg: ExportConfig, model, formats: tuple[ExportFormat, ...], folder: Path,
-            stage: Path, log: Callable[[str], None]
+            stage: Path, log: Callable[[str], None], quant: quant_report.Inputs
             ) -> tuple[list[ReaderVerification], dict | None]:
     """Export and verify the reader's files into ``stage``; (their results, the manifest's
     ``line_reader`` section, None without a reader). Files not requested are carried over from
-    the current manifest when they come from the same line_reader.keras."""
+    the current manifest when they come from the same line_reader.keras. ``quant`` gets what
+    the quantization report needs of them."""
     every = export_formats.READER_FORMATS
     if model is None:  # no reader: no reader file the manifest does not describe
         _listed(every, [], [], stage)
@@ -286,6 +294,7 @@ def _reader(cfg: ExportConfig, model, formats: tuple[ExportFormat, ...], folder:
                             weights_sha256=weights_sha256(path), verbose=cfg.verbose)
         log(f"line reader: Keras reads {ref.exact_rate:.2%} of {len(ref.lines.labels)} test "
             f"lines exactly (digits {ref.digit_accuracy:.2%})")
+        quant.add("line_reader", ctx)
         results = _export_each(formats, ctx, stage, lambda fmt, tmp, took: line_export.verify(
             fmt, tmp, ref, took), log)
     old = manifest_mod.carried_over_reader(folder, source_sha256,
@@ -299,11 +308,12 @@ def _reader(cfg: ExportConfig, model, formats: tuple[ExportFormat, ...], folder:
 
 
 def _gate(cfg: ExportConfig, model, metrics: dict | None, formats: tuple[ExportFormat, ...],
-          mnist, stage: Path, log: Callable[[str], None]
+          mnist, stage: Path, log: Callable[[str], None], quant: quant_report.Inputs
           ) -> tuple[list[GateVerification], dict | None]:
     """Export and verify the gate's files into ``stage``; (their results, the manifest's ``gate``
     section, None without a gate). Files not requested are carried over from the current
-    manifest when they come from the same gate.keras."""
+    manifest when they come from the same gate.keras. ``quant`` gets what the quantization
+    report needs of them."""
     every = export_formats.GATE_FORMATS
     if model is None or metrics is None:  # no gate: no gate file the manifest does not describe
         _listed(every, [], [], stage)
@@ -326,6 +336,7 @@ def _gate(cfg: ExportConfig, model, metrics: dict | None, formats: tuple[ExportF
             f"{summary['heldout_refusals']:.1%} of {summary['nondigits']} held-out non-digits and "
             f"{summary['test_false_refusals']:.2%} of {summary['test_images']} MNIST test digits; "
             f"calibrating int8 on {len(ctx.calibration)} digits and non-digits")
+        quant.add("gate", ctx)
         results = _export_each(formats, ctx, stage, lambda fmt, tmp, took: gate_export.verify(
             fmt, tmp, ref, took), log)
     old = manifest_mod.carried_over_gate(folder, source_sha256,
@@ -422,6 +433,8 @@ def _export_one(fmt: ExportFormat, ctx: ExportContext, stage: Path,
             fmt.load_converter()(ctx, tmp)
             result = check(tmp, time.perf_counter() - start)
             if not result.passed:
+                if fmt.precision == "int8":  # the quantization report shows where it departs
+                    ctx.cache.setdefault(quant_report.REJECTED, {})[fmt.key] = tmp.read_bytes()
                 raise _Rejected(result)
     except _Rejected as rejected:
         target.unlink(missing_ok=True)  # also drops an older file of this format
