@@ -49,8 +49,12 @@ print(sys.argv[2], int(np.argmax(model.predict(x.reshape(1, 28, 28, 1), verbose=
 """
 
 
+SELF_TEST = "mnist-edge verify (every file on the golden set)"
+
+
 def one_image(python: str, repeats: int, manifest, image: np.ndarray, tmp: Path) -> dict:
-    """Median wall time and peak RSS of each way to classify one PNG, keyed by a readable name.
+    """Median wall time and peak RSS of each way to classify one PNG, keyed by a readable name,
+    and of the self-test of every file (SELF_TEST).
 
     ``python`` runs the runtime and the bare script (a device-like venv); Keras runs in this one.
     """
@@ -62,6 +66,7 @@ def one_image(python: str, repeats: int, manifest, image: np.ndarray, tmp: Path)
     keras_file = manifest.path.parent / MODEL_FILE
     commands = {"mnist-edge predict": [python, "-m", "mnist_edge", "predict",
                                        str(manifest.path.parent), str(png), "--backend", "litert"]}
+    commands[SELF_TEST] = [python, "-m", "mnist_edge", "verify", str(manifest.path.parent)]
     if int8 is not None:
         commands["bare ai-edge-litert script"] = [python, "-c", BARE_LITERT, str(int8.path),
                                                   str(png)]

@@ -36,7 +36,7 @@ import numpy as np
 
 from checks.bench import live as live_bench
 from checks.bench.baselines import run as run_baseline
-from checks.bench.oneshot import one_image
+from checks.bench.oneshot import SELF_TEST, one_image
 from checks.options import CheckOptions
 from checks.worker import Worker, job_name, run_once
 from common.artifacts import MODEL_FILE, ROOT
@@ -58,6 +58,9 @@ MAX_CLI_VS_BARE = 1.3          # `mnist-edge predict` one image, wall time vs a 
                                # ai-edge-litert script
 MAX_CLI_RSS_MB = 50
 MIN_CLI_VS_KERAS_SPEED, MIN_CLI_VS_KERAS_RSS = 25, 10
+MAX_SELF_TEST_S = 1.0         # `mnist-edge verify`: every file on the golden set, process start
+                               # included
+SELF_TEST_TARGET = "mnist-edge verify wall (s) of every file on the golden set"
 MAX_GATE_COST = 0.5            # the gate's batch-1 cost / the reference int8 file's predict
 GATE_REFERENCE = "tflite_int8"  # the reference int8 file the gate's cost is measured against
 
@@ -434,4 +437,10 @@ def targets(rows: list[dict], base: list[dict], cli: dict,
             v = round(kcli["peak_rss_mb"] / runtime["peak_rss_mb"], 1)
             out.append({"target": "TF+Keras peak RSS / mnist-edge predict peak RSS", "value": v,
                         "goal": f">= {MIN_CLI_VS_KERAS_RSS}x", "met": v >= MIN_CLI_VS_KERAS_RSS})
+    verify = cli.get(SELF_TEST)
+    if verify is not None:
+        value = verify.get("wall_s")
+        out.append({"target": SELF_TEST_TARGET,
+                    "value": value, "goal": f"< {MAX_SELF_TEST_S}",
+                    "met": None if value is None else value < MAX_SELF_TEST_S})
     return out + live_bench.targets(live)
