@@ -211,9 +211,28 @@ def bench_reader(model: str, strip: str, **options) -> dict:
     return timed(model, np.load(strip, allow_pickle=False), **options)
 
 
+def self_test(manifest: str, backend: str) -> dict:
+    """``mnist-edge verify --backend BACKEND``: every file of the folder that ``backend`` runs, on
+    the golden set; one row per file (``passed``, ``summary``, the figures; or ``not_run``)."""
+    from pathlib import Path
+
+    from mnist_edge.selftest import verify_folder
+
+    rows = []
+    for entry, result in verify_folder(Path(manifest), backend):
+        if isinstance(result, str):
+            rows.append({"key": entry.key, "not_run": result})
+        else:
+            rows.append({"key": entry.key, "passed": result.passed, "summary": result.summary(),
+                         "inputs": result.inputs, "changed": result.changed,
+                         "max_diff": result.max_diff, "allowed": result.allowed,
+                         "unit": result.unit, "error": result.error})
+    return {"files": rows}
+
+
 JOBS = {"environment": environment, "predict": predict, "gate_scores": gate_scores,
         "line_scores": line_scores, "read": read, "bench": bench, "bench_reader": bench_reader,
-        "bench_gate": bench_gate}
+        "bench_gate": bench_gate, "self_test": self_test}
 
 
 def job_name(function: Callable[..., dict]) -> str:
