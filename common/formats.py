@@ -42,6 +42,8 @@ class Tolerance:
     device_max_diff: float           # on a device against the same backend on the host (pi-check),
     device_unit: str                 # in quantization steps of the output, or in probability
     device_min_agreement: float = 1.0  # ... and the predicted digit must not change
+    # an int8 file against the float file of its format on the same CPU (pi-check's x86 models)
+    float_min_agreement: float | None = None
 
     def rule(self) -> str:
         """The rule against Keras in words, for tables, reports and the manifest."""
@@ -78,7 +80,8 @@ class Tolerance:
 
 
 INT8 = Tolerance(min_agreement=0.995, max_accuracy_diff=0.003, max_prob_diff=None,
-                 cross_min_agreement=0.999, device_max_diff=3.0, device_unit=INT8_STEPS)
+                 cross_min_agreement=0.999, device_max_diff=3.0, device_unit=INT8_STEPS,
+                 float_min_agreement=0.999)
 FLOAT_TFLITE = Tolerance(min_agreement=0.9995, max_accuracy_diff=None, max_prob_diff=1e-4,
                          cross_min_agreement=0.999, device_max_diff=1e-4, device_unit=PROBABILITY)
 # float ONNX: no XNNPACK reassociation, so a tighter bound on probabilities against Keras

@@ -36,6 +36,7 @@ class Row:
     install_bytes: int | None = None
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    information: bool = False  # an informational target's: its findings are notes, never failures
 
     @property
     def ok(self) -> bool:
