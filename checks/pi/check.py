@@ -19,7 +19,7 @@ import numpy as np
 
 from checks.pi import isa, packages, photos, rootfs
 from checks.pi.common import PiCheckError, log
-from checks.pi.compare import Row, compare, compare_gate, load_outputs
+from checks.pi.compare import Row, as_information, compare, compare_gate, load_outputs
 from checks.pi.report import write_reports
 from checks.pi.targets import CLASSIFIER_KEYS, TARGETS, HostStack, Stack, Target, get_targets
 from checks.worker import WORKER_FILE, Worker
@@ -256,10 +256,7 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
             elif row.images:
                 row.failures.append(f"no host result for {row.key} on {row.backend} "
                                     "to compare with")
-            if target.informational:  # shown, never failing: a newer qemu may answer otherwise
-                row.notes[:0], row.failures = row.failures, []
-                row.information = True
-            rows.append(row)
+            rows.append(as_information(row) if target.informational else row)
         for backend, answer in info.pop("photos", {}).items():
             rows.append(photos.compare_photos(target.key, backend, answer,
                                               host_photos.get(backend, {"error": "no host run"}),
