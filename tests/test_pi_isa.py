@@ -192,7 +192,7 @@ def test_a_cpu_model_too_old_for_the_host_python_is_reported_unsupported(tmp_pat
     old = Target("x86-core2", "Core 2", X86_64, "core2duo", "SSSE3, no SSE4.2", "",
                  only=("tflite_int8", "onnx_int8"))
     plan = _plan(tmp_path, full=10, subset=10)
-    rows, info = check._run_target(old, None, {}, {e["key"]: 10 for e in ENTRIES}, tmp_path,
+    rows, info = check.run_target(old, None, {}, {e["key"]: 10 for e in ENTRIES}, tmp_path,
                                    plan)
     assert [(r.key, r.backend) for r in rows] == [("tflite_int8", "litert"),
                                                   ("onnx_int8", "onnxruntime")]

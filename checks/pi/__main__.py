@@ -12,7 +12,8 @@ def parse_args(argv: list[str] | None = None) -> CheckConfig:
     """Command-line flags -> CheckConfig (flags, help and defaults come from the dataclass)."""
     return parse(CheckConfig, argv, "python -m checks.pi",
                  "Run the mnist-edge runtime on emulated Raspberry Pi userlands (qemu-user, Debian "
-                 "bookworm) and check it predicts the same digits as the host.")
+                 "bookworm) and check it predicts the same digits as the host; run it on x86 CPU "
+                 "models without AVX-512 and check each file against Keras and its float file.")
 
 
 def main(argv: list[str] | None = None) -> int:

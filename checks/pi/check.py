@@ -240,7 +240,7 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:  # qemu processes, one per target
         # the x86 models first: their int8 files on the full set under TCG's AVX emulation are
         # the longest runs, and the Pis pack around them
-        futures = {t.key: pool.submit(_run_target, t, roots.get(t.stack.name), sites, required,
+        futures = {t.key: pool.submit(run_target, t, roots.get(t.stack.name), sites, required,
                                       cache, plan)
                    for t in sorted(targets, key=lambda t: not t.isa)}
     for target in targets:
@@ -289,7 +289,7 @@ def _keras_probabilities(artifacts: Path, manifest: Path, x: np.ndarray,
                          cache: Path) -> np.ndarray:
     """model.keras's probabilities on ``x`` (the host's TensorFlow, cached by sha256), refusing
     a model.keras the copied files were not exported from."""
-    from checks.parity.reference import keras_probabilities
+    from common.keras_reference import keras_probabilities
     from mnist_edge.digest import sha256_file
 
     model = _manifest_path(artifacts).parent / MODEL_FILE
@@ -496,7 +496,7 @@ def _new_row(target: Target, backend: str, required: dict, size: int | None, key
                failures=list(problems))
 
 
-def _run_target(target: Target, stack_root: Path | None, sites, required, cache: Path,
+def run_target(target: Target, stack_root: Path | None, sites, required, cache: Path,
                 plan: Plan) -> tuple[list, dict]:
     """Run one emulated CPU, one process per backend; returns rows (not yet compared: Row, or
     isa.IsaRow for an instruction-set target) and facts."""
