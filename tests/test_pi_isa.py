@@ -200,3 +200,44 @@ def test_a_cpu_model_too_old_for_the_host_python_is_reported_unsupported(tmp_pat
         assert row.ok and row.unsupported and "\n" not in row.unsupported
         assert "signal 4" in row.unsupported or "Illegal instruction" in row.unsupported
     assert info["isa"] and info["cpu"] == "core2duo"
+
+
+def _save(path: Path, labels: np.ndarray, probs: np.ndarray) -> str:
+    np.savez(path, labels=labels, probabilities=probs, raw=probs)
+    return str(path)
+
+
+def test_the_host_and_each_cpu_model_are_judged_the_int8_file_against_the_hosts_float_answers(
+        tmp_path, truth):
+    """On the emulated model the float file ran on a subset: its int8 file is compared with the
+    host's float answers on the full set, and 30 changed answers fail only that model."""
+    keras = _keras(truth, wrong=126)
+    right = keras.argmax(1)
+    changed = right.copy()
+    changed[:16] = (truth[:16] + 2) % 10
+    changed[500:514] = (truth[500:514] + 1) % 10
+    entries = [e for e in ENTRIES if e["format"] == "onnx"]
+    plan = check.Plan(tmp_path, tmp_path / "manifest.json", entries,
+                      {"onnx_float32": 1_000, "onnx_int8": 1_000, "tflite_int8": 10_000}, 100,
+                      tmp_path / "images.npy", None)
+    host = {"onnxruntime": {
+        k: {"backend": "onnxruntime", "images": 10_000, "seconds": 1.0,
+            "out": _save(tmp_path / f"host-onnxruntime.{k}.npz", right, keras)}
+        for k in ("onnx_float32", "onnx_int8")}}
+    _save(tmp_path / "x86-haswell.onnx_int8.npz", changed, keras)
+    _save(tmp_path / "x86-haswell.onnx_float32.npz", right[:1_000], keras[:1_000])
+    rows = [isa.IsaRow("x86-haswell", "onnx_float32", "onnxruntime", 1_000, 1_000),
+            isa.IsaRow("x86-haswell", "onnx_int8", "onnxruntime", 10_000, 10_000)]
+    cfg = check.CheckConfig()
+    judged = check.compare_isa(get_targets("x86-haswell"), rows, host, plan, keras, truth, cfg)
+    assert [(r.target, r.key) for r in judged] == [
+        ("host", "onnx_float32"), ("host", "onnx_int8"),
+        ("x86-haswell", "onnx_float32"), ("x86-haswell", "onnx_int8")]
+    host_f, host_i, model_f, model_i = judged
+    assert host_f.ok and host_i.ok and model_f.ok, [r.failures for r in judged]
+    assert host_i.float_agreement == 1.0 and model_f.host_agreement == 1.0
+    assert model_i.float_agreement == pytest.approx(0.997)
+    assert model_i.host_agreement == pytest.approx(0.997)
+    assert not model_i.ok and "99.70% is below 99.90%" in model_i.failures[0]
+    assert model_i.notes == ["onnx_float32's answers from the host (onnxruntime): it ran on "
+                             "1,000 images on x86-haswell"]

@@ -265,7 +265,7 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
                                               host_photos.get(backend, {"error": "no host run"}),
                                               plan.photos))
     if keras is not None:
-        isa_rows = _compare_isa(targets, isa_rows, host, plan, keras, y, cfg)
+        isa_rows = compare_isa(targets, isa_rows, host, plan, keras, y, cfg)
     for row in rows + isa_rows:
         if not row.ok:
             log(f"{row.target} {row.key}: FAIL {'; '.join(row.failures)}")
@@ -304,7 +304,7 @@ def _keras_probabilities(artifacts: Path, manifest: Path, x: np.ndarray,
     return keras_probabilities(model, sha, x, cache / "keras")
 
 
-def _compare_isa(targets, rows: list[isa.IsaRow], host: dict, plan: Plan, keras: np.ndarray,
+def compare_isa(targets, rows: list[isa.IsaRow], host: dict, plan: Plan, keras: np.ndarray,
                  y: np.ndarray, cfg: CheckConfig) -> list[isa.IsaRow]:
     """The host's rows and each instruction-set target's, judged against Keras and an int8
     file's float file; the float file's answers come from the same CPU model where it ran on
@@ -322,8 +322,9 @@ def _compare_isa(targets, rows: list[isa.IsaRow], host: dict, plan: Plan, keras:
     out = {(r.target, r.key, r.backend): plan.work / f"{r.target}.{r.key}.npz" for r in rows}
     out |= {(isa.HOST, r.key, r.backend): Path(host[r.backend][r.key]["out"])
             for r in host_rows if not r.failures}
-    for row in sorted(host_rows + rows, key=lambda r: (order.index(r.target),
-                                                      CLASSIFIER_KEYS.index(r.key))):
+    every = sorted(host_rows + rows, key=lambda r: (order.index(r.target),
+                                                    CLASSIFIER_KEYS.index(r.key)))
+    for row in every:
         path = out.get((row.target, row.key, row.backend))
         if row.unsupported or row.failures or path is None or not path.is_file():
             continue
@@ -339,14 +340,16 @@ def _compare_isa(targets, rows: list[isa.IsaRow], host: dict, plan: Plan, keras:
                 same = out.get((isa.HOST, row.float_key, row.backend))
                 here = load_outputs(same)["labels"] if same else np.empty(0)
             float_labels = here if len(here) >= row.images else None
+            if float_labels is None:
+                row.failures.append(f"no answers of {row.float_key} on {row.images:,} images "
+                                    "to compare with")
         isa.judge(row, mine["labels"], mine["probabilities"], keras, y, tolerance(cfg, row.key),
                   float_labels)
         ref = host.get(row.backend, {}).get(row.key, {})
         if row.target != isa.HOST and ref.get("out"):
             theirs = load_outputs(Path(ref["out"]))["labels"][:row.images]
             row.host_agreement = float(np.mean(mine["labels"][:row.images] == theirs))
-    return sorted(host_rows + rows, key=lambda r: (order.index(r.target),
-                                                   CLASSIFIER_KEYS.index(r.key)))
+    return every
 
 
 def _setup(targets, cache: Path, mirror: str):
