@@ -137,7 +137,7 @@ TARGETS: tuple[Target, ...] = (
            lacks=("AVX512F", "AVX512VNNI"), only=CLASSIFIER_KEYS),
     Target("x86-nehalem", "x86-64 with SSE4.2, no AVX (x86-64-v2: Intel Nehalem, 2008, on)",
            X86_64, "Nehalem", "SSE4.2, no AVX", "", lacks=("AVX", "AVX2"), only=CLASSIFIER_KEYS),
-    # qemu's default ARM model: ai-edge-litert's int8 path answered at about 20% under qemu 7.2.
+    # qemu's default ARM model: ai-edge-litert's int8 path answered 11.3% right under qemu 7.2.
     # Shown in the report, never failing the check: a newer qemu may fix it.
     Target("arm64-max", "64-bit ARM under qemu's default CPU model (information only)", ARM64,
            "max", "qemu's default: every instruction qemu implements", _cpuinfo(4, _A76_64, _PI5),
