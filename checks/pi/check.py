@@ -306,7 +306,7 @@ def _keras_probabilities(artifacts: Path, manifest: Path, x: np.ndarray,
 
 
 def compare_isa(targets, rows: list[isa.IsaRow], host: dict, plan: Plan, keras: np.ndarray,
-                 y: np.ndarray, cfg: CheckConfig) -> list[isa.IsaRow]:
+                y: np.ndarray, cfg: CheckConfig) -> list[isa.IsaRow]:
     """The host's rows and each instruction-set target's, judged against Keras and an int8
     file's float file; the float file's answers come from the same CPU model where it ran on
     as many images, else from the host's run of it on the same backend."""
