@@ -109,7 +109,7 @@ bench: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## latency, throughput, load time, mem
 
 # Emulated Raspberry Pi: Debian bookworm arm64/armhf roots under qemu-user, cached in .cache/pi/
 # (the first run needs root: apt-get installs qemu-user-static and debootstrap)
-pi-check: $(STAMP) $(TFL_STAMP)  ## run the runtime on emulated Pi 4/5 and 32-bit Pi OS vs the host -> reports/pi.md
+pi-check: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## the runtime on emulated Pi 4/5, 32-bit Pi OS (vs the host) and x86 CPU models (vs Keras) -> reports/pi.md
 	$(PY) -m checks.pi --artifacts $(ARTIFACTS) --host-tflite-python $(TFL_VENV)/bin/python
 
 # fuzz cases run in a child worker, so an interpreter crash is counted instead of ending the run

@@ -53,13 +53,18 @@ def environment() -> dict:
         except importlib.metadata.PackageNotFoundError:
             return None
 
+    # the CPU features numpy's dispatcher found (CPUID on x86): under qemu, the emulated model's
+    core = getattr(np, "_core", None) or getattr(np, "core", None)  # numpy 2.x or 1.x
+    features = getattr(getattr(core, "_multiarray_umath", None), "__cpu_features__", {})
+
     return {"machine": platform.machine(), "python": platform.python_version(),
             "libc": "-".join(platform.libc_ver()), "numpy": np.__version__,
             "mnist_edge": os.path.dirname(mnist_edge.__file__),
             "versions": {d: version(d) for d in ("mnist-edge", "ai-edge-litert", "onnxruntime",
                                                  "tflite-runtime", "numpy")},
             "tensorflow_importable": importlib.util.find_spec("tensorflow") is not None,
-            "tensorflow_imported": "tensorflow" in sys.modules}
+            "tensorflow_imported": "tensorflow" in sys.modules,
+            "cpu_features": sorted(k for k, v in features.items() if v)}
 
 
 def predict(manifest: str, key: str, backend: str, images: str, out: str, count: int | None = None,

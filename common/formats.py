@@ -49,6 +49,8 @@ class Tolerance:
     # the line reader, 3.5e-6 for float files; litert and onnxruntime on Pi 4/5 cores and on x86
     # Haswell/Nehalem 0 steps and at most 2.7e-6. docs/self-test.md has the table.
     golden_max_diff: float = 0.0
+    # an int8 file against the float file of its format on the same CPU (pi-check's x86 models)
+    float_min_agreement: float | None = None
 
     def rule(self) -> str:
         """The rule against Keras in words, for tables, reports and the manifest."""
@@ -86,7 +88,7 @@ class Tolerance:
 
 INT8 = Tolerance(min_agreement=0.995, max_accuracy_diff=0.003, max_prob_diff=None,
                  cross_min_agreement=0.999, device_max_diff=3.0, device_unit=INT8_STEPS,
-                 golden_max_diff=24.0)
+                 golden_max_diff=24.0, float_min_agreement=0.999)
 FLOAT_TFLITE = Tolerance(min_agreement=0.9995, max_accuracy_diff=None, max_prob_diff=1e-4,
                          cross_min_agreement=0.999, device_max_diff=1e-4, device_unit=PROBABILITY,
                          golden_max_diff=1e-4)

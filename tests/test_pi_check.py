@@ -129,8 +129,8 @@ def test_files_not_matching_the_manifest_are_refused(tmp_path):
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert main(["--targets", "pi9", "--artifacts", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["pi-check: error: unknown target pi9; choose from pi4-arm64, pi4-armhf, "
-                   "pi5-arm64 or all"]
+    assert err == ["pi-check: error: unknown target pi9; choose from arm64-max, pi4-arm64, "
+                   "pi4-armhf, pi5-arm64, x86-haswell, x86-nehalem or all"]
     assert main(["--artifacts", str(tmp_path / "nothing"), "--data", "/nonexistent.npz"]) == 2
     assert "pi-check: error:" in capsys.readouterr().err
 

@@ -30,7 +30,6 @@ from checks.parity.compare import (
     against_keras,
     per_class_accuracy,
 )
-from checks.parity.reference import keras_probabilities
 from checks.parity.report import write_reports
 from common.artifacts import (
     GATE_FILE,
@@ -41,6 +40,7 @@ from common.artifacts import (
     read_export,
 )
 from common.flags import option, positive_int
+from common.keras_reference import keras_probabilities
 from mnist_edge.digest import sha256_file
 from mnist_edge.manifest import Manifest
 

@@ -1,4 +1,4 @@
-"""The pi-check pipeline: set up the ARM roots, run host and devices, compare, report.
+"""The pi-check pipeline: set up the ARM roots, run host and emulated CPUs, compare, report.
 
     from checks.pi.check import CheckConfig, run_check
     rows = run_check(CheckConfig(targets="pi4-arm64", images=1000))
@@ -12,17 +12,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from checks.pi import packages, photos, rootfs
+from checks.pi import isa, packages, photos, rootfs
 from checks.pi.common import PiCheckError, log
-from checks.pi.compare import Row, compare, compare_gate, load_outputs
+from checks.pi.compare import Row, as_information, compare, compare_gate, load_outputs
 from checks.pi.report import write_reports
-from checks.pi.targets import TARGETS, Target, get_targets
+from checks.pi.targets import CLASSIFIER_KEYS, TARGETS, HostStack, Stack, Target, get_targets
 from checks.worker import WORKER_FILE, Worker
-from common.artifacts import MANIFEST_FILE
+from common.artifacts import MANIFEST_FILE, MODEL_FILE, exported_from
 from common.artifacts import ROOT as REPO
 from common.flags import option, positive_int
 from common.formats import GATE_KEYS, INT8_STEPS, Tolerance, all_formats, get_format
@@ -146,15 +147,47 @@ class Plan:
     threshold: float = 0.0     # the manifest's gate threshold
 
 
-def plan_jobs(plan: Plan, name: str, backend_of) -> list[dict]:
+def plan_jobs(plan: Plan, name: str, backend_of, counts: dict[str, int] | None = None
+              ) -> list[dict]:
     """predict jobs (checks/worker.py; ``gate_scores`` for the gate's files) for the files
-    ``backend_of`` gives a backend to."""
-    return [({"job": "predict", "images": str(plan.images), "count": plan.counts[e["key"]]}
+    ``backend_of`` gives a backend to, on ``counts`` images (default: the plan's; a file
+    missing from ``counts`` does not run)."""
+    counts = plan.counts if counts is None else counts
+    return [({"job": "predict", "images": str(plan.images), "count": counts[e["key"]]}
              if e["key"] not in GATE_KEYS else
              {"job": "gate_scores", "images": str(plan.gate_images)})
             | {"manifest": str(plan.manifest), "key": e["key"], "backend": backend_of(e),
                "batch": plan.batch, "out": str(plan.work / f"{name}.{e['key']}.npz")}
-            for e in plan.entries if backend_of(e)]
+            for e in plan.entries if backend_of(e) and e["key"] in counts]
+
+
+def target_counts(target: Target, plan: Plan) -> dict[str, int]:
+    """The images each file runs on for ``target``; the files it does not run are left out.
+
+    An instruction-set target runs the int8 files on as many images as the full-set file (each
+    is held to Keras and to its float file there) and the float files on the subset: float
+    kernels under TCG's AVX emulation take about 50 ms per image.
+    """
+    full = plan.counts[FULL_SET_KEY]
+    counts = {k: n for k, n in plan.counts.items() if not target.only or k in target.only}
+    if target.isa:
+        precision = {e["key"]: e.get("precision") for e in plan.entries}
+        counts = {k: full if precision.get(k) == "int8" else n for k, n in counts.items()}
+    if target.max_images:
+        counts = {k: min(n, target.max_images) for k, n in counts.items()}
+    return counts
+
+
+def host_counts(targets, plan: Plan) -> dict[str, int]:
+    """The host runs each file on as many images as any target, and every classifier file on the
+    full set when an instruction-set target is asked for (the host is a CPU model too)."""
+    counts = dict(plan.counts)
+    for target in targets:
+        for k, n in target_counts(target, plan).items():
+            counts[k] = max(counts[k], n)
+    if any(t.isa for t in targets):
+        counts |= {k: plan.counts[FULL_SET_KEY] for k in counts if k in CLASSIFIER_KEYS}
+    return counts
 
 
 def _run_jobs(worker: Worker, jobs: list[dict], what: str) -> tuple[dict, list[dict]]:
@@ -169,8 +202,9 @@ def _run_jobs(worker: Worker, jobs: list[dict], what: str) -> tuple[dict, list[d
     return env, results
 
 
-def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
-    """Run every selected target; write the reports; return the rows and the Markdown path."""
+def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
+    """Run every selected target; write the reports; return the rows, the instruction-set rows
+    and the Markdown path."""
     t_start = time.monotonic()
     targets = get_targets(cfg.targets)
     _manifest_path(cfg.artifacts)  # the commonest mistake first, before loading MNIST
@@ -196,17 +230,26 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
     plan = Plan(work, manifest, entries, counts, cfg.batch, images, photo_set,
                 *(gate or (None, None, 0.0)))
 
+    keras = _keras_probabilities(cfg.artifacts, manifest, x[:n_full], cache) \
+        if any(t.isa for t in targets) else None
     roots, sites, built = _setup(targets, cache, cfg.mirror)
     t_setup = time.monotonic() - t_start
     host, host_envs, failures, host_photos = _host_runs(cfg, targets, plan)
 
-    rows, target_info = [], {}
+    rows, isa_rows, target_info = [], [], {}
     with ThreadPoolExecutor(max_workers=cfg.jobs) as pool:  # qemu processes, one per target
-        futures = [pool.submit(_run_target, t, roots[t.stack.name], sites, required, cache, plan)
-                   for t in targets]
-    for target, future in zip(targets, futures, strict=True):
-        rows_t, info = future.result()
+        # the x86 models first: their int8 files on the full set under TCG's AVX emulation are
+        # the longest runs, and the Pis pack around them
+        futures = {t.key: pool.submit(run_target, t, roots.get(t.stack.name), sites, required,
+                                      cache, plan)
+                   for t in sorted(targets, key=lambda t: not t.isa)}
+    for target in targets:
+        rows_t, info = futures[target.key].result()
         target_info[target.key] = info
+        if target.isa:  # judged below, with the host's rows, against Keras
+            isa_rows += rows_t
+            info.pop("photos")
+            continue
         for row in rows_t:
             ref = host.get(row.backend, {}).get(row.key)
             if ref and not ref.get("error") and row.images and row.key in GATE_KEYS:
@@ -217,36 +260,115 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], Path]:
             elif row.images:
                 row.failures.append(f"no host result for {row.key} on {row.backend} "
                                     "to compare with")
-            rows.append(row)
+            rows.append(as_information(row) if target.informational else row)
         for backend, answer in info.pop("photos", {}).items():
             rows.append(photos.compare_photos(target.key, backend, answer,
                                               host_photos.get(backend, {"error": "no host run"}),
                                               plan.photos))
-    for row in rows:
+    if keras is not None:
+        isa_rows = compare_isa(targets, isa_rows, host, plan, keras, y, cfg)
+    for row in rows + isa_rows:
         if not row.ok:
             log(f"{row.target} {row.key}: FAIL {'; '.join(row.failures)}")
 
     summary = {
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "ok": not failures and all(r.ok for r in rows),
+        "ok": not failures and all(r.ok for r in rows + isa_rows),
         "seconds_total": time.monotonic() - t_start, "seconds_setup": t_setup,
         "cache": f"built {', '.join(built) or 'nothing'}",
         "manifest": str(_manifest_path(cfg.artifacts).resolve()), "data": source,
         "host": host_envs[sys.executable], "host_references": host_envs,
         "config": {k: str(v) for k, v in asdict(cfg).items()}, "failures": failures,
+        "host_cpu": isa.host_cpu(),
+        "isa_float_min_agreement": tolerance(cfg, FULL_SET_KEY).float_min_agreement,
     }
-    md, _ = write_reports(cfg.reports, summary, rows, target_info)
-    return rows + [Row("host", f, "", 0, 0, failures=[f]) for f in failures], md
+    md, _ = write_reports(cfg.reports, summary, rows, target_info, isa_rows)
+    return rows + [Row("host", f, "", 0, 0, failures=[f]) for f in failures], isa_rows, md
+
+
+def _keras_probabilities(artifacts: Path, manifest: Path, x: np.ndarray,
+                         cache: Path) -> np.ndarray:
+    """model.keras's probabilities on ``x`` (the host's TensorFlow, cached by sha256), refusing
+    a model.keras the copied files were not exported from."""
+    from common.keras_reference import keras_probabilities
+    from mnist_edge.digest import sha256_file
+
+    model = _manifest_path(artifacts).parent / MODEL_FILE
+    if not model.is_file():
+        raise PiCheckError(f"{model}: not found; the x86 targets compare every file with it "
+                           "(run `make train export`, or choose --targets without x86-*)")
+    sha = sha256_file(model)
+    if exported_from(read_manifest(manifest)) != sha:
+        raise PiCheckError(f"{manifest}: exported from a different {MODEL_FILE} than {model}; "
+                           "run `make export`")
+    log(f"Keras: {MODEL_FILE} on {len(x):,} test images (cached in {cache / 'keras'})")
+    return keras_probabilities(model, sha, x, cache / "keras")
+
+
+def compare_isa(targets, rows: list[isa.IsaRow], host: dict, plan: Plan, keras: np.ndarray,
+                y: np.ndarray, cfg: CheckConfig) -> list[isa.IsaRow]:
+    """The host's rows and each instruction-set target's, judged against Keras and an int8
+    file's float file; the float file's answers come from the same CPU model where it ran on
+    as many images, else from the host's run of it on the same backend."""
+    host_rows = [isa.IsaRow(isa.HOST, k, b, jobs[k].get("images", 0), len(keras))
+                 for k in CLASSIFIER_KEYS for b, jobs in host.items()
+                 if b == HOST_BACKENDS[BACKENDS[b].format] and k in jobs]
+    for row in host_rows:
+        job = host[row.backend][row.key]
+        if job.get("error"):
+            row.failures.append(job["error"])
+        else:
+            row.ms_per_image = 1000 * job["seconds"] / job["images"]
+    order = [isa.HOST] + [t.key for t in targets if t.isa]
+    out = {(r.target, r.key, r.backend): plan.work / f"{r.target}.{r.key}.npz" for r in rows}
+    out |= {(isa.HOST, r.key, r.backend): Path(host[r.backend][r.key]["out"])
+            for r in host_rows if not r.failures}
+    every = sorted(host_rows + rows, key=lambda r: (order.index(r.target),
+                                                    CLASSIFIER_KEYS.index(r.key)))
+    for row in every:
+        path = out.get((row.target, row.key, row.backend))
+        if row.unsupported or row.failures or path is None or not path.is_file():
+            continue
+        mine = load_outputs(path)
+        row.float_key = isa.float_partner(row.key, plan.entries)
+        float_labels = None
+        if row.float_key:
+            same = out.get((row.target, row.float_key, row.backend))
+            here = load_outputs(same)["labels"] if same and same.is_file() else np.empty(0)
+            if len(here) < row.images:  # the float file ran on a subset here: the host's answers
+                row.notes.append(f"{row.float_key}'s answers from the host ({row.backend}): it "
+                                 f"ran on {len(here):,} images on {row.target}")
+                same = out.get((isa.HOST, row.float_key, row.backend))
+                here = load_outputs(same)["labels"] if same else np.empty(0)
+            float_labels = here if len(here) >= row.images else None
+            if float_labels is None:
+                row.failures.append(f"no answers of {row.float_key} on {row.images:,} images "
+                                    "to compare with")
+        isa.judge(row, mine["labels"], mine["probabilities"], keras, y, tolerance(cfg, row.key),
+                  float_labels)
+        ref = host.get(row.backend, {}).get(row.key, {})
+        if row.target != isa.HOST and ref.get("out"):
+            theirs = load_outputs(Path(ref["out"]))["labels"][:row.images]
+            row.host_agreement = float(np.mean(mine["labels"][:row.images] == theirs))
+    return every
 
 
 def _setup(targets, cache: Path, mirror: str):
     """Host tools, roots, runtime and backend installs; returns roots, sites and what was built."""
-    stacks = list({t.stack.name: t.stack for t in targets}.values())
-    built = ["host tools (apt)"] if rootfs.ensure_host_tools(stacks) else []
+    every = list({t.stack.name: t.stack for t in targets}.values())
+    built = ["host tools (apt)"] if rootfs.ensure_host_tools(every) else []
+    for host_stack in (s for s in every if isinstance(s, HostStack)):
+        if not (REPO / host_stack.python).is_file():
+            raise PiCheckError(f"{REPO / host_stack.python}: no device venv for the "
+                               f"{host_stack.name} targets; run `make runtime-venvs`")
+    stacks = [s for s in every if isinstance(s, Stack)]
+    roots: dict[str, Path] = {}
+    sites: dict = {}
+    if not stacks:
+        return roots, sites, built
     wheel = packages.build_runtime_wheel(REPO / "runtime", cache / "runtime-wheel")
     log(f"built {wheel.name}")
     pins = packages.host_pins(REPO / "requirements.txt")
-    roots, sites = {}, {}
     for stack in stacks:
         root, new = rootfs.ensure_root(stack, cache, mirror)
         built += [f"root-{stack.name}"] if new else []
@@ -277,11 +399,12 @@ def _host_runs(cfg: CheckConfig, targets, plan: Plan) -> tuple[dict, dict, list[
     for backend in sorted(needed):
         by_python.setdefault(pythons[backend], []).append(backend)
     host, envs, failures, photo_answers = {}, {}, [], {}
+    counts = host_counts(targets, plan)
     for python, backends in by_python.items():
         if not Path(python).is_file():
             raise PiCheckError(f"{python}: no host Python for {', '.join(backends)}; run "
                                "`make runtime-venvs` or pass --host-tflite-python")
-        jobs = [j for b in backends for j in plan_jobs(plan, f"host-{b}", _runs_on(b))]
+        jobs = [j for b in backends for j in plan_jobs(plan, f"host-{b}", _runs_on(b), counts)]
         log(f"host: {', '.join(backends)} on {len(jobs)} files ({python})")
         with Worker(python, timeout=JOB_TIMEOUT_S) as worker:
             envs[python], results = _run_jobs(worker, jobs, f"the host run with {python}")
@@ -338,51 +461,92 @@ def _compare_gate_row(row: Row, entries, plan: Plan, ref: dict, tol: Tolerance) 
     row.host_ms_per_image = 1000 * ref["seconds"] / ref["images"]
 
 
-def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,
-                plan: Plan) -> tuple[list[Row], dict]:
-    """Run one emulated Pi, one process per backend; returns rows (not yet compared) and facts."""
-    root = rootfs.target_root(stack_root, target.key, target.cpuinfo, cache)
+def _target_required(target: Target, plan: Plan, required: dict, counts: dict) -> dict:
+    """The images each of ``target``'s runs must reach to pass."""
+    if target.informational:
+        return counts
+    if target.isa:  # an int8 file on the full set, like the full-set file
+        precision = {e["key"]: e.get("precision") for e in plan.entries}
+        return {k: required[FULL_SET_KEY] if precision.get(k) == "int8" else required[k]
+                for k in counts}
+    return required
+
+
+def _launch(target: Target, backend: str, root: Path | None, stack_root: Path | None, sites
+            ) -> tuple[list[str], dict, Path, Path | None, int | None]:
+    """(command, environment, runtime folder, backend folder, install bytes) of one backend's
+    worker on ``target``."""
     qemu = rootfs.emulator(target.stack)
-    python = root / "usr/bin/python3.11"
-    rows, envs, t0 = [], {}, time.monotonic()
+    base = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1"}
+    if isinstance(target.stack, HostStack):  # the host's venv, this checkout's runtime
+        runtime_site = REPO / "runtime/src"
+        cmd = [qemu, "-cpu", target.cpu, REPO / target.stack.python, WORKER_FILE]
+        return [str(c) for c in cmd], base | {"PYTHONPATH": str(runtime_site)}, runtime_site, \
+            None, None
+    assert root is not None and stack_root is not None
+    runtime_site, site, size = sites[(target.stack.name, backend)]
+    runtime_site, site = (root / p.relative_to(stack_root) for p in (runtime_site, site))
+    # Host paths: qemu-arm 7.2 does not apply -L to statx, so /opt/... would not import on armhf.
+    cmd = [qemu, "-L", root, "-cpu", target.cpu, root / "usr/bin/python3.11", WORKER_FILE]
+    return [str(c) for c in cmd], base | {"PYTHONPATH": f"{runtime_site}:{site}"}, runtime_site, \
+        site, size
+
+
+def _new_row(target: Target, backend: str, required: dict, size: int | None, key: str,
+             images: int, problems: list[str]) -> Row | isa.IsaRow:
+    if target.isa:
+        return isa.IsaRow(target.key, key, backend, images, required[key], failures=list(problems))
+    return Row(target.key, key, backend, images, required[key], install_bytes=size,
+               failures=list(problems))
+
+
+def run_target(target: Target, stack_root: Path | None, sites, required, cache: Path,
+                plan: Plan) -> tuple[list, dict]:
+    """Run one emulated CPU, one process per backend; returns rows (not yet compared: Row, or
+    isa.IsaRow for an instruction-set target) and facts."""
+    root = (rootfs.target_root(stack_root, target.key, target.cpuinfo, cache)
+            if stack_root is not None else None)
+    counts = target_counts(target, plan)
+    required = _target_required(target, plan, required, counts)
+    rows: list = []
+    envs, t0 = {}, time.monotonic()
     photo_answers: dict[str, dict] = {}
     for inst in target.stack.backends:
-        runtime_site, site, size = sites[(target.stack.name, inst.backend)]
-        runtime_site, site = (root / p.relative_to(stack_root) for p in (runtime_site, site))
-        jobs = plan_jobs(plan, target.key, _runs_on(inst.backend))
+        jobs = plan_jobs(plan, target.key, _runs_on(inst.backend), counts)
         if not jobs:
             continue
+        cmd, env, runtime_site, site, size = _launch(target, inst.backend, root, stack_root, sites)
         log(f"{target.key}: {inst.backend} on {', '.join(j['key'] for j in jobs)} "
-            f"under {Path(qemu).name} -cpu {target.cpu}")
-        # Host paths: qemu-arm 7.2 does not apply -L to statx, so /opt/... would not import on
-        # armhf.
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1",
-               "PYTHONPATH": f"{runtime_site}:{site}"}
-        cmd = [str(c) for c in (qemu, "-L", root, "-cpu", target.cpu, python, WORKER_FILE)]
+            f"under {Path(cmd[0]).name} -cpu {target.cpu}")
+        row_of = partial(_new_row, target, inst.backend, required, size)
         try:
             with Worker(cmd=cmd, env=env, timeout=JOB_TIMEOUT_S) as worker:
                 env_info, results = _run_jobs(worker, jobs,
                                               f"{target.key} {inst.backend} under qemu")
-                if BACKENDS[inst.backend].format == "tflite":
+                if BACKENDS[inst.backend].format == "tflite" and not target.only:
                     photo_answers[inst.backend] = worker.call(
                         photos.job(plan.manifest, inst.backend, plan.photos))
         except PiCheckError as exc:  # a crash fails this backend's rows; the other runs go on
-            rows += [Row(target.key, j["key"], inst.backend, 0, required[j["key"]],
-                         install_bytes=size, failures=[str(exc)]) for j in jobs]
+            rows += [isa.unsupported(row_of(j["key"], 0, []), str(exc)) if target.isa
+                     else row_of(j["key"], 0, [str(exc)]) for j in jobs]
             continue
         envs[inst.backend] = env_info
         problems = []
-        if found := packages.tensorflow_in(runtime_site, site):
+        if site is not None and (found := packages.tensorflow_in(runtime_site, site)):
             problems.append(f"TensorFlow/Keras installed on the device: {', '.join(found)}")
         if env_info["tensorflow_importable"] or env_info["tensorflow_imported"]:
             problems.append("tensorflow is importable on the device")
         if not env_info["mnist_edge"].startswith(str(runtime_site)):
             problems.append(f"mnist_edge imported from {env_info['mnist_edge']}, "
-                            "not the device install")
+                            f"not {runtime_site}")
+        if seen := sorted(set(target.lacks) & set(env_info.get("cpu_features", ()))):
+            problems.append(f"numpy sees {', '.join(seen)}: the worker does not run on the "
+                            f"{target.cpu} model")
         for job in results:
-            row = Row(target.key, job["key"], inst.backend, job.get("images", 0),
-                      required[job["key"]], install_bytes=size, failures=list(problems))
-            if job.get("error"):
+            row = row_of(job["key"], job.get("images", 0), problems)
+            if job.get("error") and target.isa:  # the backend refuses this CPU model
+                isa.unsupported(row, job["error"])
+            elif job.get("error"):
                 row.failures.append(job["error"])
             else:
                 row.ms_per_image = 1000 * job["seconds"] / job["images"]
@@ -391,6 +555,7 @@ def _run_target(target: Target, stack_root: Path, sites, required, cache: Path,
             rows.append(row)
     env_any = next(iter(envs.values()), {})
     info = {"title": target.title, "cpu": target.cpu, "cpu_note": target.cpu_note,
+            "informational": target.informational, "isa": target.isa,
             "seconds": time.monotonic() - t0, "photos": photo_answers,
             "environment": dict(env_any, versions={k: v for e in envs.values()
                                                    for k, v in e["versions"].items() if v},

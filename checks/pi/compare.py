@@ -36,6 +36,7 @@ class Row:
     install_bytes: int | None = None
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    information: bool = False  # an informational target's: its findings are notes, never failures
 
     @property
     def ok(self) -> bool:
@@ -106,6 +107,13 @@ def _judge(row: Row, tol: Tolerance, changed: int, answer: str, outputs: str) ->
     if row.max_diff is not None and row.tolerance is not None and row.max_diff > row.tolerance:
         row.failures.append(f"{outputs} differ from the host by {row.max_diff:.3g} "
                             f"{row.diff_unit} (allowed {row.tolerance:g})")
+    return row
+
+
+def as_information(row: Row) -> Row:
+    """An informational target's row: what broke the rules is noted, never failed."""
+    row.notes[:0], row.failures = row.failures, []
+    row.information = True
     return row
 
 

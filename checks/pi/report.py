@@ -15,10 +15,18 @@ def table(rows) -> str:
     return reports.render("pi_table.md.j2", rows=[r.as_dict() for r in rows]).rstrip("\n")
 
 
-def write_reports(out: Path, summary: dict, rows, targets: dict) -> tuple[Path, Path]:
-    """Write pi.json (everything) and pi.md (the table and how it was made) atomically."""
-    failures = [f"{r.target} {r.key} {r.backend}: {f}" for r in rows for f in r.failures]
+def isa_table(rows) -> str:
+    """The instruction-set rows (checks/pi/isa.py) as a Markdown table."""
+    return reports.render("pi_isa_table.md.j2", isa_rows=[r.as_dict() for r in rows]).rstrip("\n")
+
+
+def write_reports(out: Path, summary: dict, rows, targets: dict,
+                  isa_rows=()) -> tuple[Path, Path]:
+    """Write pi.json (everything) and pi.md (the tables and how they were made) atomically."""
+    failures = [f"{r.target} {r.key} {r.backend}: {f}" for r in [*rows, *isa_rows]
+                for f in r.failures]
     failures += summary.get("failures", [])
-    data = dict(summary, rows=[r.as_dict() for r in rows], targets=targets)
+    data = dict(summary, rows=[r.as_dict() for r in rows], targets=targets,
+                isa_rows=[r.as_dict() for r in isa_rows])
     paths = reports.write(out, "pi", data, failures=failures, references=REFERENCES)
     return paths["md"], paths["json"]

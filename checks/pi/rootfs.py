@@ -12,14 +12,14 @@ import shutil
 from pathlib import Path
 
 from checks.pi.common import PiCheckError, log, run
-from checks.pi.targets import Stack
+from checks.pi.targets import HostStack, Stack
 
 SUITE = "bookworm"  # Raspberry Pi OS 12 is built on Debian bookworm: Python 3.11.2, glibc 2.36
 HOST_PACKAGES = ("qemu-user-static", "debootstrap", "debian-archive-keyring")
 _STAMP = ".pi-check-root.json"
 
 
-def emulator(stack: Stack) -> str:
+def emulator(stack: Stack | HostStack) -> str:
     """The path of the stack's qemu user-mode emulator (newer Debian drops the -static suffix)."""
     for name in (stack.qemu, stack.qemu.removesuffix("-static")):
         found = shutil.which(name)
@@ -29,11 +29,12 @@ def emulator(stack: Stack) -> str:
                        "`apt-get install qemu-user-static`")
 
 
-def ensure_host_tools(stacks: list[Stack]) -> bool:
+def ensure_host_tools(stacks: list[Stack | HostStack]) -> bool:
     """Install qemu-user-static and debootstrap with apt when missing; True when it installed."""
     missing = [s.qemu for s in stacks if not (shutil.which(s.qemu)
                                               or shutil.which(s.qemu.removesuffix("-static")))]
-    missing += [t for t in ("debootstrap", "dpkg-deb") if not shutil.which(t)]
+    if any(isinstance(s, Stack) for s in stacks):  # only the Debian roots need them
+        missing += [t for t in ("debootstrap", "dpkg-deb") if not shutil.which(t)]
     if not missing:
         return False
     if os.geteuid() != 0 or not shutil.which("apt-get"):

@@ -1,7 +1,9 @@
 """The one table of emulated targets: which userland, which qemu CPU model, which backends.
 
-A *stack* is one Debian userland plus the wheels installed into it; a *target* is a stack run
-under the CPU model (and /proc/cpuinfo) of one Raspberry Pi. The 64-bit Pi 4 and Pi 5 share a stack.
+A *stack* is one Debian userland plus the wheels installed into it, or the host's own device venv
+(``HostStack``); a *target* is a stack run under one CPU model: the model (and /proc/cpuinfo) of a
+Raspberry Pi, or an older x86 instruction set than the host's. The 64-bit Pi 4 and Pi 5 share a
+stack, and so do the x86 models.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checks.pi.common import PiCheckError
+from mnist_edge.formats import FORMATS, TFLITE_INT8
 
 
 @dataclass(frozen=True)
@@ -36,15 +39,36 @@ class Stack:
 
 
 @dataclass(frozen=True)
+class HostStack:
+    """The host's own userland under another CPU model of its architecture: no root to build,
+    qemu runs the device venv's Python (``make runtime-venvs``) from the host's files."""
+
+    name: str
+    qemu: str                     # user-mode emulator binary of the host's architecture
+    python: str                   # the venv's Python, relative to the repository
+    backends: tuple[BackendInstall, ...]
+
+
+@dataclass(frozen=True)
 class Target:
-    """One emulated Raspberry Pi: a stack, a qemu CPU model and the /proc/cpuinfo it reports."""
+    """One emulated CPU: a stack, a qemu CPU model and the /proc/cpuinfo it reports."""
 
     key: str
     title: str
-    stack: Stack
+    stack: Stack | HostStack
     cpu: str                      # QEMU CPU model (the default `max` gives wrong int8 results)
     cpu_note: str
-    cpuinfo: str
+    cpuinfo: str                  # "" for a HostStack: qemu-x86_64 shows the host's
+    lacks: tuple[str, ...] = ()   # features numpy must not see (proof that it runs emulated)
+    only: tuple[str, ...] = ()    # the files it runs (default: every file of the manifest)
+    max_images: int | None = None  # at most this many test images per file
+    informational: bool = False   # shown in the report, never fails the check
+
+    @property
+    def isa(self) -> bool:
+        """An instruction-set target: each classifier file against Keras and its float file,
+        a backend refusing the CPU reported as unsupported."""
+        return isinstance(self.stack, HostStack)
 
 
 def _manylinux(arch: str, glibcs: tuple[str, ...]) -> tuple[str, ...]:
@@ -70,6 +94,13 @@ ARMHF = Stack(
     alternatives=(("libblas.so.3", "blas/libblas.so.3"),
                   ("liblapack.so.3", "lapack/liblapack.so.3")),
 )
+
+
+# The x86 CPU models run what an x86 user installs (ai-edge-litert and onnxruntime), from the host.
+X86_64 = HostStack(name="x86-64", qemu="qemu-x86_64-static", python=".venv-runtime/bin/python",
+                   backends=(BackendInstall("litert", "litert"),
+                             BackendInstall("onnxruntime", "onnx")))
+CLASSIFIER_KEYS = tuple(f.key for f in FORMATS)  # the digit classifier's files, not the gate's
 
 
 def _cpuinfo(cores: int, core: str, tail: str) -> str:
@@ -99,6 +130,18 @@ TARGETS: tuple[Target, ...] = (
     Target("pi4-armhf", "Raspberry Pi 4 / 3, 32-bit Raspberry Pi OS (bookworm armhf)", ARMHF,
            "cortex-a15", "Cortex-A15 (ARMv7-A + NEON/VFPv4): qemu-arm has no Cortex-A72 model",
            _cpuinfo(4, _A72_32, "Hardware\t: BCM2711\n" + _PI4)),
+    # onnxruntime and XNNPACK choose their int8/float kernels by CPUID: these models take the
+    # paths of CPUs without AVX-512/VNNI, which most x86 laptops and desktops are.
+    Target("x86-haswell", "x86-64 with AVX2 and FMA, no AVX-512 or VNNI (Intel Haswell to "
+           "Comet Lake, AMD Zen 1-3)", X86_64, "Haswell", "AVX2 + FMA, no AVX-512/VNNI", "",
+           lacks=("AVX512F", "AVX512VNNI"), only=CLASSIFIER_KEYS),
+    Target("x86-nehalem", "x86-64 with SSE4.2, no AVX (x86-64-v2: Intel Nehalem, 2008, on)",
+           X86_64, "Nehalem", "SSE4.2, no AVX", "", lacks=("AVX", "AVX2"), only=CLASSIFIER_KEYS),
+    # qemu's default ARM model: ai-edge-litert's int8 path answered 11.3% right under qemu 7.2.
+    # Shown in the report, never failing the check: a newer qemu may fix it.
+    Target("arm64-max", "64-bit ARM under qemu's default CPU model (information only)", ARM64,
+           "max", "qemu's default: every instruction qemu implements", _cpuinfo(4, _A76_64, _PI5),
+           only=(TFLITE_INT8.key,), max_images=1000, informational=True),
 )
 
 

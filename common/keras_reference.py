@@ -1,4 +1,5 @@
-"""The Keras model's probabilities on the test images: computed once, cached by sha256."""
+"""The Keras model's probabilities on a set of images: computed once, cached by sha256 (parity and
+the Pi check's x86 models read them)."""
 
 from __future__ import annotations
 
