@@ -241,3 +241,22 @@ def test_the_host_and_each_cpu_model_are_judged_the_int8_file_against_the_hosts_
     assert not model_i.ok and "99.70% is below 99.90%" in model_i.failures[0]
     assert model_i.notes == ["onnx_float32's answers from the host (onnxruntime): it ran on "
                              "1,000 images on x86-haswell"]
+
+
+def test_each_target_self_tests_the_snapshot_in_its_worker(test_artifacts, tmp_path):
+    # the snapshot carries the golden set, the worker's self_test job runs it, and a backend
+    # whose self-test could not run is a failed row, not a missing one
+    import sys
+
+    from checks.worker import run_once
+
+    manifest, _ = check.snapshot_models(test_artifacts, tmp_path / "models")
+    assert (manifest.parent / "golden.npz").is_file()
+    answer = run_once(sys.executable, {"job": "self_test", "manifest": str(manifest),
+                                       "backend": "litert"})
+    rows = check.self_test_rows({"litert": answer})
+    assert {r["key"] for r in rows} >= {"tflite_int8", "tflite_float32"}
+    assert all(r["passed"] and r["backend"] == "litert" for r in rows), rows
+    assert not any(r["key"].startswith("onnx") for r in rows)  # litert runs no ONNX file
+    failed = check.self_test_rows({"tflite-runtime": {"ok": False, "error": "crashed"}})
+    assert failed[0]["passed"] is False and "crashed" in failed[0]["summary"]

@@ -111,6 +111,12 @@ def snapshot_models(artifacts: Path, dest: Path, tries: int = 3) -> tuple[Path, 
             entry.path.write_bytes(data)
             if sha256_hex(data) != entry.sha256:
                 torn.append(str(rel))
+        golden = manifest.data.get("golden") or {}
+        if isinstance(golden.get("path"), str):  # the self-test's inputs and expected outputs
+            data = (src.parent / golden["path"]).read_bytes()
+            (dest / golden["path"]).write_bytes(data)
+            if sha256_hex(data) != golden.get("sha256"):
+                torn.append(golden["path"])
         if not torn:
             gate = manifest.data.get("gate") or {}
             return dest / MANIFEST_FILE, [*manifest.data["files"], *(gate.get("files") or [])]
@@ -267,6 +273,11 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
                                               plan.photos))
     if keras is not None:
         isa_rows = compare_isa(targets, isa_rows, host, plan, keras, y, cfg)
+    for target in targets:
+        if not target.informational:
+            failures += [f"{target.key} {r['backend']} {r['key']}: self-test failed: "
+                         f"{r['summary']}" for r in target_info[target.key]["self_test"]
+                         if not r["passed"]]
     for row in rows + isa_rows:
         if not row.ok:
             log(f"{row.target} {row.key}: FAIL {'; '.join(row.failures)}")
@@ -284,6 +295,19 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
     }
     md, _ = write_reports(cfg.reports, summary, rows, target_info, isa_rows)
     return rows + [Row("host", f, "", 0, 0, failures=[f]) for f in failures], isa_rows, md
+
+
+def self_test_rows(answers: dict[str, dict]) -> list[dict]:
+    """One row per file each backend ran on the golden set (``self_test`` worker answers by
+    backend); a backend whose self-test could not run at all is one failed row."""
+    rows = []
+    for backend, answer in answers.items():
+        if not answer.get("ok"):
+            rows.append({"backend": backend, "key": "(all)", "passed": False,
+                         "summary": f"the self-test did not run: {answer.get('error')}"})
+            continue
+        rows += [dict(r, backend=backend) for r in answer["files"] if "not_run" not in r]
+    return rows
 
 
 def _keras_probabilities(artifacts: Path, manifest: Path, x: np.ndarray,
@@ -511,6 +535,7 @@ def run_target(target: Target, stack_root: Path | None, sites, required, cache: 
     rows: list = []
     envs, t0 = {}, time.monotonic()
     photo_answers: dict[str, dict] = {}
+    self_tests: dict[str, dict] = {}
     for inst in target.stack.backends:
         jobs = plan_jobs(plan, target.key, _runs_on(inst.backend), counts)
         if not jobs:
@@ -526,6 +551,8 @@ def run_target(target: Target, stack_root: Path | None, sites, required, cache: 
                 if BACKENDS[inst.backend].format == "tflite" and not target.only:
                     photo_answers[inst.backend] = worker.call(
                         photos.job(plan.manifest, inst.backend, plan.photos))
+                self_tests[inst.backend] = worker.call(
+                    {"job": "self_test", "manifest": str(plan.manifest), "backend": inst.backend})
         except PiCheckError as exc:  # a crash fails this backend's rows; the other runs go on
             rows += [isa.unsupported(row_of(j["key"], 0, []), str(exc)) if target.isa
                      else row_of(j["key"], 0, [str(exc)]) for j in jobs]
@@ -557,6 +584,7 @@ def run_target(target: Target, stack_root: Path | None, sites, required, cache: 
     info = {"title": target.title, "cpu": target.cpu, "cpu_note": target.cpu_note,
             "informational": target.informational, "isa": target.isa,
             "seconds": time.monotonic() - t0, "photos": photo_answers,
+            "self_test": self_test_rows(self_tests),
             "environment": dict(env_any, versions={k: v for e in envs.values()
                                                    for k, v in e["versions"].items() if v},
                                 tensorflow_importable=any(e["tensorflow_importable"]
