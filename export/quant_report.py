@@ -270,7 +270,9 @@ def _tflite(int8_path: Path, float_path: Path, images) -> list[_Tensor]:
     def load(path: Path):
         with warnings.catch_warnings():  # its "for debugging only" notice: this is debugging
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
-            return Interpreter(model_path=str(path), experimental_preserve_all_tensors=True,
+            # the bytes, not the path: the interpreter takes no path that is not UTF-8
+            return Interpreter(model_content=path.read_bytes(),
+                               experimental_preserve_all_tensors=True,
                                experimental_op_resolver_type=(
                                    OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
 

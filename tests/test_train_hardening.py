@@ -230,7 +230,7 @@ import atexit, os, runpy, signal, sys, time
 import {stage}.{stage} as mod
 
 class Result:
-    manifest, failures = {{"files": []}}, []
+    manifest, failures, quantization = {{"files": []}}, [], None
     def table(self):
         return ""
 

@@ -132,6 +132,8 @@ class Predicts(Protocol):
 
 def classifier_outputs(clf: Predicts, golden: Golden) -> tuple[np.ndarray, list[Any]]:
     """A classifier file's raw outputs on the golden digits, and its digit for each."""
+    if not len(golden.digits):  # a model that reads no test digit right has none
+        return np.zeros((0, 0), np.float32), []
     raw = clf.predict(golden.digits).raw
     return raw, raw.argmax(axis=1).tolist()
 
@@ -139,6 +141,8 @@ def classifier_outputs(clf: Predicts, golden: Golden) -> tuple[np.ndarray, list[
 def gate_outputs(gate: Predicts, threshold: float, digit: int, golden: Golden
                  ) -> tuple[np.ndarray, list[Any]]:
     """A gate file's raw outputs on the golden digits, and its decision (digit or not) for each."""
+    if not len(golden.digits):
+        return np.zeros((0, 0), np.float32), []
     pred = gate.predict(golden.digits)
     return pred.raw, (pred.probabilities[:, digit] >= threshold).tolist()
 
