@@ -111,9 +111,14 @@ def read_golden(manifest: Manifest) -> Golden:
             arrays = {name: npz[name] for name in npz.files}
     except (ValueError, OSError, KeyError) as exc:
         raise ModelError(f"{path}: not a golden set ({exc}); {_EXPORT_AGAIN}") from None
-    rules = {key: Rule(str(r["unit"]), float(r["max_diff"]),
-                       None if r.get("step") is None else float(r["step"]))
-             for key, r in (section.get("files") or {}).items()}
+    try:
+        rules = {str(key): Rule(str(r["unit"]), float(r["max_diff"]),
+                                None if r.get("step") is None else float(r["step"]))
+                 for key, r in section["files"].items()}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise ModelError(f"{manifest.path}: golden.files must map each file's key to its unit "
+                         f"and max_diff; the manifest is corrupt or hand-edited, "
+                         f"{_EXPORT_AGAIN}") from None
     outputs = {name[4:]: a for name, a in arrays.items() if name.startswith("out_")}
     try:
         return Golden(arrays["digits"], arrays["labels"],
