@@ -67,18 +67,25 @@ def test_touching_digits_are_split(clf, mnist_test):
     known = np.nonzero(clf.predict(x[:2000]).labels == y[:2000])[0]
     digits = photos.Digits(x, y, "test")
     exact = 0
-    for _ in range(20):
+    for _ in range(60):
         s = photos.plain_number(digits, rng.choice(known, 3, replace=False).tolist(), rng,
                                 gap=-0.02)
         exact += clf.read(s.image).number == s.truth
-    print(f"\ntouching: {exact}/20")
+    print(f"\ntouching: {exact}/60")
     # boxes overlapping by 2% of the height: digits this close are the reader's weakest case
-    # (17 of 20 measured on the test model and on the full export)
-    assert exact >= 14
+    # (57 to 59 of 60 measured on the test models and two trainings of the full export)
+    assert exact >= 0.85 * 60
 
 
-def test_two_lines_are_read_top_to_bottom(clf, numbers):
-    (top, first, _), (bottom, second, _) = numbers[0], numbers[1]
+@pytest.fixture(scope="module")
+def read_right(clf, numbers):
+    """The numbers the reader reads exactly when alone: the tests that change a photo start
+    from these, so that what they see is the change's effect, not one drawing's misreading."""
+    return [n for n in numbers if clf.read(n[0]).number == n[1]]
+
+
+def test_two_lines_are_read_top_to_bottom(clf, read_right):
+    (top, first, _), (bottom, second, _) = read_right[0], read_right[1]
     page = np.vstack([top[120:360], bottom[120:360]])
     r = clf.read(page)
     assert r.number == f"{first}\n{second}", r.number
@@ -86,8 +93,8 @@ def test_two_lines_are_read_top_to_bottom(clf, numbers):
     assert [d.box[1] < 240 for d in r.digits] == [True] * len(lines[0]) + [False] * len(lines[1])
 
 
-def test_specks_and_dots_near_digits_are_ignored(clf, numbers):
-    image, truth, boxes = numbers[2]
+def test_specks_and_dots_near_digits_are_ignored(clf, read_right):
+    image, truth, boxes = read_right[2]
     dotted = image.copy()
     for _, _, right, bottom in boxes[:-1]:  # a full stop after each digit, at the baseline
         dotted[bottom - 3:bottom, right + 2:right + 5] = 30
@@ -97,15 +104,28 @@ def test_specks_and_dots_near_digits_are_ignored(clf, numbers):
 
 def test_a_digit_broken_into_pieces_is_one_digit(clf, mnist_test):
     x, y = mnist_test
-    i = int(np.nonzero(y == 0)[0][0])
-    s = photos.plain_number(photos.Digits(x, y, "test"), [i], np.random.default_rng(0))
-    left, top, right, bottom = s.glyphs[0].box
-    cx, cy = (left + right) // 2, (top + bottom) // 2
-    broken = s.image.copy()
-    broken[top:bottom, cx - 1:cx + 2] = 235   # a break through both sides of the 0's loop...
-    broken[cy - 1:cy + 2, :] = 235            # ...and across it
-    r = clf.read(broken)
-    assert r.number == "0", r.number
+    digits = photos.Digits(x, y, "test")
+    one = right = n = 0
+    for label in (0, 2, 3, 4, 5, 6, 7, 8, 9):  # a cut down the middle of a 1 erases it
+        read_whole = 0
+        for i in np.nonzero(y == label)[0]:
+            s = photos.plain_number(digits, [int(i)], np.random.default_rng(int(i)))
+            if clf.read(s.image).number != str(label):
+                continue  # a digit read wrong when whole says nothing about its pieces
+            left, top, right_edge, bottom = s.glyphs[0].box
+            cx, cy = (left + right_edge) // 2, (top + bottom) // 2
+            broken = s.image.copy()
+            broken[top:bottom, cx - 1:cx + 2] = 235   # a break down the middle of the digit...
+            broken[cy - 1:cy + 2, :] = 235            # ...and across it: two to four pieces
+            number = clf.read(broken).number
+            n, one, right = n + 1, one + (len(number) == 1), right + (number == str(label))
+            read_whole += 1
+            if read_whole == 10:
+                break
+    print(f"\nbroken digits read as one digit: {one}/{n}, as the right one: {right}/{n}")
+    assert n == 90
+    # measured on two trainings of the full export: one digit 73 and 77 of 90, right 65 and 68
+    assert one >= 0.7 * n and right >= 0.6 * n
 
 
 def test_thin_strokes_read_like_thick_ones(clf, mnist_test):
