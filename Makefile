@@ -6,7 +6,14 @@ PYTHON  ?= python3.11
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+# the digit classifier to train (python -m train --help lists them): the reference CNN in
+# artifacts/, any other registered model in artifacts-MODEL/, e.g. make train export MODEL=edge
+MODEL ?= reference
+ifeq ($(MODEL),reference)
 ARTIFACTS ?= artifacts
+else
+ARTIFACTS ?= artifacts-$(MODEL)
+endif
 # extra flags for the stages, e.g. make train TRAIN_ARGS="--epochs 2 --limit 3000"
 TRAIN_ARGS  ?=
 # ...and for the line reader's training, e.g. READER_ARGS="--lines 3000 --epochs 2"
@@ -40,14 +47,14 @@ $(STAMP): requirements.txt runtime/pyproject.toml
 
 venv: $(STAMP)  ## create or update .venv from requirements.txt
 
-train: $(STAMP)  ## train the reference CNN, the line reader and the "no digit" gate -> artifacts/*.keras, plots, metrics
-	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
+train: $(STAMP)  ## train the classifier (MODEL=reference; MODEL=edge), the line reader and the "no digit" gate -> artifacts/*.keras, plots, metrics
+	$(PY) -m train --model $(MODEL) --out $(ARTIFACTS) $(TRAIN_ARGS)
 	$(PY) -m train --model line_reader --out $(ARTIFACTS) $(READER_ARGS)
 	$(PY) -m train --model gate --out $(ARTIFACTS) $(GATE_ARGS)
 
 # export retrains only when a model is missing or older than the code that builds it
-$(ARTIFACTS)/model.keras: train/train.py train/model.py train/checkpoint.py common/data.py | $(STAMP)
-	$(PY) -m train --out $(ARTIFACTS) $(TRAIN_ARGS)
+$(ARTIFACTS)/model.keras: train/train.py train/model.py train/augment.py train/checkpoint.py common/data.py common/work.py | $(STAMP)
+	$(PY) -m train --model $(MODEL) --out $(ARTIFACTS) $(TRAIN_ARGS)
 
 $(ARTIFACTS)/line_reader.keras: train/line_train.py train/line_model.py train/checkpoint.py common/strips.py common/photos.py runtime/src/mnist_edge/lines.py | $(STAMP)
 	$(PY) -m train --model line_reader --out $(ARTIFACTS) $(READER_ARGS)

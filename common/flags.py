@@ -43,7 +43,8 @@ def option(default, help: str, **flag: Any):
     """A config dataclass field that is also a flag: ``--name-with-dashes``, its help and default.
 
     ``flag`` passes ``type=``, ``choices=`` or ``metavar=`` to argparse; without them it follows
-    the field's annotation (int, float, str, Path; ``X | None`` as X); a bool field is a switch.
+    the field's annotation (int, float, str, Path; ``X | None`` as X); a bool field is a switch,
+    a ``bool | None`` field a pair (``--name``, ``--no-name``) that is None when neither is given.
     """
     return field(default=default, metadata={"help": help, **flag})
 
@@ -65,6 +66,10 @@ def add_options(p: argparse.ArgumentParser, config: type) -> None:
         kwargs = dict(f.metadata)
         if f.type in (bool, "bool"):
             p.add_argument(f"--{f.name.replace('_', '-')}", action="store_true", **kwargs)
+            continue
+        if f.type == "bool | None":  # --name / --no-name; neither leaves None (a default to fill)
+            p.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction,
+                           default=None, **kwargs)
             continue
         if "type" not in kwargs and "choices" not in kwargs:
             kwargs["type"] = _TYPES[str(f.type).removesuffix(" | None")]

@@ -1,5 +1,6 @@
-"""python -m train: train the reference CNN (or, with --model line_reader, the line reader; with
---model gate, the "no digit" gate) and write artifacts/ (see --help)."""
+"""python -m train: train a digit classifier (the reference CNN, or --model edge), or with --model
+line_reader the line reader, with --model gate the "no digit" gate, and write artifacts/ (see
+--help)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from common.artifacts import GATE_METRICS_FILE, METRICS_FILE, READER_METRICS_FIL
 from common.data import DataError
 from common.flags import parse
 from train import gate_train, line_train
+from train.model import DEFAULT_CLASSIFIER
 from train.train import TrainConfig, run, summary
 
 PROG = "python -m train"
@@ -37,7 +39,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
                      "and write it and its metrics to --out.",
                      "Offline: --data or MNIST_DATA=path as for the classifier.")
     return parse(TrainConfig, argv, PROG,
-                 "Train the mnist-edge reference CNN on MNIST and write the model, its history, "
+                 "Train an mnist-edge digit classifier (the reference CNN unless --model names "
+                 "another) on MNIST and write the model, its history, "
                  "training-curve and confusion-matrix plots and test metrics to --out.",
                  "Offline: --data or MNIST_DATA=path takes a Keras mnist.npz or a folder of the "
                  "four IDX files (gzipped or raw); without either, Keras downloads and caches "
@@ -45,13 +48,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
 
 
 def _model(args: list[str]) -> str:
-    """The value of --model (or --model=...) in ``args``; "classifier" when absent."""
+    """The value of --model (or --model=...) in ``args``; the default classifier when absent."""
     for i, arg in enumerate(args):
         if arg == "--model" and i + 1 < len(args):
             return args[i + 1]
         if arg.startswith("--model="):
             return arg.partition("=")[2]
-    return "classifier"
+    return DEFAULT_CLASSIFIER
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
-"""Train the reference CNN on MNIST and publish model, history, plots and metrics.
+"""Train a registered digit classifier on MNIST and publish model, history, plots and metrics.
 
-    python -m train                                  # 10 epochs, Adam, batch 64 -> artifacts/
+    python -m train                                  # the reference: 10 epochs, Adam, batch 64
+    python -m train --model edge --out artifacts-edge   # the edge CNN, with its own recipe
     python -m train --data ../shared/data/mnist.npz --epochs 1 --out /tmp/a
 """
 
@@ -12,7 +13,7 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,36 +32,69 @@ from common.artifacts import (
 )
 from common.flags import fraction, option, positive_float, positive_int, seed
 from common.tf import import_tensorflow
+from common.work import multiply_adds
 from train import checkpoint
-from train.model import MODELS, OPTIMIZERS, build_model, compile_model
+from train.augment import augmented
+from train.model import (
+    CLASSIFIERS,
+    DEFAULT_CLASSIFIER,
+    MODELS,
+    OPTIMIZERS,
+    compile_model,
+)
 
 LR_SCHEDULES = ("cosine", "constant")
+
+
+def _recipe_text(key: str) -> str:
+    """How each registered classifier's recipe sets ``key``, for --help."""
+    def show(value) -> str:
+        return ("on" if value else "off") if isinstance(value, bool) else str(value)
+    return ", ".join(f"{a.name} {show(a.recipe[key])}" for a in CLASSIFIERS.values()
+                     if key in a.recipe)
 
 
 @dataclass
 class TrainConfig:
     """Resolved training configuration (the flags of python -m train); written to config.json."""
 
-    model: str = option("classifier", "the model to train: the digit classifier or the line "
-                                      "reader (--model line_reader --help: its flags)",
+    model: str = option(DEFAULT_CLASSIFIER, "the model to train: a digit classifier ("
+                        + "; ".join(f"{a.name}: {a.description}" for a in CLASSIFIERS.values())
+                        + "), the line reader or the gate (--model line_reader --help: its flags)",
                         choices=MODELS)
     data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
     out: str = option("artifacts", "artifacts folder to publish into")
-    epochs: int = option(10, "training epochs: passes over the training split", type=positive_int)
+    epochs: int | None = option(None, "training epochs: passes over the training split (default: "
+                                      "the model's recipe, " + _recipe_text("epochs") + ")",
+                                type=positive_int)
     batch_size: int = option(64, "batch size: images per gradient step", type=positive_int)
     optimizer: str = option("adam", "optimizer", choices=OPTIMIZERS)
-    learning_rate: float | None = option(None, "learning rate (default: the optimizer's Keras "
-                                               "default)", type=positive_float)
+    learning_rate: float | None = option(None, "learning rate (default: the model's recipe, "
+                                               + _recipe_text("learning_rate") + "; else the "
+                                               "optimizer's Keras default, 0.001 for Adam)",
+                                         type=positive_float)
     validation_split: float = option(0.1, "fraction of the training data held out for validation",
                                      type=fraction)
     lr_schedule: str = option("cosine", "learning-rate schedule: cosine decays to 0 over the run",
                               choices=LR_SCHEDULES)
+    augment: bool | None = option(None, "redraw every training batch with small seeded turns, "
+                                        "scales, shifts and stroke-width changes (default: the "
+                                        "model's recipe, " + _recipe_text("augment") + ")")
     seed: int = option(42, "random seed: Python, numpy and TensorFlow; ops run deterministically",
                        type=seed)
     limit: int | None = option(None, "use only the first N training images (quick runs)",
                                type=positive_int)
     resume: bool = option(False, "continue an interrupted run from its last completed epoch")
     verbose: bool = option(False, "show TensorFlow's C++ logs")
+
+
+def with_recipe(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with every flag left at None set from its model's recipe (given flags win)."""
+    if cfg.model not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier {cfg.model!r}; choose one of "
+                         f"{', '.join(CLASSIFIERS)}")
+    recipe = CLASSIFIERS[cfg.model].recipe
+    return replace(cfg, **{k: v for k, v in recipe.items() if getattr(cfg, k) is None})
 
 
 def learning_rate(cfg: TrainConfig, total_steps: int):
@@ -81,12 +115,14 @@ def run(cfg: TrainConfig) -> dict:
 
     The artifacts folder is locked for the whole run: a second run on it waits its turn.
     """
+    cfg = with_recipe(cfg)
     check_out(cfg.out)
     with publish.exclusive(cfg.out):
         return _run(cfg)
 
 
 def _run(cfg: TrainConfig) -> dict:
+    assert cfg.epochs is not None  # set by with_recipe
     ds = mnist_data.load_mnist(cfg.data)
     x_train, y_train = ds.x_train, ds.y_train
     # The checkpoint also records which data it was trained on, however --data or MNIST_DATA
@@ -114,7 +150,8 @@ def _run(cfg: TrainConfig) -> dict:
         keras.utils.set_random_seed(cfg.seed)
         steps = cfg.epochs * int(np.ceil(len(x_train) * (1 - cfg.validation_split)
                                          / cfg.batch_size))
-        model = compile_model(build_model(), cfg.optimizer, learning_rate(cfg, steps))
+        model = compile_model(CLASSIFIERS[cfg.model].build(), cfg.optimizer,
+                              learning_rate(cfg, steps))
         first_epoch, history, wall_before = 0, {}, 0.0
     # model.keras holds the weights and the optimizer's state (Adam: two moments), 4 bytes
     # each; a run writes it for the checkpoint (two at a rotation) and for the published set.
@@ -122,18 +159,27 @@ def _run(cfg: TrainConfig) -> dict:
     # Seeding from the epoch makes a resumed run reproducible too (its shuffle order differs
     # from an uninterrupted run's: tf.data's reshuffling cannot be restarted mid-run).
     keras.utils.set_random_seed(cfg.seed + first_epoch)
-    print(f"training on {len(x_train)} images from {ds.source} "
-          f"({cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer}, "
-          f"{cfg.validation_split:.0%} held out for validation)", flush=True)
+    print(f"training the {cfg.model} classifier ({model.count_params():,} parameters, "
+          f"{multiply_adds(model):,} multiply-adds per image) on {len(x_train)} images from "
+          f"{ds.source} ({cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer}, "
+          f"{cfg.validation_split:.0%} held out for validation"
+          f"{', augmented' if cfg.augment else ''})", flush=True)
     start = time.perf_counter()
     if first_epoch < cfg.epochs:
-        model.fit(
-            mnist_data.to_model_input(x_train), y_train,
-            initial_epoch=first_epoch, epochs=cfg.epochs, batch_size=cfg.batch_size,
-            validation_split=cfg.validation_split, shuffle=True,
-            verbose=1 if sys.stdout.isatty() else 2,
-            callbacks=[checkpoint.callback(cfg.out, config, history, wall_before)],
-        )
+        fit = dict(initial_epoch=first_epoch, epochs=cfg.epochs,
+                   verbose=1 if sys.stdout.isatty() else 2,
+                   callbacks=[checkpoint.callback(cfg.out, config, history, wall_before)])
+        if cfg.augment:
+            # the same held-out tail as Keras's validation_split, never augmented
+            split = math.ceil(len(x_train) * (1.0 - cfg.validation_split))
+            x_in = mnist_data.to_model_input(x_train)
+            model.fit(augmented(x_in[:split], y_train[:split], cfg.batch_size,
+                                cfg.seed + first_epoch),
+                      validation_data=(x_in[split:], y_train[split:]) if split < len(x_in)
+                      else None, shuffle=False, **fit)  # shuffled by the dataset
+        else:
+            model.fit(mnist_data.to_model_input(x_train), y_train, batch_size=cfg.batch_size,
+                      validation_split=cfg.validation_split, shuffle=True, **fit)
     wall = wall_before + time.perf_counter() - start
 
     x_test = mnist_data.to_model_input(ds.x_test)
@@ -146,8 +192,11 @@ def _run(cfg: TrainConfig) -> dict:
         "test_loss": float(test_loss),
         "test_images": int(len(ds.y_test)),
         "per_class_accuracy": per_class_accuracy(confusion),
+        "model": cfg.model,
         "parameters": int(model.count_params()),
+        "multiply_adds": multiply_adds(model),
         "epochs": cfg.epochs,
+        "augment": bool(cfg.augment),
         "train_images": int(len(x_train)),
         "wall_time_s": round(wall, 1),
         "seed": cfg.seed,
@@ -162,7 +211,7 @@ def _run(cfg: TrainConfig) -> dict:
         metrics["weights_sha256"] = weights_sha256(stage / MODEL_FILE)
         publish.write_json(stage / HISTORY_FILE, history)
         with publish.atomic_path(stage / CURVES_FILE) as tmp:
-            plot_history(history, tmp)
+            plot_history(history, tmp, cfg.model)
         with publish.atomic_path(stage / CONFUSION_FILE) as tmp:
             plot_confusion(confusion, test_acc, tmp)
         publish.write_json(stage / CONFIG_FILE, asdict(cfg))
@@ -237,7 +286,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) 
     return m
 
 
-def plot_history(history: dict, path: Path) -> None:
+def plot_history(history: dict, path: Path, model: str = DEFAULT_CLASSIFIER) -> None:
     """Loss and accuracy per epoch, training vs validation, side by side."""
     import matplotlib
 
@@ -256,7 +305,7 @@ def plot_history(history: dict, path: Path) -> None:
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle("mnist-edge reference CNN: training curves")
+    fig.suptitle(f"mnist-edge {model} classifier: training curves")
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     plt.close(fig)
