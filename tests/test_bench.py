@@ -303,3 +303,47 @@ def test_live_bench_targets_and_floors_catch_a_slow_or_wrong_reader_and_growing_
                breaches("bench", {"live": live}))
     live["stream"] = {"measured": True, "rss_growth": 1.06, "seconds": 600, "window_s": 60}
     assert [t["met"] for t in targets(live)] == [False, False, False]
+
+
+def test_models_side_by_side_time_each_int8_file_and_read_each_sets_own_figures(test_artifacts,
+                                                                                 images, tmp_path):
+    from checks.bench.models import compare
+
+    _, x, _ = images
+    # one set twice: the same file must time alike, and every figure is the set's own record
+    r = compare([str(test_artifacts), str(test_artifacts)], sys.executable, x, 300, 3, tmp_path)
+    first, second = r["sets"]
+    assert first["time_ratio"] == 1.0 and 0.5 < second["time_ratio"] < 2.0
+    assert len(first["int8_rounds_us"]) == 3 and first["int8_p50_us"] > 0
+    manifest = json.loads((test_artifacts / "manifest.json").read_text())
+    int8 = next(f for f in manifest["files"] if f["key"] == "tflite_int8")
+    assert first["int8_kb"] == round((test_artifacts / int8["path"]).stat().st_size / 1024, 1)
+    assert first["keras_accuracy"] == round(manifest["training"]["test_accuracy"], 4)
+    assert first["int8_gap"] == round(abs(int8["verification"]["accuracy"]
+                                          - manifest["training"]["test_accuracy"]), 4)
+    assert first["parameters"] == manifest["training"]["parameters"]
+    assert [t["target"].split(": ", 1)[1] for t in r["targets"]][:3] == [
+        "Keras test accuracy", "int8 vs Keras test accuracy, gap", "parameters"]
+
+
+def test_the_edge_floors_catch_a_slow_or_large_edge_model_and_skip_without_a_comparison():
+    from common.floors import breaches
+
+    edge = {"model": "edge", "parameters": 36_346, "multiply_adds_ratio": 0.97, "int8_kb": 44.0,
+            "time_ratio": 0.45, "int8_gap": 0.0003, "keras_accuracy": 0.989}
+    models = {"present": True, "sets": [{"model": "reference"}, edge]}
+    assert not [b for b in breaches("bench", {"models": models}) if "models." in b]
+    edge["time_ratio"], edge["int8_kb"] = 0.7, 80.0
+    lines = [b for b in breaches("bench", {"models": models}) if "models." in b]
+    assert len(lines) == 2 and "time_ratio = 0.7, above its ceiling" in lines[1]
+    assert not [b for b in breaches("bench", {"models": None}) if "models." in b]
+
+
+def test_make_bench_refuses_a_compare_folder_without_an_export_before_timing(test_artifacts,
+                                                                           tmp_path):
+    done = subprocess.run([sys.executable, "-m", "checks.bench", "--artifacts", str(test_artifacts),
+                           "--out", str(tmp_path / "out"), "--compare", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "no manifest.json" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from checks.bench import live as live_bench
+from checks.bench import models as model_bench
 from checks.bench.baselines import run as run_baseline
 from checks.bench.oneshot import one_image, self_test
 from checks.options import CheckOptions
@@ -50,6 +51,7 @@ from mnist_edge.manifest import manifest_path, read_manifest
 BIG_BATCH = str(max(edge_bench.BATCHES))
 STRIP_DIGITS, STRIP_WIDTH = 4, 128  # the reader's typical strip: four digits in 32 x 128
 TIMEOUT_S = 600
+COMPARE_RUNS, COMPARE_ROUNDS = 2000, 7  # --compare: int8 invoke() calls per file and round
 # Speed and memory targets (docs/benchmark.md explains each)
 MAX_OVERHEAD = 1.05            # Classifier.predict p50 / bare invoke() p50, batch 1, one thread
 MIN_THROUGHPUT = 30_000        # images/s of the best format on one core
@@ -91,6 +93,10 @@ class SweepConfig(CheckOptions):
                                 "cold starts of each one-image command")
     runtime_python: str = option(".venv-runtime/bin/python", "Python of the device-like venv (no "
                                  "TensorFlow) for the one-image test; else this one")
+    compare: str = option("", "comma-separated artifacts folders of other registered models "
+                              "(e.g. artifacts-edge) to set beside --artifacts's: accuracy, size, "
+                              "multiply-adds and int8 invoke() time in one process, with the "
+                              "edge model's targets", metavar="FOLDERS")
     live_minutes: float = option(10.0, "minutes of the live stream whose memory is sampled "
                                        "(0 skips it; --quick skips it)", type=non_negative_float)
 
@@ -283,6 +289,11 @@ def run(cfg: SweepConfig) -> dict:
     except DataError as exc:
         raise BenchError(str(exc)) from None
     x, y = mnist.x_test[:cfg.images], mnist.y_test[:cfg.images]
+    try:  # another set that cannot be compared is refused before the long sweep
+        for folder in (f.strip() for f in cfg.compare.split(",") if f.strip()):
+            model_bench.describe(folder)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
     configs, baselines, skipped = plan(cfg, manifest)
     readers = reader_plan(manifest, configs)
     gates = gate_plan(manifest, configs)
@@ -311,6 +322,14 @@ def run(cfg: SweepConfig) -> dict:
         verify = self_test(python, cfg.cli_repeats, manifest)
         live = live_bench.measure(mnist, str(mpath), Path(tmp), cfg.rounds, cfg.live_minutes,
                                   cfg.data, skipped="--quick" if cfg.quick else None)
+        others = [f.strip() for f in cfg.compare.split(",") if f.strip()]
+        models = None
+        if others:
+            try:
+                models = model_bench.compare([str(cfg.artifacts), *others], python, x,
+                                             COMPARE_RUNS, COMPARE_ROUNDS, Path(tmp))
+            except ValueError as exc:
+                raise BenchError(str(exc)) from None
     parity = _parity_accuracy(Path(cfg.out) / "parity.json", manifest)
     for r in rows:
         _annotate(r, base, parity, y)
@@ -327,7 +346,9 @@ def run(cfg: SweepConfig) -> dict:
             "gate_rows": gate_rows if manifest.gate is not None else None,
             "recommended": edge_bench.recommend([r for r in rows if r.get("threads") == 1]),
             "self_test": verify,
-            "live": live, "targets": targets(rows, base, cli, gate_rows, live, verify),
+            "live": live, "models": models,
+            "targets": targets(rows, base, cli, gate_rows, live, verify)
+            + (models["targets"] if models else []),
             "wall_time_s": round(time.time() - started, 1)}
 
 
