@@ -44,7 +44,7 @@ def distort(images, key):
 
     n = tf.shape(images)[0]
     h, w = images.shape[1], images.shape[2]
-    seeds = tf.random.experimental.stateless_split(tf.cast(key, tf.int64), 5)
+    seeds = tf.random.experimental.stateless_split(tf.cast(key, tf.int64), 4)
     angle = tf.random.stateless_uniform([n], seeds[0], -1.0, 1.0) * math.radians(ROTATION)
     scale = 1.0 + tf.random.stateless_uniform([n], seeds[1], -1.0, 1.0) * SCALE
     shift = tf.random.stateless_uniform([n, 2], seeds[2], -1.0, 1.0) * SHIFT

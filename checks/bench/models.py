@@ -2,7 +2,8 @@
 reference), on accuracy, size, work per image and int8 speed, with the edge model's targets.
 
     from checks.bench.models import compare
-    compare(["artifacts", "artifacts-edge"], python, runs=2000, rounds=5)
+    compare(["artifacts", "artifacts-edge"], ".venv-runtime/bin/python", test_images,
+            runs=2000, rounds=7, tmp=Path("/tmp"))
 
 Everything but the speed comes from what the sets recorded (metrics.json through the manifest's
 ``training`` section, the files' sizes and verified accuracy). The speed is the int8 TFLite
@@ -75,27 +76,38 @@ def describe(folder: str | Path) -> dict:
         raise ValueError(f"{folder}: no manifest.json; export it first (make export "
                          "MODEL=NAME, or python -m export --artifacts FOLDER)")
     manifest = read_manifest(path)
-    training = manifest.data.get("training") or {}
+    training = manifest.data.get("training")
+    training = training if isinstance(training, dict) else {}  # null, or a hand-edited value
     int8 = next((f for f in manifest.data.get("files", []) if f.get("key") == INT8_KEY), None)
     if int8 is None:
         raise ValueError(f"{folder}: its manifest lists no {INT8_KEY} file; export it with the "
                          "default formats")
-    keras_acc = training.get("test_accuracy")
-    macs = training.get("multiply_adds")
+    keras_acc = _number(training, "test_accuracy", folder)
+    macs = _number(training, "multiply_adds", folder)
     if macs is None and (path.parent / MODEL_FILE).is_file():  # a set trained before the count
         macs = _count_multiply_adds(path.parent / MODEL_FILE)
-    int8_acc = (int8.get("verification") or {}).get("accuracy")
+    int8_acc = _number(int8.get("verification") or {}, "accuracy", folder)
     return {"folder": str(folder), "model": training.get("model", "reference"),
-            "parameters": training.get("parameters"),
+            "parameters": _number(training, "parameters", folder),
             "multiply_adds": macs,
-            "keras_accuracy": None if keras_acc is None else round(float(keras_acc), 4),
+            "keras_accuracy": None if keras_acc is None else round(keras_acc, 4),
             "int8_accuracy": int8_acc,
             "int8_gap": None if keras_acc is None or int8_acc is None
-            else round(abs(float(int8_acc) - float(keras_acc)), 4),
+            else round(abs(int8_acc - keras_acc), 4),
             "int8_kb": round(int8["size"] / 1024, 1), "int8_file": str(path.parent / int8["path"]),
             "epochs": training.get("epochs"), "train_images": training.get("train_images"),
             "augment": training.get("augment", False),
             "train_wall_s": training.get("wall_time_s")}
+
+
+def _number(section: dict, key: str, folder: str | Path):
+    """``section[key]`` when it is a number, None when absent; a ValueError naming the figure
+    for anything else (a hand-edited manifest)."""
+    value = section.get(key)
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    raise ValueError(f"{folder}: manifest.json's {key} is {value!r}, not a number; export the "
+                     "set again (make export MODEL=NAME)")
 
 
 def _count_multiply_adds(model_file: Path) -> int:
@@ -131,8 +143,6 @@ def compare(folders: list[str], python: str, images: np.ndarray, runs: int, roun
         s["size_ratio"] = round(s["int8_kb"] / base["int8_kb"], 3)
         s["multiply_adds_ratio"] = (None if not s["multiply_adds"] or not base["multiply_adds"]
                                     else round(s["multiply_adds"] / base["multiply_adds"], 3))
-        s["train_time_ratio"] = (None if not s["train_wall_s"] or not base["train_wall_s"]
-                                 else round(s["train_wall_s"] / base["train_wall_s"], 2))
     return {"present": True, "reference": base["model"], "backend": TIME_BACKEND, "threads": 1,
             "runs": runs, "rounds": rounds, "sets": sets,
             "targets": [t for s in sets[1:] for t in targets(s)]}

@@ -289,8 +289,9 @@ def run(cfg: SweepConfig) -> dict:
     except DataError as exc:
         raise BenchError(str(exc)) from None
     x, y = mnist.x_test[:cfg.images], mnist.y_test[:cfg.images]
+    others = [f.strip() for f in cfg.compare.split(",") if f.strip()]
     try:  # another set that cannot be compared is refused before the long sweep
-        for folder in (f.strip() for f in cfg.compare.split(",") if f.strip()):
+        for folder in others:
             model_bench.describe(folder)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
@@ -322,7 +323,6 @@ def run(cfg: SweepConfig) -> dict:
         verify = self_test(python, cfg.cli_repeats, manifest)
         live = live_bench.measure(mnist, str(mpath), Path(tmp), cfg.rounds, cfg.live_minutes,
                                   cfg.data, skipped="--quick" if cfg.quick else None)
-        others = [f.strip() for f in cfg.compare.split(",") if f.strip()]
         models = None
         if others:
             try:
