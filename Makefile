@@ -33,7 +33,7 @@ TFL_STAMP := $(TFL_VENV)/.installed
 PIP_Q     := -m pip install --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train export test lint format clean runtime-venvs test-runtime parity reader-report pi-check fuzz reliability bench
+.PHONY: help venv train export test lint format clean runtime-venvs test-runtime parity reader-report pi-check fuzz reliability bench pareto
 
 help:  ## list the targets
 	@echo "mnist-edge targets:"
@@ -73,9 +73,12 @@ parity: $(STAMP) $(TFL_STAMP)  ## every exported file on every backend vs Keras 
 reader-report: $(STAMP)  ## the number reader on photo sets made from MNIST test digits -> reports/reader.*
 	$(PY) -m checks.reader --artifacts $(ARTIFACTS) --out reports
 
+# the suites run in TEST_WORKERS processes (pytest-xdist), each test file whole in one of them
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
 test: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## lint, then run the test suite (self-sufficient; set MNIST_DATA to run offline)
 	@$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q $(XDIST) tests
 	@$(MAKE) --no-print-directory test-runtime
 
 # settings: ruff.toml and mypy.ini; ruff and mypy are pinned in requirements.txt
@@ -100,12 +103,18 @@ $(TFL_STAMP): $(RT_SRC) runtime/tests/requirements-tflite.txt runtime/tests/requ
 
 runtime-venvs: $(RT_STAMP) $(TFL_STAMP)  ## build .venv-runtime (litert, onnxruntime) and .venv-tflite (tflite-runtime)
 
-# runtime/tests get the exported test models from checks/testmodels.py and run in all three venvs
-test-runtime: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run runtime/tests in .venv, .venv-runtime and .venv-tflite
-	@art="$$($(PY) -m checks.testmodels)" && for py in $(PY) $(RT_VENV)/bin/python $(TFL_VENV)/bin/python; do \
+# runtime/tests get the exported test models from checks/testmodels.py and run whole in the two
+# device venvs; in .venv (the same pins plus TensorFlow, whose interpreter is one more backend)
+# the tests that pick, load or compare backends run again; the photo, reader and video tests
+# do not depend on the backend and are not repeated there
+RT_BACKEND_TESTS := $(addprefix runtime/tests/test_edge_,predict.py selftest.py errors.py \
+  misuse.py cli_hardening.py documented.py import.py untrusted_files.py)
+test-runtime: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## run runtime/tests in .venv-runtime and .venv-tflite, the backend tests in .venv
+	@art="$$($(PY) -m checks.testmodels)" && for py in $(RT_VENV)/bin/python $(TFL_VENV)/bin/python; do \
 	  echo "== runtime/tests with $$py"; \
-	  MNIST_EDGE_TEST_ARTIFACTS="$$art" $$py -m pytest -q runtime/tests || exit 1; \
-	done
+	  MNIST_EDGE_TEST_ARTIFACTS="$$art" $$py -m pytest -q $(XDIST) runtime/tests || exit 1; \
+	done && echo "== runtime/tests that pick or compare backends, with $(PY)" && \
+	  MNIST_EDGE_TEST_ARTIFACTS="$$art" $(PY) -m pytest -q $(XDIST) $(RT_BACKEND_TESTS)
 
 # bench times the export as it is (after `make train export`); the runtime venvs run the device-side
 # rows (tflite-runtime) and the one-image cold start; a few minutes. BENCH_ARGS=--quick for a short run
@@ -113,6 +122,12 @@ BENCH_ARGS ?=
 bench: $(STAMP) $(RT_STAMP) $(TFL_STAMP)  ## latency, throughput, load time, memory of every file x backend vs baselines -> reports/bench.*
 	$(PY) -m checks.bench --artifacts $(ARTIFACTS) --out reports --tflite-python $(TFL_VENV)/bin/python \
 	  --runtime-python $(RT_VENV)/bin/python $(BENCH_ARGS)
+
+# pareto reads every exported set as it is (artifacts/ and each artifacts-MODEL/ from make train
+# export MODEL=NAME); PARETO_ARGS="--floor 0.993" names the fastest file reaching 99.3%
+PARETO_ARGS ?=
+pareto: $(STAMP) $(RT_STAMP)  ## every model x file: accuracy, photos, size, MCU arena, latency, throughput -> reports/pareto.*
+	$(PY) -m checks.pareto --out reports --python $(RT_VENV)/bin/python $(PARETO_ARGS)
 
 # Emulated Raspberry Pi: Debian bookworm arm64/armhf roots under qemu-user, cached in .cache/pi/
 # (the first run needs root: apt-get installs qemu-user-static and debootstrap)

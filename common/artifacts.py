@@ -44,8 +44,12 @@ GOLDEN_FILE = "golden.npz"  # the self-test's inputs and each exported file's ou
 QUANT_MD_FILE = "quantization.md"
 QUANT_JSON_FILE = "quantization.json"
 EXPORT_REPORT_FILES = frozenset({QUANT_MD_FILE, QUANT_JSON_FILE})
+# the int8 classifier for TensorFlow Lite Micro (export/micro_export.py): C++ source and header
+MICRO_SOURCE = "model_int8_micro.cpp"
+MICRO_HEADER = "model_int8_micro.h"
+MICRO_FILES = frozenset({MICRO_SOURCE, MICRO_HEADER})
 # written by the export besides the model files and the manifest
-EXPORT_FILES = frozenset({GOLDEN_FILE}) | EXPORT_REPORT_FILES
+EXPORT_FILES = frozenset({GOLDEN_FILE}) | EXPORT_REPORT_FILES | MICRO_FILES
 
 
 def weights_sha256(model_keras: str | Path) -> str:

@@ -66,8 +66,11 @@ def _bench_rows() -> tuple[Floor, ...]:
             row = f"rows[key={fmt.key},backend={backend},threads=1]"
             # 1,000 images in the short run: 0.985-0.986 measured, two standard errors ~0.8 pt
             out.append(Floor(f"{row}.accuracy", 0.975, 0.985))
-            # 1.06-1.20 measured with both cores busy (the target, 1.05, is in the report)
-            out.append(Floor(f"{row}.overhead", 1.6, 1.2, at_most=True))
+            # 1.06-1.20 measured with both cores busy (the target, 1.05, is in the report); the
+            # dynamic-range file's bare call is the fastest (16 µs on litert), so the same few
+            # microseconds of predict weigh more: 1.42-1.44 measured with both cores busy
+            ceiling, measured = (2.0, 1.44) if fmt.key == "tflite_dynamic" else (1.6, 1.2)
+            out.append(Floor(f"{row}.overhead", ceiling, measured, at_most=True))
     return tuple(out)
 
 
@@ -104,6 +107,38 @@ _GATE_READER = tuple(Floor(figure, limit, measured, at_most, only_with="gate.pre
                          ("gate.mnist_test.false_refusal_rate", 0.008, 0.0052, True),
                          ("singles.gate_false_refusal_rate", 0.14, 0.1225, True)))
 
+# make pareto: the single-digit photos of the reader report's set through every file of the
+# reference (500 photos in the short run: 82.6-83.0% measured, two standard errors about 3.4
+# points), and the edge model's microcontroller arena, held at its target (64 KB)
+_PARETO = (
+    *(Floor(f"rows[model=reference,key={fmt.key}].photo_accuracy", 0.78, 0.826)
+      for fmt in FORMATS),
+    # the arena depends on the architecture alone (30,832 and 10,000 bytes measured by the export
+    # with tflite-micro); a set without the micro package breaks these as not measured
+    Floor("rows[model=reference,key=tflite_int8].arena_bytes", 32 * 1024, 30_832, at_most=True),
+    Floor("rows[model=edge,key=tflite_int8].arena_bytes", 64 * 1024, 10_000, at_most=True,
+          only_with="present.edge", on=_EDGE_RUN),
+)
+
+def _parity_rows() -> tuple[Floor, ...]:
+    """The float16 and dynamic-range files on every TFLite backend against Keras: accuracy within
+    0.05 point and the same digit on 99.9% of the test images (measured on the reference:
+    float16 +0.00 pt, 100%; dynamic range -0.02 pt, 99.95%). The format table holds the
+    dynamic-range file only to the int8 rule, which briefly trained models need. They apply to
+    a full run (every backend, all 10,000 images), as `make parity` makes."""
+    FULL = "full_run"
+    out: list[Floor] = []
+    for key, delta, agreement in (("tflite_float16", 0.0, 1.0),
+                                  ("tflite_dynamic", -0.0002, 0.9995)):
+        for backend in backend_order("tflite"):
+            pair = f"pairs[key={key},backend={backend}]"
+            out += [Floor(f"{pair}.agreement_with_keras", 0.999, agreement, only_with=FULL),
+                    Floor(f"{pair}.accuracy_delta_vs_keras", -0.0005, delta, only_with=FULL),
+                    Floor(f"{pair}.accuracy_delta_vs_keras", 0.0005, delta, at_most=True,
+                          only_with=FULL)]
+    return tuple(out)
+
+
 FLOORS: dict[str, tuple[Floor, ...]] = {
     # make reader-report, int8 TFLite, MNIST test digits, the default sets
     "reader": (
@@ -131,7 +166,7 @@ FLOORS: dict[str, tuple[Floor, ...]] = {
               at_most=True),
         Floor(_ONE_IMAGE.format("TF+Keras wall / mnist-edge predict wall"), 8, 16.4),
         Floor(_ONE_IMAGE.format("TF+Keras peak RSS / mnist-edge predict peak RSS"), 8, 12.2),
-        # the self-test of all twelve files from a cold start, held at its target (0.43 s
+        # the self-test of every file from a cold start, held at its target (0.43 s
         # measured once with `time`, process start included)
         Floor(_ONE_IMAGE.format("mnist-edge verify wall (s) of every file on the golden set"),
               1.0, 0.43, at_most=True),
@@ -142,6 +177,10 @@ FLOORS: dict[str, tuple[Floor, ...]] = {
         Floor("live.read.readings_wrong", 0, 0, at_most=True),
         *_EDGE_SIDE_BY_SIDE,
     ),
+    # make parity on the reference export
+    "parity": _parity_rows(),
+    # make pareto PARETO_ARGS=--quick (what CI runs)
+    "pareto": _PARETO,
 }
 
 

@@ -59,7 +59,8 @@ def _export(cfg: ExportConfig) -> int:
     listed = [e["path"] for e in result.manifest["files"]] + [
         e["path"] for side in ("line_reader", "gate") for e in
         (result.manifest.get(side) or {"files": []})["files"]] + [
-        name for name in ((result.manifest.get("golden") or {}).get("path"),) if name] + (
+        name for name in ((result.manifest.get("golden") or {}).get("path"),) if name] + [
+        e["path"] for e in (result.manifest.get("micro") or {"files": []})["files"]] + (
         [QUANT_MD_FILE, QUANT_JSON_FILE] if result.quantization is not None else [])
     files = ", ".join(listed) or "no files"
     print(f"\npublished in {cfg.artifacts}/: {files}, {MANIFEST_FILE}")

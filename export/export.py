@@ -39,6 +39,7 @@ from common.artifacts import (
     METRICS_FILE,
     MODEL_FILE,
     READER_FILE,
+    read_export,
     read_metrics,
     weights_sha256,
 )
@@ -47,13 +48,15 @@ from common.flags import option, positive_int
 from common.formats import GATE_KEYS, KEYS, READER_KEYS, ExportFormat
 from common.strips import CLASSES, HEIGHT
 from common.tf import KerasModelError, import_tensorflow, load_keras_model
-from export import gate_export, gate_files, golden, line_export, quant_report
+from export import gate_export, gate_files, golden, line_export, micro_export, quant_report
 from export import manifest as manifest_mod
 from export.context import ExportContext, calibration_sample
 from export.gate_export import GateVerification
 from export.line_export import ReaderVerification
+from export.micro_export import MicroVerification
 from export.verify import Verification, format_table, verify
 from mnist_edge.digest import sha256_file
+from mnist_edge.formats import TFLITE_INT8
 
 Result = TypeVar("Result", Verification, ReaderVerification, GateVerification)
 MIN_OPSET, MAX_OPSET = 13, 18  # per-channel QDQ needs 13; tf2onnx 1.17 stops at 18
@@ -111,6 +114,7 @@ class ExportResult:
     reader_results: list[ReaderVerification] = field(default_factory=list)
     gate_results: list[GateVerification] = field(default_factory=list)
     quantization: quant_report.QuantReport | None = None  # per layer, int8 against float
+    micro: MicroVerification | None = None  # the int8 file through TensorFlow Lite Micro
 
     def table(self) -> str:
         """The verification table."""
@@ -195,6 +199,9 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
         manifest = manifest_mod.build(entries, model_path, training, keras_accuracy,
                                       manifest_mod.versions(tf.__version__, keras.__version__),
                                       settings)
+        micro, section = _micro(cfg, results, folder, stage, mnist, log)
+        if section is not None:
+            manifest["micro"] = section
         quant = quant_report.Inputs()
         quant.add("classifier", ctx)
         reader_results, section = _reader(cfg, reader, reader_formats, folder, stage, log, quant)
@@ -211,9 +218,25 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
         quant_report.write(quantization, stage)
         publish.write_json(stage / MANIFEST_FILE, manifest)
     return ExportResult(results, keras_accuracy, manifest, folder,
-                        [str(r.failure) for r in [*results, *reader_results, *gate_results]
-                         if not r.passed],
-                        reader_results, gate_results, quantization)
+                        [str(r.failure) for r in [*results, *reader_results, *gate_results,
+                                                  *([micro] if micro else [])] if not r.passed],
+                        reader_results, gate_results, quantization, micro)
+
+
+def _micro(cfg: ExportConfig, results: list[Verification], folder: Path, stage: Path, mnist,
+           log: Callable[[str], None]) -> tuple[MicroVerification | None, dict | None]:
+    """The int8 file packaged for TensorFlow Lite Micro into ``stage`` when this run exported it
+    and it passed; (its verification, the manifest's ``micro`` section). When this run did not
+    export it, the current package is kept if it describes the int8 file in ``stage``."""
+    int8 = next((r for r in results if r.fmt.key == TFLITE_INT8.key), None)
+    if int8 is None:
+        current = read_export(folder)
+        return None, micro_export.carried_over(stage, current.data.get("micro") if current
+                                               else None)
+    if not int8.passed:
+        micro_export.drop(stage)
+        return None, None
+    return micro_export.export(stage, mnist.x_test, mnist.y_test, log, cfg.verbose)
 
 
 def _golden(cfg: ExportConfig, manifest: dict, mnist, keras_probs: np.ndarray, reader, gate,

@@ -13,7 +13,7 @@ from pathlib import Path
 from common.tf import import_tensorflow, quiet
 from export.context import ExportContext
 from export.contract import embedded_metadata
-from mnist_edge.formats import TFLITE_FLOAT32, TFLITE_INT8
+from mnist_edge.formats import TFLITE_DYNAMIC, TFLITE_FLOAT16, TFLITE_FLOAT32, TFLITE_INT8
 
 METADATA_NAME = "mnist_edge"  # name of the TFLite metadata entry holding embedded_metadata()
                               # as JSON
@@ -27,6 +27,26 @@ def convert_float32(ctx: ExportContext, path: Path) -> None:
 def convert_int8(ctx: ExportContext, path: Path) -> None:
     """Write the full-integer int8 TFLite model (int8 input and output) to ``path``."""
     write(ctx, path, TFLITE_INT8.key, int8_model(ctx))
+
+
+def convert_float16(ctx: ExportContext, path: Path) -> None:
+    """Write the TFLite model with float16 weights (float32 input and output) to ``path``."""
+    tf = import_tensorflow()
+    converter = _converter(ctx)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    write(ctx, path, TFLITE_FLOAT16.key, _convert(ctx, converter))
+
+
+def convert_dynamic(ctx: ExportContext, path: Path) -> None:
+    """Write the dynamic-range TFLite model (int8 weights, float activations) to ``path``."""
+    tf = import_tensorflow()
+    converter = _converter(ctx)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    # per-channel dense weights need FULLY_CONNECTED version 12, which tflite-runtime 2.14
+    # (32-bit Pi OS) does not have
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    write(ctx, path, TFLITE_DYNAMIC.key, _convert(ctx, converter))
 
 
 def float32_model(ctx: ExportContext) -> bytes:

@@ -126,9 +126,14 @@ def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(t
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths.values())
     data = json.loads(paths["json"].read_text())
     rows = [r for r in data["rows"] if "error" not in r]
+    # every file of the export on the one selected backend of its kind
+    from mnist_edge.manifest import read_manifest
+
+    files = read_manifest(Path(test_artifacts)).files
     assert {(r["key"], r["backend"]) for r in rows} == {
-        ("tflite_int8", "litert"), ("tflite_float32", "litert"), ("onnx_float32", "onnxruntime"),
-        ("onnx_int8", "onnxruntime")}
+        (e.key, "litert" if e.format == "tflite" else "onnxruntime") for e in files}
+    assert {"tflite_int8", "tflite_float32", "onnx_float32", "onnx_int8", "tflite_float16",
+            "tflite_dynamic"} <= {e.key for e in files}
     md = paths["md"].read_text()
     for r in rows:
         _assert_ordered(r["latency_us"])

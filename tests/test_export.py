@@ -91,9 +91,11 @@ def reference(test_artifacts):
 # --- the format table --------------------------------------------------------------------------
 
 def test_format_table_order_names_and_tolerances():
-    assert KEYS == ("tflite_int8", "tflite_float32", "onnx_float32", "onnx_int8")
+    assert KEYS == ("tflite_int8", "tflite_float32", "onnx_float32", "onnx_int8",
+                    "tflite_float16", "tflite_dynamic")
     assert [f.filename for f in FORMATS] == [
-        "model_int8.tflite", "model_float32.tflite", "model.onnx", "model_int8.onnx"]
+        "model_int8.tflite", "model_float32.tflite", "model.onnx", "model_int8.onnx",
+        "model_float16.tflite", "model_dynamic.tflite"]
     assert all(callable(f.load_converter()) for f in FORMATS)
     float_rule = get_format("onnx_float32").tolerance
     assert float_rule.against_keras("onnx_float32", 0.0, 0.9996, 0.0) == []
@@ -318,7 +320,8 @@ def test_failed_verification_publishes_only_passing_files(tmp_path, monkeypatch,
     assert len(err) == 1 and "tflite_float32 on litert: top-1 agreement with Keras" in err[0]
     manifest = json.loads((folder / "manifest.json").read_text())
     # the rejected file is gone; the others (re-exported or carried over from the same model) stay
-    assert [e["key"] for e in manifest["files"]] == ["tflite_int8", "onnx_float32", "onnx_int8"]
+    assert [e["key"] for e in manifest["files"]] == ["tflite_int8", "onnx_float32", "onnx_int8",
+                                                    "tflite_float16", "tflite_dynamic"]
     assert not (folder / "model_float32.tflite").exists()
     assert problems(read_export(folder)) == []
 

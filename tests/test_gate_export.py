@@ -114,7 +114,7 @@ def test_every_gate_format_is_exported_verified_and_listed(gate_folder):
     assert gate.data["source_model"]["weights_sha256"] == weights_sha256(folder / "gate.keras")
     # the classifier's and the reader's files are still listed first
     assert [e.key for e in manifest.files] == ["tflite_int8", "tflite_float32", "onnx_float32",
-                                               "onnx_int8"]
+                                               "onnx_int8", "tflite_float16", "tflite_dynamic"]
 
 
 def test_the_keras_reference_is_the_keras_gate_on_the_verification_set(gate_folder, truth):

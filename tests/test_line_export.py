@@ -98,7 +98,7 @@ def test_every_reader_format_is_exported_verified_and_listed(reader_folder):
             manifest.reader.blank) == (HEIGHT, STRIDE, CLASSES, BLANK)
     # the classifier's files are still there, and the classifier still loads first
     assert [e.key for e in manifest.files] == ["tflite_int8", "tflite_float32", "onnx_float32",
-                                               "onnx_int8"]
+                                               "onnx_int8", "tflite_float16", "tflite_dynamic"]
     raw = json.loads((folder / "manifest.json").read_text())["line_reader"]
     assert raw["output"]["labels"][BLANK] == "blank" and raw["keras_reference"]["lines"] > 0
     for entry in raw["files"]:

@@ -25,6 +25,8 @@ ENTRIES = [{"key": "tflite_int8", "format": "tflite", "precision": "int8"},
            {"key": "tflite_float32", "format": "tflite", "precision": "float32"},
            {"key": "onnx_float32", "format": "onnx", "precision": "float32"},
            {"key": "onnx_int8", "format": "onnx", "precision": "int8"},
+           {"key": "tflite_float16", "format": "tflite", "precision": "float16"},
+           {"key": "tflite_dynamic", "format": "tflite", "precision": "dynamic-int8"},
            {"key": "gate_tflite_int8", "format": "tflite", "precision": "int8"},
            {"key": "gate_tflite_float32", "format": "tflite", "precision": "float32"}]
 
@@ -54,7 +56,9 @@ def test_x86_models_run_every_classifier_file_int8_on_the_full_set(tmp_path):
     plan = _plan(tmp_path)
     pi4, haswell, max_run = get_targets("x86-haswell,arm64-max,pi4-arm64")  # table order
     assert check.target_counts(haswell, plan) == {"tflite_int8": 10_000, "tflite_float32": 1_000,
-                                                  "onnx_float32": 1_000, "onnx_int8": 10_000}
+                                                  "onnx_float32": 1_000, "onnx_int8": 10_000,
+                                                  "tflite_float16": 1_000,
+                                                  "tflite_dynamic": 1_000}
     assert check.target_counts(max_run, plan) == {"tflite_int8": 1_000}
     assert check.target_counts(pi4, plan) == plan.counts  # the Pis run as they did
     jobs = check.plan_jobs(plan, "x86-haswell", lambda e: "onnxruntime"

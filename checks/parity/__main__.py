@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from checks.parity.run import ParityConfig, ParityError, run
 from common import entry
 from common.data import DataError
 from common.flags import parse
+from common.floors import breaches
 from common.tf import KerasModelError
 
 PROG = "python -m checks.parity"
@@ -27,9 +29,9 @@ def parse_args(argv: list[str] | None = None) -> ParityConfig:
                  "files' decisions at the manifest's threshold are compared with gate.keras's on "
                  "MNIST's test digits and held-out generated non-digits. Tolerances: the format "
                  "table, common/formats.py.",
-                 "Exit status: 0 when every pair is within tolerance, 1 when one is not (each "
-                 "broken tolerance is printed on stderr, naming the pair and the figure) or on "
-                 "an error.")
+                 "Exit status: 0 when every pair is within tolerance and every figure holds its "
+                 "regression floor (common/floors.py), 1 when one does not (each printed on "
+                 "stderr, naming the pair and the figure) or on an error.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +50,8 @@ def _parity(cfg: ParityConfig) -> int:
               f"see {result.reports['md']}",
               file=sys.stderr)
         return 1
-    return 0
+    return entry.failed(PROG, breaches("parity", json.loads(result.reports["json"].read_text())),
+                        "FLOOR")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class Pair:
     key: str         # manifest / format-table key, e.g. "tflite_int8"
     filename: str    # file name inside the artifacts folder
     fmt: str         # "tflite" or "onnx"
-    precision: str   # "int8" or "float32"
+    precision: str   # the format row's: "int8", "float32", "float16", "dynamic-int8"
     backend: str     # runtime backend name
 
     @property

@@ -43,6 +43,8 @@ def to_json(result) -> dict:
         "source_model": result.source_model,
         "data": result.data_source,
         "test_images": result.n_images,
+        # every backend on every test image: the run the regression floors hold (common/floors.py)
+        "full_run": result.config.limit is None and result.config.backends == "all",
         "tolerances": {key: asdict(get_format(key).tolerance) for key in result.format_keys()},
         "keras": {"accuracy": _r(result.keras_accuracy),
                   "per_class_accuracy": [_r(a) for a in result.keras_per_class]},

@@ -138,7 +138,7 @@ class Classifier:
         self._lock = threading.Lock()
         self._in = input_spec(backend, entry)
         self._out = backend.output
-        self._lut = _pixel_lut(self._in)
+        self._lut = pixel_lut(self._in)
         spec = self._in
         self._xor = (spec.dtype == np.int8 and spec.zero_point == -128
                      and spec.scale is not None
@@ -584,7 +584,7 @@ def _as_batch(images: npt.ArrayLike) -> np.ndarray:
     raise InputError(f"images have dtype {x.dtype}; pass uint8 pixels 0..255 or floats in [0, 1]")
 
 
-def _pixel_lut(spec: backends.TensorSpec) -> np.ndarray:
+def pixel_lut(spec: backends.TensorSpec) -> np.ndarray:
     """Model input value for each uint8 pixel 0..255 (pixel / 255, quantized when the input is)."""
     real = np.arange(256, dtype=np.float32) / np.float32(255.0)
     if spec.scale is None:

@@ -1,8 +1,9 @@
 """The one table of model files: one row per exported file, and the facts of each model kind.
 
     >>> from mnist_edge.formats import FORMATS, backend_order, kind_of_suffix
-    >>> [f.key for f in FORMATS]
-    ['tflite_int8', 'tflite_float32', 'onnx_float32', 'onnx_int8']
+    >>> [f.key for f in FORMATS]  # doctest: +NORMALIZE_WHITESPACE
+    ['tflite_int8', 'tflite_float32', 'onnx_float32', 'onnx_int8', 'tflite_float16',
+     'tflite_dynamic']
     >>> kind_of_suffix(".ONNX"), backend_order("tflite")
     ('onnx', ('litert', 'tflite-runtime', 'tensorflow'))
 
@@ -34,7 +35,7 @@ class Format:
     key: str          # stable id used by --formats, manifest.json and the runtime
     filename: str     # file name inside the artifacts folder
     kind: str         # a Kind's name: the interpreters that run it
-    precision: str    # "int8" or "float32"
+    precision: str    # "int8", "float32", "float16" (weights) or "dynamic-int8"
     input_dtype: str  # numpy dtype name of the model's input tensor
 
 
@@ -48,7 +49,13 @@ TFLITE_FLOAT32 = Format("tflite_float32", "model_float32.tflite", "tflite", "flo
 ONNX_FLOAT32 = Format("onnx_float32", "model.onnx", "onnx", "float32", "float32")
 # int8 inside (QDQ), float32 input and output: one preprocessing for every ONNX file
 ONNX_INT8 = Format("onnx_int8", "model_int8.onnx", "onnx", "int8", "float32")
-FORMATS: tuple[Format, ...] = (TFLITE_INT8, TFLITE_FLOAT32, ONNX_FLOAT32, ONNX_INT8)
+# float16 weights (dequantized at load) and dynamic-range (int8 weights, float activations): the
+# converter's two most used options; float32 input and output, last in the order of preference
+TFLITE_FLOAT16 = Format("tflite_float16", "model_float16.tflite", "tflite", "float16", "float32")
+TFLITE_DYNAMIC = Format("tflite_dynamic", "model_dynamic.tflite", "tflite", "dynamic-int8",
+                        "float32")
+FORMATS: tuple[Format, ...] = (TFLITE_INT8, TFLITE_FLOAT32, ONNX_FLOAT32, ONNX_INT8,
+                               TFLITE_FLOAT16, TFLITE_DYNAMIC)
 
 # The line reader's files (manifest.json's "line_reader" section): strips [N, 32, W, 1] in,
 # per-column scores [N, W/4, 11] out; every ONNX file takes float32, as for the classifier. A

@@ -16,7 +16,7 @@ from pathlib import Path
 from mnist_edge import backends
 from mnist_edge.choice import PREFERENCES
 from mnist_edge.errors import BackendError, InputError, MnistEdgeError, ModelError
-from mnist_edge.formats import READER_FORMATS
+from mnist_edge.formats import FORMATS, READER_FORMATS
 from mnist_edge.manifest import (
     MANIFEST_NAME,
     FileEntry,
@@ -31,6 +31,11 @@ from mnist_edge.modelfile import check_model_bytes, format_of, read_model_bytes
 # threads (16.8 GB). Up to this many, a request above the machine's cores gets the cores.
 MAX_THREADS = 64
 _INT8_QUANT_MARKERS = (b"QuantizeLinear", b"QLinear", b"ConvInteger", b"MatMulInteger")
+# Float input and output do not tell a float16 or dynamic-range TFLite file from a float32 one:
+# the format key the export writes into each file's metadata does (export/contract.py)
+_EMBEDDED_PRECISION = tuple((f'"mnist_edge.format": "{f.key}"'.encode(), f.precision)
+                            for f in FORMATS if f.kind == "tflite"
+                            and f.precision not in ("int8", "float32"))
 
 
 @dataclass(frozen=True)
@@ -226,11 +231,13 @@ def input_spec(backend: backends.Backend, entry: FileEntry | None,
     return spec
 
 
-def _tflite_precision(impl: backends.Backend) -> str:
-    return "int8" if impl.input.scale is not None or impl.output.scale is not None else "float32"
+def _tflite_precision(impl: backends.Backend, data: bytes) -> str:
+    if impl.input.scale is not None or impl.output.scale is not None:
+        return "int8"
+    return next((p for marker, p in _EMBEDDED_PRECISION if marker in data), "float32")
 
 
 def _precision_of(fmt: str, data: bytes, impl: backends.Backend) -> str:
     if fmt == "tflite":
-        return _tflite_precision(impl)
+        return _tflite_precision(impl, data)
     return "int8" if any(m in data for m in _INT8_QUANT_MARKERS) else "float32"

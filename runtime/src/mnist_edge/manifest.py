@@ -42,7 +42,7 @@ class FileEntry:
     key: str                 # a format key: tflite_int8, ..., reader_tflite_int8, ...
     path: Path               # absolute: the manifest's folder joined with its relative path
     format: str              # tflite | onnx
-    precision: str           # int8 | float32
+    precision: str           # int8 | float32 | float16 | dynamic-int8
     size: int
     sha256: str
     input: dict[str, Any] = field(default_factory=dict)
