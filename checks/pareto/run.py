@@ -28,7 +28,7 @@ import numpy as np
 from checks.bench.models import describe
 from checks.worker import run_once
 from common.artifacts import ROOT
-from common.flags import fraction, option, positive_int
+from common.flags import fraction, option, positive_float, positive_int
 from common.flags import seed as seed_type
 from mnist_edge import bench as edge_bench
 from mnist_edge.manifest import manifest_path, read_manifest
@@ -59,7 +59,8 @@ class ParetoConfig:
     seed: int = option(1234, "seed of the single-digit photos (the reader report's)",
                        type=seed_type)
     runs: int = option(1000, "timed batch-1 calls per file and round", type=positive_int)
-    seconds_per_batch: float = option(0.3, "throughput timing per batch size")
+    seconds_per_batch: float = option(0.3, "throughput timing per batch size",
+                                      type=positive_float)
     rounds: int = option(2, "repetitions of the timing sweep (alternating order); medians are "
                             "reported", type=positive_int)
     python: str = option(".venv-runtime/bin/python", "Python that times the files (the device-like "
@@ -83,6 +84,8 @@ def folders(cfg: ParetoConfig) -> list[Path]:
     manifest; the first is the reference the others are compared with."""
     if cfg.artifacts.strip():
         found = [Path(f.strip()) for f in cfg.artifacts.split(",") if f.strip()]
+        if not found:
+            raise ParetoError(f"--artifacts {cfg.artifacts!r} names no folder")
         for f in found:
             if not _exported(f):
                 raise ParetoError(f"{f}: no manifest.json; export it first (make export "
@@ -111,6 +114,8 @@ def photo_inputs(digits, seed: int, n: int) -> tuple[np.ndarray, np.ndarray, int
             y.append(label)
         except BlankImageError:
             blank += 1
+    if not x:
+        raise ParetoError(f"no ink found in any of the {n} photos; ask for more with --singles")
     return np.stack(x), np.array(y), blank
 
 
@@ -184,13 +189,16 @@ def run(cfg: ParetoConfig, command: str = "", log=print) -> dict:
         for entry in manifest.files:
             clf = Classifier.load(folder, key=entry.key, threads=1)
             right = int(np.sum(clf.predict(x).labels == y))
-            ver = entry.verification
+            accuracy = entry.verification.get("accuracy")
+            if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool):
+                raise ParetoError(f"{folder}: manifest.json gives {entry.key} no test accuracy; "
+                                  "export the set again (make export MODEL=NAME)")
             rows.append({
                 "model": model["model"], "folder": str(folder), "key": entry.key,
                 "path": entry.path.name, "format": entry.format, "precision": entry.precision,
                 "backend": clf.backend, "parameters": model["parameters"],
                 "multiply_adds": model["multiply_adds"], "size_bytes": entry.size,
-                "accuracy": ver.get("accuracy"), "keras_accuracy": model["keras_accuracy"],
+                "accuracy": accuracy, "keras_accuracy": model["keras_accuracy"],
                 "photo_accuracy": round(right / (len(y) + blank), 4),
                 "arena_bytes": micro.get("arena_bytes") if micro.get("source") == entry.path.name
                 else None})
