@@ -25,13 +25,13 @@ MRI slice, elevation maps and two more), so nothing is downloaded.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from common import pools
 from mnist_edge.errors import BlankImageError
 from mnist_edge.normalize import preprocess_image, to_field
 
@@ -93,9 +93,9 @@ def generate(n: int, seed: int, settings: Settings = TRAIN, digits: np.ndarray |
     if workers <= 1 or len(chunks) <= 1:
         _init(job)
         made = [_make(c) for c in chunks]
-    else:  # forked workers inherit the job (digits are not pickled per chunk)
-        with mp.get_context("fork").Pool(workers, initializer=_init, initargs=(job,)) as pool:
-            made = pool.map(_make, chunks)
+    else:  # each worker receives the job (and the digits) once, not per chunk
+        with pools.workers(workers, _init, (job,)) as pool:
+            made = list(pool.map(_make, chunks))
     out = np.zeros((n, 28, 28), np.uint8)
     names: list[str] = []
     for (start, stop), (images, chunk_kinds) in zip(chunks, made, strict=True):

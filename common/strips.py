@@ -4,14 +4,13 @@ MNIST digits (``common.photos``) found and cut into strips by the runtime's own 
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from common import photos
+from common import photos, pools
 from common.data import load_mnist
 from mnist_edge import reader
 from mnist_edge.errors import BlankImageError
@@ -76,19 +75,27 @@ def _strip(job: tuple[int, int]) -> tuple[np.ndarray, str] | None:
 def make_lines(data: str | None, split: str, seed: int, start: int, n: int, workers: int = 2,
                progress: Callable[[int, int], None] | None = None) -> Lines:
     """Lines ``start`` .. ``start + n`` of the set for ``seed``, made by ``workers`` processes
-    (``progress(done, n)`` after each)."""
+    (``progress(done, n)`` after each); the same lines for any number of workers."""
     jobs = [(seed, i) for i in range(start, start + n)]
+    if workers <= 1:
+        global _digits
+        _digits = photos.split_digits(load_mnist(data), split)
+        return _collect(map(_strip, jobs), n, progress)
+    with pools.workers(workers, _init, (data, split)) as pool:
+        return _collect(pool.map(_strip, jobs, chunksize=64), n, progress)
+
+
+def _collect(made: Iterator[tuple[np.ndarray, str] | None], n: int,
+             progress: Callable[[int, int], None] | None) -> Lines:
     out = Lines([], [])
-    ctx = mp.get_context("fork")
-    with ctx.Pool(workers, initializer=_init, initargs=(data, split)) as pool:
-        for done, made in enumerate(pool.imap(_strip, jobs, chunksize=64), 1):
-            if progress is not None:
-                progress(done, n)
-            if made is None:
-                out.skipped += 1
-            else:
-                out.strips.append(made[0])
-                out.labels.append(made[1])
+    for done, line in enumerate(made, 1):
+        if progress is not None:
+            progress(done, n)
+        if line is None:
+            out.skipped += 1
+        else:
+            out.strips.append(line[0])
+            out.labels.append(line[1])
     return out
 
 
