@@ -13,8 +13,9 @@ class CheckOptions:
 
     artifacts: str = option("artifacts", "folder with model.keras and manifest.json (make train "
                                          "export)")
-    data: str | None = option(None, "MNIST npz or IDX folder (default: $MNIST_DATA, else Keras's "
-                                    "download)")
+    data: str | None = option(None, "npz or IDX folder of the dataset the model was trained on "
+                                    "(default: the one the manifest records, else $MNIST_DATA, "
+                                    "else Keras's MNIST download); another is refused")
     out: str = option("reports", "folder for the reports")
     tflite_python: str = option(".venv-tflite/bin/python", "Python of the venv with tflite-runtime "
                                 "(numpy<2), used for the backend this one cannot load")

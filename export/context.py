@@ -22,6 +22,7 @@ class ExportContext:
     weights_sha256: str        # sha256 of its weights, embedded in each file (reproducible)
     verbose: bool = False      # let converters print their own logs
     labels: tuple[str, ...] | None = None  # the outputs' names, when training recorded them
+    dataset: dict | None = None  # the classifier's dataset (name, kind), when training recorded it
     cache: dict = field(default_factory=dict)  # intermediate results shared between converters
 
     def samples(self) -> Iterator[np.ndarray]:

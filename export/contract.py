@@ -41,9 +41,11 @@ READER_DECODING = "greedy: the top class per column, repeats merged, blanks drop
 
 
 def embedded_metadata(format_key: str, weights_sha256: str,
-                      labels: tuple[str, ...] | None = None) -> dict[str, str]:
+                      labels: tuple[str, ...] | None = None,
+                      dataset: dict | None = None) -> dict[str, str]:
     """String key/value pairs stored inside an exported file (ONNX metadata_props, TFLite metadata);
-    ``labels``: the outputs' names where the model's training says them (the gate's classes).
+    ``labels``: the outputs' names where the model's training says them (the gate's classes, a
+    classifier's class names); ``dataset``: the classifier's (name, kind), when recorded.
 
     The source is identified by its weights, not by the model.keras file: the .keras zip holds a
     save date, which would make two identical trainings export different bytes.
@@ -67,10 +69,13 @@ def embedded_metadata(format_key: str, weights_sha256: str,
                                  "gate.threshold on the digit's says when an image is refused",
             "mnist_edge.source_weights_sha256": weights_sha256,
         }
-    return {
+    out = {
         "mnist_edge.format": format_key,
-        "mnist_edge.labels": json.dumps(list(LABELS)),
+        "mnist_edge.labels": json.dumps(list(labels or LABELS)),
         "mnist_edge.preprocessing": json.dumps(PREPROCESSING),
         "mnist_edge.output": "probabilities (softmax applied), one per label",
         "mnist_edge.source_weights_sha256": weights_sha256,
     }
+    if dataset is not None:
+        out["mnist_edge.dataset"] = json.dumps(dataset)
+    return out

@@ -30,8 +30,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from common import dataset, line_scores, publish
 from common import formats as export_formats
-from common import line_scores, publish
 from common.artifacts import (
     GATE_FILE,
     GATE_METRICS_FILE,
@@ -43,7 +43,7 @@ from common.artifacts import (
     read_metrics,
     weights_sha256,
 )
-from common.data import keras_probabilities, load_mnist, to_model_input
+from common.data import keras_probabilities, to_model_input
 from common.flags import option, positive_int
 from common.formats import GATE_KEYS, KEYS, READER_KEYS, ExportFormat
 from common.strips import CLASSES, HEIGHT
@@ -95,8 +95,9 @@ class ExportConfig:
                                         f"non-digits, the int8 {GATE_FILE} files are calibrated "
                                         "on", type=positive_int)
     opset: int = option(17, f"ONNX opset ({MIN_OPSET}..{MAX_OPSET})", type=opset)
-    data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else the "
-                                    "Keras download)")
+    data: str | None = option(None, "npz or IDX folder of the dataset model.keras was trained on "
+                                    "(default: the one metrics.json records, else $MNIST_DATA, "
+                                    "else the Keras MNIST download); another is refused")
     seed: int = option(42, "seed for the calibration samples, the reader's lines and the gate's "
                            "non-digits")
     verbose: bool = option(False, "show TensorFlow's and the converters' logs")
@@ -160,17 +161,28 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
         for m, fs in ((model, formats), (reader, reader_formats), (gate, gate_formats))
         for f in fs),
         f"exporting {', '.join(f.key for f in formats + reader_formats + gate_formats)}")
-    mnist = load_mnist(cfg.data)
-    keras_probs = keras_probabilities(model, mnist.x_test)
-    _check_finite_predictions(keras_probs, model_path)
     source_weights = weights_sha256(model_path)
     training = _training_metrics(folder, source_weights, log)
+    record = dataset.recorded(training, str(folder / METRICS_FILE))
+    if record is not None and record["kind"] != "digits":
+        for side, path in ((reader, reader_path), (gate, gate_path)):
+            if side is not None:
+                raise ExportError(f"{path}: the line reader and the \"no digit\" gate read "
+                                  f"handwritten digits, and {model_path} classifies "
+                                  f"{record['name']} ({record['kind']}); move {path.name} out "
+                                  "of the folder")
+    mnist = dataset.load_for(record, cfg.data, str(model_path))
+    keras_probs = keras_probabilities(model, mnist.x_test)
+    _check_finite_predictions(keras_probs, model_path)
     keras_accuracy = float((keras_probs.argmax(axis=1) == mnist.y_test).mean())
     calibration = calibration_sample(mnist.x_train, cfg.calibration_samples, cfg.seed)
     ctx = ExportContext(model=model, calibration=to_model_input(calibration), opset=cfg.opset,
                         source_sha256=source_sha256, weights_sha256=source_weights,
-                        verbose=cfg.verbose)
-    log(f"exporting {model_path} (Keras test accuracy {keras_accuracy:.2%}) to "
+                        verbose=cfg.verbose,
+                        labels=tuple(record["classes"]) if record is not None else None,
+                        dataset={k: record[k] for k in ("name", "kind")} if record else None)
+    name = record["name"] if record is not None else "MNIST"
+    log(f"exporting {model_path} ({name} test accuracy {keras_accuracy:.2%} in Keras) to "
         f"{', '.join(f.key for f in formats) or 'no classifier file'}; calibrating int8 on "
         f"{len(calibration)} training images")
 
@@ -189,7 +201,7 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
         settings = {**asdict(cfg),
                     "formats": [f.key for f in formats + reader_formats + gate_formats],
                     "calibration_samples": len(calibration),
-                    "calibration_source": "seeded random sample of the MNIST training set"}
+                    "calibration_source": f"seeded random sample of the {name} training set"}
         settings.pop("verbose")
         if reader is None:  # settings of a stage that did not run
             settings.pop("reader_lines")
@@ -198,7 +210,7 @@ def _run(cfg: ExportConfig, formats: tuple[ExportFormat, ...],
             settings.pop("gate_calibration")
         manifest = manifest_mod.build(entries, model_path, training, keras_accuracy,
                                       manifest_mod.versions(tf.__version__, keras.__version__),
-                                      settings)
+                                      settings, record)
         micro, section = _micro(cfg, results, folder, stage, mnist, log)
         if section is not None:
             manifest["micro"] = section

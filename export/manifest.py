@@ -51,14 +51,15 @@ def file_entry(result: Verification | ReaderVerification | GateVerification,
 
 
 def build(entries: list[dict], source_model: Path, training: dict | None, keras_accuracy: float,
-          library_versions: dict, settings: dict) -> dict:
-    """The whole manifest; ``entries`` are put in the format table's order."""
+          library_versions: dict, settings: dict, dataset: dict | None = None) -> dict:
+    """The whole manifest; ``entries`` are put in the format table's order; ``dataset``: what
+    training recorded of its data (None: MNIST digits, recorded by nothing)."""
     order = {f.key: i for i, f in enumerate(formats.FORMATS)}
-    return {
+    out = {
         "schema_version": SCHEMA_VERSION,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "labels": list(LABELS),
-        "preprocessing": dict(PREPROCESSING),
+        "labels": list(dataset["classes"]) if dataset is not None else list(LABELS),
+        "preprocessing": preprocessing(dataset),
         "source_model": _source(source_model),
         "training": training,
         "versions": library_versions,
@@ -66,6 +67,24 @@ def build(entries: list[dict], source_model: Path, training: dict | None, keras_
         "export": settings,
         "files": sorted(entries, key=lambda e: order[e["key"]]),
     }
+    if dataset is not None:
+        out["dataset"] = dataset_section(dataset)
+    return out
+
+
+def dataset_section(dataset: dict) -> dict:
+    """The manifest's ``dataset`` (absent: MNIST digits): the name, the kind of images
+    (``digits``: the runtime's digit photo path, reader and gate; ``items``: its generic path),
+    where training read it and its test set's sha256."""
+    return {k: dataset[k] for k in ("name", "kind", "source", "test_sha256")}
+
+
+def preprocessing(dataset: dict | None) -> dict:
+    """The input contract; the polarity names what the images show."""
+    out = dict(PREPROCESSING)
+    if dataset is not None and dataset["kind"] != "digits":
+        out["polarity"] = "light item on dark background"
+    return out
 
 
 def carried_over(folder: Path, source_sha256: str, keys: set[str]) -> list[dict]:

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from common import entry, formats, publish
-from common.artifacts import MANIFEST_FILE, QUANT_JSON_FILE, QUANT_MD_FILE, read_export
+from common.artifacts import MANIFEST_FILE, MODEL_FILE, QUANT_JSON_FILE, QUANT_MD_FILE, read_export
 from common.data import DataError
 from common.flags import option, parse, positive_int
 from common.formats import ExportFormat
@@ -568,9 +568,9 @@ def _run(cfg: ReportConfig) -> int:
     if cfg.data is not None:
         settings["data"] = cfg.data
     if cfg.int8 is not None:
-        return _report_own(cfg, folder, settings)
+        return _report_own(cfg, folder, settings, manifest.data.get("dataset"))
     with publish.exclusive(folder):  # the files stay as they are until the report is written
-        x_train = _training_images(settings)
+        x_train = _training_images(settings, manifest.data.get("dataset"), folder)
         exported = [s for s, section, _ in sides()
                     if section is None or manifest.data.get(section)]
         report = build(folder, {s: calibration_images(s, settings, x_train, cfg.images)
@@ -583,7 +583,7 @@ def _run(cfg: ReportConfig) -> int:
     return 0
 
 
-def _report_own(cfg: ReportConfig, folder: Path, settings: dict) -> int:
+def _report_own(cfg: ReportConfig, folder: Path, settings: dict, record: dict | None) -> int:
     """--int8: the report of the user's file against the folder's float file, printed."""
     side, q, f = _own(cfg)
     path = Path(str(cfg.int8))
@@ -592,15 +592,17 @@ def _report_own(cfg: ReportConfig, folder: Path, settings: dict) -> int:
     if not (folder / f.filename).is_file():
         raise FileNotFoundError(f"{folder / f.filename}: not found; the float counterpart of "
                                 f"{q.key} comes from the export")
-    images = calibration_images(side, settings, _training_images(settings), cfg.images)
+    images = calibration_images(side, settings, _training_images(settings, record, folder),
+                                cfg.images)
     print(QuantReport([compare(path, folder / f.filename, images, q.key)]).markdown())
     return 0
 
 
-def _training_images(settings: dict) -> np.ndarray:
-    from common.data import load_mnist
+def _training_images(settings: dict, record: dict | None, folder: Path) -> np.ndarray:
+    """The training images the folder's int8 files were calibrated on: the recorded dataset's."""
+    from common.dataset import load_for
 
-    return load_mnist(settings.get("data")).x_train
+    return load_for(record, settings.get("data"), str(folder / MODEL_FILE)).x_train
 
 
 def _own(cfg: ReportConfig) -> tuple[str, ExportFormat, ExportFormat]:

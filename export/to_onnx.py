@@ -75,7 +75,8 @@ def keras_to_onnx(ctx: ExportContext, shape: tuple[int | None, ...], input_name:
 
 def convert_float32(ctx: ExportContext, path: Path) -> None:
     """Write the float32 ONNX model to ``path``."""
-    save(float_model(ctx), path, embedded_metadata(ONNX_FLOAT32.key, ctx.weights_sha256))
+    save(float_model(ctx), path, embedded_metadata(ONNX_FLOAT32.key, ctx.weights_sha256,
+                                                      ctx.labels, ctx.dataset))
 
 
 def convert_int8(ctx: ExportContext, path: Path) -> None:
@@ -83,7 +84,7 @@ def convert_int8(ctx: ExportContext, path: Path) -> None:
     images = ctx.calibration
     batches = (images[i: i + CALIBRATION_BATCH] for i in range(0, len(images), CALIBRATION_BATCH))
     save(int8_model(ctx, float_model(ctx), INPUT_NAME, batches), path,
-         embedded_metadata(ONNX_INT8.key, ctx.weights_sha256))
+         embedded_metadata(ONNX_INT8.key, ctx.weights_sha256, ctx.labels, ctx.dataset))
 
 
 def int8_model(ctx: ExportContext, source, input_name: str, batches: Iterator[np.ndarray]):

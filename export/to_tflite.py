@@ -81,7 +81,7 @@ def _convert(ctx: ExportContext, converter) -> bytes:
 def write(ctx: ExportContext, path: Path, key: str, model: bytes) -> None:
     """Write ``model`` to ``path`` with the metadata of format ``key`` embedded."""
     Path(path).write_bytes(with_metadata(model, embedded_metadata(key, ctx.weights_sha256,
-                                                                       ctx.labels)))
+                                                                       ctx.labels, ctx.dataset)))
 
 
 def with_metadata(model: bytes, entries: dict[str, str]) -> bytes:

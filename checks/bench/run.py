@@ -41,6 +41,7 @@ from checks.bench.oneshot import one_image, self_test
 from checks.options import CheckOptions
 from checks.worker import Worker, job_name, run_once
 from common.artifacts import MODEL_FILE, ROOT
+from common.dataset import dataset_of
 from common.flags import non_negative_float, option, positive_int
 from common.formats import KEYS, get_format
 from mnist_edge import backends
@@ -276,7 +277,8 @@ def _median_rows(rounds: list[list[dict]]) -> list[dict]:
 
 def run(cfg: SweepConfig) -> dict:
     """Measure everything; returns the result dict that the reports are rendered from."""
-    from common.data import DataError, load_mnist
+    from common.data import DataError
+    from common.dataset import load_for
 
     cfg = cfg.resolved()
     started = time.time()
@@ -285,7 +287,7 @@ def run(cfg: SweepConfig) -> dict:
         raise BenchError(f"{cfg.artifacts}: no manifest.json; run `make train export` first")
     manifest = read_manifest(mpath)
     try:
-        mnist = load_mnist(cfg.data)
+        mnist = load_for(manifest.data.get("dataset"), cfg.data, str(mpath))
     except DataError as exc:
         raise BenchError(str(exc)) from None
     x, y = mnist.x_test[:cfg.images], mnist.y_test[:cfg.images]
@@ -340,6 +342,7 @@ def run(cfg: SweepConfig) -> dict:
     return {"schema_version": 1, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "artifacts": str(cfg.artifacts), "manifest_sha256": sha256_file(mpath),
             "device": edge_bench.device(), "config": cfg.__dict__, "skipped_backends": skipped,
+            "dataset": dataset_of(manifest.data),
             "rows": rows, "baselines": base, "one_image": cli,
             "reader_rows": reader_rows if manifest.reader is not None else None,
             "reader_strip": list(typical.shape),

@@ -182,13 +182,16 @@ def run(cfg: ParetoConfig, command: str = "", log=print) -> dict:
         f"{cfg.singles} single-digit photos")
     x, y, blank = photo_inputs(sets.split_digits(mnist, "test"), cfg.seed, cfg.singles)
     rows: list[dict] = []
+    present = {}  # the digit sets: the floors (photos of MNIST digits) hold them
     for folder, model in zip(sets_found, models, strict=True):
         manifest = read_manifest(manifest_path(folder))
+        if manifest.kind == "digits":
+            present[model["model"]] = True
         micro = manifest.data.get("micro")
         micro = micro if isinstance(micro, dict) else {}
         for entry in manifest.files:
             clf = Classifier.load(folder, key=entry.key, threads=1)
-            right = int(np.sum(clf.predict(x).labels == y))
+            right = int(np.sum(clf.predict(x).labels == y)) if clf.kind == "digits" else None
             accuracy = entry.verification.get("accuracy")
             if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool):
                 raise ParetoError(f"{folder}: manifest.json gives {entry.key} no test accuracy; "
@@ -199,7 +202,7 @@ def run(cfg: ParetoConfig, command: str = "", log=print) -> dict:
                 "backend": clf.backend, "parameters": model["parameters"],
                 "multiply_adds": model["multiply_adds"], "size_bytes": entry.size,
                 "accuracy": accuracy, "keras_accuracy": model["keras_accuracy"],
-                "photo_accuracy": round(right / (len(y) + blank), 4),
+                "photo_accuracy": None if right is None else round(right / (len(y) + blank), 4),
                 "arena_bytes": micro.get("arena_bytes") if micro.get("source") == entry.path.name
                 else None})
     log(f"pareto: {len(rows)} files; photos classified ({time.perf_counter() - started:.0f} s)")
@@ -233,7 +236,7 @@ def run(cfg: ParetoConfig, command: str = "", log=print) -> dict:
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command, "config": asdict(cfg), "device": device, "python": python,
         "data": mnist.source, "photos": {"n": len(y) + blank, "blank": blank, "seed": cfg.seed},
-        "sets": models, "present": {m["model"]: True for m in models}, "rows": rows,
+        "sets": models, "present": present, "rows": rows,
         "errors": errors,
         "frontier": [f"{rows[i]['model']}/{rows[i]['key']}" for i in on_front],
         "choice": choose(rows, cfg.floor),

@@ -42,6 +42,7 @@ def to_json(result) -> dict:
         "artifacts": str(result.config.artifacts),
         "source_model": result.source_model,
         "data": result.data_source,
+        "dataset": result.dataset,
         "test_images": result.n_images,
         # every backend on every test image: the run the regression floors hold (common/floors.py)
         "full_run": result.config.limit is None and result.config.backends == "all",

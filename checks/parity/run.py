@@ -39,6 +39,7 @@ from common.artifacts import (
     exported_from,
     read_export,
 )
+from common.dataset import dataset_of
 from common.flags import option, positive_int
 from common.keras_reference import keras_probabilities
 from mnist_edge.digest import sha256_file
@@ -77,6 +78,7 @@ class ParityResult:
     created_utc: str
     source_model: dict
     data_source: str
+    dataset: dict                  # the manifest's dataset (name, kind): MNIST when it has none
     x: np.ndarray                  # uint8 [N,28,28] test images used
     y: np.ndarray                  # their labels
     keras_labels: np.ndarray
@@ -194,7 +196,7 @@ def gate_source(folder: Path, manifest: Manifest) -> tuple[str, float]:
 
 def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
     """Compare every pair with Keras and with each other; write the reports into cfg.out."""
-    from common.data import load_mnist
+    from common.dataset import load_for
 
     start = time.perf_counter()
     if cfg.limit is not None and cfg.limit < 1:
@@ -205,7 +207,7 @@ def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
     gate = manifest.gate
     gate_sha, threshold = gate_source(folder, manifest) if gate is not None else (None, 0.0)
     wheres, skipped = select_backends(cfg.backends, Path(cfg.tflite_python))
-    mnist = load_mnist(cfg.data)
+    mnist = load_for(manifest.data.get("dataset"), cfg.data, str(folder / MODEL_FILE))
     x, y = mnist.x_test[:cfg.limit], mnist.y_test[:cfg.limit].astype(np.int64)
     keras = keras_probabilities(folder / MODEL_FILE, sha, x, Path(cfg.cache) if cfg.cache else None)
     keras_labels = keras.argmax(axis=1)
@@ -219,7 +221,8 @@ def run(cfg: ParityConfig, log: Callable[[str], None] = print) -> ParityResult:
         config=cfg,
         created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         source_model={"path": MODEL_FILE, "sha256": sha},
-        data_source=mnist.source, x=x, y=y, keras_labels=keras_labels,
+        data_source=mnist.source, dataset=dataset_of(manifest.data), x=x, y=y,
+        keras_labels=keras_labels,
         keras_accuracy=keras_accuracy, keras_per_class=per_class_accuracy(keras_labels, y),
         pairs=[against_keras(r, keras, y) for r in runs],
         cross=across_backends(runs), skipped=skipped)

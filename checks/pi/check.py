@@ -47,8 +47,9 @@ class CheckConfig:
     CI's."""
 
     artifacts: Path = option(Path("artifacts"), "exported folder with manifest.json (make export)")
-    data: str | None = option(None, "MNIST mnist.npz or IDX folder (default: $MNIST_DATA, else the "
-                                    "Keras download)")
+    data: str | None = option(None, "npz or IDX folder of the dataset the model was trained on "
+                                    "(default: the one the manifest records, else $MNIST_DATA, "
+                                    "else the Keras MNIST download); another is refused")
     targets: str = option("all", f"comma-separated: {', '.join(t.key for t in TARGETS)}, or all")
     images: int = option(10_000, "test images for the int8 TFLite file (fewer than 10000 fails the "
                                  "check)", type=positive_int)
@@ -127,11 +128,22 @@ def snapshot_models(artifacts: Path, dest: Path, tries: int = 3) -> tuple[Path, 
                        f"copies ({', '.join(torn)}); run `make export` again")
 
 
-def _load_test_set(data: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    from common.data import DataError, load_mnist
+def _recorded_dataset(mpath: Path) -> dict | None:
+    """The dataset the manifest says its model was trained on (None: MNIST, not recorded)."""
+    try:
+        record = read_manifest(mpath).data.get("dataset")
+    except ModelError as exc:
+        raise PiCheckError(str(exc)) from None
+    return record if isinstance(record, dict) else None
+
+
+def _load_test_set(data: str | None, record: dict | None, what: str
+                   ) -> tuple[np.ndarray, np.ndarray, str]:
+    from common.data import DataError
+    from common.dataset import load_for
 
     try:
-        mnist = load_mnist(data)
+        mnist = load_for(record, data, what)
     except DataError as exc:
         raise PiCheckError(str(exc)) from None
     return mnist.x_test, mnist.y_test, mnist.source
@@ -147,7 +159,8 @@ class Plan:
     counts: dict[str, int]     # images each file runs on
     batch: int                 # images per predict() call
     images: Path               # .npy of the test images
-    photos: photos.PhotoSet    # number and single-digit photos for the photo path
+    photos: photos.PhotoSet | None  # number and single-digit photos for the photo path (None:
+                                    # a model of another kind than digits, with no photo path)
     gate_images: Path | None = None    # .npy of test digits and non-digits for the gate's files
     gate_labels: np.ndarray | None = None  # 1 digit, 0 not
     threshold: float = 0.0     # the manifest's gate threshold
@@ -213,8 +226,8 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
     and the Markdown path."""
     t_start = time.monotonic()
     targets = get_targets(cfg.targets)
-    _manifest_path(cfg.artifacts)  # the commonest mistake first, before loading MNIST
-    x, y, source = _load_test_set(cfg.data)
+    record = _recorded_dataset(_manifest_path(cfg.artifacts))  # the commonest mistake first
+    x, y, source = _load_test_set(cfg.data, record, str(cfg.artifacts))
     cache = cfg.cache.resolve()
     work = cache / "run"
     shutil.rmtree(work, ignore_errors=True)
@@ -232,7 +245,8 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
             counts[e["key"]] = required[e["key"]] = len(gate[1])
     log(f"{len(entries)} files from {_manifest_path(cfg.artifacts)} (copied), {n_full:,} test "
         f"images ({n_sub:,} for the other files)")
-    photo_set = photos.write_photos(work / "photos", x, y)
+    digits = record is None or record.get("kind") == "digits"
+    photo_set = photos.write_photos(work / "photos", x, y) if digits else None
     plan = Plan(work, manifest, entries, counts, cfg.batch, images, photo_set,
                 *(gate or (None, None, 0.0)))
 
@@ -268,6 +282,7 @@ def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
                                     "to compare with")
             rows.append(as_information(row) if target.informational else row)
         for backend, answer in info.pop("photos", {}).items():
+            assert plan.photos is not None  # photo answers come only with photos
             rows.append(photos.compare_photos(target.key, backend, answer,
                                               host_photos.get(backend, {"error": "no host run"}),
                                               plan.photos))
@@ -433,7 +448,7 @@ def _host_runs(cfg: CheckConfig, targets, plan: Plan) -> tuple[dict, dict, list[
         with Worker(python, timeout=JOB_TIMEOUT_S) as worker:
             envs[python], results = _run_jobs(worker, jobs, f"the host run with {python}")
             for b in backends:
-                if BACKENDS[b].format == "tflite":
+                if BACKENDS[b].format == "tflite" and plan.photos is not None:
                     photo_answers[b] = worker.call(photos.job(plan.manifest, b, plan.photos))
         for job in results:
             host.setdefault(job["backend"], {})[job["key"]] = job
@@ -548,7 +563,8 @@ def run_target(target: Target, stack_root: Path | None, sites, required, cache: 
             with Worker(cmd=cmd, env=env, timeout=JOB_TIMEOUT_S) as worker:
                 env_info, results = _run_jobs(worker, jobs,
                                               f"{target.key} {inst.backend} under qemu")
-                if BACKENDS[inst.backend].format == "tflite" and not target.only:
+                if (BACKENDS[inst.backend].format == "tflite" and not target.only
+                        and plan.photos is not None):
                     photo_answers[inst.backend] = worker.call(
                         photos.job(plan.manifest, inst.backend, plan.photos))
                 self_tests[inst.backend] = worker.call(

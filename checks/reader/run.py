@@ -99,11 +99,15 @@ def run(cfg: ReaderConfig, command: str = "", log: Callable[[str], None] = print
     from common.data import load_mnist
     from mnist_edge import Classifier
     from mnist_edge.digest import sha256_file
+    from mnist_edge.errors import ModelError
 
     start = time.perf_counter()
+    clf = Classifier.load(cfg.artifacts, threads=1)
+    if clf.kind != "digits" and clf.manifest is not None:
+        raise ModelError(f"{cfg.artifacts}: the reader report reads photos of handwritten digits; "
+                         f"this model classifies {clf.manifest.dataset_name} ({clf.kind})")
     mnist = load_mnist(cfg.data)
     digits = sets.split_digits(mnist, cfg.split)
-    clf = Classifier.load(cfg.artifacts, threads=1)
     off = {"refuse": False} if gate_mod.has_gate(clf) else {}  # the figures without the gate
     log(f"model {clf.path} on {clf.backend} ({clf.precision}); {digits.split} split of "
         f"{mnist.source}; seed {cfg.seed}")

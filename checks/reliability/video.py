@@ -36,10 +36,11 @@ CLI_ARGS: tuple[list[str], ...] = ([], ["--json"], ["--every", "2"], ["--every",
 
 
 def scenes() -> list:
-    """The seed clip: the empty page, the number, the empty page again (12 frames)."""
+    """The seed clip: the empty page, the number, the empty page again (15 frames; the last page
+    is long enough for a noise frame read as a mark not to hide its change)."""
     from common.videos import Scene
 
-    return [Scene("", 3), Scene(NUMBER, 6), Scene("", 3)]
+    return [Scene("", 3), Scene(NUMBER, 6), Scene("", 6)]
 
 
 def build_seeds(folder: Path, digits, artifacts: Path):

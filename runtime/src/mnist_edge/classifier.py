@@ -4,7 +4,13 @@
     clf = Classifier.load("artifacts")            # int8 TFLite via ai-edge-litert, if installed
     p = clf.predict(x_test_uint8)                 # uint8 [N,28,28] -> Prediction
     p.labels, p.probabilities                     # int64 [N], float32 [N,10]
+    p.names                                       # the class names: ['7', '2', ...]
     clf.predict_files(["seven.jpg", "scan.png"])  # photos and scans, MNIST-style preprocessing
+
+A model trained on another dataset (Fashion-MNIST, say) says so in its manifest: ``labels``
+and ``names`` give its class names ("Sneaker"), ``kind`` is "items", and ``predict_files``
+normalises photos with the generic path (``mnist_edge.items``); ``read``, ``watch`` and the
+gate are for digit models only.
 
 When the manifest lists a "no digit" gate (``mnist_edge.gate``) it is loaded beside the model:
 ``predict_files`` and ``read`` then answer "no digit" with the reason for letters, symbols,
@@ -54,16 +60,22 @@ _SMALL_BATCH = 8       # up to this many images, int8 input is made with bytes.t
 _XOR_TABLE = bytes(i ^ 0x80 for i in range(256))
 
 
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+
+
 class Prediction:
-    """Results for N images: ``labels`` int64 [N], ``probabilities`` float32 [N,10], ``raw``.
+    """Results for N images: ``labels`` int64 [N] (class indices), ``names`` (class names),
+    ``probabilities`` float32 [N,10], ``raw``.
 
     With ``predict(..., refuse=True)``: ``refused`` bool [N] (True: not a digit), ``reasons``
     (why, or None) and ``digit_scores`` (the gate's digit probability; None without a gate).
     """
 
-    def __init__(self, raw: np.ndarray, scale: float | None = None, zero_point: int | None = None):
+    def __init__(self, raw: np.ndarray, scale: float | None = None, zero_point: int | None = None,
+                 class_names: tuple[str, ...] = DIGIT_NAMES):
         self.raw = raw                      # the output tensor as the model produced it
         self.labels = raw.argmax(axis=1)    # argmax of quantized values = argmax of probabilities
+        self.class_names = class_names      # the name of each output, in order
         self._scale, self._zero_point = scale, zero_point
         self.refused = np.zeros(len(raw), dtype=bool)
         self.reasons: list[str | None] = [None] * len(raw)
@@ -71,6 +83,11 @@ class Prediction:
 
     def __len__(self) -> int:
         return len(self.raw)
+
+    @property
+    def names(self) -> list[str]:
+        """The class name of each label: '7' for a digit model, 'Sneaker' for Fashion-MNIST."""
+        return [self.class_names[i] for i in self.labels.tolist()]
 
     @cached_property
     def probabilities(self) -> np.ndarray:
@@ -114,6 +131,7 @@ class FileResult:
     probabilities: np.ndarray | None
     error: str | None = None
     no_digit: str | None = None
+    name: str | None = None        # the label's class name
 
     @property
     def ok(self) -> bool:
@@ -136,6 +154,8 @@ class Classifier:
         self.entry = entry
         self._reader: LineReader | None = None
         self._lock = threading.Lock()
+        self._names = (tuple(manifest.labels) if manifest is not None and classes == 10
+                       else DIGIT_NAMES if classes == 10 else tuple(str(i) for i in range(classes)))
         self._in = input_spec(backend, entry)
         self._out = backend.output
         self._lut = pixel_lut(self._in)
@@ -195,6 +215,8 @@ class Classifier:
         clf = cls(loaded.backend, loaded.path, loaded.precision, loaded.manifest, loaded.entry)
         if gate and loaded.manifest is not None and loaded.manifest.gate is not None:
             from mnist_edge.gate import Gate
+
+            clf._digits_only("the \"no digit\" gate")
 
             section = loaded.manifest.gate
             g = load_gate(loaded, threads)
@@ -259,7 +281,23 @@ class Classifier:
 
     @property
     def labels(self) -> list[str]:
-        return self.manifest.labels if self.manifest else [str(d) for d in range(10)]
+        """The class names, in output order ('0'..'9' for a digit model or a lone file)."""
+        return list(self._names)
+
+    @property
+    def kind(self) -> str:
+        """What the model's images are, from its manifest: "digits" (a lone file too) or
+        another kind such as "items" (Fashion-MNIST); see the module docstring."""
+        return self.manifest.kind if self.manifest is not None else "digits"
+
+    def _digits_only(self, what: str) -> None:
+        """ModelError unless this is a digit model: ``what`` is for handwritten digits."""
+        if self.kind != "digits":
+            assert self.manifest is not None
+            raise ModelError(f"{self.manifest.path.parent}: {what} is for digit models; this "
+                             f"model classifies {self.manifest.dataset_name} ({self.kind}): "
+                             "classify photos of one item each with predict_files "
+                             "(mnist-edge predict)")
 
     # ----------------------------------------------------------------------------- prediction
     def predict(self, images: npt.ArrayLike, refuse: bool = False) -> Prediction:
@@ -297,7 +335,8 @@ class Classifier:
         if 0 < n <= step and (self._fixed is None or n == step):  # the common case: no copy
             with self._lock:
                 self._fill(self._backend.prepare(n), x)
-                return Prediction(self._run(n), self._out.scale, self._out.zero_point)
+                return Prediction(self._run(n), self._out.scale, self._out.zero_point,
+                                  self._names)
         raw = np.empty((n, self._classes), dtype=self._out.dtype)
         with self._lock:
             for start in range(0, n, step):
@@ -308,7 +347,7 @@ class Classifier:
                                                             chunk.dtype)])
                 self._fill(self._backend.prepare(len(chunk)), chunk)
                 raw[start:start + m] = self._run(len(chunk))[:m]
-        return Prediction(raw, self._out.scale, self._out.zero_point)
+        return Prediction(raw, self._out.scale, self._out.zero_point, self._names)
 
     def interpreter_call(self) -> Callable[[], object]:
         """The interpreter's own call on the input the last ``predict`` left in place.
@@ -358,7 +397,9 @@ class Classifier:
                       refuse: bool = True) -> list[FileResult]:
         """Classify image files (PNG, JPEG, BMP, ...; any size, polarity, colour), in order.
 
-        Each file is decoded and normalised like MNIST (see ``preprocess_image``). With the
+        Each file is decoded and normalised like MNIST (see ``preprocess_image``), or for a
+        model of another kind (``kind``, e.g. Fashion-MNIST's "items") by the generic path
+        (``mnist_edge.items.preprocess_item``). With the
         manifest's gate (and ``refuse``), a file it refuses, or that holds no ink, gets
         ``no_digit`` (the reason) and no label: an answer. A file that cannot be read (or holds
         no ink, without a gate) gets ``error`` and no label.
@@ -367,7 +408,10 @@ class Classifier:
         """
         from mnist_edge.errors import BlankImageError
         from mnist_edge.images import load_image
-        from mnist_edge.normalize import preprocess_image
+        if self.kind == "digits":
+            from mnist_edge.normalize import preprocess_image as normalise
+        else:
+            from mnist_edge.items import preprocess_item as normalise
 
         results: list[FileResult] = []
         pending: list[tuple[int, np.ndarray]] = []
@@ -378,13 +422,14 @@ class Classifier:
                 pred = self.predict(np.stack([img for _, img in pending]), refuse=gated)
                 for row, (i, _) in enumerate(pending):
                     r, why = results[i], pred.reasons[row]
-                    results[i] = FileResult(r.path, None if why else int(pred.labels[row]),
-                                            pred.probabilities[row], no_digit=why)
+                    label = None if why else int(pred.labels[row])
+                    results[i] = FileResult(r.path, label, pred.probabilities[row], no_digit=why,
+                                            name=None if label is None else self._names[label])
                 pending.clear()
 
         for p in _paths(paths):
             try:
-                img = preprocess_image(load_image(p))
+                img = normalise(load_image(p))
             except BlankImageError as exc:
                 why = _strip_path(str(exc), p)
                 results.append(FileResult(str(p), None, None, None if gated else why,
@@ -427,6 +472,7 @@ class Classifier:
         """
         from mnist_edge.reader import LineModel, read_lines
 
+        self._digits_only("read")
         reader = self.line_reader()
         model = LineModel(reader.scores, reader.height, reader.stride, reader.blank)
         gate = self.gate.refusals if refuse and self.gate is not None else None
@@ -468,6 +514,7 @@ class Classifier:
 
         stable = STABLE if stable is None else stable
         check_counts(every, stable)
+        self._digits_only("watch")
         self.line_reader()  # a missing line reader is reported before the camera is opened
         return LiveStream(self.read, open_source(source, camera_api), every, stable)
 
@@ -509,7 +556,8 @@ class Classifier:
             m = self.manifest.data
             out["manifest"] = {"path": str(self.manifest.path), "key": self.entry.key,
                                "verified": True, "labels": self.labels,
-                               **{k: m[k] for k in ("created_utc", "preprocessing", "training",
+                               **{k: m[k] for k in ("created_utc", "dataset", "preprocessing",
+                                                    "training",
                                                     "keras_reference", "versions") if k in m},
                                "verification": self.entry.verification}
         if self.gate is not None:

@@ -95,10 +95,13 @@ def _load(args: argparse.Namespace) -> Classifier:
 
 
 class _Reporter:
-    """Prints one line per input (stdout) or per failure (stderr), counting both."""
+    """Prints one line per input (stdout) or per failure (stderr), counting both. A model whose
+    class names are not its digits (Fashion-MNIST: "Sneaker") gets the name beside the label."""
 
-    def __init__(self, top_k: int, as_json: bool):
+    def __init__(self, top_k: int, as_json: bool, names: list[str] | None = None):
         self.top_k, self.as_json = top_k, as_json
+        self.names = names or [str(d) for d in range(DIGITS)]
+        self.named = self.names != [str(d) for d in range(DIGITS)]
         self.done = self.failed = 0
 
     def prediction(self, names: list[str], pred: Prediction) -> None:
@@ -123,13 +126,15 @@ class _Reporter:
         self.done += 1
         conf = float(probabilities[label])
         if self.as_json:
-            row: dict[str, Any] = {"input": name, "label": label, "confidence": round(conf, 6)}
+            row: dict[str, Any] = {"input": name, "label": label, "name": self.names[label],
+                                   "confidence": round(conf, 6)}
             if self.top_k > 1:
                 row["top_k"] = [[int(i), round(float(probabilities[i]), 6)] for i in order]
             print(json.dumps(row))
         else:
             extra = "".join(f"\t{int(i)}:{probabilities[i]:.4f}" for i in order[1:])
-            print(f"{printable(name)}\t{label}\t{conf:.4f}{extra}")
+            named = f"\t{printable(self.names[label])}" if self.named else ""
+            print(f"{printable(name)}\t{label}{named}\t{conf:.4f}{extra}")
 
     def error(self, name: str, message: str) -> None:
         self.failed += 1
@@ -167,7 +172,7 @@ def _predict(args: argparse.Namespace) -> int:
     if not 1 <= args.top_k <= DIGITS:
         raise MnistEdgeError(f"--top-k must be between 1 and {DIGITS}, got {args.top_k}")
     clf = _load(args)
-    out = _Reporter(args.top_k, args.json)
+    out = _Reporter(args.top_k, args.json, clf.labels)
     files: list[Path] = []
 
     def flush_files() -> None:
@@ -428,6 +433,9 @@ def _info(args: argparse.Namespace) -> int:
     if manifest:
         print(printable(f"{'manifest':<12}{manifest['path']} "
                         f"(file {manifest['key']}, size and sha256 verified)"))
+        dataset = manifest.get("dataset") or {"name": "MNIST", "kind": "digits"}
+        print(printable(f"{'dataset':<16}{dataset.get('name')} ({dataset.get('kind')}), "
+                        f"classes {', '.join(manifest['labels'])}"))
         for key in ("created_utc", "verification", "training", "keras_reference", "versions"):
             if key in manifest:
                 value = manifest[key]
@@ -514,7 +522,8 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None
                                    Callable[[argparse.Namespace], int]]]:
     """Subcommand table: name -> (help, add_arguments, run). A new subcommand is one row."""
     return {
-        "predict": ("classify digits in images, folders, .npy arrays or IDX files",
+        "predict": ("classify digits (or the model's classes) in images, folders, .npy arrays "
+                    "or IDX files",
                     _predict_args, _predict),
         "read": ("read whole handwritten numbers in photos: every digit with its box, in "
                  "reading order", _read_args, _read),

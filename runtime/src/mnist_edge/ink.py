@@ -81,7 +81,7 @@ def find_ink(image: np.ndarray | PILImage, work_pixels: int = WORK_PIXELS,
     paper added there (see _padded), so it no longer touches the image's border and is not taken
     for a page's edge; a picture whose ink touches no such side is read as it is.
     """
-    full, shrunk = _to_gray(image)
+    full, shrunk = to_gray(image)
     if min(full.shape) < 1:
         raise InputError(f"image has shape {full.shape}; it needs at least one pixel")
     scale = ops.reduction(full.shape, work_pixels)
@@ -196,7 +196,7 @@ def _ink_in_detail(gray: np.ndarray, paper: _Paper, noise: float) -> tuple[np.nd
     return np.clip(dev, 0.0, None).astype(np.float32), noise
 
 
-def _to_gray(image: object) -> tuple[np.ndarray, int]:
+def to_gray(image: object) -> tuple[np.ndarray, int]:
     """float32 [H,W] in [0,1], shrunk as image files are (see images.py), and the input pixels
     per pixel of it; transparent pixels composited onto the paper."""
     if hasattr(image, "mode") and hasattr(image, "getbands"):  # a PIL image, without importing PIL

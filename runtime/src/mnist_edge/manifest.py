@@ -91,7 +91,24 @@ class Manifest:
 
     @property
     def labels(self) -> list[str]:
+        """The class names, in output order ('0'..'9' for digits)."""
         return list(self.data.get("labels") or [str(d) for d in range(10)])
+
+    @property
+    def kind(self) -> str:
+        """What the classifier's images are: "digits" (handwritten digits: the digit photo path,
+        the number reader, the gate) or another kind such as "items" (the generic photo path);
+        "digits" when the manifest does not say."""
+        section = self.data.get("dataset")
+        return section["kind"] if isinstance(section, dict) else "digits"
+
+    @property
+    def dataset_name(self) -> str:
+        """The training dataset's name ("MNIST" when the manifest does not say)."""
+        section = self.data.get("dataset")
+        if isinstance(section, dict):
+            return str(section["name"])
+        return "MNIST"
 
     def read_verified(self, entry: FileEntry) -> bytes:
         """The file's bytes once its size, sha256 and format header match the manifest."""
@@ -177,13 +194,27 @@ def read_manifest(path: Path) -> Manifest:
                                    and all(isinstance(label, str) for label in labels)):
         found = (f"{_kind(labels)} of {len(labels)}" if isinstance(labels, list)
                  and len(labels) != 10 else _kind(labels))
-        raise ModelError(f"{mpath}: labels must be an array of 10 strings, one per digit, "
+        raise ModelError(f"{mpath}: labels must be an array of 10 strings, one per class, "
                          f"found {found}; {_EXPORT_AGAIN}")
+    _check_dataset(mpath, raw.get("dataset"))
     files = raw.get("files")
     if not isinstance(files, list) or not files:
         raise ModelError(f"{mpath}: the manifest lists no exported files; export again")
     return Manifest(mpath, tuple(_entry(mpath, i, f) for i, f in enumerate(files)), raw,
                     _reader(mpath, raw.get("line_reader")), _gate(mpath, raw.get("gate")))
+
+
+def _check_dataset(mpath: Path, raw: Any) -> None:
+    """The ``dataset`` section, when present: an object whose kind and name are strings."""
+    if raw is None:
+        return
+    where = f"{mpath}: dataset"
+    if not isinstance(raw, dict):
+        raise ModelError(f"{where} must be an object, found {_kind(raw)}; {_EXPORT_AGAIN}")
+    for key in ("kind", "name"):
+        if not (isinstance(raw.get(key), str) and raw[key]):
+            raise ModelError(f"{where}.{key} must be a non-empty string, found "
+                             f"{_shown(raw.get(key))}; {_EXPORT_AGAIN}")
 
 
 def _reader(mpath: Path, raw: Any) -> ReaderSection | None:
