@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.data import NUM_CLASSES, DataError, Mnist, load_mnist
+from mnist_edge.images import not_a_file
 
 KINDS = ("digits", "items")
 LABELS_FILE = "labels.txt"
@@ -104,6 +105,10 @@ def read_labels(path: Path) -> tuple[str, ...]:
     """Class names from a text file: one per line, in label order, exactly NUM_CLASSES of them
     (blank lines at the end ignored), each unique, 1..MAX_LABEL_CHARS characters."""
     try:
+        what = not_a_file(os.stat(path).st_mode)  # stat, not open: a FIFO would block
+        if what is not None:
+            raise DataError(f"{path}: is {what}, not a file; pass a text file of the "
+                            f"{NUM_CLASSES} class names")
         with open(path, "rb") as fh:
             data = fh.read(MAX_LABELS_BYTES + 1)
     except OSError as exc:

@@ -114,6 +114,15 @@ def test_a_bad_labels_file_is_refused_in_one_line(tmp_path, text, message):
     assert str(info.value).startswith(f"{path}: ")
 
 
+def test_a_labels_path_that_is_not_a_file_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "labels.fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path, Path("/dev/zero")):
+        with pytest.raises(DataError, match="not a file|cannot read") as info:
+            read_labels(path)
+        assert "\n" not in str(info.value)
+
+
 def test_labels_that_are_not_utf8_are_refused(tmp_path):
     path = tmp_path / "labels.txt"
     path.write_bytes(b"\xff\xfe" + b"a\n" * 10)

@@ -155,7 +155,7 @@ class Classifier:
         self._reader: LineReader | None = None
         self._lock = threading.Lock()
         self._names = (tuple(manifest.labels) if manifest is not None and classes == 10
-                       else DIGIT_NAMES if classes == 10 else tuple(str(i) for i in range(classes)))
+                       else tuple(str(i) for i in range(classes)))
         self._in = input_spec(backend, entry)
         self._out = backend.output
         self._lut = pixel_lut(self._in)
