@@ -26,7 +26,7 @@ def build_line_reader(width: int | None = None, logits: bool = False):
         return layers.ReLU(name=f"{name}_relu")(x)
 
     inp = keras.Input(shape=(HEIGHT, width, 1), name="line")
-    x = conv(inp, 32, 3, "conv1")
+    x = conv(inp, 16, 3, "conv1")
     x = layers.MaxPooling2D(2, name="pool1")(x)                      # 16 rows
     x = conv(x, 64, 3, "conv2")
     x = layers.MaxPooling2D(2, name="pool2")(x)                      # 8 rows, width / 4

@@ -53,8 +53,8 @@ class LineReaderConfig:
                         choices=MODELS)
     data: str | None = option(None, "mnist.npz or IDX folder (default: $MNIST_DATA, else download)")
     out: str = option("artifacts", "artifacts folder to publish into")
-    epochs: int = option(8, "training epochs: passes over the training lines", type=positive_int)
-    lines: int = option(36_000, "photographed training lines made once and varied every epoch",
+    epochs: int = option(6, "training epochs: passes over the training lines", type=positive_int)
+    lines: int = option(30_000, "photographed training lines made once and varied every epoch",
                         type=positive_int)
     test_lines: int = option(1_000, "lines made from MNIST test digits to measure each epoch",
                              type=positive_int)
