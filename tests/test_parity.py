@@ -20,6 +20,9 @@ from checks.parity.run import ParityConfig, ParityError, run
 ROOT = Path(__file__).resolve().parents[1]
 TFLITE_PYTHON = str(ROOT / ".venv-tflite" / "bin" / "python")
 LIMIT = 2000  # test images per run: enough for 0.05% resolution, a few seconds per run
+# lines the line reader's files are read on in the runs that test the classifier's side (the
+# reader's own tests below read more): making and reading the default 2,000 took most of a run
+CLASSIFIER_RUN_LINES = 20
 # as the failure messages name them
 FIGURES = ("top-1 agreement", "max |Δprob|", "accuracy differs")
 
@@ -32,6 +35,7 @@ def keras_cache(tmp_path_factory) -> str:
 
 
 def _config(artifacts, out, cache, **kw) -> ParityConfig:
+    kw.setdefault("reader_lines", CLASSIFIER_RUN_LINES)
     return ParityConfig(artifacts=str(artifacts), out=str(out), limit=LIMIT, cache=cache,
                         tflite_python=TFLITE_PYTHON, **kw)
 
@@ -161,6 +165,7 @@ def test_cli_exits_non_zero_naming_the_broken_pair(test_artifacts, keras_cache, 
 
     done = subprocess.run([sys.executable, "-m", "checks.parity", "--artifacts", str(folder),
                            "--limit", str(LIMIT), "--backends", "onnxruntime",
+                           "--reader-lines", str(CLASSIFIER_RUN_LINES),
                            "--out", str(tmp_path / "reports"), "--cache", keras_cache],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
 
