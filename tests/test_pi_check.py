@@ -135,6 +135,17 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert "pi-check: error:" in capsys.readouterr().err
 
 
+def test_prepare_needs_no_export_and_builds_nothing_for_the_x86_models(tmp_path, capsys):
+    # the x86 CPU models run the host's own device venv: no root to build, nothing downloaded;
+    # with no export anywhere, the check itself would refuse to start
+    cache = tmp_path / "cache"
+    assert main(["--prepare", "--targets", "x86-haswell,x86-nehalem", "--cache", str(cache),
+                 "--artifacts", str(tmp_path / "no-export")]) == 0
+    assert f"prepared {cache}: everything was cached" in capsys.readouterr().err
+    assert not cache.exists() or not any(cache.iterdir())
+    assert main(["--prepare", "--targets", "pi9"]) == 2  # a wrong target is still one line
+
+
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.key)
 def test_qemu_has_the_cpu_model_each_target_names(target):
     qemu = shutil.which(target.stack.qemu)

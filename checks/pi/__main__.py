@@ -22,9 +22,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check(cfg: CheckConfig) -> int:
-    from checks.pi.check import run_check
+    from checks.pi.check import prepare, run_check
     from checks.pi.report import isa_table, table
 
+    if cfg.prepare:
+        built = prepare(cfg)
+        log(f"prepared {cfg.cache}: {', '.join(built) if built else 'everything was cached'}")
+        return 0
     rows, isa_rows, md = run_check(cfg)
     print(table([r for r in rows if r.target != "host"]))
     if isa_rows:

@@ -65,6 +65,9 @@ class CheckConfig:
     cache: Path = option(Path(".cache/pi"), "cache of debs, wheels and unpacked ARM roots")
     reports: Path = option(Path("reports"), "where pi.md and pi.json go")
     mirror: str = option("http://deb.debian.org/debian", "Debian mirror for debootstrap")
+    prepare: bool = option(False, "only build the Debian roots and the device installs the "
+                                  "selected targets need into --cache (downloads; no export "
+                                  "needed), then stop: a later check starts from them")
     host_tflite_python: Path = option(Path(".venv-tflite/bin/python"), "host Python with "
                                       "tflite-runtime 2.14 and the runtime (make runtime-venvs): "
                                       "the reference for the 32-bit target")
@@ -219,6 +222,14 @@ def _run_jobs(worker: Worker, jobs: list[dict], what: str) -> tuple[dict, list[d
     if not env.pop("ok"):
         raise PiCheckError(f"{what}: {env['error']}")
     return env, results
+
+
+def prepare(cfg: CheckConfig) -> list[str]:
+    """Build the roots and installs of the selected targets' Debian userlands into the cache (the
+    setup a check does first); the x86 CPU models need none. Returns what was built."""
+    stacks = tuple(t for t in get_targets(cfg.targets) if not t.isa)
+    _, _, built = _setup(stacks, cfg.cache.resolve(), cfg.mirror)
+    return built
 
 
 def run_check(cfg: CheckConfig) -> tuple[list[Row], list[isa.IsaRow], Path]:
