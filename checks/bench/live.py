@@ -275,9 +275,10 @@ def measure(mnist: Mnist, model: str, tmp: Path, rounds: int, minutes: float,
     ok = [r for r in runs if "error" not in r]
     read = dict(ok[0]) if ok else dict(runs[0])
     if ok:
-        for field in ("fps", "fps_cpu", "seconds", "textbook_fps", "fps_vs_textbook"):
+        for field, digits in (("fps", 2), ("fps_cpu", 2), ("seconds", 3), ("textbook_fps", 2),
+                              ("fps_vs_textbook", 4)):
             values = [r[field] for r in ok if r.get(field) is not None]
-            read[field] = round(statistics.median(values), 2) if values else None
+            read[field] = round(statistics.median(values), digits) if values else None
         read["readings_wrong"] = max(r["readings_wrong"] for r in ok)  # any wrong run counts
         lags = [r["max_lag_frames"] for r in ok]
         read["max_lag_frames"] = None if None in lags else max(lags)
