@@ -144,6 +144,11 @@ def test_prepare_needs_no_export_and_builds_nothing_for_the_x86_models(tmp_path,
     assert f"prepared {cache}: everything was cached" in capsys.readouterr().err
     assert not cache.exists() or not any(cache.iterdir())
     assert main(["--prepare", "--targets", "pi9"]) == 2  # a wrong target is still one line
+    (tmp_path / "a-file").write_text("")
+    capsys.readouterr()
+    assert main(["--prepare", "--cache", str(tmp_path / "a-file")]) == 2
+    assert capsys.readouterr().err.strip() == f"pi-check: error: --cache {tmp_path / 'a-file'} " \
+                                              "is not a folder"
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.key)

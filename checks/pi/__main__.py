@@ -25,6 +25,8 @@ def _check(cfg: CheckConfig) -> int:
     from checks.pi.check import prepare, run_check
     from checks.pi.report import isa_table, table
 
+    if cfg.cache.exists() and not cfg.cache.is_dir():
+        raise PiCheckError(f"--cache {cfg.cache} is not a folder")
     if cfg.prepare:
         built = prepare(cfg)
         log(f"prepared {cfg.cache}: {', '.join(built) if built else 'everything was cached'}")
