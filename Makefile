@@ -91,7 +91,7 @@ format: $(STAMP)  ## apply ruff's safe fixes (import order, modern syntax); then
 
 $(RT_STAMP): $(RT_SRC) requirements.txt runtime/tests/requirements-test.txt
 	@test -x $(RT_VENV)/bin/python || $(PYTHON) -m venv $(RT_VENV)
-	$(RT_VENV)/bin/python $(PIP_Q) -c requirements.txt './runtime[litert,onnx,images,video]' -r runtime/tests/requirements-test.txt
+	$(RT_VENV)/bin/python $(PIP_Q) -c requirements.txt './runtime[litert,onnx,images,video,serve]' -r runtime/tests/requirements-test.txt
 	$(RT_VENV)/bin/python $(PIP_Q) --no-deps --force-reinstall ./runtime
 	@touch $@
 

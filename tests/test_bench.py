@@ -118,7 +118,7 @@ def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(t
     path, x, y = images
     cfg = SweepConfig(artifacts=str(test_artifacts), out=str(tmp_path), threads="1",
                       backends="litert,onnxruntime", runs=30, images=300, rounds=1,
-                      seconds_per_batch=0.01, cli_repeats=1, live_minutes=0)
+                      seconds_per_batch=0.01, cli_repeats=1, live_minutes=0, serve_seconds=0)
     result = run(cfg)
     from checks.bench.report import write_reports
 
@@ -162,6 +162,7 @@ def test_make_bench_quick_writes_reports_with_every_row_and_agreeing_baselines(t
             f"{read['fps']:.1f} ({read['fps_cpu']:.1f}) |") in md
     assert "The long live stream (memory over time) was skipped (--live-minutes 0)." in md
     assert any(t["target"].startswith("live: frames/s") for t in data["targets"])
+    assert data["serve"] is None and "Not measured (`--serve-seconds 0`" in md
     # the line reader's files, each on the backends asked for that run it, as their own rows
     if "line_reader" not in manifest:
         assert data["reader_rows"] is None and "Not timed: the export holds no line reader" in md
@@ -315,6 +316,29 @@ def test_live_bench_targets_and_floors_catch_a_slow_or_wrong_reader_and_growing_
                breaches("bench", {"live": live}))
     live["stream"] = {"measured": True, "rss_growth": 1.06, "seconds": 600, "window_s": 60}
     assert [t["met"] for t in targets(live)] == [False, False, False]
+
+
+def test_serve_targets_and_floors_catch_a_slow_busy_or_growing_server():
+    from checks.bench.serve import targets
+    from common.floors import breaches
+
+    served = {"one_client": {"p50_vs_inprocess": 1.2, "errors": 0, "wrong_numbers": 0},
+              "load": {"clients": 8, "seconds": 30.0, "throughput_vs_inprocess": 0.9,
+                       "busy_rate": 0.0, "errors": 0, "wrong_numbers": 0, "rss_growth": 1.01},
+              "server_tracebacks": 0}
+    assert all(t["met"] for t in targets(served))
+    assert not [line for line in breaches("bench", {"serve": served}) if "serve." in line]
+    for where, figure, value in (("one_client", "p50_vs_inprocess", 1.6),
+                                 ("load", "throughput_vs_inprocess", 0.7),
+                                 ("load", "busy_rate", 0.02), ("load", "errors", 1),
+                                 ("load", "wrong_numbers", 1), ("load", "rss_growth", 1.2)):
+        broken = {**served, where: {**served[where], figure: value}}
+        assert [t["met"] for t in targets(broken)].count(False) == 1, figure
+        assert any(line.startswith(f"serve.{where}.{figure} = ")
+                   for line in breaches("bench", {"serve": broken})), figure
+    assert targets({"error": "mnist-edge serve exited with 2"})[0]["met"] is False
+    assert any(line.startswith("serve.load.throughput_vs_inprocess: not measured")
+               for line in breaches("bench", {"serve": {"error": "no server"}}))
 
 
 def test_models_side_by_side_time_each_int8_file_and_read_each_sets_own_figures(test_artifacts,

@@ -36,6 +36,7 @@ import numpy as np
 
 from checks.bench import live as live_bench
 from checks.bench import models as model_bench
+from checks.bench import serve as serve_bench
 from checks.bench.baselines import run as run_baseline
 from checks.bench.oneshot import one_image, self_test
 from checks.options import CheckOptions
@@ -100,6 +101,9 @@ class SweepConfig(CheckOptions):
                               "edge model's targets", metavar="FOLDERS")
     live_minutes: float = option(10.0, "minutes of the live stream whose memory is sampled "
                                        "(0 skips it; --quick skips it)", type=non_negative_float)
+    serve_seconds: float = option(serve_bench.LOAD_S, "seconds of the HTTP load test of mnist-edge "
+                                  f"serve ({serve_bench.CLIENTS} clients on 127.0.0.1; 0 skips it)",
+                                  type=non_negative_float)
 
     def resolved(self) -> SweepConfig:
         if self.quick:
@@ -325,6 +329,11 @@ def run(cfg: SweepConfig) -> dict:
         verify = self_test(python, cfg.cli_repeats, manifest)
         live = live_bench.measure(mnist, str(mpath), Path(tmp), cfg.rounds, cfg.live_minutes,
                                   cfg.data, skipped="--quick" if cfg.quick else None)
+        served = None
+        if cfg.serve_seconds > 0 and manifest.reader is not None \
+                and (manifest.data.get("dataset") or {}).get("kind", "digits") == "digits":
+            print("bench: the HTTP load test of mnist-edge serve", file=sys.stderr)
+            served = serve_bench.measure(mnist, str(mpath), Path(tmp), python, cfg.serve_seconds)
         models = None
         if others:
             try:
@@ -349,9 +358,9 @@ def run(cfg: SweepConfig) -> dict:
             "gate_rows": gate_rows if manifest.gate is not None else None,
             "recommended": edge_bench.recommend([r for r in rows if r.get("threads") == 1]),
             "self_test": verify,
-            "live": live, "models": models,
+            "live": live, "serve": served, "models": models,
             "targets": targets(rows, base, cli, gate_rows, live, verify)
-            + (models["targets"] if models else []),
+            + serve_bench.targets(served) + (models["targets"] if models else []),
             "wall_time_s": round(time.time() - started, 1)}
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # annotations only: importing numpy.typing costs start-up tim
 
     from mnist_edge.gate import Gate
     from mnist_edge.golden import SelfTest
+    from mnist_edge.images import Decoded
     from mnist_edge.linereader import LineReader
     from mnist_edge.live import FrameSource, LiveStream
     from mnist_edge.manifest import FileEntry, Manifest
@@ -408,11 +409,8 @@ class Classifier:
         """
         from mnist_edge.errors import BlankImageError
         from mnist_edge.images import load_image
-        if self.kind == "digits":
-            from mnist_edge.normalize import preprocess_image as normalise
-        else:
-            from mnist_edge.items import preprocess_item as normalise
 
+        normalise = self._normaliser()
         results: list[FileResult] = []
         pending: list[tuple[int, np.ndarray]] = []
         gated = refuse and self.gate is not None
@@ -445,7 +443,52 @@ class Classifier:
         flush()
         return results
 
-    def read(self, image: str | os.PathLike[str] | np.ndarray | PILImage,
+    def predict_image(self, image: np.ndarray | PILImage | Decoded, name: str = "image",
+                      refuse: bool = True) -> FileResult:
+        """Classify one picture already in memory as ``predict_files`` classifies a file.
+
+        Args:
+            image: a numpy image (see ``preprocess_image``), a PIL image, or a
+                ``mnist_edge.images.Decoded`` (``decode_bytes`` of an upload).
+            name: the picture's name in the result (``FileResult.path``).
+            refuse: as in ``predict_files``: with the gate, "no digit" is an answer.
+
+        Returns:
+            A FileResult: the label and probabilities, or ``no_digit`` (refused by the gate, or
+            blank), or ``error`` (an array that is not an image; blank without a gate).
+        """
+        from mnist_edge.errors import BlankImageError
+        from mnist_edge.images import Decoded, decode_pil
+
+        gated = refuse and self.gate is not None
+        if isinstance(image, Decoded):
+            pixels = image.pixels
+        elif hasattr(image, "mode") and hasattr(image, "getbands"):  # PIL, without importing it
+            pixels = decode_pil(image).pixels  # type: ignore[arg-type]  # a PIL image, as checked
+        else:
+            pixels = image  # an array, or refused by normalise
+        try:
+            img = self._normaliser()(pixels)
+        except BlankImageError as exc:
+            return FileResult(name, None, None, None if gated else str(exc),
+                              f"blank: {exc}" if gated else None)
+        except InputError as exc:
+            return FileResult(name, None, None, str(exc))
+        pred = self.predict(img[None], refuse=gated)
+        why = pred.reasons[0]
+        label = None if why else int(pred.labels[0])
+        return FileResult(name, label, pred.probabilities[0], no_digit=why,
+                          name=None if label is None else self._names[label])
+
+    def _normaliser(self) -> Callable[[np.ndarray], np.ndarray]:
+        """The picture -> 28x28 step of this model's kind: MNIST's for digits, else generic."""
+        if self.kind == "digits":
+            from mnist_edge.normalize import preprocess_image
+            return preprocess_image
+        from mnist_edge.items import preprocess_item
+        return preprocess_item
+
+    def read(self, image: str | os.PathLike[str] | np.ndarray | PILImage | Decoded,
              refuse: bool = True) -> Reading:
         """Read every digit in a photo or scan: the number, and each digit's box and label.
 
@@ -455,7 +498,8 @@ class Classifier:
 
         Args:
             image: an image file's path, a numpy image ([H,W], [H,W,3] or [H,W,4]; see
-                ``preprocess_image``) or a PIL image. Digits on several lines are read top to
+                ``preprocess_image``), a PIL image, or a ``mnist_edge.images.Decoded``
+                (``decode_bytes`` of an upload). Digits on several lines are read top to
                 bottom.
             refuse: with the manifest's gate, score each digit's crop and leave out a line most
                 of whose marks it refuses (listed in ``Reading.refused`` with the reason).
@@ -476,7 +520,9 @@ class Classifier:
         reader = self.line_reader()
         model = LineModel(reader.scores, reader.height, reader.stride, reader.blank)
         gate = self.gate.refusals if refuse and self.gate is not None else None
-        decoded = None
+        from mnist_edge.images import Decoded
+
+        decoded = image if isinstance(image, Decoded) else None
         if isinstance(image, (str, bytes, os.PathLike)):
             from mnist_edge.images import decode_file
 

@@ -223,7 +223,8 @@ def _read_args(p: argparse.ArgumentParser) -> None:
                         "(or --camera / --video instead)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object per input: input, number, digits [{box, label, "
-                        "confidence}], with a gate no_digit (why nothing was read, or null) and "
+                        "confidence, with a gate digit_score}], with a gate no_digit (why "
+                        "nothing was read, or null) and "
                         "refused [{boxes, reason}]; boxes are [left, top, right, bottom] in the "
                         "image's pixels. With --camera/--video: one object per change (time, "
                         "frame, number, confidence, no_digit, digits, fps), then {\"summary\"}")
@@ -285,14 +286,9 @@ def _read(args: argparse.Namespace) -> int:
         if crops is not None:
             _write_crops(crops, n, source.path, reading.digits)
         if args.json:
-            row: dict[str, Any] = {"input": name, "number": reading.number, "digits": [
-                {"box": list(d.box), "label": d.label, "confidence": round(d.confidence, 6)}
-                for d in reading.digits]}
-            if clf.gate is not None:
-                row["no_digit"] = reading.no_digit
-                row["refused"] = [{"boxes": [list(d.box) for d in r.digits], "reason": r.reason}
-                                  for r in reading.refused]
-            print(json.dumps(row))
+            from mnist_edge.answers import reading_json
+
+            print(json.dumps({"input": name, **reading_json(reading, clf.gate is not None)}))
         elif reading.no_digit is not None:
             print(f"{printable(name)}\tno digit\t{printable(reading.no_digit)}")
         else:
@@ -518,6 +514,19 @@ def _bench(args: argparse.Namespace) -> int:
     return bench.run(args)
 
 
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    from mnist_edge import serve
+
+    _model_args(p)
+    serve.add_arguments(p)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mnist_edge import serve
+
+    return serve.run(args, lambda: _load(args))
+
+
 def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                                    Callable[[argparse.Namespace], int]]]:
     """Subcommand table: name -> (help, add_arguments, run). A new subcommand is one row."""
@@ -532,6 +541,9 @@ def _commands() -> dict[str, tuple[str, Callable[[argparse.ArgumentParser], None
         "verify": ("check every file of an artifacts folder against its manifest, and run each "
                    "on the golden set its export wrote (answers and outputs as at export)",
                    _verify_args, _verify),
+        "serve": ("answer reads and predictions over HTTP (a JSON API) for other machines: "
+                  "POST /read, POST /predict, GET /info; needs pip install "
+                  "\"mnist-edge[serve]\"", _serve_args, _serve),
         "bench": ("time a model (or every file of an artifacts folder) on this device: latency, "
                   "throughput, load time, memory", _bench_args, _bench),
     }

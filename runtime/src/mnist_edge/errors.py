@@ -34,3 +34,11 @@ class InputError(MnistEdgeError, ValueError):
 
 class BlankImageError(InputError):
     """An image holds no ink: nothing to classify."""
+
+
+class ImageTooLargeError(InputError):
+    """An image file declares more pixels, or decoded bytes, than the reader decodes safely."""
+
+
+class UnsupportedImageError(InputError):
+    """Data that is not an image in one of the formats the reader decodes."""

@@ -12,6 +12,7 @@ first, so a small file listing millions of them is refused before Pillow holds t
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import warnings
@@ -25,7 +26,7 @@ import numpy as np
 if TYPE_CHECKING:  # Pillow is imported when a file is read, not with the package
     from PIL.Image import Image as PILImage
 
-from mnist_edge.errors import InputError
+from mnist_edge.errors import ImageTooLargeError, InputError, UnsupportedImageError
 
 # Pillow format -> file suffixes: the only formats decoded (the PPM plugin reads all of netpbm)
 SUPPORTED_FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "BMP": (".bmp",),
@@ -125,7 +126,8 @@ def decode_file(path: str | os.PathLike[str]) -> Decoded:
         if size == 0:
             raise InputError(f"{path}: empty file (0 bytes), not an image")
         if size > MAX_FILE_BYTES:
-            raise InputError(f"{path}: {size} bytes is too large for an image of one digit")
+            raise ImageTooLargeError(f"{path}: {size} bytes is too large for an image of one "
+                                     "digit")
         # Pillow warns on stderr about damaged tags and EXIF blocks, and about pixel counts
         # above its own bomb limit (MAX_PIXELS is lower): noise here, where the file is decoded
         # or refused in one line
@@ -133,6 +135,22 @@ def decode_file(path: str | os.PathLike[str]) -> Decoded:
             warnings.simplefilter("ignore")
             img, scale, full, orientation = _decode(Image, fh, path)
             return _upright(img, scale, full, orientation)
+
+
+def decode_bytes(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> Decoded:
+    """Decode an image held in memory (an upload), with the checks of ``decode_file``;
+    ``name`` stands for the path in messages, ``max_pixels`` may only lower MAX_PIXELS."""
+    Image, _ = _pil()
+    if not data:
+        raise InputError(f"{name}: empty (0 bytes), not an image")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageTooLargeError(f"{name}: {len(data)} bytes is too large for an image of one "
+                                 "digit")
+    with warnings.catch_warnings():  # as in decode_file
+        warnings.simplefilter("ignore")
+        img, scale, full, orientation = _decode(Image, io.BytesIO(data), name,
+                                                min(max_pixels, MAX_PIXELS))
+        return _upright(img, scale, full, orientation)
 
 
 def decode_pil(img: PILImage) -> Decoded:
@@ -167,8 +185,8 @@ def _orientation(img: PILImage) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _decode(Image: ModuleType, fh: BinaryIO,
-            path: Path) -> tuple[PILImage, int, tuple[int, int], int | None]:
+def _decode(Image: ModuleType, fh: BinaryIO, path: Path | str,
+            max_pixels: int = MAX_PIXELS) -> tuple[PILImage, int, tuple[int, int], int | None]:
     """The image in ``fh`` shrunk (see _shrink), the input pixels per pixel of it, the input's
     size and its EXIF orientation.
 
@@ -178,7 +196,7 @@ def _decode(Image: ModuleType, fh: BinaryIO,
         jpeg = _check_tables(fh, path)
         img = Image.open(fh, formats=list(SUPPORTED_FORMATS))
         with img:
-            _check_size(img, jpeg, path)
+            _check_size(img, jpeg, path, max_pixels)
             full = img.size
             if img.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after it
                 # DCT-domain downscale: fast, little memory
@@ -189,8 +207,8 @@ def _decode(Image: ModuleType, fh: BinaryIO,
     except InputError:
         raise
     except Image.DecompressionBombError:
-        raise InputError(f"{path}: declares more pixels than this reader decodes safely") \
-            from None
+        raise ImageTooLargeError(f"{path}: declares more pixels than this reader decodes "
+                                 "safely") from None
     except Exception as exc:  # Pillow's decoders raise many types on corrupt data
         if type(exc).__name__ != "UnidentifiedImageError":
             raise InputError(f"{path}: cannot decode ({short_error(exc)}); the file is corrupt or "
@@ -198,9 +216,10 @@ def _decode(Image: ModuleType, fh: BinaryIO,
     fh.seek(0)
     other = _other_format(Image, fh.read(16))
     if other:
-        raise InputError(f"{path}: is in {other} format, not a supported image format "
-                         f"({_FORMAT_NAMES})")
-    raise InputError(f"{path}: not a recognised image format (supported: {_FORMAT_NAMES})")
+        raise UnsupportedImageError(f"{path}: is in {other} format, not a supported image "
+                                    f"format ({_FORMAT_NAMES})")
+    raise UnsupportedImageError(f"{path}: not a recognised image format (supported: "
+                                f"{_FORMAT_NAMES})")
 
 
 @dataclass(frozen=True)
@@ -213,7 +232,7 @@ class _JpegHeader:
     scan: bytes | None                # the first scan's header
 
 
-def _check_tables(fh: BinaryIO, path: Path) -> _JpegHeader | None:
+def _check_tables(fh: BinaryIO, path: Path | str) -> _JpegHeader | None:
     """Refuse a JPEG or TIFF listing more entries than Pillow should hold (see MAX_JPEG_SEGMENTS,
     MAX_TIFF_VALUES); a JPEG's header, for _check_size."""
     head = fh.read(4)
@@ -259,19 +278,20 @@ def _tiff_values(fh: BinaryIO) -> int:
         fh.seek(0)
 
 
-def _check_size(img: PILImage, jpeg: _JpegHeader | None, path: Path) -> None:
+def _check_size(img: PILImage, jpeg: _JpegHeader | None, path: Path | str,
+                max_pixels: int = MAX_PIXELS) -> None:
     """Refuse, from the header alone, an image too large to decode on a small device."""
     w, h = img.size
-    if w * h > MAX_PIXELS or w <= 0 or h <= 0:
-        raise InputError(f"{path}: declares {w}x{h} pixels, more than the {MAX_PIXELS} "
-                         "this reader decodes; shrink the image first")
+    if w * h > max_pixels or w <= 0 or h <= 0:
+        raise ImageTooLargeError(f"{path}: declares {w}x{h} pixels, more than the {max_pixels} "
+                                 "this reader decodes; shrink the image first")
     if img.format in ("JPEG", "MPO"):  # decoded at reduced scale (draft), unless in several scans
         decoded = _jpeg_coefficient_bytes(jpeg, w, h) if jpeg else 0
         if decoded > MAX_DECODED_BYTES:
-            raise InputError(f"{path}: a progressive (multi-scan) JPEG of {w}x{h} pixels, whose "
-                             f"{decoded / 1e6:.0f} MB of DCT coefficients are more than the "
-                             f"{MAX_DECODED_BYTES / 1e6:.0f} MB this reader decodes; shrink it "
-                             "or save it as a baseline JPEG")
+            raise ImageTooLargeError(f"{path}: a progressive (multi-scan) JPEG of {w}x{h} "
+                                     f"pixels, whose {decoded / 1e6:.0f} MB of DCT coefficients "
+                                     f"are more than the {MAX_DECODED_BYTES / 1e6:.0f} MB this "
+                                     "reader decodes; shrink it or save it as a baseline JPEG")
         return
     # libwebp decodes to RGBX or RGBA; TIFF strips are read at the file's depth
     bands = 4 if img.format == "WEBP" else len(img.getbands())
@@ -281,10 +301,10 @@ def _check_size(img: PILImage, jpeg: _JpegHeader | None, path: Path) -> None:
         depth = max(depth, -(-int(max(bits)) // 8))
     decoded = w * h * bands * depth
     if decoded > MAX_DECODED_BYTES:
-        raise InputError(f"{path}: declares {w}x{h} pixels, {decoded / 1e6:.0f} MB once decoded "
-                         f"({bands} bands of {8 * depth} bits), more than the "
-                         f"{MAX_DECODED_BYTES / 1e6:.0f} MB this reader decodes; shrink the image "
-                         "or save it as JPEG")
+        raise ImageTooLargeError(f"{path}: declares {w}x{h} pixels, {decoded / 1e6:.0f} MB once "
+                                 f"decoded ({bands} bands of {8 * depth} bits), more than the "
+                                 f"{MAX_DECODED_BYTES / 1e6:.0f} MB this reader decodes; shrink "
+                                 "the image or save it as JPEG")
 
 
 def _jpeg_coefficient_bytes(jpeg: _JpegHeader, w: int, h: int) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,6 +99,12 @@ class LineReader:
     def backend(self) -> str:
         """The interpreter running the file, e.g. 'litert'."""
         return self._backend.name
+
+    @property
+    def verification(self) -> dict[str, Any]:
+        """What the export measured of this file (the manifest's ``verification``: test lines
+        read exactly, agreement with Keras, ...); empty for a file outside a manifest."""
+        return dict(self._entry.verification) if self._entry is not None else {}
 
     @property
     def input_spec(self) -> backends.TensorSpec:

@@ -138,6 +138,7 @@ class LiveStream:
         self.source: FrameSource = _Newest(source, every) if source.live else source
         self.every, self.stable = every, stable
         self.stats = StreamStats()
+        self.latest: LiveReading | None = None  # the last frame's reading, reported or not
         self._recent: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
 
     def __iter__(self) -> Iterator[LiveReading]:
@@ -152,7 +153,7 @@ class LiveStream:
                 self.stats.frames_read += 1
                 self.stats.seconds = now - start
                 self._recent.append(now)
-                live = _live_reading(frame, reading, self._fps())
+                live = self.latest = _live_reading(frame, reading, self._fps())
                 if first is not None and first.number == live.number:
                     length += 1
                 else:
