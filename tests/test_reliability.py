@@ -206,6 +206,19 @@ def test_damaged_videos_give_readings_or_one_line_errors(worker, video_clip):
         assert answer["outcome"] == "ok", (answer, spec)
 
 
+def test_the_http_api_survives_2000_fuzzed_requests(test_artifacts):
+    pytest.importorskip("uvicorn", reason="mnist-edge serve needs the serve extra (Uvicorn)")
+    from checks.reliability.api import fuzz_api
+
+    # malformed HTTP, odd paths and headers, broken framing, mutated and oversized images,
+    # pipelining, bodies never finished; mnist-edge serve runs as a child process
+    result = fuzz_api(test_artifacts, 2000)
+    assert result["requests"] >= 2000, result
+    for key in ("crashes", "hangs", "tracebacks_in_responses", "non_json_errors",
+                "internal_errors", "health_failures"):
+        assert result[key] == 0, (key, result["internal_kinds"], result["examples"])
+
+
 @pytest.mark.parametrize("key", fz.KEYS)
 def test_threads_sharing_a_classifier_get_the_serial_answers(test_artifacts, mnist_test, key):
     from mnist_edge import Classifier

@@ -3,6 +3,7 @@ reports/reliability.md.
 
     python -m checks.reliability fuzz --cases 25000            # make fuzz
     python -m checks.reliability report --cases 25000 --kills 4  # make reliability
+    python -m checks.reliability fuzz --target images --api-requests 0  # no HTTP API fuzzing
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class FuzzConfig:
                                    "probe's 30 s)")
     data: str | None = option(os.environ.get("MNIST_DATA"), "mnist.npz (default: $MNIST_DATA, else "
                                                              "the Keras download)")
+    api_requests: int = option(2000, "fuzzed HTTP requests to mnist-edge serve (0 skips)")
 
 
 @dataclass
@@ -62,6 +64,9 @@ def _run(args: argparse.Namespace) -> int:
     bad = [t for t in targets or [] if t not in fz.SHARES]
     if bad:
         raise entry.CommandError(f"unknown target {bad[0]!r}; choose from {', '.join(fz.SHARES)}")
+    if args.api_requests < 0:
+        raise entry.CommandError(f"--api-requests must be 0 (skip) or more, got "
+                                 f"{args.api_requests}")
     with tempfile.TemporaryDirectory(prefix="mnist-edge-reliability-") as tmp:
         work = Path(tmp)
         print(fz.HEADER, flush=True)
@@ -73,12 +78,29 @@ def _run(args: argparse.Namespace) -> int:
         for target, t in tallies.items():
             for e in t.examples:
                 print(f"  {target} {e['outcome']}: {e['detail']}\n    spec {e['spec']}")
+        api = _api(args)
+        failed += bool(api and api["failures"])
         if args.command == "fuzz":
             return 1 if failed else 0
-        return _report(args, work, tallies, failed)
+        return _report(args, work, tallies, failed, api)
 
 
-def _report(args, work: Path, tallies: dict, failed: int) -> int:
+def _api(args) -> dict | None:
+    """The HTTP API fuzzed (checks/reliability/api.py), printed; None with --api-requests 0."""
+    if not args.api_requests:
+        return None
+    from checks.reliability import api
+    from checks.testmodels import ensure_test_artifacts
+
+    result = api.fuzz_api(ensure_test_artifacts(), args.api_requests, args.seed)
+    result["failures"] = api.failures(result)
+    print(api.table(result), flush=True)
+    for line in result["failures"]:
+        print(f"  FAIL {line}", flush=True)
+    return result
+
+
+def _report(args, work: Path, tallies: dict, failed: int, api: dict | None = None) -> int:
     from checks.reliability import buildside, interrupt, load, repro
     from checks.reliability.report import write_report
     from checks.testmodels import ensure_test_artifacts
@@ -107,7 +129,7 @@ def _report(args, work: Path, tallies: dict, failed: int) -> int:
                         [{**asdict(s), "lost": s.lost} for s in interrupts], rep, memory, threads,
                         "make reliability" if os.environ.get("MAKELEVEL")
                         else "python -m checks.reliability report",
-                        [asdict(c) | {"lost": c.lost} for c in cases])
+                        [asdict(c) | {"lost": c.lost} for c in cases], api)
     print(f"wrote {path}")
     lost = sum(s.lost for s in interrupts) + sum(c.lost for c in cases)
     broken = (failed or lost or any(t["mismatches"] for t in threads)

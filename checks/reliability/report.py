@@ -12,12 +12,13 @@ from checks.reliability.hostile import CLASSES
 
 
 def write_report(out: Path, fuzz: dict, interrupts: list, repro: dict | None, memory: list,
-                 threads: list, command: str, build_side: list | None = None) -> Path:
+                 threads: list, command: str, build_side: list | None = None,
+                 api: dict | None = None) -> Path:
     """reports/reliability.md (+ .json); returns the markdown path."""
     data = {"created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": command, "machine": f"{platform.machine()}, {platform.python_version()}",
             "fuzz": fuzz, "interruptions": interrupts, "reproducibility": repro,
-            "memory": memory, "threads": threads, "build_side": build_side or []}
+            "memory": memory, "threads": threads, "build_side": build_side or [], "api": api}
     kinds = {target: CLASSES.get(target, "other") for target in fuzz}
     per_class: dict[str, int] = {}
     for target, t in fuzz.items():
