@@ -25,7 +25,7 @@ EXPORT_ARGS ?=
 # .venv-runtime with ai-edge-litert + onnxruntime + Pillow and no TensorFlow, and .venv-tflite
 # with tflite-runtime 2.14 on numpy<2 (the 32-bit Raspberry Pi OS stack). They are rebuilt when
 # the runtime's sources, its pyproject or the test pins change.
-RT_SRC    := runtime/pyproject.toml $(wildcard runtime/src/mnist_edge/*.py)
+RT_SRC    := runtime/pyproject.toml $(wildcard runtime/src/mnist_edge/*.py runtime/src/mnist_edge/page/*)
 RT_VENV   := .venv-runtime
 RT_STAMP  := $(RT_VENV)/.installed
 TFL_VENV  := .venv-tflite

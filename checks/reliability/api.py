@@ -53,7 +53,8 @@ UVICORN_400 = b"Invalid HTTP request received."
 METHODS = (b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH", b"TRACE",
            b"CONNECT", b"get", b"post", b"PoSt", b"FOO", b"G\x00T", "PÖST".encode(),
            b"\x16\x03\x01", b"", b"GET GET", b"M" * 300)
-ENDPOINTS = (b"/read",) * 4 + (b"/predict",) * 3 + (b"/info", b"/info", b"/camera")
+ENDPOINTS = (b"/read",) * 4 + (b"/predict",) * 3 + (b"/info", b"/info", b"/camera", b"/",
+                                                   b"/app.js")
 # the odds that each part of a request is broken (else it is valid)
 BREAK = {"method": 0.2, "target": 0.25, "version": 0.12, "host": 0.04, "content-type": 0.25,
          "framing": 0.4, "headers": 0.2}

@@ -180,6 +180,24 @@ def test_info_gives_the_files_and_accuracy_of_the_manifest_and_no_path(server, m
         "T-shirt/top", "")
 
 
+def test_the_page_comes_from_the_installed_package_with_a_strict_policy(server):
+    sizes = {}
+    for path, kind in (("/", "text/html"), ("/app.js", "text/javascript"),
+                       ("/app.css", "text/css")):
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        assert resp.status == 200 and resp.getheader("Content-Type").startswith(kind)
+        assert "default-src 'self'" in resp.getheader("Content-Security-Policy")
+        assert resp.getheader("X-Content-Type-Options") == "nosniff"
+        sizes[path] = len(body)
+    assert all(sizes.values()) and sum(sizes.values()) <= 100 * 1024, sizes
+    status, answer, _ = server.request("GET", "/index.html")
+    assert status == 404
+
+
 def _big_png(w: int, h: int) -> bytes:
     return _png(np.full((h, w), 255, dtype=np.uint8))
 

@@ -138,7 +138,9 @@ class LiveStream:
         self.source: FrameSource = _Newest(source, every) if source.live else source
         self.every, self.stable = every, stable
         self.stats = StreamStats()
-        self.latest: LiveReading | None = None  # the last frame's reading, reported or not
+        # the last frame's reading, reported or not, with the frame: one attribute, so that
+        # another thread never sees one frame's reading with another's pixels
+        self.newest: tuple[LiveReading, np.ndarray] | None = None
         self._recent: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
 
     def __iter__(self) -> Iterator[LiveReading]:
@@ -153,7 +155,8 @@ class LiveStream:
                 self.stats.frames_read += 1
                 self.stats.seconds = now - start
                 self._recent.append(now)
-                live = self.latest = _live_reading(frame, reading, self._fps())
+                live = _live_reading(frame, reading, self._fps())
+                self.newest = (live, frame.pixels)
                 if first is not None and first.number == live.number:
                     length += 1
                 else:
@@ -167,6 +170,11 @@ class LiveStream:
             if isinstance(self.source, _Newest):
                 self.stats.frames_dropped = self.source.dropped
                 self.stats.frames_skipped = self.source.skipped
+
+    @property
+    def latest(self) -> LiveReading | None:
+        """The last frame's reading, reported as a change or not (None before the first)."""
+        return self.newest[0] if self.newest is not None else None
 
     def _next(self) -> Frame | None:
         """The next frame to read: of a video the first, then every ``every``-th (the others

@@ -71,7 +71,17 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/pjpeg", 
                          "image/x-portable-anymap", "image/x-portable-bitmap",
                          "image/x-portable-graymap", "image/x-portable-pixmap",
                          "application/octet-stream", "application/x-www-form-urlencoded"})
-QUERY = {"/read": {"crops"}, "/predict": set(), "/info": set(), "/camera": {"crops"}}
+QUERY = {"/read": {"crops"}, "/predict": set(), "/info": set(), "/camera": {"crops", "image"}}
+# the page (GET /): fixed names, each read from the package once, never a path from a request
+PAGE = {"/": ("index.html", "text/html; charset=utf-8"),
+        "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+        "/app.css": ("app.css", "text/css; charset=utf-8")}
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+                                           "object-src 'none'; base-uri 'none'; "
+                                           "form-action 'none'; frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache",
+                "Referrer-Policy": "no-referrer"}
+CAMERA_JPEG_QUALITY = 80
 _TRUE, _FALSE = frozenset({"1", "true", "yes"}), frozenset({"0", "false", "no", ""})
 _log = logging.getLogger("mnist_edge.serve")
 
@@ -158,10 +168,12 @@ class Camera:
         finally:
             self.ended = True
 
-    def answer(self, crops: bool) -> dict[str, Any]:
+    def answer(self, crops: bool, image: bool = False) -> dict[str, Any]:
+        """The latest frame's reading; with ``image`` the frame itself, as a JPEG data URL."""
         from mnist_edge.answers import reading_json
 
-        latest, stats = self.stream.latest, self.stream.stats
+        newest, stats = self.stream.newest, self.stream.stats
+        latest, pixels = newest if newest is not None else (None, None)
         if latest is None:
             why = self.error or ("no frame read yet" if not self.ended else "the video held no "
                                  "frame")
@@ -171,10 +183,32 @@ class Camera:
                "fps": round(latest.fps, 2), "frames_read": stats.frames_read,
                "frames_dropped": getattr(self.stream.source, "dropped", 0),
                "ended": self.ended, "error": self.error}
+        if image and pixels is not None:
+            out["image"] = _jpeg_data_url(pixels)
         return out
 
     def close(self) -> None:
         self.stream.close()
+
+
+def _jpeg_data_url(pixels: Any) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=CAMERA_JPEG_QUALITY)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _page_files() -> dict[str, tuple[bytes, str]]:
+    """The page's files, read from the package: path -> (bytes, media type)."""
+    from importlib import resources
+
+    folder = resources.files("mnist_edge") / "page"
+    return {path: (folder.joinpath(name).read_bytes(), kind)
+            for path, (name, kind) in PAGE.items()}
 
 
 def model_info(clf: Classifier, read_off: str | None) -> dict[str, Any]:
@@ -281,10 +315,22 @@ def create_app(clf: Classifier, limits: Limits | None = None,
                                          "refused_busy": queue.refused}})
 
     async def get_camera(request: Request) -> Any:
-        crops = _flag(request, "crops")
+        crops, image = _flag(request, "crops"), _flag(request, "image")
         if camera is None:
             raise HTTPError(404, "no camera: start the server with --camera N (or --video FILE)")
+        if image:  # the JPEG encoding takes a few ms: off the event loop
+            return _json(await asyncio.get_running_loop().run_in_executor(
+                None, camera.answer, crops, True))
         return _json(camera.answer(crops))
+
+    page = _page_files()
+
+    async def get_page(request: Request) -> Any:
+        from starlette.responses import Response
+
+        _flag(request, "")
+        body, kind = page[request.url.path]
+        return Response(body, 200, PAGE_HEADERS, media_type=kind)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, HTTPError):
@@ -307,7 +353,8 @@ def create_app(clf: Classifier, limits: Limits | None = None,
 
     app = Starlette(routes=[route("/read", read, ["POST"]), route("/predict", predict, ["POST"]),
                             route("/info", get_info, ["GET"]),
-                            route("/camera", get_camera, ["GET"])],
+                            route("/camera", get_camera, ["GET"]),
+                            *(route(path, get_page, ["GET"]) for path in PAGE)],
                     exception_handlers={HTTPError: http_error, HTTPException: http_error,
                                         Exception: internal})
     # "/info/" is an unknown path (404), not a redirect built from the client's Host header
@@ -507,8 +554,8 @@ def run(args: argparse.Namespace, load: Callable[[], Classifier]) -> int:
               "one may use the API, without authentication or encryption; use it only on a "
               "network you trust", file=sys.stderr)
     read_off = _read_off(clf)
-    endpoints = "GET /info, POST /predict" + (", POST /read" if read_off is None else "") + \
-        (", GET /camera" if camera else "")
+    endpoints = "GET / (a page), GET /info, POST /predict" + \
+        (", POST /read" if read_off is None else "") + (", GET /camera" if camera else "")
     print(f"mnist-edge: serving {Path(clf.path).name} ({clf.backend}) at http://{where}:{port} "
           f"({endpoints}); Ctrl-C stops", file=sys.stderr, flush=True)
     if read_off is not None:
