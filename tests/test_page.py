@@ -54,7 +54,9 @@ def server(test_artifacts):
     s = Server(sys.executable, str(test_artifacts))
     yield s
     s.stop()
-    assert "Traceback" not in s.stderr(), s.stderr()
+    log = s.stderr()
+    s.err_path.unlink(missing_ok=True)
+    assert "Traceback" not in log, log
 
 
 @pytest.fixture(scope="module")
@@ -319,4 +321,6 @@ def test_the_live_view_shows_the_cameras_frames_with_the_reading(browser, test_a
         assert "frame 44" in status.text and "frames/s" in status.text
     finally:
         s.stop()
-    assert "Traceback" not in s.stderr()
+        log = s.stderr()
+        s.err_path.unlink(missing_ok=True)
+    assert "Traceback" not in log, log

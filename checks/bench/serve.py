@@ -32,6 +32,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -107,8 +108,9 @@ class Server:
 
     def __init__(self, python: str, model: str, extra: tuple[str, ...] = ()):
         self.log = open(os.devnull, "wb")  # noqa: SIM115 (closed in stop)
-        self.err_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"mnist-edge-serve-{os.getpid()}"
-        self._err = open(self.err_path, "wb+")  # noqa: SIM115 (closed in stop)
+        fd, name = tempfile.mkstemp(prefix="mnist-edge-serve-", suffix=".log")
+        self.err_path = Path(name)  # one per server: two may run at once
+        self._err = os.fdopen(fd, "wb+")
         env = {**os.environ, "PYTHONPATH": str(REPO / "runtime" / "src")} \
             if python == sys.executable else dict(os.environ)
         self.proc = subprocess.Popen([python, "-m", "mnist_edge", "serve", model, "--port", "0",
