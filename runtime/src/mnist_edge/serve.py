@@ -35,6 +35,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import socket
 import sys
 import threading
 import time
@@ -549,19 +550,29 @@ def run(args: argparse.Namespace, load: Callable[[], Classifier]) -> int:
     sock.listen(config.backlog)  # connections wait in the backlog from now on, not refused
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"mnist-edge: warning: serving on {args.host}: any machine that can reach this "
-              "one may use the API, without authentication or encryption; use it only on a "
-              "network you trust", file=sys.stderr)
     read_off = _read_off(clf)
     endpoints = "GET / (a page), GET /info, POST /predict" + \
         (", POST /read" if read_off is None else "") + (", GET /camera" if camera else "")
-    print(f"mnist-edge: serving {Path(clf.path).name} ({clf.backend}) at http://{where}:{port} "
-          f"({endpoints}); Ctrl-C stops", file=sys.stderr, flush=True)
+    lines = [f"mnist-edge: serving {Path(clf.path).name} ({clf.backend}) at http://{where}:{port} "
+             f"({endpoints}); Ctrl-C stops"]
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        lines.insert(0, f"mnist-edge: warning: serving on {args.host}: any machine that can "
+                        "reach this one may use the API, without authentication or encryption; "
+                        "use it only on a network you trust")
     if read_off is not None:
-        print(f"mnist-edge: note: POST /read is off: {read_off}", file=sys.stderr)
+        lines.append(f"mnist-edge: note: POST /read is off: {read_off}")
+
+    class Announced(uvicorn.Server):
+        """Uvicorn's server, saying where it serves once it does: by then Ctrl-C and SIGTERM
+        are Uvicorn's to handle, so a stop right after the line is a clean one."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                print("\n".join(lines), file=sys.stderr, flush=True)
+
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        Announced(config).run(sockets=[sock])
     finally:
         if camera is not None:
             camera.close()
