@@ -273,6 +273,8 @@ def test_a_model_without_a_line_reader_serves_predict_and_says_why_read_is_off(a
     try:
         status, answer, _ = s.request("POST", "/read", _png(np.zeros((28, 28), np.uint8)))
         assert status == 501 and "line reader" in answer["error"]
+        assert str(artifacts) not in answer["error"]  # names, not the server's folders
+        assert answer["error"].startswith("model_int8.tflite: ")
         assert s.request("GET", "/info")[1]["reader"] is None
     finally:
         code, log = s.stop()

@@ -35,6 +35,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 import socket
 import sys
 import threading
@@ -304,7 +305,7 @@ def create_app(clf: Classifier, limits: Limits | None = None,
 
     async def read(request: Request) -> Any:
         if read_off is not None:
-            raise HTTPError(501, read_off)
+            raise HTTPError(501, _without_folders(read_off, clf))
         return await infer(request, read_job)
 
     async def predict(request: Request) -> Any:
@@ -467,6 +468,17 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     from starlette.responses import JSONResponse
 
     return JSONResponse(data, status, headers)
+
+
+def _without_folders(text: str, clf: Classifier) -> str:
+    """``text`` with the folders of the model's files left out: the server's file system is
+    nobody's business on the network (the names stay)."""
+    paths = [Path(clf.path)] + ([Path(clf.manifest.path)] if clf.manifest is not None else [])
+    folders = {f for p in paths for f in (p.parent, p.resolve().parent)
+               if f.name and str(f) != "."}  # not ".", not "/"
+    for folder in sorted(folders, key=lambda f: -len(str(f))):
+        text = text.replace(f"{folder}{os.sep}", "").replace(str(folder), folder.name)
+    return text
 
 
 def _read_off(clf: Classifier) -> str | None:
