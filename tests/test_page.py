@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from checks.bench.serve import Server
+from checks.served import Server
 from common.artifacts import ROOT
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -51,11 +51,10 @@ def mnist_test():
 
 @pytest.fixture(scope="module")
 def server(test_artifacts):
-    s = Server(sys.executable, str(test_artifacts))
-    yield s
-    s.stop()
-    log = s.stderr()
-    s.err_path.unlink(missing_ok=True)
+    with Server(sys.executable, test_artifacts) as s:
+        yield s
+        s.stop()
+        log = s.stderr()
     assert "Traceback" not in log, log
 
 
@@ -309,8 +308,7 @@ def test_the_live_view_shows_the_cameras_frames_with_the_reading(browser, test_a
     clip = videos.clip(photos.Digits(x, y, "test"), [videos.Scene("4096", 45, dx=1)], seed=4)
     path = videos.write_video(clip, tmp_path / "clip.mp4")
     expected = Classifier.load(test_artifacts).read(list(clip.frames())[-1]).number
-    s = Server(sys.executable, str(test_artifacts), ("--video", str(path)))
-    try:
+    with Server(sys.executable, test_artifacts, "--video", str(path)) as s:
         _open(browser, s)
         assert browser.find_element("id", "camera-panel").is_displayed()
         status = _wait(browser, lambda: (lambda e: e if e.get_attribute("data-state") == "ended"
@@ -319,8 +317,6 @@ def test_the_live_view_shows_the_cameras_frames_with_the_reading(browser, test_a
         _shot(browser, "live")
         assert status.get_attribute("data-number") == expected
         assert "frame 44" in status.text and "frames/s" in status.text
-    finally:
         s.stop()
         log = s.stderr()
-        s.err_path.unlink(missing_ok=True)
     assert "Traceback" not in log, log

@@ -173,13 +173,13 @@ class PacedSource:
         self._frames = iter(())
 
 
-def rss_mb() -> float:
-    """This process's resident memory now, MB (VmRSS)."""
-    with open("/proc/self/status") as fh:
+def rss_mb(pid: int | str = "self") -> float:
+    """The resident memory of process ``pid`` (this one by default) now, MB (VmRSS)."""
+    with open(f"/proc/{pid}/status") as fh:
         for line in fh:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-    raise OSError("/proc/self/status has no VmRSS line")
+    raise OSError(f"/proc/{pid}/status has no VmRSS line")
 
 
 class RssSampler:

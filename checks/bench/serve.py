@@ -26,19 +26,15 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import os
-import re
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from checks.worker import REPO, Worker, job_name
+from checks.bench.live import rss_mb
+from checks.served import Server
+from checks.worker import Worker, job_name
 
 if TYPE_CHECKING:
     from common.data import Mnist
@@ -56,8 +52,6 @@ BASELINE_S = 8.0
 PHOTOS = 12
 SAMPLE_S = 0.1
 SEED = 23
-START_TIMEOUT_S = 120.0
-_URL = re.compile(r" at http://([^:\s]+|\[[^\]]+\]):(\d+) ")
 
 
 def write_photos(mnist: Mnist, folder: Path, count: int = PHOTOS) -> list[dict]:
@@ -103,58 +97,6 @@ def read_loop(model: str, photos: list[str], seconds: float) -> dict:
 
 
 # ------------------------------------------------------------------------------ parent side
-class Server:
-    """``mnist-edge serve`` in a child process on a free port of 127.0.0.1."""
-
-    def __init__(self, python: str, model: str, extra: tuple[str, ...] = ()):
-        self.log = open(os.devnull, "wb")  # noqa: SIM115 (closed in stop)
-        fd, name = tempfile.mkstemp(prefix="mnist-edge-serve-", suffix=".log")
-        self.err_path = Path(name)  # one per server: two may run at once
-        self._err = os.fdopen(fd, "wb+")
-        env = {**os.environ, "PYTHONPATH": str(REPO / "runtime" / "src")} \
-            if python == sys.executable else dict(os.environ)
-        self.proc = subprocess.Popen([python, "-m", "mnist_edge", "serve", model, "--port", "0",
-                                      *extra], stdout=self.log, stderr=self._err, env=env,
-                                     start_new_session=True)
-        self.host, self.port = self._address()
-
-    def _address(self) -> tuple[str, int]:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            text = self.err_path.read_text(errors="replace")
-            if m := _URL.search(text):
-                return m.group(1).strip("[]"), int(m.group(2))
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mnist-edge serve exited with {self.proc.returncode}: "
-                                   f"{text.strip()[-300:]}")
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"mnist-edge serve printed no address in {START_TIMEOUT_S:.0f} s")
-
-    def rss_mb(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        raise OSError("no VmRSS line")
-
-    def stop(self) -> int:
-        """SIGINT (as Ctrl-C), then SIGKILL after 15 s; the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-        self._err.close()
-        return self.proc.returncode
-
-    def stderr(self) -> str:
-        return self.err_path.read_text(errors="replace")
-
-
 def _client(host: str, port: int, bodies: list[bytes], numbers: list[str], until: float,
             start: int, out: dict) -> None:
     """POST /read the bodies in turn (from ``start``) on one keep-alive connection until
@@ -196,7 +138,7 @@ def _load(server: Server, bodies: list[bytes], numbers: list[str], clients: int,
         t.start()
     peak = 0.0
     while sample and any(t.is_alive() for t in threads):
-        peak = max(peak, server.rss_mb())
+        peak = max(peak, rss_mb(server.proc.pid))
         time.sleep(SAMPLE_S)
     for t in threads:
         t.join()
@@ -238,15 +180,15 @@ def measure(mnist: Mnist, model: str, tmp: Path, python: str, seconds: float = L
     except RuntimeError as exc:
         return {"error": str(exc)}
     numbers = before["numbers"]
-    try:
-        warm = _load(server, bodies, numbers, clients, WARMUP_S, sample=True)
-        idle_rss = server.rss_mb()
-        one = _load(server, bodies, numbers, 1, ONE_CLIENT_S)
-        load = _load(server, bodies, numbers, clients, seconds, sample=True)
-    finally:
-        status = server.stop()
-        log = server.stderr()
-        server.err_path.unlink(missing_ok=True)
+    with server:
+        try:
+            warm = _load(server, bodies, numbers, clients, WARMUP_S, sample=True)
+            idle_rss = rss_mb(server.proc.pid)
+            one = _load(server, bodies, numbers, 1, ONE_CLIENT_S)
+            load = _load(server, bodies, numbers, clients, seconds, sample=True)
+        finally:
+            status = server.stop()
+            log = server.stderr()
     after = baseline()
     reads_per_s = (before["reads_per_s"] + after["reads_per_s"]) / 2
     p50 = (before["p50_ms"] + after["p50_ms"]) / 2

@@ -22,9 +22,7 @@ import io
 import json
 import re
 import select
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,16 +34,14 @@ import numpy as np
 
 from checks.reliability import mutate
 from checks.reliability.fuzz import random_ops
+from checks.served import Server
 
 MAX_BYTES = 2_000_000      # the server's --max-bytes here: larger bodies must be refused (413)
 READ_TIMEOUT_S = 10.0      # a complete request not answered by then is a hang
 SEND_TIMEOUT_S = 2.0       # a server that stops reading a body it refused already
 ABANDON_WAIT_S = 0.05      # how long a client that never finishes its body waits for an answer
-START_TIMEOUT_S = 60.0     # until the server prints its URL
-STOP_TIMEOUT_S = 10.0      # after SIGINT, before SIGKILL
 HEALTH_EVERY = 200         # requests between two checks that the server still answers
 EXAMPLES = 5               # failing cases kept, with their bytes
-URL = re.compile(rb"at (http://\S+) ")
 TRACEBACK = b"Traceback (most recent call last)"
 LEAKS = (b"Traceback", b'File "', b"site-packages")  # and the artifacts' and the code's paths
 UVICORN_400 = b"Invalid HTTP request received."
@@ -509,68 +505,13 @@ def judge(response: Response, method: bytes, leaks: tuple[bytes, ...]) -> tuple[
 
 
 # ------------------------------------------------------------------------------ the server
-class Server:
-    """``mnist-edge serve ARTIFACTS`` as a child process, its stderr in a file read as it grows."""
-
-    def __init__(self, artifacts: Path, python: str, log: Path):
-        self.log, self._seen = log, 0
-        self._err = open(log, "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(
-            [python, "-m", "mnist_edge", "serve", str(artifacts), "--port", "0",
-             "--max-bytes", str(MAX_BYTES)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._err)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while (m := URL.search(log.read_bytes())) is None:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                tail = log.read_bytes()[-2000:].decode(errors="replace")
-                raise RuntimeError(f"mnist-edge serve did not start within {START_TIMEOUT_S:g} s "
-                                   f"(exit {self.proc.returncode}):\n{tail}")
-            time.sleep(0.05)
-        host, port = m.group(1).decode().removeprefix("http://").rsplit(":", 1)
-        self.address = (host.strip("[]"), int(port))
-        # the line is printed when the socket is bound, a moment before it listens
-        while not self._connects():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mnist-edge serve printed {m.group(1).decode()} but does not "
-                                   f"accept connections (exit {self.proc.returncode})")
-            time.sleep(0.02)
-
-    def _connects(self) -> bool:
-        try:
-            socket.create_connection(self.address, timeout=1).close()
-        except OSError:
-            return False
-        return True
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def new_tracebacks(self) -> tuple[int, list[str]]:
-        """The tracebacks the server logged since the last call: how many, and their exceptions."""
-        new = self._read()
-        if TRACEBACK in new:  # let the server finish writing it (and its twin from Uvicorn)
-            time.sleep(0.05)
-            new += self._read()
-        return new.count(TRACEBACK), exceptions(new)
-
-    def _read(self) -> bytes:
-        with open(self.log, "rb") as fh:
-            fh.seek(self._seen)
-            new = fh.read()
-        self._seen += len(new)
-        return new
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._err.close()
+def new_tracebacks(server: Server) -> tuple[int, list[str]]:
+    """The tracebacks ``server`` logged since the last call: how many, and their exceptions."""
+    new = server.new_stderr()
+    if TRACEBACK in new:  # let the server finish writing it (and its twin from Uvicorn)
+        time.sleep(0.05)
+        new += server.new_stderr()
+    return new.count(TRACEBACK), exceptions(new)
 
 
 def exceptions(log: bytes) -> list[str]:
@@ -617,7 +558,7 @@ def fuzz_api(artifacts: str | Path, requests: int = 2000, seed: int = 0,
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mnist-edge-api-fuzz-") as tmp:
         logs = iter(Path(tmp) / f"serve-{i}.log" for i in range(10**6))
-        server = Server(artifacts, python, next(logs))
+        server = _start(artifacts, python, next(logs))
 
         def failed(what: str, c: Case | None, detail: str) -> None:
             if len(result.examples) < EXAMPLES:
@@ -628,7 +569,7 @@ def fuzz_api(artifacts: str | Path, requests: int = 2000, seed: int = 0,
                      "request": None if c is None else repr(c.raw[:300])})
 
         def check_log(c: Case | None) -> None:
-            count, errors = server.new_tracebacks()
+            count, errors = new_tracebacks(server)
             if count:  # logged as the case ended, or just after the one before
                 result.internal_errors += 1
                 result.internal_kinds.update(errors)
@@ -649,7 +590,7 @@ def fuzz_api(artifacts: str | Path, requests: int = 2000, seed: int = 0,
                     result.crashes += 1
                     failed("crash", c, f"the server exited with {server.proc.returncode}")
                     server.stop()
-                    server = Server(artifacts, python, next(logs))
+                    server = _start(artifacts, python, next(logs))
                 if result.requests >= next_health or result.requests >= requests:
                     next_health += HEALTH_EVERY
                     result.health_checks += 1
@@ -663,6 +604,10 @@ def fuzz_api(artifacts: str | Path, requests: int = 2000, seed: int = 0,
         check_log(None)
     result.seconds = time.perf_counter() - start
     return result.as_dict()
+
+
+def _start(artifacts: Path, python: str, log: Path) -> Server:
+    return Server(python, artifacts, "--max-bytes", str(MAX_BYTES), log=log)
 
 
 def _run_case(server: Server, c: Case, leaks: tuple[bytes, ...], result: Result, failed) -> None:

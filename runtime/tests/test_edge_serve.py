@@ -12,18 +12,16 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import re
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from checks.served import Server as Served
 from common import photos
 from mnist_edge import Classifier
 
@@ -31,30 +29,17 @@ pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip ins
                                       "'mnist-edge[serve]'; make test-runtime installs it)")
 PIL = pytest.importorskip("PIL.Image")
 
-URL = re.compile(r" at http://([^:\s]+):(\d+) ")
 LIMITS = {"--max-bytes": 400_000, "--max-pixels": 2_000_000, "--queue": 2}
 
 
-class Server:
+class Server(Served):
+    """The server as a user starts it, in this Python (the installed package)."""
+
     def __init__(self, model: Path | str, *flags: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", "mnist_edge", "serve", str(model),
-                                      "--port", "0", *flags], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        self.first_lines = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            self.first_lines.append(line)
-            if m := URL.search(line):
-                self.host, self.port = m.group(1), int(m.group(2))
-                # the rest of stderr, read on (a full pipe would stall the server)
-                self._rest = threading.Thread(target=self._drain, daemon=True)
-                self._rest.start()
-                return
-        self.proc.kill()
-        pytest.fail(f"mnist-edge serve did not start: {''.join(self.first_lines)[-500:]}")
+        try:
+            super().__init__(sys.executable, model, *flags)
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict | None = None) -> tuple[int, dict, dict]:
@@ -69,20 +54,12 @@ class Server:
         answer = json.loads(data) if data else {}
         return resp.status, answer, dict(resp.getheaders())
 
-    def _drain(self) -> None:
-        for line in self.proc.stderr:
-            self.first_lines.append(line)
-
-    def stop(self) -> tuple[int, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._rest.join(timeout=10)
-        return self.proc.returncode, "".join(self.first_lines)
+    def finish(self) -> tuple[int, str]:
+        """Stop it as Ctrl-C does: its exit status and all it wrote on stderr."""
+        code = self.stop()
+        log = self.stderr()
+        self.__exit__()
+        return code, log
 
 
 def _jpeg(image: np.ndarray) -> bytes:
@@ -102,7 +79,7 @@ def server(artifacts):
     flags = [str(v) for k, val in LIMITS.items() for v in (k, val)]
     s = Server(artifacts, *flags)
     yield s
-    code, log = s.stop()
+    code, log = s.finish()
     assert "Traceback" not in log, log
 
 
@@ -277,17 +254,17 @@ def test_a_model_without_a_line_reader_serves_predict_and_says_why_read_is_off(a
         assert answer["error"].startswith("model_int8.tflite: ")
         assert s.request("GET", "/info")[1]["reader"] is None
     finally:
-        code, log = s.stop()
+        code, log = s.finish()
     assert "POST /read is off" in log
 
 
 def test_it_listens_on_localhost_unless_told_and_then_warns(artifacts):
     s = Server(artifacts)
-    code, log = s.stop()
+    code, log = s.finish()
     assert "at http://127.0.0.1:" in log and "warning" not in log
     assert code in (0, 130) and "Traceback" not in log
     s = Server(artifacts, "--host", "0.0.0.0")
-    code, log = s.stop()
+    code, log = s.finish()
     assert "warning: serving on 0.0.0.0" in log and "without authentication" in log
 
 
@@ -324,4 +301,4 @@ def test_the_camera_endpoint_gives_the_latest_frame_of_a_video(artifacts, clf, m
         assert answer["frames_read"] == 30 and answer["frame"] == 29
         assert answer["number"] == clf.read(last).number
     finally:
-        s.stop()
+        s.finish()

@@ -407,10 +407,10 @@ class Classifier:
         One path (a str or os.PathLike) is one file; a path that is not a str, bytes or
         os.PathLike raises InputError.
         """
-        from mnist_edge.errors import BlankImageError
+        from functools import partial
+
         from mnist_edge.images import load_image
 
-        normalise = self._normaliser()
         results: list[FileResult] = []
         pending: list[tuple[int, np.ndarray]] = []
         gated = refuse and self.gate is not None
@@ -419,22 +419,13 @@ class Classifier:
             if pending:
                 pred = self.predict(np.stack([img for _, img in pending]), refuse=gated)
                 for row, (i, _) in enumerate(pending):
-                    r, why = results[i], pred.reasons[row]
-                    label = None if why else int(pred.labels[row])
-                    results[i] = FileResult(r.path, label, pred.probabilities[row], no_digit=why,
-                                            name=None if label is None else self._names[label])
+                    results[i] = self._answer(results[i].path, pred, row)
                 pending.clear()
 
         for p in _paths(paths):
-            try:
-                img = normalise(load_image(p))
-            except BlankImageError as exc:
-                why = _strip_path(str(exc), p)
-                results.append(FileResult(str(p), None, None, None if gated else why,
-                                          f"blank: {why}" if gated else None))
-                continue
-            except InputError as exc:
-                results.append(FileResult(str(p), None, None, _strip_path(str(exc), p)))
+            img = self._prepared(partial(load_image, p), str(p), gated)
+            if isinstance(img, FileResult):  # blank, or not an image: answered already
+                results.append(img)
                 continue
             results.append(FileResult(str(p), None, None))
             pending.append((len(results) - 1, img))
@@ -457,7 +448,6 @@ class Classifier:
             A FileResult: the label and probabilities, or ``no_digit`` (refused by the gate, or
             blank), or ``error`` (an array that is not an image; blank without a gate).
         """
-        from mnist_edge.errors import BlankImageError
         from mnist_edge.images import Decoded, decode_pil
 
         gated = refuse and self.gate is not None
@@ -466,27 +456,38 @@ class Classifier:
         elif hasattr(image, "mode") and hasattr(image, "getbands"):  # PIL, without importing it
             pixels = decode_pil(image).pixels  # type: ignore[arg-type]  # a PIL image, as checked
         else:
-            pixels = image  # an array, or refused by normalise
-        try:
-            img = self._normaliser()(pixels)
-        except BlankImageError as exc:
-            return FileResult(name, None, None, None if gated else str(exc),
-                              f"blank: {exc}" if gated else None)
-        except InputError as exc:
-            return FileResult(name, None, None, str(exc))
-        pred = self.predict(img[None], refuse=gated)
-        why = pred.reasons[0]
-        label = None if why else int(pred.labels[0])
-        return FileResult(name, label, pred.probabilities[0], no_digit=why,
-                          name=None if label is None else self._names[label])
+            pixels = image  # an array, or refused by the normalising step
+        img = self._prepared(lambda: pixels, name, gated)
+        if isinstance(img, FileResult):
+            return img
+        return self._answer(name, self.predict(img[None], refuse=gated), 0)
 
-    def _normaliser(self) -> Callable[[np.ndarray], np.ndarray]:
-        """The picture -> 28x28 step of this model's kind: MNIST's for digits, else generic."""
+    def _prepared(self, load: Callable[[], np.ndarray], name: str,
+                  gated: bool) -> np.ndarray | FileResult:
+        """One picture's 28x28 input (``load`` gives its pixels), normalised for this model's
+        kind (MNIST's way for digits, else ``preprocess_item``); or, when it has none, its
+        answer: blank (``no_digit`` with the gate, an error without) or unreadable (an error)."""
+        from mnist_edge.errors import BlankImageError
+
         if self.kind == "digits":
-            from mnist_edge.normalize import preprocess_image
-            return preprocess_image
-        from mnist_edge.items import preprocess_item
-        return preprocess_item
+            from mnist_edge.normalize import preprocess_image as normalise
+        else:
+            from mnist_edge.items import preprocess_item as normalise
+        try:
+            return normalise(load())
+        except BlankImageError as exc:
+            why = _strip_path(str(exc), name)
+            return FileResult(name, None, None, None if gated else why,
+                              f"blank: {why}" if gated else None)
+        except InputError as exc:
+            return FileResult(name, None, None, _strip_path(str(exc), name))
+
+    def _answer(self, name: str, pred: Prediction, row: int) -> FileResult:
+        """Row ``row`` of ``pred`` as the FileResult of picture ``name``."""
+        why = pred.reasons[row]
+        label = None if why else int(pred.labels[row])
+        return FileResult(name, label, pred.probabilities[row], no_digit=why,
+                          name=None if label is None else self._names[label])
 
     def read(self, image: str | os.PathLike[str] | np.ndarray | PILImage | Decoded,
              refuse: bool = True) -> Reading:

@@ -40,7 +40,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -111,8 +111,7 @@ class Limits:
                                  f"{self.body_seconds!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"max_bytes": self.max_bytes, "max_pixels": self.max_pixels,
-                "queue": self.queue, "body_seconds": self.body_seconds}
+        return asdict(self)
 
 
 class HTTPError(Exception):
