@@ -553,12 +553,16 @@ def run(args: argparse.Namespace, load: Callable[[], Classifier]) -> int:
                             access_log=args.access_log, log_level="warning",
                             limit_concurrency=max(CONNECTIONS, 2 * limits.queue),
                             timeout_keep_alive=5)
+    # bound and listening here, not by Uvicorn (which logs and exits): a port in use or a host
+    # that is not this machine's is one line, and connections wait in the backlog from now on
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     try:
-        sock = config.bind_socket()
-    except SystemExit:  # Uvicorn reports a port in use and exits
-        raise MnistEdgeError(f"serve: cannot listen on {args.host}:{args.port} (in use, or not "
-                             "an address of this machine)") from None
-    sock.listen(config.backlog)  # connections wait in the backlog from now on, not refused
+        sock = socket.create_server((args.host, args.port), family=family,
+                                    backlog=config.backlog)
+    except OSError as exc:
+        why = str(exc.strerror or exc).partition(" (while attempting")[0]
+        raise MnistEdgeError(f"serve: cannot listen on {args.host}:{args.port}: {why}; choose "
+                             "another --port, or an address of this machine for --host") from None
     host, port = sock.getsockname()[:2]
     where = f"[{host}]" if ":" in host else host
     read_off = _read_off(clf)
