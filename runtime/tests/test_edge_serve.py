@@ -157,6 +157,26 @@ def test_info_gives_the_files_and_accuracy_of_the_manifest_and_no_path(server, m
         "T-shirt/top", "")
 
 
+def test_answers_on_a_kept_alive_connection_are_not_held_back(server):
+    """An answer is written in two parts (head, then body). Unless the server sends small
+    segments at once (TCP_NODELAY), the body waits for the client's ACK of the head, which
+    the client delays by 40 ms or more: every answer on a kept-alive connection is that late.
+    A GET /info costs the server a millisecond or two."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
+    times = []
+    try:
+        for _ in range(30):
+            t = time.perf_counter()
+            conn.request("GET", "/info")
+            resp = conn.getresponse()
+            resp.read()
+            times.append(time.perf_counter() - t)
+            assert resp.status == 200
+    finally:
+        conn.close()
+    assert sorted(times)[len(times) // 2] < 0.025, [round(s * 1000, 1) for s in times]
+
+
 def test_the_page_comes_from_the_installed_package_with_a_strict_policy(server):
     sizes = {}
     for path, kind in (("/", "text/html"), ("/app.js", "text/javascript"),

@@ -498,6 +498,25 @@ def _version() -> str:
 
 # ---------------------------------------------------------------------------------- the command
 
+def _listen(host: str, port: int, backlog: int) -> socket.socket:
+    """A TCP socket listening on host:port. Its protocol is named (IPPROTO_TCP), not left at 0
+    as ``socket.create_server`` leaves it: the connections it accepts inherit it, and asyncio
+    turns Nagle's algorithm off (TCP_NODELAY) only on sockets that say they are TCP. Without
+    that, each answer's body waits for the client's delayed ACK of its head: 40 ms or more."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of ``mnist-edge serve`` (the model's own come from the CLI)."""
     p.epilog = ("example: curl --data-binary @meter.jpg http://127.0.0.1:8000/read (?crops=1 adds "
@@ -555,10 +574,8 @@ def run(args: argparse.Namespace, load: Callable[[], Classifier]) -> int:
                             timeout_keep_alive=5)
     # bound and listening here, not by Uvicorn (which logs and exits): a port in use or a host
     # that is not this machine's is one line, and connections wait in the backlog from now on
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     try:
-        sock = socket.create_server((args.host, args.port), family=family,
-                                    backlog=config.backlog)
+        sock = _listen(args.host, args.port, config.backlog)
     except OSError as exc:
         why = str(exc.strerror or exc).partition(" (while attempting")[0]
         raise MnistEdgeError(f"serve: cannot listen on {args.host}:{args.port}: {why}; choose "
