@@ -50,9 +50,11 @@ class Server:
         deadline = time.monotonic() + START_TIMEOUT_S
         while (m := URL.search(self.stderr())) is None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                code = self.stop()
-                raise RuntimeError(f"mnist-edge serve did not start in {START_TIMEOUT_S:g} s "
-                                   f"(exit {code}): {self.stderr().strip()[-500:]}")
+                what = "exited" if self.proc.poll() is not None else \
+                    f"did not start in {START_TIMEOUT_S:g} s"
+                code, log = self.stop(), self.stderr().strip()[-500:]
+                self.__exit__()  # no `with` block will: the temporary log goes now
+                raise RuntimeError(f"mnist-edge serve {what} (exit {code}): {log}")
             time.sleep(0.05)
         return m.group(1).strip("[]"), int(m.group(2))
 
